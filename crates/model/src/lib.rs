@@ -1,0 +1,40 @@
+//! ferry-model: the vocabulary every ferry crate speaks, and nothing else.
+//!
+//! Data flows through these types in one direction:
+//!
+//! 1. the reader discovers a [`SourceSchema`] (one [`TableSchema`] per user
+//!    table) and streams rows as borrowed [`SourceValueRef`]s, chunk by
+//!    [`ChunkRange`];
+//! 2. the transformer turns each [`TableSchema`] into a [`TablePlan`] (target
+//!    names, [`PgType`]s, keys, indexes) and each source value into a
+//!    [`PgValue`];
+//! 3. the writer creates what the plan describes and COPYs the values;
+//! 4. the verifier reduces values from both sides to one canonical encoding.
+//!
+//! No I/O happens here.
+//!
+//! ```
+//! use ferry_model::{quote_ident, PgType};
+//! assert_eq!(quote_ident("Order Details"), "\"Order Details\"");
+//! assert_eq!("numeric(10,2)".parse::<PgType>().unwrap().to_string(), "numeric(10,2)");
+//! ```
+#![deny(missing_docs)]
+
+mod ident;
+mod key;
+mod plan;
+mod schema;
+mod types;
+mod value;
+
+pub use ident::{quote_ident, quote_literal, quote_qualified};
+pub use key::RowKey;
+pub use plan::{
+    ColumnPlan, Coercion, ForeignKeyPlan, IndexPlan, InvalidUtf8, Reject, TablePlan, UniquePlan,
+};
+pub use schema::{
+    Affinity, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn,
+    SkippedObject, SourceColumn, SourceSchema, TableSchema,
+};
+pub use types::{ParsePgTypeError, PgType};
+pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass, PG_EPOCH_JULIAN_DAY};

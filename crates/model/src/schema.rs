@@ -1,0 +1,218 @@
+//! What the reader discovers in a SQLite file.
+
+/// SQLite's column affinity, derived from the declared type by the rules of
+/// <https://www.sqlite.org/datatype3.html#determination_of_column_affinity>.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Affinity {
+    /// Declared type contains `INT`.
+    Integer,
+    /// Contains `CHAR`, `CLOB` or `TEXT`.
+    Text,
+    /// Contains `BLOB`, or no type was declared.
+    Blob,
+    /// Contains `REAL`, `FLOA` or `DOUB`.
+    Real,
+    /// Anything else (`NUMERIC`, `DECIMAL`, `BOOLEAN`, `DATE`…).
+    Numeric,
+}
+
+impl Affinity {
+    /// Applies SQLite's affinity rules, in their documented order, to a
+    /// declared type.
+    pub fn of_declared_type(declared: &str) -> Affinity {
+        let upper = declared.to_ascii_uppercase();
+        if upper.contains("INT") {
+            Affinity::Integer
+        } else if upper.contains("CHAR") || upper.contains("CLOB") || upper.contains("TEXT") {
+            Affinity::Text
+        } else if upper.contains("BLOB") || upper.trim().is_empty() {
+            Affinity::Blob
+        } else if upper.contains("REAL") || upper.contains("FLOA") || upper.contains("DOUB") {
+            Affinity::Real
+        } else {
+            Affinity::Numeric
+        }
+    }
+}
+
+/// One column of a SQLite table, as `PRAGMA table_xinfo` describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceColumn {
+    /// Name as declared (case preserved).
+    pub name: String,
+    /// Declared type as written, possibly empty (`CREATE TABLE t(x)`).
+    pub declared_type: String,
+    /// Affinity SQLite derives from the declared type.
+    pub affinity: Affinity,
+    /// `NOT NULL` was declared.
+    pub not_null: bool,
+    /// The default expression as SQLite holds it (`CURRENT_TIMESTAMP`,
+    /// `'x'`, `0`, `(datetime('now'))`…), untranslated.
+    pub default_sql: Option<String>,
+    /// 1-based position in the primary key, 0 when not part of it.
+    pub primary_key_position: u32,
+    /// A generated column: its values are copied, its expression is not.
+    pub generated: bool,
+}
+
+/// How an index came to exist, as `PRAGMA index_list` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexOrigin {
+    /// `CREATE INDEX`.
+    CreateIndex,
+    /// A `UNIQUE` constraint in the table definition.
+    UniqueConstraint,
+    /// The primary key of a table whose key is not the rowid.
+    PrimaryKey,
+}
+
+/// One entry of an index's key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexedColumn {
+    /// A plain column.
+    Column {
+        /// Column name.
+        name: String,
+        /// `DESC` was declared.
+        descending: bool,
+    },
+    /// An expression (`lower(email)`), as written in the index's SQL.
+    Expression(String),
+}
+
+/// An index or unique constraint of a SQLite table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexSchema {
+    /// Index name (`sqlite_autoindex_…` for constraints).
+    pub name: String,
+    /// Enforces uniqueness.
+    pub unique: bool,
+    /// Where it came from.
+    pub origin: IndexOrigin,
+    /// Key entries in order.
+    pub columns: Vec<IndexedColumn>,
+    /// The `WHERE` predicate of a partial index, as written.
+    pub where_sql: Option<String>,
+}
+
+/// A `FOREIGN KEY` of a SQLite table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForeignKeySchema {
+    /// Referencing columns, in order.
+    pub columns: Vec<String>,
+    /// The referenced table, as written.
+    pub referenced_table: String,
+    /// Referenced columns; empty means the referenced table's primary key.
+    pub referenced_columns: Vec<String>,
+    /// `ON UPDATE` action as SQLite reports it (`NO ACTION`, `CASCADE`…).
+    pub on_update: String,
+    /// `ON DELETE` action as SQLite reports it.
+    pub on_delete: String,
+}
+
+/// A user table found in the SQLite file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableSchema {
+    /// Table name as declared (case preserved).
+    pub name: String,
+    /// Columns in declaration order (generated columns included).
+    pub columns: Vec<SourceColumn>,
+    /// Primary-key column names in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+    /// Declared `WITHOUT ROWID`: no rowid to chunk or key by.
+    pub without_rowid: bool,
+    /// The `INTEGER PRIMARY KEY` column that aliases the rowid, if any.
+    pub rowid_alias: Option<String>,
+    /// Declared `AUTOINCREMENT`.
+    pub autoincrement: bool,
+    /// Indexes and unique constraints (not the rowid primary key).
+    pub indexes: Vec<IndexSchema>,
+    /// Foreign keys.
+    pub foreign_keys: Vec<ForeignKeySchema>,
+    /// The `CREATE TABLE` statement, for reference in plans and errors.
+    pub sql: String,
+}
+
+impl TableSchema {
+    /// Index of the named column, compared as SQLite does (ASCII
+    /// case-insensitively).
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Something in the SQLite file that ferry does not copy, and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SkippedObject {
+    /// Object name.
+    pub name: String,
+    /// `view`, `trigger`, `virtual table`, `shadow table` or `internal table`.
+    pub kind: String,
+    /// One sentence a user can act on.
+    pub reason: String,
+}
+
+/// Everything discovered in a SQLite file.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SourceSchema {
+    /// User tables, in `sqlite_schema` order.
+    pub tables: Vec<TableSchema>,
+    /// Objects that are not copied.
+    pub skipped: Vec<SkippedObject>,
+}
+
+impl SourceSchema {
+    /// The table with this name (ASCII case-insensitive, as SQLite).
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.tables
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The part of a table one chunk covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkRange {
+    /// Rows whose rowid lies in `start..=end`.
+    Rowid {
+        /// First rowid, inclusive.
+        start: i64,
+        /// Last rowid, inclusive.
+        end: i64,
+    },
+    /// The whole table (tables without a rowid are read as one chunk).
+    Whole,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_follows_sqlite_rules_in_order() {
+        let cases = [
+            ("INTEGER", Affinity::Integer),
+            ("BIGINT", Affinity::Integer),
+            ("POINT", Affinity::Integer), // contains INT: SQLite's rule, not ours
+            ("VARCHAR(20)", Affinity::Text),
+            ("CHARINT", Affinity::Integer),
+            ("CLOB", Affinity::Text),
+            ("BLOB", Affinity::Blob),
+            ("", Affinity::Blob),
+            ("DOUBLE PRECISION", Affinity::Real),
+            ("FLOATING POINT", Affinity::Integer),
+            ("REAL", Affinity::Real),
+            ("NUMERIC", Affinity::Numeric),
+            ("DECIMAL(10,2)", Affinity::Numeric),
+            ("BOOLEAN", Affinity::Numeric),
+            ("DATETIME", Affinity::Numeric),
+            ("STRING", Affinity::Numeric),
+        ];
+        for (declared, affinity) in cases {
+            assert_eq!(Affinity::of_declared_type(declared), affinity, "{declared}");
+        }
+    }
+}
