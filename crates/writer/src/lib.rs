@@ -1,1 +1,63 @@
-//! stub
+//! ferry-writer: everything ferry does to the PostgreSQL target.
+//!
+//! - [`connect`] opens a connection from a libpq URL or key=value string,
+//!   with TLS chosen by `sslmode`; [`redact_url`] hides its password in
+//!   every message.
+//! - [`create_table_sql`], [`post_load_steps`], [`foreign_key_steps`] and
+//!   [`plan_script`] turn a [`TablePlan`](ferry_model::TablePlan) into SQL.
+//!   Tables are created bare; keys and indexes are built once the rows are
+//!   in, and foreign keys are added `NOT VALID`, then validated.
+//! - [`CopyEncoder`] writes [`PgValue`](ferry_model::PgValue)s in the binary
+//!   COPY format into a reusable buffer.
+//! - [`ChunkCopy`] sends one chunk's encoded rows in one transaction with its
+//!   rejects, and commits only if the server wrote every row sent.
+//! - [`table_state`] and [`ensure_rejects_table`] inspect and prepare the
+//!   target.
+//!
+//! A load runs: `connect` → `create_table` → per chunk `ChunkCopy::begin`,
+//! `send`…, `commit` → `run_step` for each post-load step → foreign keys.
+//! Every failure is a [`WriteError`] that keeps the server's SQLSTATE,
+//! table, column and constraint.
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use ferry_model::PgValue;
+//! use ferry_writer::CopyEncoder;
+//!
+//! let mut encoder = CopyEncoder::new();
+//! encoder.begin_row(2);
+//! encoder.push(&PgValue::Int4(7));
+//! encoder.push(&PgValue::Numeric(Cow::Borrowed("-0.0001")));
+//! // A malformed value is caught, and its row removed, by `try_push`.
+//! encoder.begin_row(1);
+//! assert!(encoder.try_push(&PgValue::Numeric(Cow::Borrowed("1e3"))).is_err());
+//! let rows = encoder.take();
+//! // Field count, then each field's length and bytes.
+//! assert_eq!(&rows[..10], &[0, 2, 0, 0, 0, 4, 0, 0, 0, 7]);
+//!
+//! let sql = ferry_writer::create_schema_sql("Sales");
+//! assert_eq!(sql, "CREATE SCHEMA IF NOT EXISTS \"Sales\"");
+//! assert_eq!(
+//!     ferry_writer::redact_url("postgres://app:s3cret@db/prod"),
+//!     "postgres://app:***@db/prod"
+//! );
+//! ```
+#![deny(missing_docs)]
+
+mod connect;
+mod copy_encoding;
+mod ddl;
+mod error;
+mod load;
+mod tls;
+
+pub use connect::{connect, redact_url};
+pub use copy_encoding::CopyEncoder;
+pub use ddl::{
+    create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
+    post_load_steps, rejects_table_sql, truncate_table_sql, Step, StepKind,
+};
+pub use error::{ServerError, WriteError};
+pub use load::{
+    create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy, TableState,
+};

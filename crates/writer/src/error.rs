@@ -1,0 +1,273 @@
+//! The one error type of ferry-writer.
+//!
+//! Server errors keep the SQLSTATE and the server's own table, column and
+//! constraint as typed fields, so the binary can map them to exit codes and
+//! reports without matching on text.
+
+use std::fmt::Write as _;
+
+use tokio_postgres::error::SqlState;
+
+/// Everything that can go wrong while talking to the target database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The connection string could not be parsed.
+    #[error("cannot parse the target {target}: {reason}; write it as a libpq URL (postgres://user@host:5432/db) or as key=value pairs")]
+    InvalidTarget {
+        /// The target, password redacted.
+        target: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// TLS could not be set up (certificate files, settings).
+    #[error("cannot set up TLS for {target}: {reason}; check sslmode and sslrootcert")]
+    Tls {
+        /// The target, password redacted.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Connecting or authenticating failed.
+    #[error("cannot connect to {target}: {source}; check that the server is running and that host, port, user, password, database and sslmode are right")]
+    Connect {
+        /// The target, password redacted.
+        target: String,
+        /// The client's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The connection broke while working on a table.
+    #[error("{table}: lost the connection to the target while trying to {action}: {source}; check the server and the network, then run ferry again (finished chunks are kept)")]
+    ConnectionLost {
+        /// The ferry table being written (`schema.table`).
+        table: String,
+        /// What ferry was doing.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The server refused a statement; boxed because it carries every
+    /// field the server sent.
+    #[error(transparent)]
+    Server(Box<ServerError>),
+    /// A client-side failure that is neither a server error nor a broken
+    /// connection (a protocol or conversion problem).
+    #[error("{table}: cannot {action}: {source}; this is likely a ferry bug, please report it")]
+    Client {
+        /// The ferry table being written (`schema.table`).
+        table: String,
+        /// What ferry was doing.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// COPY wrote a different number of rows than were sent; the chunk was
+    /// rolled back.
+    #[error("{table}: sent {sent} rows but COPY wrote {written}; the chunk was rolled back, run ferry again and report this if it repeats")]
+    RowCountMismatch {
+        /// The ferry table being written (`schema.table`).
+        table: String,
+        /// Rows encoded and sent.
+        sent: u64,
+        /// Rows the server reports.
+        written: u64,
+    },
+    /// A value cannot be written in Postgres's binary format.
+    /// The caller knows the row and column and turns this into a reject.
+    #[error("cannot encode {value} as {pg_type}: {reason}; the row was left out of the chunk, reject it or map the column to text in ferry.toml")]
+    Encode {
+        /// The Postgres type.
+        pg_type: &'static str,
+        /// The value, truncated.
+        value: String,
+        /// Why it cannot be encoded.
+        reason: &'static str,
+    },
+}
+
+/// A statement the server refused, with what the server said about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+#[error("{}", server_message(self))]
+pub struct ServerError {
+    /// The ferry table being written (`schema.table`).
+    pub table: String,
+    /// What ferry was doing (`create the table`, `finish COPY`, a step's
+    /// description…).
+    pub action: String,
+    /// SQLSTATE code (`23505`).
+    pub code: String,
+    /// The server's primary message.
+    pub message: String,
+    /// The server's detail, if any.
+    pub detail: Option<String>,
+    /// The server's hint, if any.
+    pub hint: Option<String>,
+    /// The table the server names, if any.
+    pub server_table: Option<String>,
+    /// The column the server names, if any.
+    pub server_column: Option<String>,
+    /// The constraint the server names, if any.
+    pub server_constraint: Option<String>,
+    /// The client's error.
+    #[source]
+    pub source: tokio_postgres::Error,
+}
+
+impl WriteError {
+    /// True when the error is about reaching the server at all (exit code
+    /// 3), rather than about a statement or the data.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            WriteError::Tls { .. }
+            | WriteError::Connect { .. }
+            | WriteError::ConnectionLost { .. } => true,
+            // Class 08 is "connection exception"; 57P01..57P03 are shutdowns
+            // and "cannot connect now".
+            WriteError::Server(server) => {
+                let code = server.code.as_str();
+                code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+            }
+            _ => false,
+        }
+    }
+
+    /// The SQLSTATE of a server error.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            WriteError::Server(server) => Some(&server.code),
+            _ => None,
+        }
+    }
+
+    /// Wraps a client error raised while doing `action` on `table`.
+    pub(crate) fn from_pg(table: &str, action: &str, source: tokio_postgres::Error) -> WriteError {
+        if let Some(db) = source.as_db_error() {
+            return WriteError::Server(Box::new(ServerError {
+                table: table.to_owned(),
+                action: action.to_owned(),
+                code: db.code().code().to_owned(),
+                message: db.message().to_owned(),
+                detail: db.detail().map(str::to_owned),
+                hint: db.hint().map(str::to_owned),
+                server_table: db.table().map(str::to_owned),
+                server_column: db.column().map(str::to_owned),
+                server_constraint: db.constraint().map(str::to_owned),
+                source,
+            }));
+        }
+        if source.is_closed() || has_io_source(&source) {
+            return WriteError::ConnectionLost {
+                table: table.to_owned(),
+                action: action.to_owned(),
+                source,
+            };
+        }
+        WriteError::Client {
+            table: table.to_owned(),
+            action: action.to_owned(),
+            source,
+        }
+    }
+}
+
+fn has_io_source(err: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// `public.orders: add primary key failed: could not create unique index
+/// "orders_pkey" (SQLSTATE 23505, constraint orders_pkey); Key (id)=(7) is
+/// duplicated.; <advice>`
+fn server_message(err: &ServerError) -> String {
+    let ServerError {
+        table,
+        action,
+        code,
+        message,
+        detail,
+        hint,
+        server_column,
+        server_constraint,
+        ..
+    } = err;
+    let mut out = format!("{table}: {action} failed: {message} (SQLSTATE {code}");
+    if let Some(column) = server_column {
+        let _ = write!(out, ", column {column}");
+    }
+    if let Some(constraint) = server_constraint {
+        let _ = write!(out, ", constraint {constraint}");
+    }
+    out.push(')');
+    if let Some(detail) = detail {
+        let _ = write!(out, "; {detail}");
+    }
+    if let Some(hint) = hint {
+        let _ = write!(out, "; hint: {hint}");
+    }
+    let _ = write!(out, "; {}", advice(code));
+    out
+}
+
+/// What to do next, by SQLSTATE class.
+/// <https://www.postgresql.org/docs/15/errcodes-appendix.html>
+fn advice(code: &str) -> &'static str {
+    let state = SqlState::from_code(code);
+    if state == SqlState::DUPLICATE_TABLE || state == SqlState::DUPLICATE_OBJECT {
+        return "the object already exists in the target: drop it, or choose how ferry treats existing tables";
+    }
+    if state == SqlState::DEPENDENT_OBJECTS_STILL_EXIST {
+        return "other objects depend on this table: drop them or their foreign keys first";
+    }
+    if state == SqlState::INSUFFICIENT_PRIVILEGE {
+        return "grant the target user the needed privileges on the schema, or connect as its owner";
+    }
+    if state == SqlState::UNDEFINED_TABLE || state == SqlState::INVALID_SCHEMA_NAME {
+        return "the table or schema does not exist in the target; check the target schema and whether the table was created";
+    }
+    match code.get(..2) {
+        Some("23") => "the data violates the constraint: fix the rows in SQLite, or drop the constraint or index from ferry.toml",
+        Some("22") => "a value does not fit its target type: map the column to another type in ferry.toml or fix the value",
+        Some("42") => "the generated SQL was refused: check names and types in ferry.toml, and report it if the plan looks right",
+        Some("53") => "the server ran out of a resource: free disk or memory, or lower the chunk size and parallelism",
+        Some("08") | Some("57") => "the connection was interrupted: check the server, then run ferry again",
+        Some("40") => "the transaction was aborted by a conflict: run ferry again",
+        _ => "check the server log for details",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_follows_sqlstate_class() {
+        assert!(advice("23505").contains("violates"));
+        assert!(advice("22003").contains("type"));
+        assert!(advice("42P07").contains("already exists"));
+        assert!(advice("XX000").contains("server log"));
+    }
+
+    #[test]
+    fn mismatch_message_says_what_happened() {
+        let err = WriteError::RowCountMismatch {
+            table: "public.t".into(),
+            sent: 3,
+            written: 2,
+        };
+        assert_eq!(
+            err.to_string(),
+            "public.t: sent 3 rows but COPY wrote 2; the chunk was rolled back, run ferry again and report this if it repeats"
+        );
+        assert!(!err.is_connection_error());
+    }
+}

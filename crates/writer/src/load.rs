@@ -1,0 +1,371 @@
+//! Loading rows: inspecting the target table, one transaction per chunk,
+//! and running DDL steps.
+//!
+//! A chunk is done only when COPY's `finish()` reports every row sent and
+//! the transaction, rejects included, commits; anything less leaves the
+//! table as it was, so a chunk can simply be retried.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use ferry_model::{quote_ident, quote_qualified, Reject, SourceValue, TablePlan};
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use tokio_postgres::{Client, CopyInSink, Transaction};
+
+use crate::ddl::{create_schema_sql, create_table_sql, rejects_table_sql, Step};
+use crate::WriteError;
+
+/// What the target holds under a table's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableState {
+    /// No table by that name.
+    Missing,
+    /// A table without rows.
+    Empty,
+    /// A table with at least one row.
+    NotEmpty,
+}
+
+/// Whether `schema.table` exists in the target and holds rows.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the catalog or table query.
+pub async fn table_state(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<TableState, WriteError> {
+    let display = format!("{schema}.{table}");
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "look up the table", e))?;
+    if exists.is_none() {
+        return Ok(TableState::Missing);
+    }
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM {})",
+                quote_qualified(schema, table)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "check whether the table is empty", e))?;
+    Ok(if row.get::<_, bool>(0) {
+        TableState::NotEmpty
+    } else {
+        TableState::Empty
+    })
+}
+
+/// Creates the plan's schema (if needed) and its bare table.
+///
+/// # Errors
+///
+/// A [`WriteError::Server`] if the table already exists or the DDL is
+/// refused.
+pub async fn create_table(client: &Client, plan: &TablePlan) -> Result<(), WriteError> {
+    let display = format!("{}.{}", plan.schema, plan.name);
+    client
+        .batch_execute(&create_schema_sql(&plan.schema))
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "create the schema", e))?;
+    client
+        .batch_execute(&create_table_sql(plan))
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "create the table", e))
+}
+
+/// Creates `"ferry"."rejects"` if it does not exist. Call it once, before
+/// the chunks that may reject rows start: concurrent `CREATE … IF NOT
+/// EXISTS` of the same table can still collide in the catalog.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the schema or table cannot be created.
+pub async fn ensure_rejects_table(client: &Client) -> Result<(), WriteError> {
+    client
+        .batch_execute(&format!(
+            "{};\n{}",
+            create_schema_sql("ferry"),
+            rejects_table_sql()
+        ))
+        .await
+        .map_err(|e| WriteError::from_pg("ferry.rejects", "create the rejects table", e))
+}
+
+/// Runs one post-load or foreign-key step.
+///
+/// # Errors
+///
+/// A [`WriteError::Server`] naming the step's table and description (a
+/// duplicate key when adding a primary key, a violation when validating a
+/// foreign key…).
+pub async fn run_step(client: &Client, step: &Step) -> Result<(), WriteError> {
+    client
+        .batch_execute(&step.sql)
+        .await
+        .map_err(|e| WriteError::from_pg(&step.table, &step.description, e))
+}
+
+/// The JSON kept in `rejects.raw_value`: the storage class and the value as
+/// read, losslessly. Text that is valid UTF-8 without NUL (which jsonb
+/// cannot hold) is shown as a string; other text and blobs as hex.
+/// Non-finite reals become strings, since JSON has no NaN or infinity.
+pub fn reject_json(value: &SourceValue) -> Value {
+    let class = value.as_ref().storage_class().to_string();
+    match value {
+        SourceValue::Null => json!({ "storage_class": class, "value": null }),
+        SourceValue::Integer(i) => json!({ "storage_class": class, "value": i }),
+        SourceValue::Real(r) => match serde_json::Number::from_f64(*r) {
+            Some(number) => json!({ "storage_class": class, "value": number }),
+            None => json!({ "storage_class": class, "value": non_finite(*r) }),
+        },
+        SourceValue::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) if !text.contains('\0') => json!({ "storage_class": class, "value": text }),
+            _ => json!({ "storage_class": class, "hex": hex(bytes) }),
+        },
+        SourceValue::Blob(bytes) => json!({ "storage_class": class, "hex": hex(bytes) }),
+    }
+}
+
+fn non_finite(r: f64) -> &'static str {
+    if r.is_nan() {
+        "NaN"
+    } else if r > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
+}
+
+/// One chunk of one table, in one transaction: `BEGIN`, `COPY … FROM STDIN
+/// (FORMAT binary)`, the chunk's rejects, `COMMIT`.
+///
+/// Dropping a `ChunkCopy` without [`commit`](Self::commit) rolls the chunk
+/// back: the COPY sink is dropped first, which sends `CopyFail` so the
+/// server abandons the COPY (no partial row is ever applied), then the
+/// transaction is dropped, which sends `ROLLBACK`. Both are queued on the
+/// connection without waiting, so the connection is usable right after.
+pub struct ChunkCopy<'a> {
+    // Field order matters: the sink must drop (CopyFail) before the
+    // transaction (ROLLBACK).
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    transaction: Transaction<'a>,
+    schema: String,
+    table: String,
+    source_table: String,
+}
+
+impl<'a> ChunkCopy<'a> {
+    /// Opens the transaction, starts COPY into the plan's columns and sends
+    /// the binary COPY header.
+    ///
+    /// # Errors
+    ///
+    /// A [`WriteError`] if the transaction or COPY cannot start (missing
+    /// table or column, lost connection).
+    pub async fn begin(
+        client: &'a mut Client,
+        plan: &TablePlan,
+    ) -> Result<ChunkCopy<'a>, WriteError> {
+        let display = format!("{}.{}", plan.schema, plan.name);
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "begin the chunk's transaction", e))?;
+        let columns = plan
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "COPY {} ({columns}) FROM STDIN (FORMAT binary)",
+            quote_qualified(&plan.schema, &plan.name)
+        );
+        let sink = transaction
+            .copy_in::<_, Bytes>(&sql)
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "start COPY", e))?;
+        let mut copy = ChunkCopy {
+            sink: Box::pin(sink),
+            transaction,
+            schema: plan.schema.clone(),
+            table: plan.name.clone(),
+            source_table: plan.source_name.clone(),
+        };
+        let mut header = crate::CopyEncoder::with_capacity(19);
+        header.header();
+        copy.send(header.take()).await?;
+        Ok(copy)
+    }
+
+    /// Sends encoded rows (no header or trailer). Data is buffered by the
+    /// client and flushed as the connection accepts it.
+    ///
+    /// # Errors
+    ///
+    /// A [`WriteError`] if the server has already refused the COPY or the
+    /// connection is lost; drop the `ChunkCopy` to roll back.
+    pub async fn send(&mut self, data: Bytes) -> Result<(), WriteError> {
+        let display = self.display();
+        self.sink
+            .as_mut()
+            .feed(data)
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "send rows to COPY", e))
+    }
+
+    /// Sends the trailer, finishes the COPY and checks that the server
+    /// wrote exactly `rows_sent` rows, inserts the chunk's `rejects` into
+    /// `"ferry"."rejects"` (see [`ensure_rejects_table`] and
+    /// [`reject_json`]), then commits. Returns the rows COPY wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::RowCountMismatch`] or any server error; the chunk is
+    /// then rolled back and nothing of it remains.
+    pub async fn commit(
+        mut self,
+        rows_sent: u64,
+        run_id: &str,
+        rejects: &[Reject],
+    ) -> Result<u64, WriteError> {
+        let display = self.display();
+        self.send(Bytes::from_static(&[0xff, 0xff])).await?;
+        let ChunkCopy {
+            mut sink,
+            transaction,
+            schema,
+            table,
+            source_table,
+        } = self;
+        let written = sink
+            .as_mut()
+            .finish()
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "finish COPY", e))?;
+        if written != rows_sent {
+            return Err(WriteError::RowCountMismatch {
+                table: display,
+                sent: rows_sent,
+                written,
+            });
+        }
+        if !rejects.is_empty() {
+            let insert = transaction
+                .prepare(
+                    "INSERT INTO \"ferry\".\"rejects\" (run_id, source_table, target_schema, \
+                     target_table, row_key, column_name, reason, raw_value) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)",
+                )
+                .await
+                .map_err(|e| WriteError::from_pg(&display, "record rejected rows", e))?;
+            for reject in rejects {
+                let source = if reject.table.is_empty() {
+                    &source_table
+                } else {
+                    &reject.table
+                };
+                let raw = reject_json(&reject.value).to_string();
+                transaction
+                    .execute(
+                        &insert,
+                        &[
+                            &run_id,
+                            source,
+                            &schema,
+                            &table,
+                            &reject.key.to_string(),
+                            &reject.column,
+                            &reject.reason,
+                            &raw,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| WriteError::from_pg(&display, "record rejected rows", e))?;
+            }
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "commit the chunk", e))?;
+        Ok(written)
+    }
+
+    fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_values_as_json() {
+        let cases = [
+            (
+                SourceValue::Integer(42),
+                r#"{"storage_class":"integer","value":42}"#,
+            ),
+            (
+                SourceValue::Real(1.5),
+                r#"{"storage_class":"real","value":1.5}"#,
+            ),
+            (
+                SourceValue::Real(f64::NAN),
+                r#"{"storage_class":"real","value":"NaN"}"#,
+            ),
+            (
+                SourceValue::Real(f64::NEG_INFINITY),
+                r#"{"storage_class":"real","value":"-Infinity"}"#,
+            ),
+            (
+                SourceValue::Text("héllo".into()),
+                r#"{"storage_class":"text","value":"héllo"}"#,
+            ),
+            (
+                SourceValue::Text(b"a\0b".to_vec()),
+                r#"{"storage_class":"text","hex":"610062"}"#,
+            ),
+            (
+                SourceValue::Text(b"\xff".to_vec()),
+                r#"{"storage_class":"text","hex":"ff"}"#,
+            ),
+            (
+                SourceValue::Blob(vec![0xde, 0xad]),
+                r#"{"storage_class":"blob","hex":"dead"}"#,
+            ),
+            (
+                SourceValue::Null,
+                r#"{"storage_class":"null","value":null}"#,
+            ),
+        ];
+        for (value, expected) in cases {
+            let json = reject_json(&value);
+            let expected: Value = serde_json::from_str(expected).unwrap();
+            assert_eq!(json, expected, "{value:?}");
+        }
+    }
+}
