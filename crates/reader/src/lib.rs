@@ -1,1 +1,59 @@
-//! stub
+//! ferry-reader: reads a SQLite database without ever changing it.
+//!
+//! [`SourceDb::open`] opens the file read-only and checks straight away that
+//! it is a readable SQLite database, so that a wrong path or a damaged file
+//! fails with a precise [`ReadError`] before anything else starts.
+//! [`SourceDb::schema`] then describes every user table as a
+//! [`ferry_model::TableSchema`] (columns, keys, rowid alias, indexes, foreign
+//! keys) and lists what is not copied (views, triggers, virtual and internal
+//! tables) with a reason the user can act on.
+//!
+//! Rows flow out chunk by chunk: [`SourceDb::chunk_ranges`] cuts a table into
+//! rowid ranges, and [`SourceDb::read_chunk`] streams one range to a
+//! callback as borrowed [`ferry_model::SourceValueRef`]s, each in the storage
+//! class SQLite actually holds, text as its raw bytes. One `SourceDb` is one
+//! connection; open one per reading thread.
+//!
+//! ```
+//! use std::ops::ControlFlow;
+//! use ferry_reader::SourceDb;
+//!
+//! # let path = std::env::temp_dir().join(format!("ferry-reader-doc-{}.db", std::process::id()));
+//! # rusqlite::Connection::open(&path).unwrap().execute_batch(
+//! #     "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);
+//! #      INSERT INTO notes VALUES (1, 'hello'), (2, 'world');").unwrap();
+//! let db = SourceDb::open(&path)?;
+//! let schema = db.schema()?;
+//! let notes = schema.table("notes").unwrap();
+//! assert_eq!(notes.rowid_alias.as_deref(), Some("id"));
+//!
+//! let mut bodies = Vec::new();
+//! for range in db.chunk_ranges(notes, 1000)? {
+//!     db.read_chunk(notes, range, &mut |_rowid, values| {
+//!         bodies.push(values[1].to_owned_value());
+//!         ControlFlow::Continue(())
+//!     })?;
+//! }
+//! assert_eq!(bodies.len(), 2);
+//! # drop(db);
+//! # std::fs::remove_file(&path).unwrap();
+//! # Ok::<(), ferry_reader::ReadError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod chunk;
+mod db;
+mod discover;
+mod error;
+mod foreign_keys;
+mod ident;
+mod indexes;
+mod skip;
+mod sql_scan;
+#[cfg(test)]
+mod testing;
+
+pub use chunk::OnRow;
+pub use db::SourceDb;
+pub use error::ReadError;
+pub use ident::quote_sqlite_ident;

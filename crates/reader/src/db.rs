@@ -1,0 +1,288 @@
+//! Opening a SQLite file read-only and proving it is readable.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ferry_model::TableSchema;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{classify, ReadError};
+use crate::ident::quote_sqlite_ident;
+
+/// Prepared statements kept per connection: a few per table being read, so
+/// repeated chunks of the same table reuse theirs.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// A SQLite database opened read-only.
+///
+/// One connection, used from one thread at a time; open one `SourceDb` per
+/// reading thread to read tables in parallel. Nothing done through it can
+/// change the file: it is opened with `SQLITE_OPEN_READONLY`, as a
+/// `mode=ro` URI, and with `PRAGMA query_only` on.
+#[derive(Debug)]
+pub struct SourceDb {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+impl SourceDb {
+    /// Opens the database at `path` read-only; never creates or modifies it.
+    ///
+    /// The file is checked straight away (its schema is read) so that a
+    /// wrong path fails here, with a precise error, rather than in the
+    /// middle of a copy: a missing file, a directory, a permission problem,
+    /// a file that is not SQLite and a damaged file each have their own
+    /// [`ReadError`] variant.
+    pub fn open(path: &Path) -> Result<SourceDb, ReadError> {
+        check_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(read_only_uri(path), flags).map_err(|source| {
+            classify(path, None, source, |source| ReadError::Open {
+                path: path.to_owned(),
+                source,
+            })
+        })?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let db = SourceDb {
+            conn,
+            path: path.to_owned(),
+        };
+        // Reading sqlite_schema makes SQLite read the header and page 1 and
+        // parse every CREATE statement: a foreign file, a truncated one or a
+        // broken schema all fail here.
+        db.conn
+            .execute_batch("PRAGMA query_only = ON; SELECT count(*) FROM main.sqlite_schema;")
+            .map_err(|source| db.schema_error(source))?;
+        Ok(db)
+    }
+
+    /// The path the database was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Counts the rows of a table.
+    pub fn row_count(&self, table: &TableSchema) -> Result<u64, ReadError> {
+        let sql = format!(
+            "SELECT count(*) FROM main.{}",
+            quote_sqlite_ident(&table.name)
+        );
+        let count: i64 = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(|source| self.table_error(&table.name, source))?;
+        // count(*) is never negative.
+        Ok(count.unsigned_abs())
+    }
+
+    /// Wraps an error met while reading the schema.
+    pub(crate) fn schema_error(&self, source: rusqlite::Error) -> ReadError {
+        classify(&self.path, None, source, |source| ReadError::Schema {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Wraps an error met while reading one table.
+    pub(crate) fn table_error(&self, table: &str, source: rusqlite::Error) -> ReadError {
+        classify(&self.path, Some(table), source, |source| ReadError::Query {
+            table: table.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Checks the path with the operating system first, because SQLite reports
+/// a missing file, a directory and a permission problem all as "unable to
+/// open database file".
+fn check_file(path: &Path) -> Result<(), ReadError> {
+    let io_error = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => ReadError::NotFound {
+            path: path.to_owned(),
+        },
+        io::ErrorKind::PermissionDenied => ReadError::PermissionDenied {
+            path: path.to_owned(),
+            source,
+        },
+        _ => ReadError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    };
+    let metadata = fs::metadata(path).map_err(io_error)?;
+    if metadata.is_dir() {
+        return Err(ReadError::IsDirectory {
+            path: path.to_owned(),
+        });
+    }
+    fs::File::open(path).map_err(io_error)?;
+    Ok(())
+}
+
+/// A `file:` URI for `path` with `mode=ro`.
+///
+/// With `SQLITE_OPEN_URI` on, a plain path that happens to start with
+/// `file:` would be read as a URI, and `?` or `#` in a path would cut it
+/// short; percent-encoding every byte outside the unreserved set makes any
+/// path mean exactly itself (<https://www.sqlite.org/uri.html>).
+fn read_only_uri(path: &Path) -> String {
+    let bytes = path_bytes(path);
+    let mut uri = String::with_capacity(bytes.len() + 16);
+    // An absolute path gets an empty authority, so that a path starting
+    // with `//` is not read as a host name.
+    uri.push_str(if bytes.first() == Some(&b'/') {
+        "file://"
+    } else {
+        "file:"
+    });
+    for &b in bytes.iter() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    std::borrow::Cow::Borrowed(path.as_os_str().as_bytes())
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
+    let text = path.to_string_lossy().replace('\\', "/");
+    // `C:/x` becomes `/C:/x`, the form SQLite expects for drive letters.
+    let text = if text.as_bytes().get(1) == Some(&b':') {
+        format!("/{text}")
+    } else {
+        text
+    };
+    std::borrow::Cow::Owned(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDb;
+
+    #[test]
+    fn uri_keeps_odd_paths_intact() {
+        assert_eq!(
+            read_only_uri(Path::new("/tmp/a b?#%.db")),
+            "file:///tmp/a%20b%3F%23%25.db?mode=ro"
+        );
+        assert_eq!(
+            read_only_uri(Path::new("file:x.db")),
+            "file:file%3Ax.db?mode=ro"
+        );
+        assert_eq!(
+            read_only_uri(Path::new("//srv/x.db")),
+            "file:////srv/x.db?mode=ro"
+        );
+        assert_eq!(read_only_uri(Path::new("é.db")), "file:%C3%A9.db?mode=ro");
+    }
+
+    #[test]
+    fn opens_paths_with_uri_characters() {
+        let db = TempDb::with_suffix(
+            "we?ird #name%20.db",
+            "CREATE TABLE t(a); INSERT INTO t VALUES (1);",
+        );
+        let source = SourceDb::open(db.path()).unwrap();
+        assert_eq!(source.path(), db.path());
+        let schema = source.schema().unwrap();
+        assert_eq!(source.row_count(&schema.tables[0]).unwrap(), 1);
+    }
+
+    #[test]
+    fn missing_file_is_not_created() {
+        let path =
+            std::env::temp_dir().join(format!("ferry-reader-missing-{}.db", std::process::id()));
+        let err = SourceDb::open(&path).unwrap_err();
+        assert!(matches!(err, ReadError::NotFound { .. }), "{err:?}");
+        assert!(err.to_string().contains("check the path"));
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn directory_is_refused() {
+        let err = SourceDb::open(&std::env::temp_dir()).unwrap_err();
+        assert!(matches!(err, ReadError::IsDirectory { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn non_sqlite_file_is_refused() {
+        let file = TempDb::raw(b"id,name\n1,alice\n2,bob\n".repeat(100).as_slice());
+        let err = SourceDb::open(file.path()).unwrap_err();
+        assert!(matches!(err, ReadError::NotADatabase { .. }), "{err:?}");
+        assert!(err.to_string().contains("is it a SQLite database?"));
+    }
+
+    #[test]
+    fn truncated_file_is_refused() {
+        let db = TempDb::new(
+            "CREATE TABLE t(a TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT printf('%0100d', i) FROM n;",
+        );
+        let bytes = std::fs::read(db.path()).unwrap();
+        for keep in [bytes.len() / 2, 4096 + 10, 60] {
+            let cut = TempDb::raw(&bytes[..keep]);
+            let err = SourceDb::open(cut.path()).unwrap_err();
+            assert!(
+                matches!(err, ReadError::Corrupt { table: None, .. }),
+                "{keep}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_page_names_the_table() {
+        let db = TempDb::new(
+            "PRAGMA page_size = 1024;
+             CREATE TABLE t(a TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+             INSERT INTO t SELECT printf('%0100d', i) FROM n;",
+        );
+        let mut bytes = std::fs::read(db.path()).unwrap();
+        // Page 2 is t's root; overwrite its b-tree header with garbage.
+        bytes[1024..1040].fill(0xee);
+        let damaged = TempDb::raw(&bytes);
+        let source = SourceDb::open(damaged.path()).unwrap();
+        let schema = source.schema().unwrap();
+        let err = source.row_count(&schema.tables[0]).unwrap_err();
+        assert!(
+            matches!(err, ReadError::Corrupt { table: Some(ref t), .. } if t == "t"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(".recover"));
+    }
+
+    #[test]
+    fn reads_wal_mode_databases() {
+        let db = TempDb::new(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t(a); INSERT INTO t VALUES (1), (2);",
+        );
+        let before = std::fs::read(db.path()).unwrap();
+        let source = SourceDb::open(db.path()).unwrap();
+        let schema = source.schema().unwrap();
+        assert_eq!(source.row_count(&schema.tables[0]).unwrap(), 2);
+        drop(source);
+        assert_eq!(std::fs::read(db.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn connection_cannot_write() {
+        let db = TempDb::new("CREATE TABLE t(a);");
+        let source = SourceDb::open(db.path()).unwrap();
+        assert!(source.conn.execute("INSERT INTO t VALUES (1)", []).is_err());
+    }
+}
