@@ -179,7 +179,9 @@ pub enum PgValue<'a> {
     Float8(f64),
     /// `numeric`, as a plain decimal string: optional `-`, digits, optional
     /// `.` and digits; no exponent, no `+`, no leading zeros beyond one
-    /// (`0.5`, `-12.50`), or `NaN`.
+    /// (`0.5`, `-12.50`), or `NaN`, `Infinity`, `-Infinity`. For a
+    /// `numeric(p,s)` column the digits are padded to scale `s`, as
+    /// Postgres stores them.
     Numeric(Cow<'a, str>),
     /// `text`: valid UTF-8 without NUL bytes.
     Text(Cow<'a, str>),

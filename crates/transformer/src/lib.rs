@@ -1,1 +1,113 @@
-//! stub
+//! ferry-transformer: decides what the Postgres side looks like, and turns
+//! each SQLite value into a value of that shape, exactly or not at all.
+//!
+//! Pure: no I/O. Data flows through it in two steps:
+//!
+//! 1. [`plan_tables`] turns the reader's [`SourceSchema`](ferry_model::SourceSchema)
+//!    and the caller's [`PlanOptions`] (ferry.toml, flags) into one
+//!    [`TablePlan`](ferry_model::TablePlan) per table: target names, types
+//!    from [`map_type`], defaults, keys, indexes and foreign keys, with a
+//!    warning for everything not carried over faithfully.
+//! 2. [`coerce`] turns each [`SourceValueRef`](ferry_model::SourceValueRef)
+//!    into a [`PgValue`](ferry_model::PgValue) of its column's type, or a
+//!    [`CoerceError`] that says why not and what to do. The same function
+//!    drives [`TableProfiler`], so `ferry plan --profile` predicts exactly
+//!    which values a copy would refuse.
+//!
+//! # Type mapping
+//!
+//! The first matching rule wins; names are compared case-insensitively.
+//! Any column can be given another type in ferry.toml (`type = "text"`).
+//! NULL is accepted by every type. "Exact" means the value reads back
+//! unchanged; nothing is rounded, trimmed or guessed.
+//!
+//! | Declared SQLite type | Postgres type | Values accepted |
+//! |---|---|---|
+//! | contains `BOOL` | `boolean` | INTEGER 0/1; REAL 0.0/1.0; TEXT `t`/`f`, `true`/`false`, `y`/`n`, `yes`/`no`, `on`/`off`, `1`/`0` (any case, no spaces) |
+//! | contains `DATETIME` or `TIMESTAMP` | `timestamptz` | TEXT `YYYY-MM-DD[( \|T)HH:MM[:SS[.f…]]][Z\|±HH:MM\|±HHMM\|±HH]`, years 0001-9999, strictly valid calendar and clock, at most microseconds (extra digits must be zeros); without an offset the column's `naive_timezone` (default UTC) applies. INTEGER: unix epoch seconds. REAL: julian day number, rounded to the microsecond. Within Postgres's range (4713 BC - 294276 AD) |
+//! | the word `DATE` | `date` | TEXT `YYYY-MM-DD`, or a datetime text at exactly midnight without offset; INTEGER: unix epoch seconds that are a multiple of 86400; REAL: julian day ending in .5 (midnight) |
+//! | contains `JSON` | `jsonb` | TEXT or BLOB holding valid UTF-8 JSON (`null` included) without `\u0000` or unpaired surrogate escapes; finite INTEGER/REAL as JSON numbers |
+//! | contains `UUID` or `GUID` | `uuid` | TEXT as 32 hex digits, hyphenated 8-4-4-4-12, `{…}` or `urn:uuid:…`, any case; BLOB of exactly 16 bytes |
+//! | contains `INT` (integer affinity) | `bigint` | INTEGER; REAL with an integral value in range (3.0); TEXT exactly `[+-]?[0-9]+` in range |
+//! | contains `CHAR`, `CLOB` or `TEXT` | `text` | TEXT that is valid UTF-8 without NUL (else refused, unless `strip_nul = true` / `invalid_utf8 = "replace"`); INTEGER as decimal; REAL as shortest round-trip text (`3.0`, `1e300`); BLOB that is valid UTF-8 without NUL |
+//! | contains `BLOB` | `bytea` | BLOB; TEXT as its bytes |
+//! | contains `REAL`, `FLOA` or `DOUB` | `double precision` | REAL; INTEGER exactly representable (±2^53 and others that round-trip); TEXT decimal/exponent numbers to the nearest double, `NaN`, `Infinity`, `-Infinity` (overflow and underflow refused) |
+//! | `NUMERIC`/`DECIMAL` | `numeric` | INTEGER; REAL as its shortest round-trip decimal (NaN, ±Infinity kept; -0.0 becomes 0); TEXT decimal numbers, exponent allowed, stored without exponent keeping the written scale |
+//! | `NUMERIC(p,s)`/`DECIMAL(p,s)` | `numeric(p,s)` | as `numeric`, refused when more than `s` significant fraction digits (would round) or more than `p-s` integer digits; padded to scale `s`. Invalid `p,s` (p outside 1-1000, s > p) → plain `numeric` with a warning |
+//! | no declared type | `text` (warning) | as `text`; override in ferry.toml if the column holds blobs |
+//! | any other name (`STRING`, `MONEY`…) | `text` (warning) | as `text` |
+//!
+//! Types only reachable through ferry.toml: `integer` and `smallint` (as
+//! `bigint`, range-checked), `real` (as `double precision`, but a REAL or
+//! INTEGER must be exactly representable as float4; TEXT goes to the
+//! nearest float4), and `timestamp` (as `timestamptz`, with offsets
+//! converted to UTC and naive values kept as written).
+//!
+//! # Example
+//!
+//! ```
+//! use ferry_model::{Affinity, SourceColumn, SourceSchema, SourceValueRef, PgValue, TableSchema};
+//! use ferry_transformer::{coerce, plan_tables, PlanOptions};
+//!
+//! let schema = SourceSchema {
+//!     tables: vec![TableSchema {
+//!         name: "Events".into(),
+//!         columns: vec![SourceColumn {
+//!             name: "At".into(),
+//!             declared_type: "DATETIME".into(),
+//!             affinity: Affinity::Numeric,
+//!             not_null: true,
+//!             default_sql: Some("CURRENT_TIMESTAMP".into()),
+//!             primary_key_position: 0,
+//!             generated: false,
+//!         }],
+//!         primary_key: vec![],
+//!         without_rowid: false,
+//!         rowid_alias: None,
+//!         autoincrement: false,
+//!         indexes: vec![],
+//!         foreign_keys: vec![],
+//!         sql: String::new(),
+//!     }],
+//!     skipped: vec![],
+//! };
+//! let options = PlanOptions {
+//!     schema: "public".into(),
+//!     tables: vec!["Events".into()],
+//!     ..PlanOptions::default()
+//! };
+//! let plans = plan_tables(&schema, &options).unwrap();
+//! let at = &plans[0].columns[0];
+//! assert_eq!((plans[0].name.as_str(), at.name.as_str()), ("events", "at"));
+//! assert_eq!(at.pg_type.to_string(), "timestamptz");
+//! assert_eq!(at.default_sql.as_deref(), Some("CURRENT_TIMESTAMP"));
+//!
+//! // One microsecond after 2000-01-01 00:00 UTC, Postgres's epoch.
+//! let value = coerce(at, SourceValueRef::Text(b"2000-01-01 02:00:00.000001+02:00"));
+//! assert_eq!(value, Ok(PgValue::Timestamptz(1)));
+//! let bad = coerce(at, SourceValueRef::Text(b"2023-02-30")).unwrap_err();
+//! assert_eq!(
+//!     bad.to_string(),
+//!     "'2023-02-30' is not a valid date (February has 28 days in 2023); \
+//!      fix the value or map the column to text in ferry.toml"
+//! );
+//! ```
+#![deny(missing_docs)]
+
+mod coerce;
+mod constraints;
+mod defaults;
+mod error;
+mod mapping;
+mod names;
+mod options;
+mod plan;
+mod predicate;
+mod profile;
+
+pub use coerce::coerce;
+pub use error::{CoerceError, TransformError};
+pub use mapping::{map_type, Mapping};
+pub use options::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride};
+pub use plan::plan_tables;
+pub use profile::{BadExample, ColumnProfile, StorageCounts, TableProfile, TableProfiler};

@@ -1,0 +1,415 @@
+//! Calendar math and the datetime text forms SQLite programs write.
+//!
+//! Dates count days and timestamps microseconds from 2000-01-01, Postgres's
+//! own epoch, in the proleptic Gregorian calendar Postgres uses.
+
+/// Microseconds in a day.
+pub(crate) const USECS_PER_DAY: i64 = 86_400_000_000;
+/// 1970-01-01 counted in days from 2000-01-01.
+pub(crate) const UNIX_EPOCH_DAYS: i64 = -10_957;
+/// The first microsecond Postgres timestamps hold: 4714-11-24 BC 00:00,
+/// julian day 0 (`MIN_TIMESTAMP` in Postgres's `datatype/timestamp.h`).
+pub(crate) const MIN_TIMESTAMP: i64 = -211_813_488_000_000_000;
+/// One past the last microsecond: 294277-01-01 00:00 (`END_TIMESTAMP`).
+pub(crate) const END_TIMESTAMP: i64 = 9_223_371_331_200_000_000;
+/// First and one-past-last day Postgres dates hold (julian days 0 and
+/// 2147483494, relative to 2000-01-01).
+pub(crate) const MIN_DATE: i64 = -2_451_545;
+/// See [`MIN_DATE`].
+pub(crate) const END_DATE: i64 = 2_147_483_494 - 2_451_545;
+
+/// Days from 2000-01-01 to a proleptic Gregorian date (`year` astronomical:
+/// 0 is 1 BC). Howard Hinnant's `days_from_civil`.
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468 + UNIX_EPOCH_DAYS
+}
+
+/// The inverse of [`days_from_civil`].
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days - UNIX_EPOCH_DAYS + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// How a UTC offset was written, for format profiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OffsetForm {
+    /// `Z` or `z`.
+    Zulu,
+    /// `+02:00`.
+    Colon,
+    /// `+0200`.
+    Compact,
+    /// `+02`.
+    Hours,
+}
+
+/// A datetime text split into its fields, before calendar validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DateTimeFields {
+    pub year: u32,
+    pub month: u32,
+    pub day: u32,
+    /// `b'T'` or `b' '`, when a time follows.
+    pub separator: Option<u8>,
+    pub hour: u32,
+    pub minute: u32,
+    /// Seconds were written.
+    pub has_seconds: bool,
+    pub second: u32,
+    /// Number of fraction digits written (0 when none).
+    pub frac_digits: u8,
+    /// The fraction in nanoseconds.
+    pub nanos: u32,
+    /// The offset as written.
+    pub offset: Option<(OffsetForm, i32)>,
+    /// Offset hours and minutes as written, for validation.
+    pub offset_hm: (u32, u32),
+}
+
+fn digits(bytes: &[u8], at: usize, count: usize) -> Option<u32> {
+    bytes.get(at..at + count)?.iter().try_fold(0u32, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// Splits `YYYY-MM-DD[( |T)HH:MM[:SS[.f{1,9}]][Z|±HH[:MM|MM]]]`; `None` when
+/// the text has any other shape.
+pub(crate) fn scan(bytes: &[u8]) -> Option<DateTimeFields> {
+    let mut f = DateTimeFields {
+        year: digits(bytes, 0, 4)?,
+        month: 0,
+        day: 0,
+        separator: None,
+        hour: 0,
+        minute: 0,
+        has_seconds: false,
+        second: 0,
+        frac_digits: 0,
+        nanos: 0,
+        offset: None,
+        offset_hm: (0, 0),
+    };
+    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
+        return None;
+    }
+    f.month = digits(bytes, 5, 2)?;
+    f.day = digits(bytes, 8, 2)?;
+    if bytes.len() == 10 {
+        return Some(f);
+    }
+    let separator = *bytes.get(10)?;
+    if separator != b'T' && separator != b' ' {
+        return None;
+    }
+    f.separator = Some(separator);
+    f.hour = digits(bytes, 11, 2)?;
+    if bytes.get(13) != Some(&b':') {
+        return None;
+    }
+    f.minute = digits(bytes, 14, 2)?;
+    let mut pos = 16;
+    if bytes.get(pos) == Some(&b':') {
+        f.has_seconds = true;
+        f.second = digits(bytes, pos + 1, 2)?;
+        pos += 3;
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            let run = bytes[pos..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            if run == 0 || run > 9 {
+                return None;
+            }
+            let value = digits(bytes, pos, run)?;
+            f.nanos = value * 10u32.pow(9 - run as u32);
+            f.frac_digits = run as u8;
+            pos += run;
+        }
+    }
+    match bytes.get(pos) {
+        None => return Some(f),
+        Some(b'Z' | b'z') => {
+            f.offset = Some((OffsetForm::Zulu, 0));
+            pos += 1;
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let hours = digits(bytes, pos + 1, 2)?;
+            pos += 3;
+            let (form, minutes) = if bytes.get(pos) == Some(&b':') {
+                pos += 3;
+                (OffsetForm::Colon, digits(bytes, pos - 2, 2)?)
+            } else if bytes.len() > pos {
+                pos += 2;
+                (OffsetForm::Compact, digits(bytes, pos - 2, 2)?)
+            } else {
+                (OffsetForm::Hours, 0)
+            };
+            let seconds = (hours * 3600 + minutes * 60) as i32;
+            f.offset = Some((form, if sign == b'-' { -seconds } else { seconds }));
+            f.offset_hm = (hours, minutes);
+        }
+        Some(_) => return None,
+    }
+    (pos == bytes.len()).then_some(f)
+}
+
+/// Why valid-looking fields are not a real point in time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Invalid {
+    /// Not a calendar date or clock time (`February has 28 days in 2023`).
+    Calendar(String),
+    /// Digits beyond microseconds that are not zero.
+    Nanoseconds,
+}
+
+/// A validated datetime: days since 2000-01-01, microseconds into the day
+/// and the offset written, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DateTime {
+    pub days: i64,
+    pub micros_of_day: i64,
+    pub offset_seconds: Option<i32>,
+}
+
+/// Validates fields strictly: real calendar days, hours 0-23, minutes and
+/// seconds 0-59, offsets up to ±15:59 as Postgres allows.
+pub(crate) fn validate(f: &DateTimeFields) -> Result<DateTime, Invalid> {
+    let calendar = |why: String| Err(Invalid::Calendar(format!("is not a valid date ({why})")));
+    if f.year == 0 {
+        return calendar("year 0000 does not exist; years run from 0001".to_owned());
+    }
+    if !(1..=12).contains(&f.month) {
+        return calendar(format!("month {:02} does not exist", f.month));
+    }
+    let year = i64::from(f.year);
+    let month_days = days_in_month(year, f.month);
+    if f.day == 0 || f.day > month_days {
+        return calendar(format!(
+            "{} has {month_days} days in {}",
+            MONTH_NAMES[f.month as usize - 1],
+            f.year
+        ));
+    }
+    let time = |why: String| Err(Invalid::Calendar(format!("is not a valid time ({why})")));
+    if f.hour > 23 {
+        return time(format!("hour {:02} is out of range 00-23", f.hour));
+    }
+    if f.minute > 59 {
+        return time(format!("minute {:02} is out of range 00-59", f.minute));
+    }
+    if f.second > 59 {
+        return time(format!(
+            "second {:02} is out of range 00-59; leap seconds are not kept",
+            f.second
+        ));
+    }
+    if f.offset_hm.0 > 15 || f.offset_hm.1 > 59 {
+        return time(format!(
+            "UTC offset {:02}:{:02} is out of range; Postgres allows up to ±15:59",
+            f.offset_hm.0, f.offset_hm.1
+        ));
+    }
+    if !f.nanos.is_multiple_of(1000) {
+        return Err(Invalid::Nanoseconds);
+    }
+    let micros_of_day = ((i64::from(f.hour) * 60 + i64::from(f.minute)) * 60 + i64::from(f.second))
+        * 1_000_000
+        + i64::from(f.nanos / 1000);
+    Ok(DateTime {
+        days: days_from_civil(year, f.month, f.day),
+        micros_of_day,
+        offset_seconds: f.offset.map(|(_, s)| s),
+    })
+}
+
+/// The format of a datetime text for profiles: `YYYY-MM-DD HH:MM:SS.ffffff+HH:MM`.
+pub(crate) fn shape(f: &DateTimeFields) -> String {
+    let mut out = String::from("YYYY-MM-DD");
+    if let Some(separator) = f.separator {
+        out.push(char::from(separator));
+        out.push_str("HH:MM");
+        if f.has_seconds {
+            out.push_str(":SS");
+        }
+        if f.frac_digits > 0 {
+            out.push('.');
+            for _ in 0..f.frac_digits {
+                out.push('f');
+            }
+        }
+    }
+    out.push_str(match f.offset {
+        None => "",
+        Some((OffsetForm::Zulu, _)) => "Z",
+        Some((OffsetForm::Colon, _)) => "±HH:MM",
+        Some((OffsetForm::Compact, _)) => "±HHMM",
+        Some((OffsetForm::Hours, _)) => "±HH",
+    });
+    out
+}
+
+/// `YYYY-MM-DD`, with ` BC` for years before 1 as Postgres writes them.
+pub(crate) fn format_date(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    if year <= 0 {
+        format!("{:04}-{month:02}-{day:02} BC", 1 - year)
+    } else {
+        format!("{year:04}-{month:02}-{day:02}")
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]` of microseconds since 2000-01-01.
+pub(crate) fn format_timestamp(micros: i64) -> String {
+    let days = micros.div_euclid(USECS_PER_DAY);
+    let of_day = micros.rem_euclid(USECS_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+    let secs = of_day / 1_000_000;
+    let frac = of_day % 1_000_000;
+    let mut out = format!(
+        "{:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        if year <= 0 { 1 - year } else { year },
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if frac != 0 {
+        out.push_str(&format!(".{frac:06}"));
+    }
+    if year <= 0 {
+        out.push_str(" BC");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_round_trips() {
+        assert_eq!(days_from_civil(2000, 1, 1), 0);
+        assert_eq!(days_from_civil(1970, 1, 1), UNIX_EPOCH_DAYS);
+        assert_eq!(days_from_civil(2024, 2, 29), 8825);
+        assert_eq!(days_from_civil(-4713, 11, 24), MIN_DATE);
+        assert_eq!(
+            days_from_civil(294_277, 1, 1) * USECS_PER_DAY,
+            END_TIMESTAMP
+        );
+        for days in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn scans_forms_and_shapes() {
+        let cases = [
+            ("2024-02-29", "YYYY-MM-DD"),
+            ("2024-02-29 12:30", "YYYY-MM-DD HH:MM"),
+            ("2024-02-29T12:30:59.123456Z", "YYYY-MM-DDTHH:MM:SS.ffffffZ"),
+            ("2024-02-29 12:30:59+02:00", "YYYY-MM-DD HH:MM:SS±HH:MM"),
+            ("2024-02-29 12:30:59-0530", "YYYY-MM-DD HH:MM:SS±HHMM"),
+            ("2024-02-29 12:30:59+02", "YYYY-MM-DD HH:MM:SS±HH"),
+        ];
+        for (text, expected) in cases {
+            let fields = scan(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(shape(&fields), expected);
+        }
+        for bad in [
+            "2024-2-29",
+            "24-02-29",
+            "2024-02-29x",
+            "2024-02-29 12",
+            "2024-02-29 12:30:59.",
+            "2024-02-29 12:30:59.1234567890",
+            "2024-02-29 12:30:59+2",
+            "2024-02-29 12:30:59+02:0",
+            " 2024-02-29",
+        ] {
+            assert_eq!(scan(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn validates_strictly() {
+        let check = |t: &str| validate(&scan(t.as_bytes()).unwrap());
+        assert!(check("2024-02-29").is_ok());
+        assert_eq!(
+            check("2023-02-29"),
+            Err(Invalid::Calendar(
+                "is not a valid date (February has 28 days in 2023)".into()
+            ))
+        );
+        assert!(check("1900-02-29").is_err());
+        assert!(check("2000-02-29").is_ok());
+        assert!(check("0000-01-01").is_err());
+        assert!(check("2024-13-01").is_err());
+        assert!(check("2024-01-01 24:00").is_err());
+        assert!(check("2024-01-01 23:60").is_err());
+        assert!(check("2024-01-01 23:59:60").is_err());
+        assert!(check("2024-01-01 23:59:59+16:00").is_err());
+        assert_eq!(
+            check("2024-01-01 00:00:00.0000001"),
+            Err(Invalid::Nanoseconds)
+        );
+        assert_eq!(
+            check("2000-01-01 00:00:00.123456000-01:30"),
+            Ok(DateTime {
+                days: 0,
+                micros_of_day: 123_456,
+                offset_seconds: Some(-5400)
+            })
+        );
+    }
+
+    #[test]
+    fn formats_for_sql() {
+        assert_eq!(format_date(0), "2000-01-01");
+        assert_eq!(format_date(MIN_DATE), "4714-11-24 BC");
+        assert_eq!(format_timestamp(1), "2000-01-01 00:00:00.000001");
+        assert_eq!(format_timestamp(-1), "1999-12-31 23:59:59.999999");
+    }
+}

@@ -1,0 +1,294 @@
+//! Source value → Postgres value of the column's type: exact, or an error
+//! saying why not. Never silently lossy; lossy repairs (`strip_nul`,
+//! `invalid_utf8 = "replace"`) happen only when configured.
+//!
+//! This is the copy's hot path: values that need no conversion are borrowed
+//! from the source row, and nothing allocates unless the value changes form
+//! or is bad.
+
+mod datetime;
+mod number;
+mod text;
+
+use std::borrow::Cow;
+
+use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
+
+use crate::error::CoerceError;
+
+pub(crate) use datetime::{format_date, format_timestamp, scan as scan_datetime, shape};
+pub(crate) use number::scan_decimal;
+
+/// The hint for values that are simply wrong for the type.
+const FIX_OR_TEXT: &str = "fix the value or map the column to text in ferry.toml";
+/// The hint for values that are text-like but not representable as text.
+const FIX_OR_BYTEA: &str = "fix the value or map the column to bytea in ferry.toml";
+/// The hint for values that carry a time of day into a date column.
+const TIMESTAMPTZ: &str = "map the column to timestamptz in ferry.toml";
+/// The hint for values a numeric(p,s) column would round or cannot hold.
+const WIDEN_NUMERIC: &str =
+    "fix the value or map the column to a wider numeric(p,s), numeric or text in ferry.toml";
+/// The hint for integers a float column would round.
+const EXACT_NUMBER: &str = "map the column to bigint or numeric in ferry.toml";
+/// The hint for doubles a float4 column would round.
+const WIDER_FLOAT: &str = "map the column to double precision in ferry.toml";
+
+fn bad(value: SourceValueRef<'_>, reason: impl Into<String>, hint: &'static str) -> CoerceError {
+    CoerceError {
+        value: value.preview(60),
+        reason: reason.into(),
+        hint,
+    }
+}
+
+/// Converts one source value to the column's Postgres type.
+///
+/// NULL is NULL for every type. Everything else converts only when the
+/// result means exactly what the source held; the crate docs list what each
+/// type accepts. The one rounding allowed is a julian-day REAL to the
+/// nearest microsecond, because such reals hold no more precision than that.
+///
+/// ```
+/// use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
+/// let column = ColumnPlan {
+///     source_name: "n".into(), name: "n".into(), declared_type: "INTEGER".into(),
+///     pg_type: PgType::BigInt, not_null: false, default_sql: None, identity: false,
+///     coercion: Default::default(),
+/// };
+/// assert_eq!(ferry_transformer::coerce(&column, SourceValueRef::Text(b"42")), Ok(PgValue::Int8(42)));
+/// let err = ferry_transformer::coerce(&column, SourceValueRef::Text(b"4x")).unwrap_err();
+/// assert_eq!(err.to_string(), "'4x' is not an integer; fix the value or map the column to text in ferry.toml");
+/// ```
+pub fn coerce<'a>(
+    column: &ColumnPlan,
+    value: SourceValueRef<'a>,
+) -> Result<PgValue<'a>, CoerceError> {
+    if let SourceValueRef::Null = value {
+        return Ok(PgValue::Null);
+    }
+    match column.pg_type {
+        PgType::BigInt => to_integer(value, "bigint").map(PgValue::Int8),
+        PgType::Integer => to_integer(value, "integer")
+            .and_then(|i| i32::try_from(i).map_err(|_| out_of_range(value, "integer")))
+            .map(PgValue::Int4),
+        PgType::SmallInt => to_integer(value, "smallint")
+            .and_then(|i| i16::try_from(i).map_err(|_| out_of_range(value, "smallint")))
+            .map(PgValue::Int2),
+        PgType::DoublePrecision => to_f64(value).map(PgValue::Float8),
+        PgType::Real => to_f32(value).map(PgValue::Float4),
+        PgType::Numeric(typmod) => to_numeric(value, typmod).map(PgValue::Numeric),
+        PgType::Text => text::to_text(value, &column.coercion).map(PgValue::Text),
+        PgType::Bytea => text::to_bytea(value).map(PgValue::Bytea),
+        PgType::Boolean => text::to_bool(value).map(PgValue::Bool),
+        PgType::Jsonb => text::to_jsonb(value).map(PgValue::Jsonb),
+        PgType::Uuid => text::to_uuid(value).map(PgValue::Uuid),
+        PgType::Date => to_date(value).map(PgValue::Date),
+        PgType::Timestamptz => {
+            let naive_offset = column.coercion.naive_utc_offset_seconds;
+            to_timestamp(value, "timestamptz", naive_offset).map(PgValue::Timestamptz)
+        }
+        PgType::Timestamp => to_timestamp(value, "timestamp", 0).map(PgValue::Timestamp),
+    }
+}
+
+fn out_of_range(value: SourceValueRef<'_>, type_name: &str) -> CoerceError {
+    bad(
+        value,
+        format!("is out of range for {type_name}"),
+        FIX_OR_TEXT,
+    )
+}
+
+fn not_a(value: SourceValueRef<'_>, what: &str, hint: &'static str) -> CoerceError {
+    let class = value.storage_class();
+    bad(value, format!("is a {class} value, not {what}"), hint)
+}
+
+fn to_integer(value: SourceValueRef<'_>, type_name: &str) -> Result<i64, CoerceError> {
+    let result = match value {
+        SourceValueRef::Integer(i) => Ok(i),
+        SourceValueRef::Real(r) => number::integral_real(r),
+        SourceValueRef::Text(t) => number::parse_integer_text(t),
+        _ => return Err(not_a(value, "an integer", FIX_OR_TEXT)),
+    };
+    result.map_err(|reason| {
+        let reason = reason.replace("bigint", type_name);
+        bad(value, reason, FIX_OR_TEXT)
+    })
+}
+
+fn utf8<'a>(value: SourceValueRef<'a>, bytes: &'a [u8]) -> Result<&'a str, CoerceError> {
+    std::str::from_utf8(bytes).map_err(|_| bad(value, "is not valid UTF-8", FIX_OR_TEXT))
+}
+
+fn to_f64(value: SourceValueRef<'_>) -> Result<f64, CoerceError> {
+    match value {
+        SourceValueRef::Real(r) => Ok(r),
+        SourceValueRef::Integer(i) => number::exact_f64(i).ok_or_else(|| {
+            bad(
+                value,
+                "cannot be held exactly by double precision (more than 53 significant bits)",
+                EXACT_NUMBER,
+            )
+        }),
+        SourceValueRef::Text(t) => {
+            number::parse_f64_text(utf8(value, t)?).map_err(|r| bad(value, r, FIX_OR_TEXT))
+        }
+        _ => Err(not_a(value, "a number", FIX_OR_TEXT)),
+    }
+}
+
+fn to_f32(value: SourceValueRef<'_>) -> Result<f32, CoerceError> {
+    match value {
+        SourceValueRef::Text(t) => {
+            number::parse_f32_text(utf8(value, t)?).map_err(|r| bad(value, r, FIX_OR_TEXT))
+        }
+        _ => {
+            let wide = to_f64(value)?;
+            let narrow = wide as f32;
+            if f64::from(narrow) == wide || wide.is_nan() {
+                Ok(narrow)
+            } else {
+                Err(bad(
+                    value,
+                    "cannot be held exactly by real (float4)",
+                    WIDER_FLOAT,
+                ))
+            }
+        }
+    }
+}
+
+fn to_numeric<'a>(
+    value: SourceValueRef<'a>,
+    typmod: Option<(u16, u16)>,
+) -> Result<Cow<'a, str>, CoerceError> {
+    let canonical = match value {
+        SourceValueRef::Integer(i) => Cow::Owned(i.to_string()),
+        SourceValueRef::Real(r) => number::real_to_numeric(r),
+        SourceValueRef::Text(t) => {
+            number::parse_numeric_text(utf8(value, t)?).map_err(|r| bad(value, r, FIX_OR_TEXT))?
+        }
+        _ => return Err(not_a(value, "a number", FIX_OR_TEXT)),
+    };
+    match typmod {
+        None => Ok(canonical),
+        Some((precision, scale)) => {
+            if canonical.ends_with("Infinity") {
+                return Err(bad(
+                    value,
+                    format!("does not fit numeric({precision},{scale}) (it is infinite)"),
+                    WIDEN_NUMERIC,
+                ));
+            }
+            number::fit_typmod(canonical, precision, scale)
+                .map_err(|r| bad(value, r, WIDEN_NUMERIC))
+        }
+    }
+}
+
+/// Text that looked like a date or timestamp but is not one.
+fn datetime_error(value: SourceValueRef<'_>, invalid: datetime::Invalid) -> CoerceError {
+    match invalid {
+        datetime::Invalid::Calendar(reason) => bad(value, reason, FIX_OR_TEXT),
+        datetime::Invalid::Nanoseconds => bad(
+            value,
+            "has nanoseconds; Postgres keeps microseconds",
+            FIX_OR_TEXT,
+        ),
+    }
+}
+
+fn to_date(value: SourceValueRef<'_>) -> Result<i32, CoerceError> {
+    let days = match value {
+        SourceValueRef::Text(t) => {
+            let fields = datetime::scan(t)
+                .ok_or_else(|| bad(value, "is not a date (expected YYYY-MM-DD)", FIX_OR_TEXT))?;
+            let parsed = datetime::validate(&fields).map_err(|e| datetime_error(value, e))?;
+            if parsed.offset_seconds.is_some() {
+                return Err(bad(value, "has a UTC offset", TIMESTAMPTZ));
+            }
+            if parsed.micros_of_day != 0 {
+                return Err(bad(value, "has a time of day", TIMESTAMPTZ));
+            }
+            parsed.days
+        }
+        SourceValueRef::Integer(seconds) => {
+            if seconds % 86_400 != 0 {
+                return Err(bad(
+                    value,
+                    "is not midnight UTC as unix epoch seconds (it has a time of day)",
+                    TIMESTAMPTZ,
+                ));
+            }
+            seconds / 86_400 + datetime::UNIX_EPOCH_DAYS
+        }
+        SourceValueRef::Real(julian) => {
+            // Exactly x.5 is midnight; below 2^51 `julian - 0.5` is exact.
+            let midnight = julian - 0.5;
+            if !julian.is_finite() || julian.abs() >= 2f64.powi(51) || midnight.fract() != 0.0 {
+                return Err(bad(
+                    value,
+                    "is not midnight as a julian day number (it has a time of day)",
+                    TIMESTAMPTZ,
+                ));
+            }
+            midnight as i64 - (ferry_model::PG_EPOCH_JULIAN_DAY - 1)
+        }
+        SourceValueRef::Blob(_) | SourceValueRef::Null => {
+            return Err(not_a(value, "a date", FIX_OR_TEXT))
+        }
+    };
+    if !(datetime::MIN_DATE..datetime::END_DATE).contains(&days) {
+        return Err(out_of_range(value, "date"));
+    }
+    Ok(days as i32)
+}
+
+fn to_timestamp(
+    value: SourceValueRef<'_>,
+    type_name: &str,
+    naive_offset_seconds: i32,
+) -> Result<i64, CoerceError> {
+    let micros = match value {
+        SourceValueRef::Text(t) => {
+            let fields = datetime::scan(t).ok_or_else(|| {
+                bad(
+                    value,
+                    format!(
+                        "is not a {type_name} (expected YYYY-MM-DD[ HH:MM[:SS[.ffffff]]][Z|±HH:MM])"
+                    ),
+                    FIX_OR_TEXT,
+                )
+            })?;
+            let parsed = datetime::validate(&fields).map_err(|e| datetime_error(value, e))?;
+            let offset = parsed.offset_seconds.unwrap_or(naive_offset_seconds);
+            // Years 0001-9999 and offsets under a day stay far inside i64.
+            parsed.days * datetime::USECS_PER_DAY + parsed.micros_of_day
+                - i64::from(offset) * 1_000_000
+        }
+        SourceValueRef::Integer(seconds) => seconds
+            .checked_sub(-datetime::UNIX_EPOCH_DAYS * 86_400)
+            .and_then(|s| s.checked_mul(1_000_000))
+            .ok_or_else(|| out_of_range(value, type_name))?,
+        SourceValueRef::Real(julian) => {
+            let micros = ((julian - (ferry_model::PG_EPOCH_JULIAN_DAY as f64 - 0.5))
+                * datetime::USECS_PER_DAY as f64)
+                .round();
+            if !(datetime::MIN_TIMESTAMP as f64..datetime::END_TIMESTAMP as f64).contains(&micros) {
+                return Err(out_of_range(value, type_name));
+            }
+            micros as i64
+        }
+        SourceValueRef::Blob(_) | SourceValueRef::Null => {
+            return Err(not_a(value, "a timestamp", FIX_OR_TEXT))
+        }
+    };
+    if !(datetime::MIN_TIMESTAMP..datetime::END_TIMESTAMP).contains(&micros) {
+        return Err(out_of_range(value, type_name));
+    }
+    Ok(micros)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! One case per rule of the type-mapping table, both ways: what converts
+//! (and to exactly what) and what is refused (and with which message).
+
+use std::borrow::Cow;
+
+use ferry_model::{Coercion, ColumnPlan, InvalidUtf8, PgType, PgValue, SourceValueRef};
+use proptest::prelude::*;
+
+use super::coerce;
+
+const STRICT: Coercion = Coercion {
+    strip_nul: false,
+    invalid_utf8: InvalidUtf8::Reject,
+    naive_utc_offset_seconds: 0,
+};
+const STRIP_NUL: Coercion = Coercion {
+    strip_nul: true,
+    ..STRICT
+};
+const REPLACE: Coercion = Coercion {
+    invalid_utf8: InvalidUtf8::Replace,
+    ..STRICT
+};
+const PLUS_TWO: Coercion = Coercion {
+    naive_utc_offset_seconds: 7200,
+    ..STRICT
+};
+
+/// The expected outcome of one case.
+enum Expect {
+    /// Converts to exactly this value.
+    Is(PgValue<'static>),
+    /// Is refused with a message containing this text.
+    Fails(&'static str),
+}
+
+use Expect::{Fails, Is};
+use PgType as T;
+use SourceValueRef as S;
+
+const fn t(s: &'static str) -> S<'static> {
+    S::Text(s.as_bytes())
+}
+const fn txt(s: &'static str) -> PgValue<'static> {
+    PgValue::Text(Cow::Borrowed(s))
+}
+const fn num(s: &'static str) -> PgValue<'static> {
+    PgValue::Numeric(Cow::Borrowed(s))
+}
+const fn json(s: &'static str) -> PgValue<'static> {
+    PgValue::Jsonb(Cow::Borrowed(s))
+}
+
+/// 2024-02-29 12:34:56.789012 UTC in microseconds since 2000-01-01.
+const LEAP_DAY_NOON_ISH: i64 = 762_525_296_789_012;
+const UNIX_EPOCH_MICROS: i64 = -946_684_800_000_000;
+const UUID: [u8; 16] = [
+    0x55, 0x0e, 0x84, 0x00, 0xe2, 0x9b, 0x41, 0xd4, 0xa7, 0x16, 0x44, 0x66, 0x55, 0x44, 0x00, 0x00,
+];
+
+const CASES: &[(PgType, Coercion, SourceValueRef<'static>, Expect)] = &[
+    // NULL is NULL everywhere.
+    (T::BigInt, STRICT, S::Null, Is(PgValue::Null)),
+    (T::Text, STRICT, S::Null, Is(PgValue::Null)),
+    (T::Timestamptz, STRICT, S::Null, Is(PgValue::Null)),
+    (T::Uuid, STRICT, S::Null, Is(PgValue::Null)),
+    // bigint / integer / smallint
+    (T::BigInt, STRICT, S::Integer(i64::MIN), Is(PgValue::Int8(i64::MIN))),
+    (T::BigInt, STRICT, S::Integer(i64::MAX), Is(PgValue::Int8(i64::MAX))),
+    (T::BigInt, STRICT, S::Real(3.0), Is(PgValue::Int8(3))),
+    (T::BigInt, STRICT, S::Real(-0.0), Is(PgValue::Int8(0))),
+    (T::BigInt, STRICT, S::Real(3.5), Fails("3.5 is not an integer (it has a fractional part)")),
+    (T::BigInt, STRICT, S::Real(1e19), Fails("1e19 is out of range for bigint")),
+    (T::BigInt, STRICT, S::Real(f64::NAN), Fails("is not an integer")),
+    (T::BigInt, STRICT, t("-9223372036854775808"), Is(PgValue::Int8(i64::MIN))),
+    (T::BigInt, STRICT, t("+42"), Is(PgValue::Int8(42))),
+    (T::BigInt, STRICT, t("007"), Is(PgValue::Int8(7))),
+    (T::BigInt, STRICT, t("9223372036854775808"), Fails("'9223372036854775808' is out of range for bigint")),
+    (T::BigInt, STRICT, t("abc"), Fails("'abc' is not an integer; fix the value or map the column to text in ferry.toml")),
+    (T::BigInt, STRICT, t(" 1"), Fails("is not an integer")),
+    (T::BigInt, STRICT, t("1.0"), Fails("is not an integer")),
+    (T::BigInt, STRICT, t(""), Fails("'' is not an integer")),
+    (T::BigInt, STRICT, S::Blob(&[1]), Fails("x'01' is a blob value, not an integer")),
+    (T::Integer, STRICT, S::Integer(2_147_483_647), Is(PgValue::Int4(i32::MAX))),
+    (T::Integer, STRICT, S::Integer(2_147_483_648), Fails("2147483648 is out of range for integer")),
+    (T::Integer, STRICT, t("99999999999999999999"), Fails("is out of range for integer")),
+    (T::SmallInt, STRICT, S::Integer(-32768), Is(PgValue::Int2(i16::MIN))),
+    (T::SmallInt, STRICT, t("32768"), Fails("'32768' is out of range for smallint")),
+    // double precision
+    (T::DoublePrecision, STRICT, S::Real(f64::MAX), Is(PgValue::Float8(f64::MAX))),
+    (T::DoublePrecision, STRICT, S::Real(5e-324), Is(PgValue::Float8(5e-324))),
+    (T::DoublePrecision, STRICT, S::Real(-0.0), Is(PgValue::Float8(-0.0))),
+    (T::DoublePrecision, STRICT, S::Integer(9_007_199_254_740_992), Is(PgValue::Float8(9_007_199_254_740_992.0))),
+    (T::DoublePrecision, STRICT, S::Integer(9_007_199_254_740_993), Fails("cannot be held exactly by double precision")),
+    (T::DoublePrecision, STRICT, S::Integer(i64::MAX), Fails("cannot be held exactly")),
+    (T::DoublePrecision, STRICT, t("0.30000000000000004"), Is(PgValue::Float8(0.1 + 0.2))),
+    (T::DoublePrecision, STRICT, t("-1.5e3"), Is(PgValue::Float8(-1500.0))),
+    (T::DoublePrecision, STRICT, t("-Infinity"), Is(PgValue::Float8(f64::NEG_INFINITY))),
+    (T::DoublePrecision, STRICT, t("1e309"), Fails("'1e309' is out of range for double precision")),
+    (T::DoublePrecision, STRICT, t("1e-400"), Fails("underflows to 0")),
+    (T::DoublePrecision, STRICT, t("1,5"), Fails("'1,5' is not a number")),
+    (T::DoublePrecision, STRICT, S::Blob(b"1"), Fails("is a blob value, not a number")),
+    // real (float4)
+    (T::Real, STRICT, S::Real(0.5), Is(PgValue::Float4(0.5))),
+    (T::Real, STRICT, S::Real(0.1), Fails("0.1 cannot be held exactly by real (float4)")),
+    (T::Real, STRICT, S::Integer(16_777_216), Is(PgValue::Float4(16_777_216.0))),
+    (T::Real, STRICT, S::Integer(16_777_217), Fails("cannot be held exactly by real")),
+    (T::Real, STRICT, t("0.1"), Is(PgValue::Float4(0.1))),
+    (T::Real, STRICT, t("1e39"), Fails("is out of range for real")),
+    // numeric
+    (T::Numeric(None), STRICT, S::Integer(i64::MIN), Is(num("-9223372036854775808"))),
+    (T::Numeric(None), STRICT, S::Real(0.1 + 0.2), Is(num("0.30000000000000004"))),
+    (T::Numeric(None), STRICT, S::Real(1e21), Is(num("1000000000000000000000"))),
+    (T::Numeric(None), STRICT, S::Real(-0.0), Is(num("0"))),
+    (T::Numeric(None), STRICT, S::Real(f64::NEG_INFINITY), Is(num("-Infinity"))),
+    (T::Numeric(None), STRICT, S::Real(f64::NAN), Is(num("NaN"))),
+    (T::Numeric(None), STRICT, t("12.50"), Is(num("12.50"))),
+    (T::Numeric(None), STRICT, t("+1.50e1"), Is(num("15.0"))),
+    (T::Numeric(None), STRICT, t("-000.5"), Is(num("-0.5"))),
+    (T::Numeric(None), STRICT, t("12,50"), Fails("'12,50' is not a number")),
+    (T::Numeric(Some((10, 2))), STRICT, t("1.5"), Is(num("1.50"))),
+    (T::Numeric(Some((10, 2))), STRICT, S::Real(19.99), Is(num("19.99"))),
+    (T::Numeric(Some((10, 2))), STRICT, t("1.230"), Is(num("1.23"))),
+    (T::Numeric(Some((10, 2))), STRICT, t("1.234"), Fails("'1.234' would be rounded to numeric(10,2)")),
+    (T::Numeric(Some((10, 2))), STRICT, S::Real(0.1 + 0.2), Fails("would be rounded")),
+    (T::Numeric(Some((4, 2))), STRICT, S::Integer(100), Fails("100 does not fit numeric(4,2) (at most 2 digits before the point)")),
+    (T::Numeric(Some((4, 2))), STRICT, S::Real(f64::INFINITY), Fails("does not fit numeric(4,2)")),
+    (T::Numeric(Some((4, 2))), STRICT, S::Real(f64::NAN), Is(num("NaN"))),
+    // text
+    (T::Text, STRICT, t("héllo wörld ✓ 🚀"), Is(txt("héllo wörld ✓ 🚀"))),
+    (T::Text, STRICT, t(""), Is(txt(""))),
+    (T::Text, STRICT, t("a\0b"), Fails("'a\\u{0}b' contains a NUL byte, which Postgres text cannot store; set strip_nul = true")),
+    (T::Text, STRIP_NUL, t("a\0b\0"), Is(txt("ab"))),
+    (T::Text, STRICT, S::Text(b"ab\xffc"), Fails("'ab\\xffc' is not valid UTF-8 (bad byte 0xff at offset 2); set invalid_utf8 = \"replace\"")),
+    (T::Text, REPLACE, S::Text(b"ab\xffc"), Is(txt("ab\u{fffd}c"))),
+    (T::Text, STRICT, S::Integer(i64::MIN), Is(txt("-9223372036854775808"))),
+    (T::Text, STRICT, S::Real(3.0), Is(txt("3.0"))),
+    (T::Text, STRICT, S::Real(1e300), Is(txt("1e300"))),
+    (T::Text, STRICT, S::Real(0.1 + 0.2), Is(txt("0.30000000000000004"))),
+    (T::Text, STRICT, S::Real(-0.0), Is(txt("-0.0"))),
+    (T::Text, STRICT, S::Blob(b"plain"), Is(txt("plain"))),
+    (T::Text, STRICT, S::Blob(&[0xff, 0x00]), Fails("x'ff00' is a blob that is not valid UTF-8; fix the value or map the column to bytea")),
+    (T::Text, STRICT, S::Blob(b"a\0"), Fails("map the column to bytea")),
+    // bytea
+    (T::Bytea, STRICT, S::Blob(&[0, 255]), Is(PgValue::Bytea(Cow::Borrowed(&[0, 255])))),
+    (T::Bytea, STRICT, t("hi"), Is(PgValue::Bytea(Cow::Borrowed(b"hi")))),
+    (T::Bytea, STRICT, S::Integer(1), Fails("1 is a integer value, not bytes")),
+    (T::Bytea, STRICT, S::Real(1.5), Fails("is a real value, not bytes")),
+    // boolean
+    (T::Boolean, STRICT, S::Integer(1), Is(PgValue::Bool(true))),
+    (T::Boolean, STRICT, S::Integer(0), Is(PgValue::Bool(false))),
+    (T::Boolean, STRICT, S::Real(1.0), Is(PgValue::Bool(true))),
+    (T::Boolean, STRICT, S::Real(-0.0), Is(PgValue::Bool(false))),
+    (T::Boolean, STRICT, t("TRUE"), Is(PgValue::Bool(true))),
+    (T::Boolean, STRICT, t("Off"), Is(PgValue::Bool(false))),
+    (T::Boolean, STRICT, t("y"), Is(PgValue::Bool(true))),
+    (T::Boolean, STRICT, t("0"), Is(PgValue::Bool(false))),
+    (T::Boolean, STRICT, S::Integer(2), Fails("2 is not a boolean (expected 0/1")),
+    (T::Boolean, STRICT, t(" true"), Fails("is not a boolean")),
+    (T::Boolean, STRICT, t("yess"), Fails("is not a boolean")),
+    // date
+    (T::Date, STRICT, t("2000-01-01"), Is(PgValue::Date(0))),
+    (T::Date, STRICT, t("2024-02-29"), Is(PgValue::Date(8825))),
+    (T::Date, STRICT, t("1999-12-31"), Is(PgValue::Date(-1))),
+    (T::Date, STRICT, t("0001-01-01"), Is(PgValue::Date(-730_119))),
+    (T::Date, STRICT, t("2024-02-29 00:00:00"), Is(PgValue::Date(8825))),
+    (T::Date, STRICT, t("2024-02-29T00:00:00.000"), Is(PgValue::Date(8825))),
+    (T::Date, STRICT, t("2023-02-30"), Fails("'2023-02-30' is not a valid date (February has 28 days in 2023); fix the value or map the column to text in ferry.toml")),
+    (T::Date, STRICT, t("2023-02-29"), Fails("February has 28 days in 2023")),
+    (T::Date, STRICT, t("2024-02-29 10:00"), Fails("'2024-02-29 10:00' has a time of day; map the column to timestamptz in ferry.toml")),
+    (T::Date, STRICT, t("2024-02-29 00:00Z"), Fails("has a UTC offset")),
+    (T::Date, STRICT, t("29/02/2024"), Fails("is not a date (expected YYYY-MM-DD)")),
+    (T::Date, STRICT, S::Integer(86_400), Is(PgValue::Date(-10_956))),
+    (T::Date, STRICT, S::Integer(86_401), Fails("has a time of day")),
+    (T::Date, STRICT, S::Real(2_451_544.5), Is(PgValue::Date(0))),
+    (T::Date, STRICT, S::Real(2_451_545.0), Fails("is not midnight as a julian day number")),
+    (T::Date, STRICT, S::Integer(86_400 * 100_000_000_000_000), Fails("is out of range for date")),
+    // timestamptz
+    (T::Timestamptz, STRICT, t("2000-01-01"), Is(PgValue::Timestamptz(0))),
+    (T::Timestamptz, STRICT, t("2000-01-01 00:01"), Is(PgValue::Timestamptz(60_000_000))),
+    (T::Timestamptz, STRICT, t("2024-02-29T12:34:56.789012Z"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2024-02-29 12:34:56.789012"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2024-02-29 12:34:56.789012000"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2024-02-29 14:34:56.789012+02:00"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2024-02-29 14:34:56.789012+0200"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2024-02-29 14:34:56.789012+02"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2024-02-29 07:04:56.789012-05:30"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, PLUS_TWO, t("2024-02-29 14:34:56.789012"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, PLUS_TWO, t("2024-02-29 12:34:56.789012z"), Is(PgValue::Timestamptz(LEAP_DAY_NOON_ISH))),
+    (T::Timestamptz, STRICT, t("2000-01-01 00:00:00.000001"), Is(PgValue::Timestamptz(1))),
+    (T::Timestamptz, STRICT, t("2000-01-01 00:00:00.0000001"), Fails("has nanoseconds; Postgres keeps microseconds")),
+    (T::Timestamptz, STRICT, t("2023-02-29 10:00"), Fails("is not a valid date (February has 28 days in 2023)")),
+    (T::Timestamptz, STRICT, t("2024-01-01 24:00:00"), Fails("is not a valid time (hour 24 is out of range 00-23)")),
+    (T::Timestamptz, STRICT, t("2024-01-01 23:59:60"), Fails("leap seconds")),
+    (T::Timestamptz, STRICT, t("2024-01-01 10:00+16:00"), Fails("UTC offset 16:00 is out of range")),
+    (T::Timestamptz, STRICT, t("10000-01-01"), Fails("is not a timestamptz (expected YYYY-MM-DD")),
+    (T::Timestamptz, STRICT, t("yesterday"), Fails("'yesterday' is not a timestamptz")),
+    (T::Timestamptz, STRICT, S::Integer(0), Is(PgValue::Timestamptz(UNIX_EPOCH_MICROS))),
+    (T::Timestamptz, STRICT, S::Integer(946_684_801), Is(PgValue::Timestamptz(1_000_000))),
+    (T::Timestamptz, STRICT, S::Integer(i64::MAX), Fails("is out of range for timestamptz")),
+    (T::Timestamptz, STRICT, S::Real(2_440_587.5), Is(PgValue::Timestamptz(UNIX_EPOCH_MICROS))),
+    (T::Timestamptz, STRICT, S::Real(2_451_545.0), Is(PgValue::Timestamptz(43_200_000_000))),
+    (T::Timestamptz, STRICT, S::Real(-1.0), Fails("is out of range for timestamptz")),
+    (T::Timestamptz, STRICT, S::Real(f64::NAN), Fails("is out of range")),
+    (T::Timestamptz, STRICT, S::Blob(b"x"), Fails("is a blob value, not a timestamp")),
+    // timestamp (without time zone)
+    (T::Timestamp, STRICT, t("2024-02-29 12:34:56.789012"), Is(PgValue::Timestamp(LEAP_DAY_NOON_ISH))),
+    (T::Timestamp, PLUS_TWO, t("2024-02-29 12:34:56.789012"), Is(PgValue::Timestamp(LEAP_DAY_NOON_ISH))),
+    (T::Timestamp, STRICT, t("2024-02-29 14:34:56.789012+02:00"), Is(PgValue::Timestamp(LEAP_DAY_NOON_ISH))),
+    (T::Timestamp, STRICT, S::Integer(0), Is(PgValue::Timestamp(UNIX_EPOCH_MICROS))),
+    (T::Timestamp, STRICT, t("2024-13-01"), Fails("month 13 does not exist")),
+    // jsonb
+    (T::Jsonb, STRICT, t(r#"{"a": [1, "é", null]}"#), Is(json(r#"{"a": [1, "é", null]}"#))),
+    (T::Jsonb, STRICT, t("null"), Is(json("null"))),
+    (T::Jsonb, STRICT, t(r#""\\u0000""#), Is(json(r#""\\u0000""#))),
+    (T::Jsonb, STRICT, t(r#""\ud83d\ude80""#), Is(json(r#""\ud83d\ude80""#))),
+    (T::Jsonb, STRICT, t(r#"{"a":"\u0000"}"#), Fails("\\u0000 cannot be stored by Postgres")),
+    (T::Jsonb, STRICT, t(r#""\ud83d""#), Fails("high surrogate")),
+    (T::Jsonb, STRICT, t(r#""\ude80""#), Fails("low surrogate")),
+    (T::Jsonb, STRICT, t("{"), Fails("'{' is not valid JSON: EOF while parsing an object")),
+    (T::Jsonb, STRICT, t("NaN"), Fails("is not valid JSON")),
+    (T::Jsonb, STRICT, t(""), Fails("is not valid JSON")),
+    (T::Jsonb, STRICT, S::Integer(-7), Is(PgValue::Jsonb(Cow::Borrowed("-7")))),
+    (T::Jsonb, STRICT, S::Real(1e300), Is(PgValue::Jsonb(Cow::Borrowed("1e300")))),
+    (T::Jsonb, STRICT, S::Real(f64::INFINITY), Fails("JSON has no NaN or Infinity")),
+    (T::Jsonb, STRICT, S::Blob(b"[1]"), Is(json("[1]"))),
+    (T::Jsonb, STRICT, S::Blob(&[0xff]), Fails("not valid UTF-8")),
+    // uuid
+    (T::Uuid, STRICT, t("550e8400-e29b-41d4-a716-446655440000"), Is(PgValue::Uuid(UUID))),
+    (T::Uuid, STRICT, t("550E8400-E29B-41D4-A716-446655440000"), Is(PgValue::Uuid(UUID))),
+    (T::Uuid, STRICT, t("{550e8400-e29b-41d4-a716-446655440000}"), Is(PgValue::Uuid(UUID))),
+    (T::Uuid, STRICT, t("urn:uuid:550e8400-e29b-41d4-a716-446655440000"), Is(PgValue::Uuid(UUID))),
+    (T::Uuid, STRICT, t("550e8400e29b41d4a716446655440000"), Is(PgValue::Uuid(UUID))),
+    (T::Uuid, STRICT, S::Blob(&UUID), Is(PgValue::Uuid(UUID))),
+    (T::Uuid, STRICT, t("550e8400-e29b-41d4-a716-44665544000g"), Fails("is not a UUID")),
+    (T::Uuid, STRICT, t("550e8400-e29b41d4-a716-446655440000-"), Fails("is not a UUID")),
+    (T::Uuid, STRICT, S::Blob(&[1, 2, 3]), Fails("x'010203' is not a UUID")),
+    (T::Uuid, STRICT, S::Integer(1), Fails("is not a UUID")),
+];
+
+fn column(pg_type: PgType, coercion: Coercion) -> ColumnPlan {
+    ColumnPlan {
+        source_name: "c".into(),
+        name: "c".into(),
+        declared_type: String::new(),
+        pg_type,
+        not_null: false,
+        default_sql: None,
+        identity: false,
+        coercion,
+    }
+}
+
+#[test]
+fn every_rule_of_the_mapping_table() {
+    let mut failures = Vec::new();
+    for (pg_type, coercion, input, expect) in CASES {
+        let got = coerce(&column(*pg_type, *coercion), *input);
+        let ok = match (expect, &got) {
+            (Is(want), Ok(value)) => want == value || bits_equal(want, value),
+            (Fails(text), Err(e)) => e.to_string().contains(text),
+            _ => false,
+        };
+        if !ok {
+            let want = match expect {
+                Is(v) => format!("{v:?}"),
+                Fails(text) => format!("error containing {text:?}"),
+            };
+            failures.push(format!("{pg_type} <- {input:?}: want {want}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Floats compare by bits so that -0.0 and 0.0 are told apart.
+fn bits_equal(a: &PgValue<'_>, b: &PgValue<'_>) -> bool {
+    match (a, b) {
+        (PgValue::Float8(x), PgValue::Float8(y)) => x.to_bits() == y.to_bits(),
+        (PgValue::Float4(x), PgValue::Float4(y)) => x.to_bits() == y.to_bits(),
+        _ => false,
+    }
+}
+
+#[test]
+fn negative_zero_and_nan_keep_their_bits() {
+    let c = column(T::DoublePrecision, STRICT);
+    let Ok(PgValue::Float8(z)) = coerce(&c, S::Real(-0.0)) else {
+        panic!()
+    };
+    assert!(z.is_sign_negative());
+    let Ok(PgValue::Float8(n)) = coerce(&c, t("NaN")) else {
+        panic!()
+    };
+    assert!(n.is_nan());
+}
+
+#[test]
+fn extremes_of_numeric() {
+    let c = column(T::Numeric(None), STRICT);
+    let Ok(PgValue::Numeric(max)) = coerce(&c, S::Real(f64::MAX)) else {
+        panic!()
+    };
+    assert_eq!(max.len(), 309);
+    assert!(max.starts_with("17976931348623157"));
+    let Ok(PgValue::Numeric(tiny)) = coerce(&c, S::Real(5e-324)) else {
+        panic!()
+    };
+    assert_eq!(tiny.len(), 2 + 323 + 1);
+    assert!(tiny.ends_with("00005"));
+}
+
+#[test]
+fn unchanged_values_are_borrowed() {
+    let borrowed = |pg_type, input| {
+        matches!(
+            coerce(&column(pg_type, STRICT), input),
+            Ok(PgValue::Text(Cow::Borrowed(_))
+                | PgValue::Numeric(Cow::Borrowed(_))
+                | PgValue::Jsonb(Cow::Borrowed(_))
+                | PgValue::Bytea(Cow::Borrowed(_)))
+        )
+    };
+    assert!(borrowed(T::Text, t("abc")));
+    assert!(borrowed(T::Numeric(None), t("-12.50")));
+    assert!(borrowed(T::Numeric(Some((4, 2))), t("12.50")));
+    assert!(borrowed(T::Jsonb, t("[]")));
+    assert!(borrowed(T::Bytea, S::Blob(b"x")));
+}
+
+proptest! {
+    #[test]
+    fn real_to_numeric_reads_back_the_same_double(bits in any::<u64>()) {
+        let r = f64::from_bits(bits);
+        prop_assume!(r.is_finite() && r != 0.0);
+        let c = column(T::Numeric(None), STRICT);
+        let Ok(PgValue::Numeric(text)) = coerce(&c, S::Real(r)) else {
+            panic!("{r:?} did not convert")
+        };
+        prop_assert!(!text.contains('e'));
+        let back: f64 = text.parse().unwrap();
+        prop_assert_eq!(back.to_bits(), r.to_bits());
+    }
+
+    #[test]
+    fn integer_text_bigint_round_trips(i in any::<i64>()) {
+        let text = coerce(&column(T::Text, STRICT), S::Integer(i)).unwrap();
+        let PgValue::Text(text) = text else { panic!() };
+        let back = coerce(&column(T::BigInt, STRICT), S::Text(text.as_bytes())).unwrap();
+        prop_assert_eq!(back, PgValue::Int8(i));
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        for pg_type in [T::BigInt, T::Real, T::Numeric(Some((5, 2))), T::Text, T::Boolean,
+                        T::Date, T::Timestamptz, T::Jsonb, T::Uuid] {
+            let _ = coerce(&column(pg_type, STRICT), S::Text(&bytes));
+        }
+    }
+
+    #[test]
+    fn datetime_text_round_trips(micros in -63_082_281_600_000_000i64..252_455_615_999_999_999) {
+        let text = super::format_timestamp(micros);
+        let got = coerce(&column(T::Timestamptz, STRICT), S::Text(text.as_bytes())).unwrap();
+        prop_assert_eq!(got, PgValue::Timestamptz(micros));
+    }
+}

@@ -1,0 +1,300 @@
+//! Primary keys, unique constraints, indexes and foreign keys, planned once
+//! every table has its target names (a foreign key needs the other side's).
+
+use ferry_model::{
+    quote_ident, ColumnPlan, ForeignKeyPlan, ForeignKeySchema, IndexOrigin, IndexPlan, IndexSchema,
+    IndexedColumn, PgType, TablePlan, TableSchema, UniquePlan,
+};
+
+use crate::error::TransformError;
+use crate::names::{fold, truncate, Namespace, MAX_IDENTIFIER_BYTES};
+use crate::options::IdentifierCase;
+use crate::predicate::translate_predicate;
+
+/// The plan of a source column, matched as SQLite matches names.
+fn column<'p>(table: &TableSchema, plan: &'p TablePlan, source: &str) -> Option<&'p ColumnPlan> {
+    table.column_index(source).map(|i| &plan.columns[i])
+}
+
+/// Fills keys, constraints and indexes of every plan. Index names are
+/// claimed first (a clash between two of them is the user's to resolve);
+/// generated constraint names then step around whatever is taken.
+pub(crate) fn add_constraints(
+    tables: &[&TableSchema],
+    plans: &mut [TablePlan],
+    relations: &mut Namespace,
+    case: IdentifierCase,
+) -> Result<(), TransformError> {
+    for (table, plan) in tables.iter().zip(plans.iter_mut()) {
+        plan.primary_key = table
+            .primary_key
+            .iter()
+            .filter_map(|source| column(table, plan, source).map(|c| c.name.clone()))
+            .collect();
+        for index in &table.indexes {
+            if index.origin != IndexOrigin::CreateIndex {
+                continue;
+            }
+            match plan_index(table, plan, index) {
+                Ok(mut index_plan) => {
+                    index_plan.name =
+                        truncate(&fold(&index.name, case), MAX_IDENTIFIER_BYTES).to_owned();
+                    relations.claim(&index_plan.name, format!("index {}", index.name))?;
+                    plan.indexes.push(index_plan);
+                }
+                Err(warning) => plan.warnings.push(warning),
+            }
+        }
+    }
+    for (table, plan) in tables.iter().zip(plans.iter_mut()) {
+        for index in &table.indexes {
+            if index.origin != IndexOrigin::UniqueConstraint {
+                continue;
+            }
+            let columns: Option<Vec<String>> = index
+                .columns
+                .iter()
+                .map(|entry| match entry {
+                    IndexedColumn::Column { name, .. } => {
+                        column(table, plan, name).map(|c| c.name.clone())
+                    }
+                    IndexedColumn::Expression(_) => None,
+                })
+                .collect();
+            let Some(columns) = columns else {
+                plan.warnings.push(format!(
+                    "unique constraint {} on {} not translated; add it by hand",
+                    index.name, table.name
+                ));
+                continue;
+            };
+            let base = format!("{}_{}_key", plan.name, columns.join("_"));
+            let name =
+                relations.claim_generated(&base, format!("unique constraint {}", index.name));
+            plan.uniques.push(UniquePlan { name, columns });
+        }
+    }
+    for i in 0..plans.len() {
+        let table = tables[i];
+        let mut planned = Vec::new();
+        let mut warnings = Vec::new();
+        for fk in &table.foreign_keys {
+            match plan_foreign_key(tables, plans, i, fk) {
+                Ok(fk_plan) => planned.push(fk_plan),
+                Err(warning) => warnings.push(warning),
+            }
+        }
+        for mut fk_plan in planned {
+            let base = format!("{}_{}_fkey", plans[i].name, fk_plan.columns.join("_"));
+            fk_plan.name = relations.claim_generated(
+                &base,
+                format!(
+                    "foreign key ({}) of {}",
+                    fk_plan.columns.join(", "),
+                    table.name
+                ),
+            );
+            plans[i].foreign_keys.push(fk_plan);
+        }
+        plans[i].warnings.extend(warnings);
+    }
+    Ok(())
+}
+
+fn plan_index(
+    table: &TableSchema,
+    plan: &TablePlan,
+    index: &IndexSchema,
+) -> Result<IndexPlan, String> {
+    let skip = |why: String| {
+        format!(
+            "index {} on {} not created: {why}; create it by hand",
+            index.name, table.name
+        )
+    };
+    let mut key_sql = Vec::with_capacity(index.columns.len());
+    for entry in &index.columns {
+        match entry {
+            IndexedColumn::Column { name, descending } => {
+                let c =
+                    column(table, plan, name).ok_or_else(|| skip(format!("no column {name}")))?;
+                let desc = if *descending { " DESC" } else { "" };
+                key_sql.push(format!("{}{desc}", quote_ident(&c.name)));
+            }
+            IndexedColumn::Expression(expr) => {
+                let translated = case_expression(expr, |n| column(table, plan, n))
+                    .ok_or_else(|| skip(format!("expression {expr} is not translated")))?;
+                key_sql.push(translated);
+            }
+        }
+    }
+    let where_sql = match &index.where_sql {
+        None => None,
+        Some(predicate) => Some(
+            translate_predicate(predicate, |n| {
+                column(table, plan, n).map(|c| (c.name.clone(), c.pg_type))
+            })
+            .ok_or_else(|| skip(format!("predicate WHERE {predicate} is not translated")))?,
+        ),
+    };
+    Ok(IndexPlan {
+        name: String::new(),
+        unique: index.unique,
+        key_sql,
+        where_sql,
+    })
+}
+
+/// `lower(col)` / `upper(col)` over a text column, the one expression
+/// index that means the same in both databases.
+fn case_expression<'p>(
+    expr: &str,
+    column: impl Fn(&str) -> Option<&'p ColumnPlan>,
+) -> Option<String> {
+    let expr = expr.trim();
+    let open = expr.find('(')?;
+    let function = expr[..open].trim().to_ascii_lowercase();
+    if function != "lower" && function != "upper" {
+        return None;
+    }
+    let inner = expr[open + 1..].strip_suffix(')')?.trim();
+    let name = match inner.chars().next()? {
+        '"' => inner
+            .strip_prefix('"')?
+            .strip_suffix('"')?
+            .replace("\"\"", "\""),
+        '`' => inner
+            .strip_prefix('`')?
+            .strip_suffix('`')?
+            .replace("``", "`"),
+        '[' => inner.strip_prefix('[')?.strip_suffix(']')?.to_owned(),
+        _ if inner
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$') =>
+        {
+            inner.to_owned()
+        }
+        _ => return None,
+    };
+    let c = column(&name)?;
+    (c.pg_type == PgType::Text).then(|| format!("{function}({})", quote_ident(&c.name)))
+}
+
+fn is_integer(t: PgType) -> bool {
+    matches!(t, PgType::SmallInt | PgType::Integer | PgType::BigInt)
+}
+
+/// Whether `columns` (source names) are the primary key or a unique,
+/// non-partial, plain-column index of `table`: Postgres requires one.
+fn is_unique_key(table: &TableSchema, columns: &[String]) -> bool {
+    let same = |candidate: &mut dyn Iterator<Item = &str>| {
+        let mut candidate: Vec<String> = candidate.map(str::to_ascii_lowercase).collect();
+        let mut wanted: Vec<String> = columns.iter().map(|c| c.to_ascii_lowercase()).collect();
+        candidate.sort();
+        wanted.sort();
+        candidate == wanted
+    };
+    if !table.primary_key.is_empty() && same(&mut table.primary_key.iter().map(String::as_str)) {
+        return true;
+    }
+    table.indexes.iter().any(|index| {
+        index.unique
+            && index.where_sql.is_none()
+            && index
+                .columns
+                .iter()
+                .all(|c| matches!(c, IndexedColumn::Column { .. }))
+            && same(&mut index.columns.iter().filter_map(|c| match c {
+                IndexedColumn::Column { name, .. } => Some(name.as_str()),
+                IndexedColumn::Expression(_) => None,
+            }))
+    })
+}
+
+fn plan_foreign_key(
+    tables: &[&TableSchema],
+    plans: &[TablePlan],
+    at: usize,
+    fk: &ForeignKeySchema,
+) -> Result<ForeignKeyPlan, String> {
+    let table = tables[at];
+    let plan = &plans[at];
+    let skip = |why: String| {
+        format!(
+            "foreign key ({}) of {} referencing {} not created: {why}",
+            fk.columns.join(", "),
+            table.name,
+            fk.referenced_table
+        )
+    };
+    let target = tables
+        .iter()
+        .position(|t| t.name.eq_ignore_ascii_case(&fk.referenced_table))
+        .ok_or_else(|| {
+            skip(format!(
+                "{} is not copied; add the key by hand once it is",
+                fk.referenced_table
+            ))
+        })?;
+    let (ref_table, ref_plan) = (tables[target], &plans[target]);
+    let ref_sources = if fk.referenced_columns.is_empty() {
+        ref_table.primary_key.clone()
+    } else {
+        fk.referenced_columns.clone()
+    };
+    if ref_sources.is_empty() {
+        return Err(skip(format!(
+            "{} has no primary key to reference",
+            ref_table.name
+        )));
+    }
+    if ref_sources.len() != fk.columns.len() {
+        return Err(skip(format!(
+            "{} columns reference {}",
+            fk.columns.len(),
+            ref_sources.len()
+        )));
+    }
+    let mut columns = Vec::with_capacity(fk.columns.len());
+    let mut referenced_columns = Vec::with_capacity(fk.columns.len());
+    for (local, remote) in fk.columns.iter().zip(&ref_sources) {
+        let l = column(table, plan, local)
+            .ok_or_else(|| skip(format!("{} has no column {local}", table.name)))?;
+        let r = column(ref_table, ref_plan, remote)
+            .ok_or_else(|| skip(format!("{} has no column {remote}", ref_table.name)))?;
+        if l.pg_type != r.pg_type && !(is_integer(l.pg_type) && is_integer(r.pg_type)) {
+            return Err(skip(format!(
+                "{local} is {} but {}.{remote} is {}",
+                l.pg_type, ref_table.name, r.pg_type
+            )));
+        }
+        columns.push(l.name.clone());
+        referenced_columns.push(r.name.clone());
+    }
+    if !is_unique_key(ref_table, &ref_sources) {
+        return Err(skip(format!(
+            "Postgres requires a primary key or unique constraint on {}({})",
+            ref_table.name,
+            ref_sources.join(", ")
+        )));
+    }
+    Ok(ForeignKeyPlan {
+        name: String::new(),
+        columns,
+        referenced_table: ref_plan.name.clone(),
+        referenced_columns,
+        on_update: action(&fk.on_update),
+        on_delete: action(&fk.on_delete),
+    })
+}
+
+/// SQLite reports actions in Postgres's own words; an empty one is the
+/// default, `NO ACTION`.
+fn action(sqlite: &str) -> String {
+    let action = sqlite.trim().to_ascii_uppercase();
+    if action.is_empty() {
+        "NO ACTION".to_owned()
+    } else {
+        action
+    }
+}

@@ -1,0 +1,56 @@
+//! What the caller decides about the plan: target schema, identifier case,
+//! which tables, and the per-table settings of ferry.toml.
+
+use std::collections::BTreeMap;
+
+use ferry_model::{InvalidUtf8, PgType};
+
+/// How source names become Postgres names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IdentifierCase {
+    /// Unicode-lowercase every name (the default), so the target can be
+    /// queried without quoting.
+    #[default]
+    Lower,
+    /// Keep names exactly as declared; they must then be quoted in queries.
+    Preserve,
+}
+
+/// Everything [`plan_tables`](crate::plan_tables) needs besides the schema.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Target Postgres schema.
+    pub schema: String,
+    /// How names are folded.
+    pub identifiers: IdentifierCase,
+    /// Source table names to plan, in order (filters already applied).
+    pub tables: Vec<String>,
+    /// Offset from UTC, in seconds, of datetimes written without one.
+    pub naive_utc_offset_seconds: i32,
+    /// ferry.toml's `[tables.NAME]` sections, keyed by source table name.
+    pub overrides: BTreeMap<String, TableOverride>,
+}
+
+/// ferry.toml's `[tables.NAME]`.
+#[derive(Clone, Debug, Default)]
+pub struct TableOverride {
+    /// Target table name, taken as given (no case folding).
+    pub rename: Option<String>,
+    /// `[tables.NAME.columns.COLUMN]`, keyed by source column name.
+    pub columns: BTreeMap<String, ColumnOverride>,
+}
+
+/// ferry.toml's `[tables.NAME.columns.COLUMN]`.
+#[derive(Clone, Debug, Default)]
+pub struct ColumnOverride {
+    /// Postgres type instead of the mapped one.
+    pub pg_type: Option<PgType>,
+    /// Target column name, taken as given (no case folding).
+    pub rename: Option<String>,
+    /// Remove NUL bytes from text (lossy).
+    pub strip_nul: Option<bool>,
+    /// What to do with invalid UTF-8 in text.
+    pub invalid_utf8: Option<InvalidUtf8>,
+    /// UTC offset of naive datetimes in this column, overriding the default.
+    pub naive_utc_offset_seconds: Option<i32>,
+}

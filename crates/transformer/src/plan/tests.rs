@@ -1,0 +1,436 @@
+//! Planning from hand-built schemas: names, types, defaults, keys, indexes
+//! and foreign keys, and every planning error.
+
+use std::collections::BTreeMap;
+
+use ferry_model::{
+    Affinity, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, PgType, SourceColumn,
+    SourceSchema, TablePlan, TableSchema,
+};
+
+use super::plan_tables;
+use crate::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride, TransformError};
+
+fn col(name: &str, declared: &str) -> SourceColumn {
+    SourceColumn {
+        name: name.into(),
+        declared_type: declared.into(),
+        affinity: Affinity::of_declared_type(declared),
+        not_null: false,
+        default_sql: None,
+        primary_key_position: 0,
+        generated: false,
+    }
+}
+
+fn with_default(mut c: SourceColumn, default: &str) -> SourceColumn {
+    c.default_sql = Some(default.into());
+    c
+}
+
+fn table(name: &str, columns: Vec<SourceColumn>) -> TableSchema {
+    TableSchema {
+        name: name.into(),
+        columns,
+        primary_key: Vec::new(),
+        without_rowid: false,
+        rowid_alias: None,
+        autoincrement: false,
+        indexes: Vec::new(),
+        foreign_keys: Vec::new(),
+        sql: String::new(),
+    }
+}
+
+fn index(name: &str, origin: IndexOrigin, columns: &[&str]) -> IndexSchema {
+    IndexSchema {
+        name: name.into(),
+        unique: origin != IndexOrigin::CreateIndex,
+        origin,
+        columns: columns
+            .iter()
+            .map(|c| match c.strip_prefix("expr:") {
+                Some(expr) => IndexedColumn::Expression(expr.into()),
+                None => IndexedColumn::Column {
+                    name: c.trim_end_matches(" DESC").into(),
+                    descending: c.ends_with(" DESC"),
+                },
+            })
+            .collect(),
+        where_sql: None,
+    }
+}
+
+fn fk(columns: &[&str], table: &str, referenced: &[&str]) -> ForeignKeySchema {
+    ForeignKeySchema {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        referenced_table: table.into(),
+        referenced_columns: referenced.iter().map(|c| c.to_string()).collect(),
+        on_update: "NO ACTION".into(),
+        on_delete: "CASCADE".into(),
+    }
+}
+
+fn folders() -> TableSchema {
+    let mut t = table("Folders", vec![col("Id", "INTEGER"), col("Name", "TEXT")]);
+    t.primary_key = vec!["Id".into()];
+    t.rowid_alias = Some("Id".into());
+    t
+}
+
+fn emails() -> TableSchema {
+    let mut id = col("ID", "INTEGER");
+    id.primary_key_position = 1;
+    let mut email = with_default(col("Email", "VARCHAR(255)"), "''");
+    email.not_null = true;
+    let mut total = col("Total", "");
+    total.generated = true;
+    let mut t = table(
+        "Emails",
+        vec![
+            id,
+            email,
+            with_default(col("created_at", "DATETIME"), "CURRENT_TIMESTAMP"),
+            with_default(col("Flagged", "BOOLEAN"), "0"),
+            with_default(col("weird", "STRING"), "(random())"),
+            col("folder_id", "INTEGER"),
+            col("other_id", "INTEGER"),
+            total,
+            with_default(col("price", "DECIMAL(10,2)"), "(0.5)"),
+        ],
+    );
+    t.primary_key = vec!["ID".into()];
+    t.rowid_alias = Some("ID".into());
+    t.autoincrement = true;
+    let mut partial = index(
+        "IX_Created",
+        IndexOrigin::CreateIndex,
+        &["created_at DESC", "id"],
+    );
+    partial.where_sql = Some("flagged = 1 AND weird IS NOT NULL".into());
+    let mut bad_partial = index("ix_fn", IndexOrigin::CreateIndex, &["id"]);
+    bad_partial.where_sql = Some("length(email) > 3".into());
+    let mut lower = index("ix_lower", IndexOrigin::CreateIndex, &["expr:lower(Email)"]);
+    lower.unique = true;
+    t.indexes = vec![
+        index(
+            "sqlite_autoindex_Emails_1",
+            IndexOrigin::UniqueConstraint,
+            &["email", "folder_id"],
+        ),
+        index(
+            "sqlite_autoindex_Emails_2",
+            IndexOrigin::PrimaryKey,
+            &["id"],
+        ),
+        partial,
+        bad_partial,
+        lower,
+        index("ix_abs", IndexOrigin::CreateIndex, &["expr:abs(id)"]),
+    ];
+    t.foreign_keys = vec![
+        fk(&["folder_id"], "folders", &[]),
+        fk(&["other_id"], "missing", &["id"]),
+    ];
+    t
+}
+
+fn schema() -> SourceSchema {
+    SourceSchema {
+        tables: vec![folders(), emails()],
+        skipped: Vec::new(),
+    }
+}
+
+fn options(tables: &[&str]) -> PlanOptions {
+    PlanOptions {
+        schema: "app".into(),
+        tables: tables.iter().map(|t| t.to_string()).collect(),
+        ..PlanOptions::default()
+    }
+}
+
+fn plan(options: &PlanOptions) -> Vec<TablePlan> {
+    plan_tables(&schema(), options).expect("plans")
+}
+
+#[test]
+fn plans_names_types_and_defaults() {
+    let plans = plan(&options(&["Folders", "emails"]));
+    assert_eq!(plans.len(), 2);
+    let e = &plans[1];
+    assert_eq!(
+        (e.schema.as_str(), e.name.as_str(), e.source_name.as_str()),
+        ("app", "emails", "Emails")
+    );
+    let summary: Vec<(&str, PgType, Option<&str>, bool)> = e
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.pg_type,
+                c.default_sql.as_deref(),
+                c.identity,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("id", PgType::BigInt, None, true),
+            ("email", PgType::Text, Some("''"), false),
+            (
+                "created_at",
+                PgType::Timestamptz,
+                Some("CURRENT_TIMESTAMP"),
+                false
+            ),
+            ("flagged", PgType::Boolean, Some("false"), false),
+            ("weird", PgType::Text, None, false),
+            ("folder_id", PgType::BigInt, None, false),
+            ("other_id", PgType::BigInt, None, false),
+            ("total", PgType::Text, None, false),
+            ("price", PgType::Numeric(Some((10, 2))), Some("0.50"), false),
+        ]
+    );
+    assert!(e.columns[1].not_null);
+    assert_eq!(e.primary_key, vec!["id"]);
+    assert_eq!(e.identity_column().map(|c| c.name.as_str()), Some("id"));
+    let warnings = e.warnings.join("\n");
+    for expected in [
+        "column weird: unrecognised declared type STRING mapped to text",
+        "default (random()) of column weird not translated; set it by hand",
+        "column Total: no declared type; mapped to text",
+        "column Total is generated in SQLite; its values are copied but its expression is not kept",
+        "index ix_fn on Emails not created: predicate WHERE length(email) > 3 is not translated",
+        "index ix_abs on Emails not created: expression abs(id) is not translated",
+        "foreign key (other_id) of Emails referencing missing not created: missing is not copied",
+    ] {
+        assert!(
+            warnings.contains(expected),
+            "missing {expected:?} in\n{warnings}"
+        );
+    }
+}
+
+#[test]
+fn plans_constraints_and_indexes() {
+    let plans = plan(&options(&["folders", "emails"]));
+    let e = &plans[1];
+    assert_eq!(e.uniques.len(), 1);
+    assert_eq!(e.uniques[0].name, "emails_email_folder_id_key");
+    assert_eq!(e.uniques[0].columns, vec!["email", "folder_id"]);
+    assert_eq!(e.indexes.len(), 2);
+    assert_eq!(e.indexes[0].name, "ix_created");
+    assert!(!e.indexes[0].unique);
+    assert_eq!(e.indexes[0].key_sql, vec!["\"created_at\" DESC", "\"id\""]);
+    assert_eq!(
+        e.indexes[0].where_sql.as_deref(),
+        Some("\"flagged\" = true AND \"weird\" IS NOT NULL")
+    );
+    assert_eq!(e.indexes[1].name, "ix_lower");
+    assert!(e.indexes[1].unique);
+    assert_eq!(e.indexes[1].key_sql, vec!["lower(\"email\")"]);
+    assert_eq!(e.foreign_keys.len(), 1);
+    let f = &e.foreign_keys[0];
+    assert_eq!(f.name, "emails_folder_id_fkey");
+    assert_eq!(f.columns, vec!["folder_id"]);
+    assert_eq!(f.referenced_table, "folders");
+    assert_eq!(f.referenced_columns, vec!["id"]);
+    assert_eq!(
+        (f.on_update.as_str(), f.on_delete.as_str()),
+        ("NO ACTION", "CASCADE")
+    );
+}
+
+#[test]
+fn foreign_keys_need_the_other_table_and_a_unique_key() {
+    let plans = plan(&options(&["emails"]));
+    assert!(plans[0].foreign_keys.is_empty());
+    assert!(plans[0]
+        .warnings
+        .iter()
+        .any(|w| w.contains("referencing folders not created: folders is not copied")));
+
+    let mut s = schema();
+    s.tables[1].foreign_keys = vec![
+        fk(&["email"], "Folders", &["Name"]),
+        fk(&["email"], "folders", &["id"]),
+    ];
+    let plans = plan_tables(&s, &options(&["folders", "emails"])).unwrap();
+    let warnings = plans[1].warnings.join("\n");
+    assert!(
+        warnings.contains("Postgres requires a primary key or unique constraint on Folders(Name)"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("email is text but Folders.id is bigint"),
+        "{warnings}"
+    );
+    assert!(plans[1].foreign_keys.is_empty());
+}
+
+#[test]
+fn overrides_rename_retype_and_configure() {
+    let mut o = options(&["folders", "emails"]);
+    let mut columns = BTreeMap::new();
+    columns.insert(
+        "CREATED_AT".to_owned(),
+        ColumnOverride {
+            pg_type: Some(PgType::Text),
+            rename: Some("Created".into()),
+            strip_nul: Some(true),
+            naive_utc_offset_seconds: Some(3600),
+            ..ColumnOverride::default()
+        },
+    );
+    columns.insert(
+        "id".to_owned(),
+        ColumnOverride {
+            pg_type: Some(PgType::Text),
+            ..ColumnOverride::default()
+        },
+    );
+    o.overrides.insert(
+        "emails".into(),
+        TableOverride {
+            rename: Some("Mail".into()),
+            columns,
+        },
+    );
+    o.naive_utc_offset_seconds = -7200;
+    let plans = plan(&o);
+    let e = &plans[1];
+    assert_eq!(e.name, "Mail");
+    let created = &e.columns[2];
+    assert_eq!(
+        (created.name.as_str(), created.pg_type),
+        ("Created", PgType::Text)
+    );
+    assert!(created.coercion.strip_nul);
+    assert_eq!(created.coercion.naive_utc_offset_seconds, 3600);
+    assert_eq!(e.columns[3].coercion.naive_utc_offset_seconds, -7200);
+    // CURRENT_TIMESTAMP on a text column keeps SQLite's text form.
+    assert_eq!(
+        created.default_sql.as_deref(),
+        Some("to_char((now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI:SS')")
+    );
+    assert!(!e.columns[0].identity, "text is no identity");
+    assert_eq!(e.foreign_keys.len(), 1);
+}
+
+#[test]
+fn unknown_names_in_overrides_are_errors() {
+    let mut o = options(&["emails"]);
+    let mut columns = BTreeMap::new();
+    columns.insert("craeted_at".to_owned(), ColumnOverride::default());
+    o.overrides.insert(
+        "emails".into(),
+        TableOverride {
+            rename: None,
+            columns,
+        },
+    );
+    let err = plan_tables(&schema(), &o).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ferry.toml: [tables.emails.columns.craeted_at]: no such column in Emails; columns are: \
+         ID, Email, created_at, Flagged, weird, folder_id, other_id, Total, price"
+    );
+
+    let mut o = options(&["emails"]);
+    o.overrides
+        .insert("my mails".into(), TableOverride::default());
+    let err = plan_tables(&schema(), &o).unwrap_err();
+    assert!(matches!(err, TransformError::UnknownTable { .. }));
+    assert_eq!(
+        err.to_string(),
+        "ferry.toml: [tables.\"my mails\"]: no such table my mails in the SQLite file; tables \
+         are: Folders, Emails"
+    );
+
+    let err = plan_tables(&schema(), &options(&["nope"])).unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("table list: no such table nope"));
+
+    let mut o = options(&["emails"]);
+    o.naive_utc_offset_seconds = 16 * 3600;
+    assert!(matches!(
+        plan_tables(&schema(), &o),
+        Err(TransformError::InvalidOffset { .. })
+    ));
+}
+
+#[test]
+fn collisions_are_errors_naming_both_sources() {
+    let s = SourceSchema {
+        tables: vec![
+            table("Ünits", vec![col("a", "TEXT")]),
+            table("ünits", vec![col("a", "TEXT")]),
+        ],
+        skipped: Vec::new(),
+    };
+    // SQLite folds ASCII only, so these are two tables; Unicode folding meets them.
+    let err = plan_tables(&s, &options(&["Ünits", "ünits"])).unwrap_err();
+    assert_eq!(
+        err,
+        TransformError::NameCollision {
+            scope: "schema app".into(),
+            target: "ünits".into(),
+            first: "table Ünits".into(),
+            second: "table ünits".into(),
+        }
+    );
+    let mut preserve = options(&["Ünits", "ünits"]);
+    preserve.identifiers = IdentifierCase::Preserve;
+    assert_eq!(plan_tables(&s, &preserve).unwrap()[0].name, "Ünits");
+
+    let long = "x".repeat(70);
+    let s = SourceSchema {
+        tables: vec![table(
+            "t",
+            vec![
+                col(&format!("{long}1"), "TEXT"),
+                col(&format!("{long}2"), "TEXT"),
+            ],
+        )],
+        skipped: Vec::new(),
+    };
+    let err = plan_tables(&s, &options(&["t"])).unwrap_err();
+    assert!(err.to_string().contains("in table t"), "{err}");
+
+    let mut t = table("t", vec![col("a", "TEXT")]);
+    t.indexes = vec![index("T", IndexOrigin::CreateIndex, &["a"])];
+    let s = SourceSchema {
+        tables: vec![t],
+        skipped: Vec::new(),
+    };
+    let err = plan_tables(&s, &options(&["t"])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("table t and index T would both be named \"t\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn generated_names_step_around_taken_ones() {
+    let mut t = table("t", vec![col("a", "TEXT")]);
+    t.indexes = vec![
+        index("t_a_key", IndexOrigin::CreateIndex, &["a"]),
+        index(
+            "sqlite_autoindex_t_1",
+            IndexOrigin::UniqueConstraint,
+            &["a"],
+        ),
+    ];
+    let s = SourceSchema {
+        tables: vec![t],
+        skipped: Vec::new(),
+    };
+    let plans = plan_tables(&s, &options(&["t"])).unwrap();
+    assert_eq!(plans[0].indexes[0].name, "t_a_key");
+    assert_eq!(plans[0].uniques[0].name, "t_a_key1");
+}
