@@ -1,1 +1,10 @@
+//! Integration tests: the `ferry` binary against a real Postgres, checked
+//! against an independent reading of the SQLite file.
 
+mod compare;
+mod util;
+
+mod errors;
+mod mail;
+mod mapping;
+mod safety;

@@ -1,0 +1,156 @@
+//! Command-line interface: what a user can type.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Move a SQLite database into PostgreSQL with real types, keys and
+/// indexes, and prove it arrived intact.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 differences found (verify), 2 usage, config or \
+input error, 3 source or target failure, 4 another run holds the lock, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy every table (or those chosen) from a SQLite file into Postgres.
+    #[command(after_help = "Examples:
+  ferry copy --source app.db --target postgres://app@db.internal/app
+  DATABASE_URL=postgres://localhost/app ferry copy --source app.db --jobs 4
+  ferry copy --source app.db --schema legacy --tables users,orders --if-exists truncate
+  ferry copy --source app.db --config ferry.toml --on-error quarantine --format json")]
+    Copy(CopyArgs),
+
+    /// Print the DDL a copy would run, without touching any database.
+    #[command(after_help = "Examples:
+  ferry plan --source app.db
+  ferry plan --source app.db --config ferry.toml --schema legacy
+  ferry plan --source app.db --profile          # also scan what each column really holds")]
+    Plan(PlanArgs),
+}
+
+/// Where the rows come from and how the target is shaped; shared by `copy`
+/// and `plan`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// SQLite database file to read (opened read-only; never modified).
+    #[arg(long, value_name = "FILE")]
+    pub source: PathBuf,
+
+    /// TOML file with per-table and per-column settings (types, renames,
+    /// lossy repairs). See the README's "Configuration" section.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Postgres schema to create the tables in (created if missing)
+    /// [default: public, or `schema` in the config].
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
+
+    /// Only these tables (comma-separated SQLite names).
+    #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+    pub tables: Vec<String>,
+
+    /// Every table except these (comma-separated SQLite names).
+    #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+    pub exclude: Vec<String>,
+
+    /// How to name tables and columns in Postgres
+    /// [default: lower, or `identifiers` in the config].
+    #[arg(long, value_enum)]
+    pub identifiers: Option<IdentifierMode>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Target database as a libpq URL or key=value string; TLS follows
+    /// `sslmode` (disable, prefer, require, verify-ca, verify-full).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub target: String,
+
+    /// Parallel chunk copies (reader threads and Postgres connections).
+    #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
+    pub jobs: usize,
+
+    /// What to do when a target table already holds rows. Without it, ferry
+    /// refuses to touch non-empty tables.
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub if_exists: Option<IfExists>,
+
+    /// What to do with a value that cannot become its column's type exactly
+    /// [default: abort, or `on_error` in the config].
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_error: Option<OnError>,
+
+    /// Rows per chunk: the unit of parallelism and of one COPY transaction.
+    #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
+    pub chunk_rows: u64,
+
+    /// Summary format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Also scan every row: storage classes per column, date formats seen,
+    /// and values that will not fit the mapped type, with example row keys.
+    #[arg(long)]
+    pub profile: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentifierMode {
+    /// Fold names to lower case (`OrderItems` becomes `orderitems`).
+    Lower,
+    /// Keep names exactly as in SQLite (quoted in SQL).
+    Preserve,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IfExists {
+    /// Empty the existing tables, then load.
+    Truncate,
+    /// Add the rows to what the tables already hold.
+    Append,
+    /// Drop the named tables and create them anew.
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop at the first bad value, naming table, row, column and value.
+    Abort,
+    /// Load the good rows; write bad ones to ferry.rejects and count them.
+    Quarantine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// One JSON document for scripts.
+    Json,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}

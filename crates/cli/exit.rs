@@ -1,0 +1,116 @@
+//! Exit codes, the part of the interface scripts depend on, and the one
+//! function that picks them.
+
+use std::fmt;
+
+use ferry_model::RowKey;
+use ferry_reader::ReadError;
+use ferry_transformer::TransformError;
+use ferry_writer::WriteError;
+
+/// Everything matched.
+pub const OK: u8 = 0;
+/// Usage, config or input error: the user must change something.
+pub const USAGE: u8 = 2;
+/// The source or target failed (I/O, connection, server error).
+pub const FAILURE: u8 = 3;
+/// Interrupted by SIGINT or SIGTERM.
+pub const INTERRUPTED: u8 = 130;
+
+/// A mistake in how ferry was called or configured.
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl UsageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError(message.into())
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A source value that cannot become its column's type exactly, under
+/// `--on-error abort`.
+#[derive(Debug)]
+pub struct BadValue {
+    pub table: String,
+    pub key: RowKey,
+    pub column: String,
+    pub error: ferry_transformer::CoerceError,
+}
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {}, column {}: {} (or rerun with --on-error quarantine to load the other rows \
+             and list the bad ones in ferry.rejects)",
+            self.table, self.key, self.column, self.error
+        )
+    }
+}
+
+impl std::error::Error for BadValue {}
+
+/// The run was stopped by a signal before it finished.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "interrupted: chunks in flight were rolled back, committed chunks stay; \
+             rerun with --if-exists truncate to start the copy again",
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Maps an error to its documented exit code by looking at the types in its
+/// chain, never at its text.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<Interrupted>() {
+            return INTERRUPTED;
+        }
+        if cause.is::<UsageError>() || cause.is::<BadValue>() || cause.is::<TransformError>() {
+            return USAGE;
+        }
+        if let Some(read) = cause.downcast_ref::<ReadError>() {
+            return if read.is_input_error() {
+                USAGE
+            } else {
+                FAILURE
+            };
+        }
+        if cause.is::<WriteError>() {
+            return FAILURE;
+        }
+    }
+    FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn codes_follow_the_chain_not_the_text() {
+        let usage = anyhow::Error::new(UsageError::new("bad flag")).context("step");
+        assert_eq!(exit_code(&usage), USAGE);
+        let interrupted: anyhow::Result<()> = Err(Interrupted.into());
+        assert_eq!(
+            exit_code(&interrupted.context("copy").unwrap_err()),
+            INTERRUPTED
+        );
+        assert_eq!(exit_code(&anyhow::anyhow!("usage: something")), FAILURE);
+    }
+}

@@ -1,0 +1,57 @@
+//! `ferry plan`: the DDL a copy would run and, with `--profile`, what each
+//! column really holds. Touches no database.
+
+use std::ops::ControlFlow;
+
+use anyhow::{Context, Result};
+use ferry_model::RowKey;
+use ferry_transformer::TableProfiler;
+
+use crate::args::PlanArgs;
+use crate::prepare::prepare;
+
+pub fn plan(args: &PlanArgs) -> Result<String> {
+    let prepared = prepare(&args.source)?;
+    let mut out = String::new();
+    for skipped in &prepared.schema.skipped {
+        out.push_str(&format!(
+            "-- skipped {} {}: {}\n",
+            skipped.kind, skipped.name, skipped.reason
+        ));
+    }
+    out.push_str(&ferry_writer::plan_script(&prepared.plans));
+    if !args.profile {
+        return Ok(out);
+    }
+    for plan in &prepared.plans {
+        let table = prepared
+            .schema
+            .table(&plan.source_name)
+            .expect("plans are made from the source's tables");
+        let mut profiler = TableProfiler::new(plan);
+        let key_column = table.rowid_alias.as_deref().unwrap_or("rowid");
+        for range in prepared.source.chunk_ranges(table, u64::MAX)? {
+            prepared
+                .source
+                .read_chunk(table, range, &mut |rowid, row| {
+                    let key = || match rowid {
+                        Some(rowid) => RowKey {
+                            parts: vec![(key_column.to_owned(), rowid.to_string())],
+                        },
+                        None => RowKey::from_values(
+                            table
+                                .primary_key
+                                .iter()
+                                .filter_map(|pk| Some((pk.as_str(), row[table.column_index(pk)?]))),
+                        ),
+                    };
+                    profiler.observe(key, row);
+                    ControlFlow::Continue(())
+                })
+                .with_context(|| format!("profiling {}", table.name))?;
+        }
+        out.push('\n');
+        out.push_str(&profiler.finish().to_string());
+    }
+    Ok(out)
+}

@@ -1,0 +1,91 @@
+//! The steps `plan` and `copy` share: open the source, choose the tables,
+//! plan the target.
+
+use anyhow::{Context, Result};
+use ferry_model::{SourceSchema, TablePlan};
+use ferry_reader::SourceDb;
+use ferry_transformer::{IdentifierCase, PlanOptions};
+
+use crate::args::{IdentifierMode, SourceArgs};
+use crate::config::Config;
+use crate::exit::UsageError;
+
+/// A source opened and planned, ready to print or to copy.
+pub struct Prepared {
+    pub source: SourceDb,
+    pub schema: SourceSchema,
+    pub plans: Vec<TablePlan>,
+    pub config: Config,
+}
+
+pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
+    let config = Config::load(args.config.as_deref())?;
+    let source = SourceDb::open(&args.source).context("opening the source")?;
+    let schema = source.schema().context("reading the source schema")?;
+    let tables = select_tables(&schema, &args.tables, &args.exclude)?;
+    let identifiers = args
+        .identifiers
+        .or(config.identifiers)
+        .unwrap_or(IdentifierMode::Lower);
+    let options = PlanOptions {
+        schema: args
+            .schema
+            .clone()
+            .or_else(|| config.schema.clone())
+            .unwrap_or_else(|| "public".to_owned()),
+        identifiers: match identifiers {
+            IdentifierMode::Lower => IdentifierCase::Lower,
+            IdentifierMode::Preserve => IdentifierCase::Preserve,
+        },
+        tables,
+        naive_utc_offset_seconds: config.naive_utc_offset_seconds,
+        overrides: config.overrides.clone(),
+    };
+    let plans = ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+    Ok(Prepared {
+        source,
+        schema,
+        plans,
+        config,
+    })
+}
+
+/// Applies `--tables` and `--exclude`, keeping the source's order; naming a
+/// table that does not exist is an error, not an empty copy.
+fn select_tables(
+    schema: &SourceSchema,
+    only: &[String],
+    exclude: &[String],
+) -> Result<Vec<String>> {
+    let known = || {
+        schema
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in only.iter().chain(exclude) {
+        if schema.table(name).is_none() {
+            return Err(UsageError::new(format!(
+                "no table '{name}' in the source; its tables are: {}",
+                known()
+            ))
+            .into());
+        }
+    }
+    let chosen = |name: &str| {
+        (only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(name)))
+            && !exclude.iter().any(|e| e.eq_ignore_ascii_case(name))
+    };
+    let tables: Vec<String> = schema
+        .tables
+        .iter()
+        .filter(|t| chosen(&t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    if tables.is_empty() {
+        return Err(UsageError::new("no table to copy: check --tables and --exclude").into());
+    }
+    Ok(tables)
+}

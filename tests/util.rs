@@ -1,0 +1,215 @@
+//! Test support: a fresh database per test, the `ferry` command, and an
+//! independent look at SQLite files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The Postgres to test against: `DATABASE_URL`, else the local server.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A uniquely named database, created for one test and dropped after it.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "ferry_test_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = postgres::Client::connect(&admin_url(), postgres::NoTls)
+            .expect("connect to the test Postgres (set DATABASE_URL or run scripts/test)");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let url = with_database(&admin_url(), &name);
+        TestDb { name, url }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Replaces the database name in a libpq URL.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    format!("{base}/{database}{query}")
+}
+
+/// What a `ferry` run printed and how it exited.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Run {
+        assert_eq!(
+            self.code, 0,
+            "ferry failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `ferry` with `args`, checking that it left every SQLite file it was
+/// given byte-for-byte unchanged.
+pub fn ferry(args: &[&str]) -> Run {
+    let sources: Vec<PathBuf> = args
+        .windows(2)
+        .filter(|w| w[0] == "--source")
+        .map(|w| PathBuf::from(w[1]))
+        .filter(|p| p.is_file())
+        .collect();
+    let before: Vec<Vec<u8>> = sources.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run ferry");
+    for (path, bytes) in sources.iter().zip(before) {
+        assert!(
+            std::fs::read(path).unwrap() == bytes,
+            "ferry modified its source {}",
+            path.display()
+        );
+    }
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `ferry copy --source SOURCE --target DB --format json` plus `extra`.
+pub fn copy(source: &Path, db: &TestDb, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "copy",
+        "--source",
+        source.to_str().unwrap(),
+        "--target",
+        &db.url,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    ferry(&args)
+}
+
+/// A committed fixture file.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/data")
+        .join(name)
+}
+
+/// A scratch SQLite file built by `sql`, removed when dropped.
+pub struct TempSqlite {
+    pub path: PathBuf,
+}
+
+impl TempSqlite {
+    pub fn new(sql: &str) -> TempSqlite {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ferry-test-{}-{}.sqlite",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&path);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+        TempSqlite { path }
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Postgres's `data_type`-style name of each column of a table, as
+/// `format_type` prints it, in column order.
+pub fn pg_column_types(
+    client: &mut postgres::Client,
+    schema: &str,
+    table: &str,
+) -> Vec<(String, String)> {
+    client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+               FROM pg_attribute a
+              WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass
+                AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
+            &[&schema, &table],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_database_in_urls() {
+        assert_eq!(
+            with_database("postgres://u@h:5/db", "x"),
+            "postgres://u@h:5/x"
+        );
+        assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+}
