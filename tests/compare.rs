@@ -66,7 +66,8 @@ pub fn assert_same_rows(
         sqlite_select.push(match ty.as_str() {
             "timestamp with time zone" | "timestamp without time zone" => format!(
                 "CASE typeof({col}) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', {col}, 'unixepoch') \
-                 ELSE strftime('%Y-%m-%d %H:%M:%S', {col}) END"
+                 ELSE strftime('%Y-%m-%d %H:%M:%S', {}) END",
+                colon_offset(&col)
             ),
             "date" => format!(
                 "CASE typeof({col}) WHEN 'integer' THEN date({col}, 'unixepoch') ELSE date({col}) END"
@@ -106,6 +107,15 @@ pub fn assert_same_rows(
         "{pg_table}: Postgres has more rows than SQLite"
     );
     compared
+}
+
+/// SQLite's date functions read `±HH:MM` offsets but not `±HHMM`: insert
+/// the colon, in SQL, so SQLite can still be the judge.
+fn colon_offset(col: &str) -> String {
+    format!(
+        "CASE WHEN {col} GLOB '*[0-9][+-][0-9][0-9][0-9][0-9]' \
+         THEN substr({col}, 1, length({col}) - 2) || ':' || substr({col}, -2) ELSE {col} END"
+    )
 }
 
 /// How Postgres should render the column for comparison.

@@ -4,6 +4,7 @@
 mod compare;
 mod util;
 
+mod edge;
 mod errors;
 mod mail;
 mod mapping;
