@@ -201,3 +201,29 @@ fn abort_stops_at_the_first_bad_value_and_loads_nothing_of_that_chunk() {
         .get(0);
     assert_eq!(loaded, 0, "the failing chunk is rolled back");
 }
+
+#[test]
+fn plan_profile_shows_what_columns_hold_and_what_will_not_fit() {
+    let source = fixture("edge.sqlite");
+    let run = crate::util::ferry(&[
+        "plan",
+        "--source",
+        source.to_str().unwrap(),
+        "--tables",
+        "bad_values",
+        "--profile",
+    ]);
+    run.assert_ok();
+    for expected in [
+        "CREATE TABLE \"public\".\"bad_values\"",
+        "int_col bad: id=4 'abc' is not an integer",
+        "date_col bad: id=9 '2023-02-30' is not a valid date",
+        "text_col bad: id=7",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "missing {expected:?}:\n{}",
+            run.stdout
+        );
+    }
+}
