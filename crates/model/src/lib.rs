@@ -30,11 +30,11 @@ mod value;
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{
-    ColumnPlan, Coercion, ForeignKeyPlan, IndexPlan, InvalidUtf8, Reject, TablePlan, UniquePlan,
+    Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Reject, TablePlan, UniquePlan,
 };
 pub use schema::{
-    Affinity, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn,
-    SkippedObject, SourceColumn, SourceSchema, TableSchema,
+    Affinity, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, SkippedObject,
+    SourceColumn, SourceSchema, TableSchema,
 };
 pub use types::{ParsePgTypeError, PgType};
 pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass, PG_EPOCH_JULIAN_DAY};
