@@ -97,9 +97,20 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
         check_counts(table, *expected, &mut warnings)?;
     }
 
+    let load_seconds = started.elapsed().as_secs_f64();
     progress.step("building keys and indexes");
-    let steps = post_load_steps(&prepared.plans, &created);
-    run_in_parallel(&clients, steps, &stop).await?;
+    let (builds, finishing) = post_load_waves(&prepared.plans, &created, &expected_rows);
+    for client in &clients {
+        // What pgloader does too: index builds sort in memory, not on disk.
+        run_sql(
+            client,
+            "SET maintenance_work_mem = '128MB'",
+            "configuring index builds",
+        )
+        .await?;
+    }
+    run_in_parallel(&clients, builds, &stop).await?;
+    run_in_parallel(&clients, finishing, &stop).await?;
     progress.step("adding foreign keys");
     add_foreign_keys(&clients[0], &prepared.plans, &created, &mut warnings).await?;
     signals.abort();
@@ -125,6 +136,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
         .collect();
     Ok(CopyReport::new(
         reports,
+        load_seconds,
         started.elapsed().as_secs_f64(),
         prepared.schema.skipped.clone(),
         warnings,
@@ -243,25 +255,34 @@ fn check_counts(table: &TableLoad, expected: u64, warnings: &mut Vec<String>) ->
     Ok(())
 }
 
-/// Keys, indexes and sequences for tables ferry created; sequences and
-/// statistics only for tables that already existed (their structure is the
-/// user's).
-fn post_load_steps(plans: &[TablePlan], created: &[bool]) -> Vec<Vec<Step>> {
-    plans
-        .iter()
-        .zip(created)
-        .map(|(plan, created)| {
-            ferry_writer::post_load_steps(plan)
-                .into_iter()
-                .filter(|s| {
-                    *created || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze)
-                })
-                .collect()
-        })
-        .collect()
+/// The post-load work in two waves. First every index build (key indexes
+/// included), each on its own so the builds of one big table spread over
+/// all connections, biggest tables first. Then, per table, attaching the
+/// keys to their indexes, resetting sequences and `ANALYZE`. Tables that
+/// already existed only get their sequences reset and statistics updated:
+/// their structure is the user's.
+fn post_load_waves(
+    plans: &[TablePlan],
+    created: &[bool],
+    rows: &[u64],
+) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
+    let mut order: Vec<usize> = (0..plans.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rows[i]));
+    let mut builds = Vec::new();
+    let mut finishing = Vec::new();
+    for i in order {
+        let (index_builds, rest): (Vec<Step>, Vec<Step>) = ferry_writer::post_load_steps(&plans[i])
+            .into_iter()
+            .filter(|s| created[i] || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze))
+            .partition(|s| s.kind == StepKind::Index);
+        builds.extend(index_builds.into_iter().map(|step| vec![step]));
+        finishing.push(rest);
+    }
+    (builds, finishing)
 }
 
-/// Runs each table's steps in order, tables in parallel over the clients.
+/// Runs the steps of each group in order, groups in parallel over the
+/// clients.
 async fn run_in_parallel(
     clients: &[tokio_postgres::Client],
     steps: Vec<Vec<Step>>,

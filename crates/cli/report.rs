@@ -20,6 +20,8 @@ pub struct TableReport {
 pub struct CopyReport {
     pub tables: Vec<TableReport>,
     pub totals: TableReport,
+    /// Seconds until every row was loaded, before keys and indexes.
+    pub load_seconds: f64,
     /// Objects of the source that were not copied, and why.
     pub skipped: Vec<ferry_model::SkippedObject>,
     /// Things that could not be carried over faithfully.
@@ -29,6 +31,7 @@ pub struct CopyReport {
 impl CopyReport {
     pub fn new(
         tables: Vec<TableReport>,
+        load_seconds: f64,
         seconds: f64,
         skipped: Vec<ferry_model::SkippedObject>,
         warnings: Vec<String>,
@@ -48,6 +51,7 @@ impl CopyReport {
         CopyReport {
             tables,
             totals,
+            load_seconds,
             skipped,
             warnings,
         }
@@ -104,6 +108,11 @@ impl CopyReport {
             }
             line(row, &mut out);
         }
+        out.push_str(&format!(
+            "rows loaded in {:.2}s; keys, indexes and foreign keys took {:.2}s more\n",
+            self.load_seconds,
+            self.totals.seconds - self.load_seconds
+        ));
         for s in &self.skipped {
             out.push_str(&format!("skipped {} {}: {}\n", s.kind, s.name, s.reason));
         }
@@ -147,7 +156,13 @@ mod tests {
 
     #[test]
     fn totals_add_up() {
-        let report = CopyReport::new(vec![table("a", 10), table("b", 30)], 4.0, vec![], vec![]);
+        let report = CopyReport::new(
+            vec![table("a", 10), table("b", 30)],
+            3.0,
+            4.0,
+            vec![],
+            vec![],
+        );
         assert_eq!(report.totals.rows_read, 40);
         assert_eq!(report.totals.rejected, 2);
         assert_eq!(report.totals.rows_per_second, 10.0);

@@ -119,30 +119,41 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
         sql,
     };
 
+    // Keys are built as plain unique indexes first and attached as
+    // constraints after: CREATE INDEX takes a lock that lets the other
+    // indexes of the same table build in parallel, while ADD CONSTRAINT
+    // builds its index under an exclusive lock that serialises them.
+    let mut keys: Vec<(StepKind, String, &[String])> = Vec::new();
     if !plan.primary_key.is_empty() {
         let name = truncate_ident(&format!("{}_pkey", plan.name));
-        steps.push(step(
-            StepKind::PrimaryKey,
-            format!("primary key on {display} ({})", plan.primary_key.join(", ")),
-            format!(
-                "ALTER TABLE {table} ADD CONSTRAINT {} PRIMARY KEY ({})",
-                quote_ident(&name),
-                column_list(&plan.primary_key)
-            ),
-        ));
+        keys.push((StepKind::PrimaryKey, name, &plan.primary_key));
     }
     for unique in &plan.uniques {
+        keys.push((StepKind::Unique, unique.name.clone(), &unique.columns));
+    }
+    for (kind, name, columns) in keys {
+        let (constraint, what) = match kind {
+            StepKind::PrimaryKey => ("PRIMARY KEY", "primary key"),
+            _ => ("UNIQUE", "unique constraint"),
+        };
         steps.push(step(
-            StepKind::Unique,
+            StepKind::Index,
             format!(
-                "unique constraint {} on {display} ({})",
-                unique.name,
-                unique.columns.join(", ")
+                "index of the {what} {name} on {display} ({})",
+                columns.join(", ")
             ),
             format!(
-                "ALTER TABLE {table} ADD CONSTRAINT {} UNIQUE ({})",
-                quote_ident(&unique.name),
-                column_list(&unique.columns)
+                "CREATE UNIQUE INDEX {} ON {table} ({})",
+                quote_ident(&name),
+                column_list(columns)
+            ),
+        ));
+        steps.push(step(
+            kind,
+            format!("{what} {name} on {display} ({})", columns.join(", ")),
+            format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} {constraint} USING INDEX {name}",
+                name = quote_ident(&name)
             ),
         ));
     }
@@ -428,7 +439,9 @@ pub(crate) mod tests {
         assert_eq!(
             kinds,
             [
+                StepKind::Index,
                 StepKind::PrimaryKey,
+                StepKind::Index,
                 StepKind::Unique,
                 StepKind::Index,
                 StepKind::IdentityReset,
@@ -439,15 +452,20 @@ pub(crate) mod tests {
         assert_eq!(
             sql,
             [
-                "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_pkey\" PRIMARY KEY (\"id\")",
-                "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE (\"Status\", \"id\")",
+                "CREATE UNIQUE INDEX \"order_pkey\" ON \"shop\".\"order\" (\"id\")",
+                "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_pkey\" PRIMARY KEY USING INDEX \"order_pkey\"",
+                "CREATE UNIQUE INDEX \"order_status_key\" ON \"shop\".\"order\" (\"Status\", \"id\")",
+                "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE USING INDEX \"order_status_key\"",
                 "CREATE INDEX IF NOT EXISTS \"order_customer\" ON \"shop\".\"order\" (\"customer_id\" DESC) WHERE \"customer_id\" > 0",
                 "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(COALESCE(max(\"id\"), 0), 0) + 1, false) FROM \"shop\".\"order\"",
                 "ANALYZE \"shop\".\"order\"",
             ]
         );
         assert!(steps.iter().all(|s| s.table == "shop.order"));
-        assert_eq!(steps[0].description, "primary key on shop.order (id)");
+        assert_eq!(
+            steps[1].description,
+            "primary key order_pkey on shop.order (id)"
+        );
     }
 
     #[test]
@@ -462,10 +480,12 @@ pub(crate) mod tests {
         let long = "é".repeat(40); // 80 bytes
         let mut plan = plan("public", &long, vec![column("id", PgType::Integer)]);
         plan.primary_key = vec!["id".to_owned()];
-        let sql = &post_load_steps(&plan)[0].sql;
+        let sql = &post_load_steps(&plan)[1].sql;
         let name = truncate_ident(&format!("{long}_pkey"));
         assert_eq!(name.len(), 62);
-        assert!(sql.contains(&format!("CONSTRAINT \"{name}\" PRIMARY KEY")));
+        assert!(sql.contains(&format!(
+            "CONSTRAINT \"{name}\" PRIMARY KEY USING INDEX \"{name}\""
+        )));
     }
 
     #[test]

@@ -682,8 +682,9 @@ async fn server_errors_keep_sqlstate_and_constraint() {
     plan.primary_key = vec!["id".to_owned()];
     create_table(&client, &plan).await.unwrap();
     load(&mut client, &plan, &small_rows(&[1, 1])).await;
+    // The key's unique index is built first; that is where duplicates fail.
     let pk = &post_load_steps(&plan)[0];
-    assert_eq!(pk.kind, StepKind::PrimaryKey);
+    assert_eq!(pk.kind, StepKind::Index);
     let err = run_step(&client, pk).await.unwrap_err();
     match &err {
         WriteError::Server(server) => {
@@ -700,7 +701,9 @@ async fn server_errors_keep_sqlstate_and_constraint() {
     assert!(!err.is_connection_error());
     let message = err.to_string();
     assert!(
-        message.starts_with("Target Schema.dupes: primary key on Target Schema.dupes (id) failed:"),
+        message.starts_with(
+            "Target Schema.dupes: index of the primary key dupes_pkey on Target Schema.dupes (id) failed:"
+        ),
         "{message}"
     );
     assert!(message.contains("fix the rows"), "{message}");
