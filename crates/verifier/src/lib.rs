@@ -9,6 +9,20 @@
 //! depend on row order, so buckets can be hashed in parallel and merged.
 //! Nothing here does I/O and nothing panics on bad data.
 //!
+//! A table is compared in three steps:
+//!
+//! 1. each side feeds its rows into [`BucketDigests`], placed in a bucket by
+//!    the hash of their [`key_bytes`] (the whole row for a table without a
+//!    primary key), in any order and on any number of threads;
+//! 2. [`BucketDigests::mismatched`] names the buckets whose digests differ;
+//! 3. the rows of those buckets are read again as [`RowEntry`]s and
+//!    [`diff_rows`] lists the missing, extra and changed rows, with the
+//!    changed columns' values shown by [`render_value`].
+//!
+//! The results of all tables make a [`VerifyReport`], rendered as text,
+//! JSON, JUnit XML or Markdown (the JSON shape is documented in
+//! [`report`]).
+//!
 //! # The canonical encoding (version 1, [`ENCODING_VERSION`])
 //!
 //! Two values encode to the same bytes exactly when Postgres would consider
@@ -89,16 +103,42 @@
 //! rows.iter().rev().for_each(|row| backward.add(row));
 //! assert_eq!(forward, backward);
 //! assert_eq!(forward.rows(), 2);
+//!
+//! // Bucket the rows by key, find the bucket that differs, and diff it.
+//! use ferry_verifier::{bucket_of, diff_rows, key_bytes, BucketDigests, RowEntry};
+//! let columns = ["id".to_owned(), "name".to_owned()];
+//! let source = vec![RowEntry::new(&columns, &[0], vec![PgValue::Int8(1), PgValue::Text("Ann".into())])];
+//! let target = vec![RowEntry::new(&columns, &[0], vec![PgValue::Int4(1), PgValue::Text("Anne".into())])];
+//! let digests = |rows: &[RowEntry]| {
+//!     let mut digests = BucketDigests::new(16);
+//!     rows.iter().for_each(|row| digests.add(&row.key, &row.digest));
+//!     digests
+//! };
+//! let key = key_bytes(&[PgValue::Int8(1)]);
+//! assert_eq!(digests(&source).mismatched(&digests(&target)), [bucket_of(&key, 16)]);
+//! let diff = diff_rows(&columns, source, target);
+//! assert_eq!(diff.changed[0].key, "id=1");
+//! assert_eq!(diff.changed[0].columns[0].source.as_deref(), Some("'Ann'"));
+//! assert_eq!(diff.changed[0].columns[0].target.as_deref(), Some("'Anne'"));
 //! ```
 #![deny(missing_docs)]
 
+mod buckets;
+mod diff;
 mod digest;
 mod encode;
+mod escape;
 mod json;
 mod numeric;
+mod render;
+pub mod report;
 
+pub use buckets::{bucket_of, key_bytes, BucketDigests};
+pub use diff::{diff_rows, ColumnDiff, RowDiff, RowEntry, TableDiff, MAX_RENDERED_CHARS};
 pub use digest::{row_digest, RowDigest, SetDigest};
 pub use encode::{encode_row, encode_value};
+pub use render::render_value;
+pub use report::{Difference, DifferenceKind, Mode, Status, TableResult, VerifyReport};
 
 /// The version of the canonical encoding specified above. Digests computed
 /// under different versions are not comparable; store it next to any digest
