@@ -9,19 +9,12 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_model::PgValue;
 
+use crate::field::put_field;
 use crate::WriteError;
 
 /// The 11-byte signature that opens every binary COPY stream.
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
-/// `numeric` sign words (`src/backend/utils/adt/numeric.c`).
-const NUMERIC_POS: u16 = 0x0000;
-const NUMERIC_NEG: u16 = 0x4000;
-const NUMERIC_NAN: u16 = 0xC000;
-const NUMERIC_PINF: u16 = 0xD000;
-const NUMERIC_NINF: u16 = 0xF000;
-/// The largest display scale the server accepts (`NUMERIC_DSCALE_MAX`).
-const NUMERIC_DSCALE_MAX: usize = 0x3FFF;
 /// A field length the server refuses ("invalid field size"), written in
 /// place of a value that has no binary form.
 const POISON_LENGTH: i32 = -2;
@@ -100,69 +93,7 @@ impl CopyEncoder {
     /// Writes one field, or nothing at all when the value has no binary
     /// form: every check happens before the first byte is written.
     fn encode(&mut self, value: &PgValue<'_>) -> Result<(), WriteError> {
-        let buf = &mut self.buf;
-        match value {
-            PgValue::Null => buf.put_i32(-1),
-            PgValue::Bool(b) => {
-                buf.put_i32(1);
-                buf.put_u8(u8::from(*b));
-            }
-            PgValue::Int2(i) => {
-                buf.put_i32(2);
-                buf.put_i16(*i);
-            }
-            PgValue::Int4(i) => {
-                buf.put_i32(4);
-                buf.put_i32(*i);
-            }
-            PgValue::Int8(i) => {
-                buf.put_i32(8);
-                buf.put_i64(*i);
-            }
-            PgValue::Float4(f) => {
-                buf.put_i32(4);
-                buf.put_u32(f.to_bits());
-            }
-            PgValue::Float8(f) => {
-                buf.put_i32(8);
-                buf.put_u64(f.to_bits());
-            }
-            PgValue::Numeric(n) => {
-                if let Err(reason) = put_numeric(buf, n) {
-                    return Err(encode_error("numeric", preview(n), reason));
-                }
-            }
-            PgValue::Text(t) => {
-                if let Err(reason) = put_bytes(buf, &[], t.as_bytes()) {
-                    return Err(encode_error("text", preview(t), reason));
-                }
-            }
-            PgValue::Jsonb(j) => {
-                // jsonb's binary form is a version byte, then the JSON text.
-                if let Err(reason) = put_bytes(buf, &[1], j.as_bytes()) {
-                    return Err(encode_error("jsonb", preview(j), reason));
-                }
-            }
-            PgValue::Bytea(b) => {
-                if let Err(reason) = put_bytes(buf, &[], b) {
-                    let shown = format!("{} bytes", b.len());
-                    return Err(encode_error("bytea", shown, reason));
-                }
-            }
-            PgValue::Date(d) => {
-                buf.put_i32(4);
-                buf.put_i32(*d);
-            }
-            PgValue::Timestamp(t) | PgValue::Timestamptz(t) => {
-                buf.put_i32(8);
-                buf.put_i64(*t);
-            }
-            PgValue::Uuid(u) => {
-                buf.put_i32(16);
-                buf.put_slice(u);
-            }
-        }
-        Ok(())
+        put_field(&mut self.buf, value)
     }
 
     /// Cuts the buffer back to `len` bytes (a length taken from
@@ -196,164 +127,12 @@ impl CopyEncoder {
     }
 }
 
-fn encode_error(pg_type: &'static str, value: String, reason: &'static str) -> WriteError {
-    WriteError::Encode {
-        pg_type,
-        value,
-        reason,
-    }
-}
-
-fn preview(text: &str) -> String {
-    const MAX: usize = 40;
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("'{}…'", &text[..cut]),
-        None => format!("'{text}'"),
-    }
-}
-
-/// A length-prefixed field made of `prefix` then `data`.
-fn put_bytes(buf: &mut BytesMut, prefix: &[u8], data: &[u8]) -> Result<(), &'static str> {
-    let len = i32::try_from(prefix.len() + data.len())
-        .map_err(|_| "a field cannot exceed 2 GiB in binary COPY")?;
-    buf.put_i32(len);
-    buf.put_slice(prefix);
-    buf.put_slice(data);
-    Ok(())
-}
-
-/// Writes a plain decimal string (`-12.50`, `0.0001`, `NaN`, `Infinity`)
-/// as `numeric_send` would: ndigits, weight, sign, dscale, then base-10000
-/// digits, grouped on the decimal point, without leading or trailing zero
-/// groups. The display scale is the number of fractional digits written,
-/// so `12.50` keeps its trailing zero.
-fn put_numeric(buf: &mut BytesMut, text: &str) -> Result<(), &'static str> {
-    let special = match text {
-        "NaN" => Some(NUMERIC_NAN),
-        "Infinity" => Some(NUMERIC_PINF),
-        "-Infinity" => Some(NUMERIC_NINF),
-        _ => None,
-    };
-    if let Some(sign) = special {
-        buf.put_i32(8);
-        buf.put_i16(0);
-        buf.put_i16(0);
-        buf.put_u16(sign);
-        buf.put_u16(0);
-        return Ok(());
-    }
-
-    let (negative, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (int_part, frac_part) = match unsigned.split_once('.') {
-        Some((i, f)) => (i.as_bytes(), f.as_bytes()),
-        None => (unsigned.as_bytes(), &b""[..]),
-    };
-    if int_part.is_empty() && frac_part.is_empty() {
-        return Err("not a decimal number");
-    }
-    if !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
-        return Err("not a plain decimal number (digits, one optional '.' and '-')");
-    }
-    if frac_part.len() > NUMERIC_DSCALE_MAX {
-        return Err("more than 16383 digits after the decimal point");
-    }
-    let dscale = frac_part.len() as u16;
-
-    // Significant digits only: leading zeros of the integer part and
-    // trailing zeros of the fraction never make a group of their own.
-    let first_int = int_part
-        .iter()
-        .position(|&d| d != b'0')
-        .unwrap_or(int_part.len());
-    let int_digits = &int_part[first_int..];
-    let last_frac = frac_part
-        .iter()
-        .rposition(|&d| d != b'0')
-        .map_or(0, |p| p + 1);
-    let frac_digits = &frac_part[..last_frac];
-
-    let int_groups = int_digits.len().div_ceil(4);
-    let frac_groups = frac_digits.len().div_ceil(4);
-    let digits = Digits {
-        int_digits,
-        frac_digits,
-        int_groups,
-    };
-    let total = int_groups + frac_groups;
-    let first = (0..total).find(|&g| digits.group(g) != 0);
-    let Some(first) = first else {
-        // Zero, whatever its sign or scale: Postgres has no negative zero.
-        buf.put_i32(8);
-        buf.put_i16(0);
-        buf.put_i16(0);
-        buf.put_u16(NUMERIC_POS);
-        buf.put_u16(dscale);
-        return Ok(());
-    };
-    // A group of zeros can only sit at the ends of the integer part, never
-    // after the last non-zero fraction group, because trailing fraction
-    // zeros were dropped; but a zero group can end the integer part when
-    // there is no fraction (1_0000).
-    let last = (first..total)
-        .rev()
-        .find(|&g| digits.group(g) != 0)
-        .unwrap_or(first);
-    let ndigits = last - first + 1;
-    let weight = int_groups as i64 - 1 - first as i64;
-    let ndigits = i16::try_from(ndigits).map_err(|_| "too many digits for numeric")?;
-    let weight = i16::try_from(weight).map_err(|_| "too many digits for numeric")?;
-    let len = 8 + 2 * i32::from(ndigits);
-
-    buf.put_i32(len);
-    buf.put_i16(ndigits);
-    buf.put_i16(weight);
-    buf.put_u16(if negative { NUMERIC_NEG } else { NUMERIC_POS });
-    buf.put_u16(dscale);
-    for g in first..=last {
-        buf.put_u16(digits.group(g));
-    }
-    Ok(())
-}
-
-/// The base-10000 groups of a decimal, read from its digit strings without
-/// copying them: the integer digits padded on the left and the fraction
-/// digits padded on the right to a multiple of four.
-struct Digits<'a> {
-    int_digits: &'a [u8],
-    frac_digits: &'a [u8],
-    int_groups: usize,
-}
-
-impl Digits<'_> {
-    fn group(&self, g: usize) -> u16 {
-        (0..4).fold(0, |acc, i| acc * 10 + u16::from(self.digit(g * 4 + i)))
-    }
-
-    fn digit(&self, pos: usize) -> u8 {
-        let int_width = self.int_groups * 4;
-        if pos < int_width {
-            let pad = int_width - self.int_digits.len();
-            if pos < pad {
-                0
-            } else {
-                self.int_digits[pos - pad] - b'0'
-            }
-        } else {
-            self.frac_digits
-                .get(pos - int_width)
-                .map_or(0, |d| d - b'0')
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
 
     use super::*;
+    use crate::field::{NUMERIC_NAN, NUMERIC_NEG, NUMERIC_NINF, NUMERIC_PINF, NUMERIC_POS};
 
     fn encode(value: PgValue<'_>) -> Vec<u8> {
         let mut enc = CopyEncoder::new();

@@ -86,6 +86,39 @@ pub enum WriteError {
         /// Why it cannot be encoded.
         reason: &'static str,
     },
+    /// A value read from the target is not what its type's binary format
+    /// allows (or not valid UTF-8 for text).
+    #[error("{}cannot decode {value} as {pg_type}: {reason}; check that the column's type in the target is the one ferry created, and report it if it is", location(.table.as_deref(), .column.as_deref()))]
+    Decode {
+        /// The table read (`schema.table`), when known.
+        table: Option<String>,
+        /// The column read, when known.
+        column: Option<String>,
+        /// The Postgres type the bytes were read as.
+        pg_type: String,
+        /// The raw bytes, as truncated hex.
+        value: String,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+    /// A target column has a type ferry cannot read back.
+    #[error("{table}, column {column}: ferry cannot read values of type {type_name}; change the column to the type in the plan (see ferry plan) or leave the table out of verification")]
+    UnsupportedType {
+        /// The table read (`schema.table`).
+        table: String,
+        /// The column.
+        column: String,
+        /// The type the server reports.
+        type_name: String,
+    },
+    /// A row filter does not fit the table it is applied to.
+    #[error("{table}: cannot filter rows: {reason}; this is a ferry bug, please report it")]
+    InvalidFilter {
+        /// The table read (`schema.table`).
+        table: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 /// A statement the server refused, with what the server said about it.
@@ -171,6 +204,16 @@ impl WriteError {
             action: action.to_owned(),
             source,
         }
+    }
+}
+
+/// `public.t, column x: ` in front of a decode error, as far as known.
+fn location(table: Option<&str>, column: Option<&str>) -> String {
+    match (table, column) {
+        (Some(table), Some(column)) => format!("{table}, column {column}: "),
+        (Some(table), None) => format!("{table}: "),
+        (None, Some(column)) => format!("column {column}: "),
+        (None, None) => String::new(),
     }
 }
 

@@ -14,6 +14,18 @@
 //! - [`table_state`] and [`ensure_rejects_table`] inspect and prepare the
 //!   target.
 //!
+//! For `ferry verify`, everything that reads the target back:
+//!
+//! - [`decode_value`] is the mirror of the field encoding: Postgres's binary
+//!   form of each type back into a [`PgValue`](ferry_model::PgValue).
+//! - [`stream_rows`] streams a table's rows (all, an integer key range, or
+//!   a list of keys, see [`RowFilter`]) decoded by the column types the
+//!   server reports; [`count_rows`] and [`fetch_rejects`] read counts and
+//!   recorded rejects. Key values travel as binary [`PgParam`]s.
+//! - [`inspect_table`] reads a table's columns, keys, indexes and foreign
+//!   keys from the catalogs, and [`schema_differences`] lists how they
+//!   differ from the plan.
+//!
 //! A load runs: `connect` → `create_table` → per chunk `ChunkCopy::begin`,
 //! `send`…, `commit` → `run_step` for each post-load step → foreign keys.
 //! Every failure is a [`WriteError`] that keeps the server's SQLSTATE,
@@ -35,6 +47,10 @@
 //! // Field count, then each field's length and bytes.
 //! assert_eq!(&rows[..10], &[0, 2, 0, 0, 0, 4, 0, 0, 0, 7]);
 //!
+//! // Reading back is the mirror image: the field without its length word.
+//! let back = ferry_writer::decode_value(ferry_model::PgType::Integer, Some(&rows[6..10]));
+//! assert_eq!(back.unwrap(), PgValue::Int4(7));
+//!
 //! let sql = ferry_writer::create_schema_sql("Sales");
 //! assert_eq!(sql, "CREATE SCHEMA IF NOT EXISTS \"Sales\"");
 //! assert_eq!(
@@ -47,8 +63,12 @@
 mod connect;
 mod copy_encoding;
 mod ddl;
+mod decode;
 mod error;
+mod field;
+mod inspect;
 mod load;
+mod read_back;
 mod tls;
 
 pub use connect::{connect, redact_url};
@@ -57,7 +77,12 @@ pub use ddl::{
     create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
     post_load_steps, rejects_table_sql, truncate_table_sql, Step, StepKind,
 };
+pub use decode::decode_value;
 pub use error::{ServerError, WriteError};
+pub use inspect::{inspect_table, schema_differences, TargetColumn, TargetTable};
 pub use load::{
     create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy, TableState,
+};
+pub use read_back::{
+    count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
 };

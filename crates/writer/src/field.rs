@@ -1,0 +1,277 @@
+//! One value in Postgres's binary wire form: what each type's `send`
+//! function produces, which is also what its `recv` function reads.
+//!
+//! Binary COPY fields ([`CopyEncoder`](crate::CopyEncoder)) and bind
+//! parameters ([`PgParam`](crate::PgParam)) carry the same bytes, so both
+//! come from [`put_payload`]; [`decode_value`](crate::decode_value) is its
+//! mirror. <https://www.postgresql.org/docs/15/protocol-overview.html#PROTOCOL-FORMAT-CODES>
+
+use bytes::{BufMut, BytesMut};
+use ferry_model::PgValue;
+
+use crate::WriteError;
+
+/// `numeric` sign words (`src/backend/utils/adt/numeric.c`).
+pub(crate) const NUMERIC_POS: u16 = 0x0000;
+pub(crate) const NUMERIC_NEG: u16 = 0x4000;
+pub(crate) const NUMERIC_NAN: u16 = 0xC000;
+pub(crate) const NUMERIC_PINF: u16 = 0xD000;
+pub(crate) const NUMERIC_NINF: u16 = 0xF000;
+/// The largest display scale the server accepts (`NUMERIC_DSCALE_MAX`).
+pub(crate) const NUMERIC_DSCALE_MAX: usize = 0x3FFF;
+
+/// Writes `value` as a length-prefixed field (length `-1` for NULL), or
+/// nothing at all when it has no binary form.
+pub(crate) fn put_field(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<(), WriteError> {
+    let start = buf.len();
+    buf.put_i32(0);
+    match put_payload(buf, value) {
+        Ok(Payload::Null) => {
+            buf[start..start + 4].copy_from_slice(&(-1i32).to_be_bytes());
+            Ok(())
+        }
+        Ok(Payload::Written) => {
+            // put_payload refuses anything over i32::MAX bytes up front.
+            let len = (buf.len() - start - 4) as i32;
+            buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+            Ok(())
+        }
+        Err(err) => {
+            buf.truncate(start);
+            Err(err)
+        }
+    }
+}
+
+/// What [`put_payload`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Payload {
+    /// The value is NULL: nothing was written, the caller marks the field.
+    Null,
+    /// The value's bytes were written.
+    Written,
+}
+
+/// Writes the bytes of `value` without a length, or nothing at all when it
+/// has no binary form: every check happens before the first byte is
+/// written.
+pub(crate) fn put_payload(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<Payload, WriteError> {
+    match value {
+        PgValue::Null => return Ok(Payload::Null),
+        PgValue::Bool(b) => buf.put_u8(u8::from(*b)),
+        PgValue::Int2(i) => buf.put_i16(*i),
+        PgValue::Int4(i) => buf.put_i32(*i),
+        PgValue::Int8(i) => buf.put_i64(*i),
+        PgValue::Float4(f) => buf.put_u32(f.to_bits()),
+        PgValue::Float8(f) => buf.put_u64(f.to_bits()),
+        PgValue::Numeric(n) => {
+            put_numeric(buf, n).map_err(|reason| encode_error("numeric", preview(n), reason))?;
+        }
+        PgValue::Text(t) => {
+            put_bytes(buf, &[], t.as_bytes())
+                .map_err(|reason| encode_error("text", preview(t), reason))?;
+        }
+        PgValue::Jsonb(j) => {
+            // jsonb's binary form is a version byte, then the JSON text.
+            put_bytes(buf, &[1], j.as_bytes())
+                .map_err(|reason| encode_error("jsonb", preview(j), reason))?;
+        }
+        PgValue::Bytea(b) => {
+            put_bytes(buf, &[], b)
+                .map_err(|reason| encode_error("bytea", format!("{} bytes", b.len()), reason))?;
+        }
+        PgValue::Date(d) => buf.put_i32(*d),
+        PgValue::Timestamp(t) | PgValue::Timestamptz(t) => buf.put_i64(*t),
+        PgValue::Uuid(u) => buf.put_slice(u),
+    }
+    Ok(Payload::Written)
+}
+
+fn encode_error(pg_type: &'static str, value: String, reason: &'static str) -> WriteError {
+    WriteError::Encode {
+        pg_type,
+        value,
+        reason,
+    }
+}
+
+/// A value quoted and cut to 40 characters for messages.
+pub(crate) fn preview(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("'{}…'", &text[..cut]),
+        None => format!("'{text}'"),
+    }
+}
+
+/// `prefix` then `data`, if together they fit a field.
+fn put_bytes(buf: &mut BytesMut, prefix: &[u8], data: &[u8]) -> Result<(), &'static str> {
+    if i32::try_from(prefix.len() + data.len()).is_err() {
+        return Err("a field cannot exceed 2 GiB in Postgres's binary format");
+    }
+    buf.put_slice(prefix);
+    buf.put_slice(data);
+    Ok(())
+}
+
+/// Writes a plain decimal string (`-12.50`, `0.0001`, `NaN`, `Infinity`)
+/// as `numeric_send` would: ndigits, weight, sign, dscale, then base-10000
+/// digits, grouped on the decimal point, without leading or trailing zero
+/// groups. The display scale is the number of fractional digits written,
+/// so `12.50` keeps its trailing zero.
+fn put_numeric(buf: &mut BytesMut, text: &str) -> Result<(), &'static str> {
+    let special = match text {
+        "NaN" => Some(NUMERIC_NAN),
+        "Infinity" => Some(NUMERIC_PINF),
+        "-Infinity" => Some(NUMERIC_NINF),
+        _ => None,
+    };
+    if let Some(sign) = special {
+        buf.put_i16(0);
+        buf.put_i16(0);
+        buf.put_u16(sign);
+        buf.put_u16(0);
+        return Ok(());
+    }
+
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int_part, frac_part) = match unsigned.split_once('.') {
+        Some((i, f)) => (i.as_bytes(), f.as_bytes()),
+        None => (unsigned.as_bytes(), &b""[..]),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return Err("not a decimal number");
+    }
+    if !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
+        return Err("not a plain decimal number (digits, one optional '.' and '-')");
+    }
+    if frac_part.len() > NUMERIC_DSCALE_MAX {
+        return Err("more than 16383 digits after the decimal point");
+    }
+    let dscale = frac_part.len() as u16;
+
+    // Significant digits only: leading zeros of the integer part and
+    // trailing zeros of the fraction never make a group of their own.
+    let first_int = int_part
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(int_part.len());
+    let int_digits = &int_part[first_int..];
+    let last_frac = frac_part
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(0, |p| p + 1);
+    let frac_digits = &frac_part[..last_frac];
+
+    let int_groups = int_digits.len().div_ceil(4);
+    let frac_groups = frac_digits.len().div_ceil(4);
+    let digits = Digits {
+        int_digits,
+        frac_digits,
+        int_groups,
+    };
+    let total = int_groups + frac_groups;
+    let first = (0..total).find(|&g| digits.group(g) != 0);
+    let Some(first) = first else {
+        // Zero, whatever its sign or scale: Postgres has no negative zero.
+        buf.put_i16(0);
+        buf.put_i16(0);
+        buf.put_u16(NUMERIC_POS);
+        buf.put_u16(dscale);
+        return Ok(());
+    };
+    // A group of zeros can only sit at the ends of the integer part, never
+    // after the last non-zero fraction group, because trailing fraction
+    // zeros were dropped; but a zero group can end the integer part when
+    // there is no fraction (1_0000).
+    let last = (first..total)
+        .rev()
+        .find(|&g| digits.group(g) != 0)
+        .unwrap_or(first);
+    let ndigits = last - first + 1;
+    let weight = int_groups as i64 - 1 - first as i64;
+    let ndigits = i16::try_from(ndigits).map_err(|_| "too many digits for numeric")?;
+    let weight = i16::try_from(weight).map_err(|_| "too many digits for numeric")?;
+
+    buf.put_i16(ndigits);
+    buf.put_i16(weight);
+    buf.put_u16(if negative { NUMERIC_NEG } else { NUMERIC_POS });
+    buf.put_u16(dscale);
+    for g in first..=last {
+        buf.put_u16(digits.group(g));
+    }
+    Ok(())
+}
+
+/// The base-10000 groups of a decimal, read from its digit strings without
+/// copying them: the integer digits padded on the left and the fraction
+/// digits padded on the right to a multiple of four.
+struct Digits<'a> {
+    int_digits: &'a [u8],
+    frac_digits: &'a [u8],
+    int_groups: usize,
+}
+
+impl Digits<'_> {
+    fn group(&self, g: usize) -> u16 {
+        (0..4).fold(0, |acc, i| acc * 10 + u16::from(self.digit(g * 4 + i)))
+    }
+
+    fn digit(&self, pos: usize) -> u8 {
+        let int_width = self.int_groups * 4;
+        if pos < int_width {
+            let pad = int_width - self.int_digits.len();
+            if pos < pad {
+                0
+            } else {
+                self.int_digits[pos - pad] - b'0'
+            }
+        } else {
+            self.frac_digits
+                .get(pos - int_width)
+                .map_or(0, |d| d - b'0')
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn payload(value: PgValue<'_>) -> (Payload, Vec<u8>) {
+        let mut buf = BytesMut::new();
+        let written = put_payload(&mut buf, &value).unwrap();
+        (written, buf.to_vec())
+    }
+
+    #[test]
+    fn payload_is_the_field_without_its_length() {
+        assert_eq!(payload(PgValue::Null), (Payload::Null, vec![]));
+        assert_eq!(
+            payload(PgValue::Int4(258)),
+            (Payload::Written, vec![0, 0, 1, 2])
+        );
+        assert_eq!(
+            payload(PgValue::Jsonb(Cow::Borrowed("[]"))),
+            (Payload::Written, b"\x01[]".to_vec())
+        );
+        let mut field = BytesMut::new();
+        put_field(&mut field, &PgValue::Numeric(Cow::Borrowed("12.50"))).unwrap();
+        let (_, numeric) = payload(PgValue::Numeric(Cow::Borrowed("12.50")));
+        assert_eq!(&field[..4], &(numeric.len() as i32).to_be_bytes());
+        assert_eq!(&field[4..], &numeric[..]);
+    }
+
+    #[test]
+    fn a_value_without_binary_form_writes_nothing() {
+        let mut buf = BytesMut::from(&b"kept"[..]);
+        assert!(put_field(&mut buf, &PgValue::Numeric(Cow::Borrowed("1e3"))).is_err());
+        assert!(put_payload(&mut buf, &PgValue::Numeric(Cow::Borrowed("x"))).is_err());
+        assert_eq!(&buf[..], b"kept");
+    }
+}

@@ -1,0 +1,573 @@
+//! Reading rows back from the target, for verification.
+//!
+//! Rows are fetched in Postgres's binary format and decoded by
+//! [`decode_value`], so what comes back is exactly what the server stores,
+//! with no text formatting in between (no `DateStyle`, `extra_float_digits`
+//! or time zone). Key filters travel as binary parameters written by the
+//! same field encoding as COPY: values never appear in SQL text.
+
+use std::error::Error as StdError;
+use std::ops::ControlFlow;
+use std::pin::pin;
+
+use bytes::BytesMut;
+use ferry_model::{quote_ident, quote_qualified, PgType, PgValue, TablePlan};
+use futures_util::TryStreamExt;
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
+use tokio_postgres::Client;
+
+use crate::decode::decode_value;
+use crate::field::{put_payload, Payload};
+use crate::WriteError;
+
+/// Keys per statement for [`RowFilter::Keys`]: small enough to plan fast,
+/// large enough to keep round trips few.
+const MAX_KEYS_PER_QUERY: usize = 1000;
+/// The protocol counts bind parameters in 16 bits.
+const MAX_PARAMS: usize = u16::MAX as usize;
+
+/// The raw bytes of one result field in binary format. It accepts every
+/// type, so rows are fetched as they are stored and decoded by
+/// [`decode_value`] rather than by the client's own conversions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawField<'a>(pub &'a [u8]);
+
+impl<'a> FromSql<'a> for RawField<'a> {
+    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(RawField(raw))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+/// A [`PgValue`] as a bind parameter, written in the same binary form as a
+/// COPY field. Pair it with a cast to the value's own type
+/// ([`param_type`]) so the server reads the bytes as that type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PgParam<'a>(pub &'a PgValue<'a>);
+
+impl ToSql for PgParam<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        match put_payload(out, self.0)? {
+            Payload::Null => Ok(IsNull::Yes),
+            Payload::Written => Ok(IsNull::No),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// The SQL type a parameter holding `value` is cast to, so its bytes are
+/// read as what they are; `None` for NULL, which has no type of its own.
+pub fn param_type(value: &PgValue<'_>) -> Option<&'static str> {
+    Some(match value {
+        PgValue::Null => return None,
+        PgValue::Bool(_) => "boolean",
+        PgValue::Int2(_) => "int2",
+        PgValue::Int4(_) => "int4",
+        PgValue::Int8(_) => "int8",
+        PgValue::Float4(_) => "float4",
+        PgValue::Float8(_) => "float8",
+        PgValue::Numeric(_) => "numeric",
+        PgValue::Text(_) => "text",
+        PgValue::Bytea(_) => "bytea",
+        PgValue::Date(_) => "date",
+        PgValue::Timestamp(_) => "timestamp",
+        PgValue::Timestamptz(_) => "timestamptz",
+        PgValue::Jsonb(_) => "jsonb",
+        PgValue::Uuid(_) => "uuid",
+    })
+}
+
+/// Which rows of a table to read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowFilter<'a> {
+    /// Every row.
+    All,
+    /// Rows whose single integer key column lies in `start..=end`.
+    KeyRange {
+        /// Target column name.
+        column: &'a str,
+        /// First key, inclusive.
+        start: i64,
+        /// Last key, inclusive.
+        end: i64,
+    },
+    /// Rows whose key equals one of `keys`, each holding one value per
+    /// column of `columns`, in that order.
+    Keys {
+        /// Target key column names.
+        columns: &'a [String],
+        /// The keys sought.
+        keys: &'a [Vec<PgValue<'a>>],
+    },
+}
+
+/// The statements that read a table's rows matching a filter: one for
+/// [`RowFilter::All`] and [`RowFilter::KeyRange`], one per batch of at
+/// most 1000 keys for [`RowFilter::Keys`]. Columns come in plan order; rows
+/// in no particular order.
+#[derive(Debug)]
+pub struct TargetRows<'a> {
+    statements: Vec<(String, Vec<PgParam<'a>>)>,
+    /// The bounds of a [`RowFilter::KeyRange`], which the first statement's
+    /// parameters refer to.
+    range: Option<[PgValue<'static>; 2]>,
+}
+
+impl<'a> TargetRows<'a> {
+    /// Builds the `SELECT`s for `plan`'s table.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::InvalidFilter`] when a key has a different number of
+    /// values than there are key columns, or no key columns are named.
+    pub fn new(plan: &TablePlan, filter: RowFilter<'a>) -> Result<TargetRows<'a>, WriteError> {
+        let columns = plan
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let select = format!(
+            "SELECT {columns} FROM {}",
+            quote_qualified(&plan.schema, &plan.name)
+        );
+        let invalid = |reason: String| WriteError::InvalidFilter {
+            table: format!("{}.{}", plan.schema, plan.name),
+            reason,
+        };
+        let mut range = None;
+        let statements = match filter {
+            RowFilter::All => vec![(select, Vec::new())],
+            RowFilter::KeyRange { column, start, end } => {
+                range = Some([PgValue::Int8(start), PgValue::Int8(end)]);
+                vec![(
+                    format!(
+                        "{select} WHERE {} BETWEEN $1::int8 AND $2::int8",
+                        quote_ident(column)
+                    ),
+                    Vec::new(),
+                )]
+            }
+            RowFilter::Keys { columns, keys } => {
+                if columns.is_empty() {
+                    return Err(invalid("a key filter names no key columns".to_owned()));
+                }
+                if let Some(key) = keys.iter().find(|k| k.len() != columns.len()) {
+                    return Err(invalid(format!(
+                        "a key has {} values for {} key columns ({})",
+                        key.len(),
+                        columns.len(),
+                        columns.join(", ")
+                    )));
+                }
+                let batch = MAX_KEYS_PER_QUERY.min(MAX_PARAMS / columns.len()).max(1);
+                keys.chunks(batch)
+                    .map(|chunk| keys_statement(plan, &select, columns, chunk))
+                    .collect()
+            }
+        };
+        Ok(TargetRows { statements, range })
+    }
+
+    /// The statements and their parameters, in order.
+    pub fn statements(&self) -> impl Iterator<Item = (&str, Vec<PgParam<'_>>)> {
+        self.statements.iter().map(|(sql, params)| {
+            let params = match &self.range {
+                Some(range) => range.iter().map(PgParam).collect(),
+                None => params.clone(),
+            };
+            (sql.as_str(), params)
+        })
+    }
+}
+
+/// `WHERE "k" IN ($1::int4, …)` for one column, `WHERE ("a", "b") IN
+/// (($1::int4, $2::text), …)` for several. Each parameter is cast to its
+/// value's type; a NULL is cast to the column's planned type, and matches
+/// nothing, as in SQL.
+fn keys_statement<'a>(
+    plan: &TablePlan,
+    select: &str,
+    columns: &[String],
+    keys: &'a [Vec<PgValue<'a>>],
+) -> (String, Vec<PgParam<'a>>) {
+    let planned = |column: &str| -> String {
+        plan.columns
+            .iter()
+            .find(|c| c.name == column)
+            .map_or_else(|| "text".to_owned(), |c| c.pg_type.to_string())
+    };
+    let mut params = Vec::with_capacity(keys.len() * columns.len());
+    let mut tuples = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut tuple = Vec::with_capacity(columns.len());
+        for (value, column) in key.iter().zip(columns) {
+            params.push(PgParam(value));
+            let cast = param_type(value).map_or_else(|| planned(column), str::to_owned);
+            tuple.push(format!("${}::{cast}", params.len()));
+        }
+        tuples.push(if columns.len() == 1 {
+            tuple.remove(0)
+        } else {
+            format!("({})", tuple.join(", "))
+        });
+    }
+    let target = if columns.len() == 1 {
+        quote_ident(&columns[0])
+    } else {
+        format!(
+            "({})",
+            columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let sql = format!("{select} WHERE {target} IN ({})", tuples.join(", "));
+    (sql, params)
+}
+
+/// Streams the rows of `plan`'s table matching `filter`, columns in plan
+/// order, decoded to [`PgValue`]s, calling `on_row` for each; it returns
+/// [`ControlFlow::Break`] to stop early. Returns the rows passed to
+/// `on_row`.
+///
+/// Rows are decoded by the column types the server reports, not the plan's,
+/// so a column whose type was changed in the target reads as what it holds
+/// (and then differs from the source) instead of being misread. Rows
+/// arrive as the server sends them (the client applies backpressure), so
+/// the table is never held in memory.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server (missing table or column),
+/// [`WriteError::UnsupportedType`] for a column type ferry cannot read,
+/// [`WriteError::Decode`] naming the table and column of a bad value, or
+/// [`WriteError::InvalidFilter`].
+pub async fn stream_rows(
+    client: &Client,
+    plan: &TablePlan,
+    filter: RowFilter<'_>,
+    on_row: &mut (dyn FnMut(Vec<PgValue<'static>>) -> ControlFlow<()> + Send),
+) -> Result<u64, WriteError> {
+    let display = format!("{}.{}", plan.schema, plan.name);
+    let rows = TargetRows::new(plan, filter)?;
+    let mut count = 0u64;
+    for (sql, params) in rows.statements() {
+        let stream = client
+            .query_raw(sql, params.iter())
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "read the table's rows", e))?;
+        let mut stream = pin!(stream);
+        let mut types: Option<Vec<PgType>> = None;
+        while let Some(row) = stream
+            .try_next()
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "read the table's rows", e))?
+        {
+            let types = match &mut types {
+                Some(types) => types,
+                None => types.insert(column_types(&display, &row)?),
+            };
+            let mut values = Vec::with_capacity(types.len());
+            for (i, pg_type) in types.iter().enumerate() {
+                let raw: Option<RawField<'_>> = row
+                    .try_get(i)
+                    .map_err(|e| WriteError::from_pg(&display, "read a field", e))?;
+                let value = decode_value(*pg_type, raw.map(|r| r.0))
+                    .map_err(|err| with_location(err, &display, row.columns()[i].name()))?;
+                values.push(value.into_owned());
+            }
+            count += 1;
+            if on_row(values).is_break() {
+                return Ok(count);
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// The [`PgType`] to decode each result column as, from the types the
+/// server reports.
+fn column_types(table: &str, row: &tokio_postgres::Row) -> Result<Vec<PgType>, WriteError> {
+    row.columns()
+        .iter()
+        .map(|column| {
+            pg_type_of(column.type_()).ok_or_else(|| WriteError::UnsupportedType {
+                table: table.to_owned(),
+                column: column.name().to_owned(),
+                type_name: column.type_().name().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The ferry type whose binary form a server type shares. `varchar` and
+/// `bpchar` send their text as `text` does.
+fn pg_type_of(ty: &Type) -> Option<PgType> {
+    Some(match *ty {
+        Type::BOOL => PgType::Boolean,
+        Type::INT2 => PgType::SmallInt,
+        Type::INT4 => PgType::Integer,
+        Type::INT8 => PgType::BigInt,
+        Type::FLOAT4 => PgType::Real,
+        Type::FLOAT8 => PgType::DoublePrecision,
+        Type::NUMERIC => PgType::Numeric(None),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => PgType::Text,
+        Type::BYTEA => PgType::Bytea,
+        Type::DATE => PgType::Date,
+        Type::TIMESTAMP => PgType::Timestamp,
+        Type::TIMESTAMPTZ => PgType::Timestamptz,
+        Type::JSONB => PgType::Jsonb,
+        Type::UUID => PgType::Uuid,
+        _ => return None,
+    })
+}
+
+fn with_location(err: WriteError, table: &str, column: &str) -> WriteError {
+    match err {
+        WriteError::Decode {
+            pg_type,
+            value,
+            reason,
+            ..
+        } => WriteError::Decode {
+            table: Some(table.to_owned()),
+            column: Some(column.to_owned()),
+            pg_type,
+            value,
+            reason,
+        },
+        other => other,
+    }
+}
+
+/// The exact number of rows in `schema.table` (`count(*)`, a full scan).
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server (missing table, lost connection).
+pub async fn count_rows(client: &Client, schema: &str, table: &str) -> Result<u64, WriteError> {
+    let display = format!("{schema}.{table}");
+    let row = client
+        .query_one(
+            &format!("SELECT count(*) FROM {}", quote_qualified(schema, table)),
+            &[],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "count the table's rows", e))?;
+    // count(*) is never negative.
+    Ok(row.get::<_, i64>(0).unsigned_abs())
+}
+
+/// The rejected rows recorded for `source_table` in `"ferry"."rejects"`,
+/// oldest first, as `(row key, column, reason)`; empty when nothing was
+/// ever rejected (the table does not exist).
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn fetch_rejects(
+    client: &Client,
+    source_table: &str,
+) -> Result<Vec<(String, String, String)>, WriteError> {
+    const TABLE: &str = "ferry.rejects";
+    let exists = client
+        .query_one(
+            "SELECT to_regclass('\"ferry\".\"rejects\"') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(TABLE, "look up the rejects table", e))?;
+    if !exists.get::<_, bool>(0) {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT row_key, column_name, reason FROM \"ferry\".\"rejects\" \
+             WHERE source_table = $1 ORDER BY id",
+            &[&source_table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(TABLE, "read the rejected rows", e))?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use ferry_model::{Coercion, ColumnPlan};
+
+    use super::*;
+
+    fn plan() -> TablePlan {
+        let column = |name: &str, pg_type| ColumnPlan {
+            source_name: name.to_owned(),
+            name: name.to_owned(),
+            declared_type: String::new(),
+            pg_type,
+            not_null: false,
+            default_sql: None,
+            identity: false,
+            coercion: Coercion::default(),
+        };
+        TablePlan {
+            source_name: "t".to_owned(),
+            schema: "s".to_owned(),
+            name: "order".to_owned(),
+            columns: vec![
+                column("id", PgType::Integer),
+                column("Name", PgType::Text),
+                column("at", PgType::Timestamptz),
+            ],
+            primary_key: vec!["id".to_owned()],
+            uniques: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn sql(rows: &TargetRows<'_>) -> Vec<(String, usize)> {
+        rows.statements()
+            .map(|(sql, params)| (sql.to_owned(), params.len()))
+            .collect()
+    }
+
+    #[test]
+    fn selects_plan_columns_in_order() {
+        let rows = TargetRows::new(&plan(), RowFilter::All).unwrap();
+        assert_eq!(
+            sql(&rows),
+            [(
+                "SELECT \"id\", \"Name\", \"at\" FROM \"s\".\"order\"".to_owned(),
+                0
+            )]
+        );
+        let rows = TargetRows::new(
+            &plan(),
+            RowFilter::KeyRange {
+                column: "id",
+                start: 1,
+                end: 9,
+            },
+        )
+        .unwrap();
+        assert!(sql(&rows)[0]
+            .0
+            .ends_with(" WHERE \"id\" BETWEEN $1::int8 AND $2::int8"));
+    }
+
+    #[test]
+    fn key_filters_bind_typed_parameters() {
+        let columns = ["id".to_owned()];
+        let keys = [vec![PgValue::Int4(1)], vec![PgValue::Int8(2)]];
+        let rows = TargetRows::new(
+            &plan(),
+            RowFilter::Keys {
+                columns: &columns,
+                keys: &keys,
+            },
+        )
+        .unwrap();
+        assert!(sql(&rows)[0]
+            .0
+            .ends_with(" WHERE \"id\" IN ($1::int4, $2::int8)"));
+
+        let columns = ["id".to_owned(), "Name".to_owned()];
+        let keys = [
+            vec![PgValue::Int4(1), PgValue::Text(Cow::Borrowed("a"))],
+            vec![PgValue::Int4(2), PgValue::Null],
+        ];
+        let rows = TargetRows::new(
+            &plan(),
+            RowFilter::Keys {
+                columns: &columns,
+                keys: &keys,
+            },
+        )
+        .unwrap();
+        assert_eq!(sql(&rows)[0].1, 4);
+        assert!(sql(&rows)[0].0.ends_with(
+            " WHERE (\"id\", \"Name\") IN (($1::int4, $2::text), ($3::int4, $4::text))"
+        ));
+    }
+
+    #[test]
+    fn keys_are_batched() {
+        let columns = ["id".to_owned()];
+        let keys: Vec<_> = (0..2500).map(|i| vec![PgValue::Int4(i)]).collect();
+        let rows = TargetRows::new(
+            &plan(),
+            RowFilter::Keys {
+                columns: &columns,
+                keys: &keys,
+            },
+        )
+        .unwrap();
+        let counts: Vec<_> = sql(&rows).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(counts, [1000, 1000, 500]);
+        let none = TargetRows::new(
+            &plan(),
+            RowFilter::Keys {
+                columns: &columns,
+                keys: &[],
+            },
+        )
+        .unwrap();
+        assert_eq!(none.statements().count(), 0);
+    }
+
+    #[test]
+    fn malformed_keys_are_errors() {
+        let columns = ["id".to_owned(), "Name".to_owned()];
+        let keys = [vec![PgValue::Int4(1)]];
+        let err = TargetRows::new(
+            &plan(),
+            RowFilter::Keys {
+                columns: &columns,
+                keys: &keys,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.order: cannot filter rows: a key has 1 values for 2 key columns (id, Name); \
+             this is a ferry bug, please report it"
+        );
+    }
+
+    #[test]
+    fn params_write_the_copy_field_bytes() {
+        let mut out = BytesMut::new();
+        let value = PgValue::Numeric(Cow::Borrowed("12.50"));
+        assert!(matches!(
+            PgParam(&value).to_sql(&Type::NUMERIC, &mut out).unwrap(),
+            IsNull::No
+        ));
+        assert_eq!(&out[..], &[0, 2, 0, 0, 0, 0, 0, 2, 0, 12, 0x13, 0x88]);
+        assert!(matches!(
+            PgParam(&PgValue::Null)
+                .to_sql(&Type::INT4, &mut out)
+                .unwrap(),
+            IsNull::Yes
+        ));
+    }
+}

@@ -1,0 +1,633 @@
+//! Reading the target back against a real PostgreSQL: each test works in a
+//! fresh, uniquely named database (from `DATABASE_URL`, or the local
+//! server) and drops it afterwards, so tests run in parallel.
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ferry_model::{
+    Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, PgType, PgValue, Reject, RowKey, SourceValue,
+    TablePlan, UniquePlan,
+};
+use ferry_writer::{
+    connect, count_rows, create_table, ensure_rejects_table, fetch_rejects, foreign_key_steps,
+    inspect_table, post_load_steps, run_step, schema_differences, stream_rows, ChunkCopy,
+    CopyEncoder, RowFilter, WriteError,
+};
+use tokio_postgres::Client;
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test.
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    async fn new() -> TestDb {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "ferry_read_back_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = connect(&admin_url())
+            .await
+            .expect("connect to DATABASE_URL");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let url = with_dbname(&admin_url(), &name);
+        TestDb { name, url }
+    }
+
+    async fn client(&self) -> Client {
+        connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot block on
+        // itself: use a short-lived runtime on another thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(admin) = connect(&admin_url()).await {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The admin URL pointed at another database.
+fn with_dbname(url: &str, dbname: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (head, query) = match url.split_once('?') {
+            Some((head, query)) => (head, Some(query)),
+            None => (url, None),
+        };
+        let scheme_end = head.find("://").unwrap() + 3;
+        let base = match head[scheme_end..].find('/') {
+            Some(slash) => &head[..scheme_end + slash],
+            None => head,
+        };
+        match query {
+            Some(query) => format!("{base}/{dbname}?{query}"),
+            None => format!("{base}/{dbname}"),
+        }
+    } else {
+        format!("{url} dbname={dbname}")
+    }
+}
+
+fn column(name: &str, pg_type: PgType) -> ColumnPlan {
+    ColumnPlan {
+        source_name: name.to_owned(),
+        name: name.to_owned(),
+        declared_type: String::new(),
+        pg_type,
+        not_null: false,
+        default_sql: None,
+        identity: false,
+        coercion: Coercion::default(),
+    }
+}
+
+fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
+    TablePlan {
+        source_name: format!("src_{name}"),
+        schema: "Read Back".to_owned(),
+        name: name.to_owned(),
+        columns,
+        primary_key: Vec::new(),
+        uniques: Vec::new(),
+        indexes: Vec::new(),
+        foreign_keys: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+/// Creates the table and COPYs `rows` in one chunk with `rejects`.
+async fn load(
+    client: &mut Client,
+    plan: &TablePlan,
+    rows: &[Vec<PgValue<'_>>],
+    rejects: &[Reject],
+) {
+    create_table(client, plan).await.unwrap();
+    let mut encoder = CopyEncoder::new();
+    for row in rows {
+        encoder.begin_row(row.len() as i16);
+        for value in row {
+            encoder.try_push(value).unwrap();
+        }
+    }
+    let mut copy = ChunkCopy::begin(client, plan).await.unwrap();
+    copy.send(encoder.take()).await.unwrap();
+    copy.commit(rows.len() as u64, "run-1", rejects)
+        .await
+        .unwrap();
+}
+
+async fn read_all(
+    client: &Client,
+    plan: &TablePlan,
+    filter: RowFilter<'_>,
+) -> Vec<Vec<PgValue<'static>>> {
+    let mut rows = Vec::new();
+    let count = stream_rows(client, plan, filter, &mut |row| {
+        rows.push(row);
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, rows.len() as u64);
+    rows.sort_by_key(|row| match row[0] {
+        PgValue::Int4(id) => id,
+        _ => i32::MAX,
+    });
+    rows
+}
+
+fn every_type() -> TablePlan {
+    let mut id = column("id", PgType::Integer);
+    id.not_null = true;
+    plan(
+        "every type",
+        vec![
+            id,
+            column("b", PgType::Boolean),
+            column("s", PgType::SmallInt),
+            column("l", PgType::BigInt),
+            column("r", PgType::Real),
+            column("d", PgType::DoublePrecision),
+            column("n", PgType::Numeric(None)),
+            column("n4", PgType::Numeric(Some((24, 4)))),
+            column("Label", PgType::Text),
+            column("by", PgType::Bytea),
+            column("dt", PgType::Date),
+            column("ts", PgType::Timestamp),
+            column("tz", PgType::Timestamptz),
+            column("j", PgType::Jsonb),
+            column("u", PgType::Uuid),
+        ],
+    )
+}
+
+/// Floats compare by bits, so NaN equals itself and -0.0 differs from 0.0.
+fn same_rows(a: &[Vec<PgValue<'_>>], b: &[Vec<PgValue<'_>>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|pair| match pair {
+                    (PgValue::Float4(p), PgValue::Float4(q)) => p.to_bits() == q.to_bits(),
+                    (PgValue::Float8(p), PgValue::Float8(q)) => p.to_bits() == q.to_bits(),
+                    (p, q) => p == q,
+                })
+        })
+}
+
+#[tokio::test]
+async fn every_type_reads_back_as_written() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    let plan = every_type();
+    let text = |s: &'static str| Cow::Borrowed(s);
+    let uuid = [
+        0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40,
+        0x00,
+    ];
+    let rows = vec![
+        vec![
+            PgValue::Int4(1),
+            PgValue::Bool(true),
+            PgValue::Int2(i16::MIN),
+            PgValue::Int8(i64::MIN),
+            PgValue::Float4(-0.0),
+            PgValue::Float8(f64::from_bits(1)),
+            PgValue::Numeric(text("12.50")),
+            PgValue::Numeric(text("-1234.5678")),
+            PgValue::Text(text("héllo ✓ \"quoted\"\ttab")),
+            PgValue::Bytea(Cow::Borrowed(&[0, 1, 0, 255])),
+            PgValue::Date(-1),
+            PgValue::Timestamp(1_234_567_890_123_456),
+            PgValue::Timestamptz(-86_400_000_001),
+            PgValue::Jsonb(text(r#"{"k": "é ✓", "n": [1, 2.50]}"#)),
+            PgValue::Uuid(uuid),
+        ],
+        vec![
+            PgValue::Int4(2),
+            PgValue::Bool(false),
+            PgValue::Int2(i16::MAX),
+            PgValue::Int8(i64::MAX),
+            PgValue::Float4(f32::NEG_INFINITY),
+            PgValue::Float8(f64::NAN),
+            PgValue::Numeric(text("NaN")),
+            PgValue::Numeric(text("0.0000")),
+            PgValue::Text(text("")),
+            PgValue::Bytea(Cow::Borrowed(&[])),
+            PgValue::Date(i32::MAX),
+            PgValue::Timestamp(i64::MIN),
+            PgValue::Timestamptz(i64::MAX),
+            PgValue::Jsonb(text("null")),
+            PgValue::Uuid([0; 16]),
+        ],
+        std::iter::once(PgValue::Int4(3))
+            .chain(std::iter::repeat_n(PgValue::Null, 14))
+            .collect(),
+    ];
+    load(&mut client, &plan, &rows, &[]).await;
+
+    let back = read_all(&client, &plan, RowFilter::All).await;
+    assert!(same_rows(&back, &rows), "{back:#?}");
+    assert_eq!(
+        count_rows(&client, &plan.schema, &plan.name).await.unwrap(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn values_written_as_sql_text_decode_to_the_same_pg_values() {
+    // An independent path in: the server parses these literals itself.
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let plan = every_type();
+    create_table(&client, &plan).await.unwrap();
+    client
+        .batch_execute(
+            "SET TimeZone = 'America/New_York';
+             INSERT INTO \"Read Back\".\"every type\" VALUES (
+               7, true, -2, 5000000000, 1.5, 0.1, '1.50', '12.5', 'é', '\\x00ff',
+               '2000-01-02', '2000-01-01 00:00:01.5', '2000-01-01 00:00:00+00',
+               '{\"b\": 1, \"a\": [true]}', '00000000-0000-0000-0000-0000000000ff'),
+             (8, NULL, NULL, NULL, 'NaN', '-Infinity', '-0.000100', 'NaN', NULL, NULL,
+               '1999-12-31', 'infinity', '-infinity', '\"x\"', NULL),
+             (9, NULL, NULL, NULL, NULL, NULL, '-Infinity', NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL)",
+        )
+        .await
+        .unwrap();
+    let back = read_all(&client, &plan, RowFilter::All).await;
+    let text = |s: &'static str| Cow::Borrowed(s);
+    let mut uuid = [0; 16];
+    uuid[15] = 0xff;
+    let expected = vec![
+        vec![
+            PgValue::Int4(7),
+            PgValue::Bool(true),
+            PgValue::Int2(-2),
+            PgValue::Int8(5_000_000_000),
+            PgValue::Float4(1.5),
+            PgValue::Float8(0.1),
+            PgValue::Numeric(text("1.50")),
+            PgValue::Numeric(text("12.5000")),
+            PgValue::Text(text("é")),
+            PgValue::Bytea(Cow::Borrowed(&[0, 255])),
+            PgValue::Date(1),
+            PgValue::Timestamp(1_500_000),
+            PgValue::Timestamptz(0),
+            PgValue::Jsonb(text(r#"{"a": [true], "b": 1}"#)),
+            PgValue::Uuid(uuid),
+        ],
+        vec![
+            PgValue::Int4(8),
+            PgValue::Null,
+            PgValue::Null,
+            PgValue::Null,
+            PgValue::Float4(f32::NAN),
+            PgValue::Float8(f64::NEG_INFINITY),
+            PgValue::Numeric(text("-0.000100")),
+            PgValue::Numeric(text("NaN")),
+            PgValue::Null,
+            PgValue::Null,
+            PgValue::Date(-1),
+            PgValue::Timestamp(i64::MAX),
+            PgValue::Timestamptz(i64::MIN),
+            PgValue::Jsonb(text("\"x\"")),
+            PgValue::Null,
+        ],
+        [PgValue::Int4(9), PgValue::Null]
+            .into_iter()
+            .chain(std::iter::repeat_n(PgValue::Null, 4))
+            .chain([PgValue::Numeric(text("-Infinity"))])
+            .chain(std::iter::repeat_n(PgValue::Null, 8))
+            .collect(),
+    ];
+    assert!(same_rows(&back, &expected), "{back:#?}");
+}
+
+fn keyed() -> TablePlan {
+    let mut plan = plan(
+        "keyed",
+        vec![
+            column("id", PgType::Integer),
+            column("Folder", PgType::Text),
+            column("n", PgType::Numeric(None)),
+        ],
+    );
+    plan.primary_key = vec!["id".to_owned(), "Folder".to_owned()];
+    plan
+}
+
+fn keyed_rows(ids: std::ops::Range<i32>) -> Vec<Vec<PgValue<'static>>> {
+    ids.map(|id| {
+        vec![
+            PgValue::Int4(id),
+            PgValue::Text(Cow::Owned(format!("f'{}", id % 3))),
+            PgValue::Numeric(Cow::Owned(format!("{id}.5"))),
+        ]
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn filters_select_ranges_and_keys() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    let plan = keyed();
+    let rows = keyed_rows(0..2500);
+    load(&mut client, &plan, &rows, &[]).await;
+
+    let range = read_all(
+        &client,
+        &plan,
+        RowFilter::KeyRange {
+            column: "id",
+            start: 10,
+            end: 19,
+        },
+    )
+    .await;
+    assert_eq!(range, rows[10..20]);
+
+    // Composite keys, more than one batch, one key missing and a NULL
+    // that matches nothing; key values of another integer width still
+    // match.
+    let columns = plan.primary_key.clone();
+    let mut keys: Vec<Vec<PgValue<'_>>> = (0..2200)
+        .map(|id| vec![PgValue::Int8(id), rows[id as usize][1].clone()])
+        .collect();
+    keys.push(vec![PgValue::Int4(1), PgValue::Text(Cow::Borrowed("nope"))]);
+    keys.push(vec![PgValue::Int4(2), PgValue::Null]);
+    let found = read_all(
+        &client,
+        &plan,
+        RowFilter::Keys {
+            columns: &columns,
+            keys: &keys,
+        },
+    )
+    .await;
+    assert_eq!(found, rows[..2200]);
+
+    let one_column = ["id".to_owned()];
+    let keys = [vec![PgValue::Int4(7)], vec![PgValue::Int4(9)]];
+    let found = read_all(
+        &client,
+        &plan,
+        RowFilter::Keys {
+            columns: &one_column,
+            keys: &keys,
+        },
+    )
+    .await;
+    assert_eq!(found, [rows[7].clone(), rows[9].clone()]);
+
+    // Break stops the stream; the connection stays usable.
+    let mut seen = 0;
+    let count = stream_rows(&client, &plan, RowFilter::All, &mut |_| {
+        seen += 1;
+        if seen == 5 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!((count, seen), (5, 5));
+    assert_eq!(
+        count_rows(&client, &plan.schema, &plan.name).await.unwrap(),
+        2500
+    );
+}
+
+#[tokio::test]
+async fn read_errors_name_the_table_and_column() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    let plan = keyed();
+    load(&mut client, &plan, &keyed_rows(0..3), &[]).await;
+
+    let missing = plan_named(&plan, "absent");
+    let err = stream_rows(&client, &missing, RowFilter::All, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("42P01"), "{err}");
+    assert!(count_rows(&client, &plan.schema, "absent").await.is_err());
+
+    client
+        .batch_execute(
+            "ALTER TABLE \"Read Back\".keyed ALTER COLUMN n TYPE interval USING '1 day'::interval",
+        )
+        .await
+        .unwrap();
+    let err = stream_rows(&client, &plan, RowFilter::All, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap_err();
+    match &err {
+        WriteError::UnsupportedType {
+            table,
+            column,
+            type_name,
+        } => {
+            assert_eq!(
+                (table.as_str(), column.as_str(), type_name.as_str()),
+                ("Read Back.keyed", "n", "interval")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A column changed to text reads as what it holds.
+    client
+        .batch_execute("ALTER TABLE \"Read Back\".keyed ALTER COLUMN n TYPE varchar(10)")
+        .await
+        .unwrap();
+    let back = read_all(&client, &plan, RowFilter::All).await;
+    assert_eq!(back[0][2], PgValue::Text(Cow::Borrowed("1 day")));
+}
+
+fn plan_named(plan: &TablePlan, name: &str) -> TablePlan {
+    let mut plan = plan.clone();
+    plan.name = name.to_owned();
+    plan
+}
+
+#[tokio::test]
+async fn rejects_are_read_per_source_table() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    assert!(fetch_rejects(&client, "src_keyed")
+        .await
+        .unwrap()
+        .is_empty());
+
+    ensure_rejects_table(&client).await.unwrap();
+    let plan = keyed();
+    let reject = |id: i64, reason: &str| Reject {
+        table: String::new(),
+        key: RowKey::rowid(id),
+        column: "n".to_owned(),
+        reason: reason.to_owned(),
+        value: SourceValue::Text(b"abc".to_vec()),
+    };
+    load(
+        &mut client,
+        &plan,
+        &keyed_rows(0..2),
+        &[reject(5, "not a number"), reject(6, "too 'big'")],
+    )
+    .await;
+    assert_eq!(
+        fetch_rejects(&client, "src_keyed").await.unwrap(),
+        [
+            (
+                "rowid=5".to_owned(),
+                "n".to_owned(),
+                "not a number".to_owned()
+            ),
+            ("rowid=6".to_owned(), "n".to_owned(), "too 'big'".to_owned()),
+        ]
+    );
+    assert!(fetch_rejects(&client, "other").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn inspect_sees_what_the_plan_created() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let mut customer = plan("customer", vec![column("id", PgType::BigInt)]);
+    customer.primary_key = vec!["id".to_owned()];
+    let mut id = column("id", PgType::BigInt);
+    id.identity = true;
+    id.not_null = true;
+    let mut at = column("at", PgType::Timestamptz);
+    at.not_null = true;
+    let mut order = plan(
+        "Order",
+        vec![
+            id,
+            column("customer_id", PgType::BigInt),
+            column("total", PgType::Numeric(Some((10, 2)))),
+            at,
+            column("note", PgType::Text),
+        ],
+    );
+    order.primary_key = vec!["id".to_owned()];
+    order.uniques = vec![UniquePlan {
+        name: "order_at_id_key".to_owned(),
+        columns: vec!["at".to_owned(), "id".to_owned()],
+    }];
+    order.indexes = vec![IndexPlan {
+        name: "order_total".to_owned(),
+        unique: false,
+        key_sql: vec!["\"total\" DESC".to_owned()],
+        where_sql: None,
+    }];
+    order.foreign_keys = vec![ForeignKeyPlan {
+        name: "order_customer_fk".to_owned(),
+        columns: vec!["customer_id".to_owned()],
+        referenced_table: "customer".to_owned(),
+        referenced_columns: vec!["id".to_owned()],
+        on_update: "NO ACTION".to_owned(),
+        on_delete: "CASCADE".to_owned(),
+    }];
+    for plan in [&customer, &order] {
+        create_table(&client, plan).await.unwrap();
+        for step in post_load_steps(plan).iter().chain(&foreign_key_steps(plan)) {
+            run_step(&client, step).await.unwrap();
+        }
+    }
+
+    assert_eq!(
+        inspect_table(&client, "Read Back", "absent").await.unwrap(),
+        None
+    );
+    let actual = inspect_table(&client, "Read Back", "Order")
+        .await
+        .unwrap()
+        .unwrap();
+    let columns: Vec<_> = actual
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.pg_type.as_str(), c.not_null))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("id", "bigint", true),
+            ("customer_id", "bigint", false),
+            ("total", "numeric(10,2)", false),
+            ("at", "timestamp with time zone", true),
+            ("note", "text", false),
+        ]
+    );
+    assert_eq!(actual.primary_key, ["id"]);
+    assert_eq!(actual.unique_constraints, [["at", "id"]]);
+    assert_eq!(
+        actual.indexes,
+        ["Order_pkey", "order_at_id_key", "order_total"]
+    );
+    assert_eq!(actual.foreign_keys, ["order_customer_fk"]);
+    assert_eq!(actual.identity_columns, ["id"]);
+    assert_eq!(schema_differences(&order, &actual), Vec::<String>::new());
+
+    client
+        .batch_execute(
+            "ALTER TABLE \"Read Back\".\"Order\" ALTER COLUMN total TYPE text;
+             ALTER TABLE \"Read Back\".\"Order\" DROP COLUMN note;
+             DROP INDEX \"Read Back\".order_total;
+             ALTER TABLE \"Read Back\".\"Order\" DROP CONSTRAINT order_customer_fk;
+             ALTER TABLE \"Read Back\".\"Order\" ADD COLUMN extra int",
+        )
+        .await
+        .unwrap();
+    let actual = inspect_table(&client, "Read Back", "Order")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        schema_differences(&order, &actual),
+        [
+            "column total: type differs: expected numeric(10,2) found text",
+            "missing column note (text)",
+            "extra column extra (integer) not in the plan",
+            "missing index order_total",
+            "missing foreign key order_customer_fk (customer_id) referencing customer",
+        ]
+    );
+}
