@@ -9,3 +9,4 @@ mod errors;
 mod mail;
 mod mapping;
 mod safety;
+mod verify;

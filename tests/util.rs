@@ -127,8 +127,13 @@ pub fn ferry(args: &[&str]) -> Run {
 
 /// `ferry copy --source SOURCE --target DB --format json` plus `extra`.
 pub fn copy(source: &Path, db: &TestDb, extra: &[&str]) -> Run {
+    command_json("copy", source, db, extra)
+}
+
+/// `ferry COMMAND --source SOURCE --target DB --format json` plus `extra`.
+pub fn command_json(command: &str, source: &Path, db: &TestDb, extra: &[&str]) -> Run {
     let mut args = vec![
-        "copy",
+        command,
         "--source",
         source.to_str().unwrap(),
         "--target",

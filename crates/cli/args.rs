@@ -31,6 +31,18 @@ pub enum Command {
   ferry copy --source app.db --config ferry.toml --on-error quarantine --format json")]
     Copy(CopyArgs),
 
+    /// Prove the target holds exactly what the source becomes through
+    /// ferry's coercion; name every row and column that differs.
+    #[command(after_help = "Examples:
+  ferry verify --source app.db --target postgres://app@db/app            # 1000 sampled rows per table
+  ferry verify --source app.db --full --format junit --output verify.xml # every row, for CI
+  ferry verify --source app.db --schema-only                             # readiness check, no rows read
+  ferry verify --source app.db --sample 10000 --seed 7 --format markdown
+
+Exits 0 when everything matches, 1 when any difference is found, 2 on a usage or input
+error, 3 when the source or target fails.")]
+    Verify(VerifyArgs),
+
     /// Print the DDL a copy would run, without touching any database.
     #[command(after_help = "Examples:
   ferry plan --source app.db
@@ -102,6 +114,58 @@ pub struct CopyArgs {
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Target database (libpq URL or key=value string).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub target: String,
+
+    /// Check the target's tables, columns, types, keys and indexes against
+    /// the plan; read no rows.
+    #[arg(long, conflicts_with_all = ["full", "sample"])]
+    pub schema_only: bool,
+
+    /// Compare every row: bucket digests of both sides, then the exact
+    /// rows of the buckets that differ.
+    #[arg(long, conflicts_with = "sample")]
+    pub full: bool,
+
+    /// Rows per table to compare in sampled mode (the default mode).
+    #[arg(long, default_value_t = 1000, value_name = "ROWS")]
+    pub sample: u64,
+
+    /// Seed of the sample: the same seed checks the same rows.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Reader threads for the source side of a full check.
+    #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
+    pub jobs: usize,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A table for people.
+    Text,
+    /// One JSON document (schema in the README).
+    Json,
+    /// JUnit XML: one test case per table.
+    Junit,
+    /// Markdown, for a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ use ferry_writer::WriteError;
 
 /// Everything matched.
 pub const OK: u8 = 0;
+/// Verification found differences.
+pub const DIFFERENCES: u8 = 1;
 /// Usage, config or input error: the user must change something.
 pub const USAGE: u8 = 2;
 /// The source or target failed (I/O, connection, server error).

@@ -14,20 +14,23 @@ mod plan;
 mod prepare;
 mod progress;
 mod report;
+mod row_key;
+mod verify;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
-use crate::args::{Cli, Command, Format};
+use crate::args::{Cli, Command, Format, ReportFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(&cli) {
-        Ok(output) => {
+        Ok((output, code)) => {
             print!("{output}");
-            ExitCode::from(exit::OK)
+            ExitCode::from(code)
         }
         Err(err) => {
             eprintln!("ferry: error: {err:#}");
@@ -36,21 +39,50 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<String> {
+/// Runs the command; returns what to print on stdout and the exit code.
+fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
     match &cli.command {
-        Command::Plan(args) => plan::plan(args),
+        Command::Plan(args) => Ok((plan::plan(args)?, exit::OK)),
         Command::Copy(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(args.jobs.clamp(1, 4))
-                .enable_all()
-                .build()?;
-            let report = runtime.block_on(copy::copy(args))?;
-            Ok(match args.format {
+            let report = runtime(args.jobs)?.block_on(copy::copy(args))?;
+            let output = match args.format {
                 Format::Text => report.to_text(),
                 Format::Json => report.to_json() + "\n",
-            })
+            };
+            Ok((output, exit::OK))
+        }
+        Command::Verify(args) => {
+            let report = runtime(args.jobs)?.block_on(verify::verify(args))?;
+            let output = match args.format {
+                ReportFormat::Text => report.to_text(),
+                ReportFormat::Json => report.to_json() + "\n",
+                ReportFormat::Junit => report.to_junit(),
+                ReportFormat::Markdown => report.to_markdown(),
+            };
+            let code = if report.passed() {
+                exit::OK
+            } else {
+                exit::DIFFERENCES
+            };
+            match &args.output {
+                Some(path) => {
+                    std::fs::write(path, output)
+                        .with_context(|| format!("writing the report to {}", path.display()))?;
+                    let summary = report.to_text();
+                    let last = summary.lines().last().unwrap_or_default();
+                    Ok((format!("{last}\n"), code))
+                }
+                None => Ok((output, code)),
+            }
         }
     }
+}
+
+fn runtime(jobs: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 4))
+        .enable_all()
+        .build()?)
 }
 
 fn init_logging(verbose: u8) {

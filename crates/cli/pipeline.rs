@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
-use ferry_model::{ChunkRange, Reject, RowKey, SourceValueRef, TablePlan, TableSchema};
+use ferry_model::{ChunkRange, Reject, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
 use ferry_writer::{ChunkCopy, CopyEncoder};
 use tokio::sync::mpsc;
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use crate::args::OnError;
 use crate::exit::{BadValue, Interrupted};
 use crate::progress::Progress;
+use crate::row_key::KeyColumns;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
 const FLUSH_BYTES: usize = 1 << 20;
@@ -81,44 +82,6 @@ impl TableStats {
     pub fn seconds(&self) -> f64 {
         let busy = self.busy.lock().expect("stats lock poisoned");
         busy.map_or(0.0, |(first, last)| (last - first).as_secs_f64())
-    }
-}
-
-/// How a table's rows are named in errors and rejects.
-enum KeyColumns {
-    /// The rowid, shown under the name of the column that aliases it.
-    Rowid(String),
-    /// Primary-key columns (tables whose key is not the rowid).
-    Columns(Vec<(String, usize)>),
-}
-
-impl KeyColumns {
-    fn of(table: &TableSchema) -> KeyColumns {
-        if let Some(alias) = &table.rowid_alias {
-            return KeyColumns::Rowid(alias.clone());
-        }
-        let columns: Vec<(String, usize)> = table
-            .primary_key
-            .iter()
-            .filter_map(|name| Some((name.clone(), table.column_index(name)?)))
-            .collect();
-        if columns.is_empty() || columns.len() != table.primary_key.len() {
-            KeyColumns::Rowid("rowid".to_owned())
-        } else {
-            KeyColumns::Columns(columns)
-        }
-    }
-
-    fn key(&self, rowid: Option<i64>, row: &[SourceValueRef<'_>]) -> RowKey {
-        match (self, rowid) {
-            (KeyColumns::Rowid(name), Some(rowid)) => RowKey {
-                parts: vec![(name.clone(), rowid.to_string())],
-            },
-            (KeyColumns::Columns(columns), _) => {
-                RowKey::from_values(columns.iter().map(|(name, i)| (name.as_str(), row[*i])))
-            }
-            (KeyColumns::Rowid(_), None) => RowKey { parts: Vec::new() },
-        }
     }
 }
 

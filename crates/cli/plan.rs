@@ -4,11 +4,11 @@
 use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
-use ferry_model::RowKey;
 use ferry_transformer::TableProfiler;
 
 use crate::args::PlanArgs;
 use crate::prepare::prepare;
+use crate::row_key::KeyColumns;
 
 pub fn plan(args: &PlanArgs) -> Result<String> {
     let prepared = prepare(&args.source)?;
@@ -29,22 +29,12 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
             .table(&plan.source_name)
             .expect("plans are made from the source's tables");
         let mut profiler = TableProfiler::new(plan);
-        let key_column = table.rowid_alias.as_deref().unwrap_or("rowid");
+        let key_columns = KeyColumns::of(table);
         for range in prepared.source.chunk_ranges(table, u64::MAX)? {
             prepared
                 .source
                 .read_chunk(table, range, &mut |rowid, row| {
-                    let key = || match rowid {
-                        Some(rowid) => RowKey {
-                            parts: vec![(key_column.to_owned(), rowid.to_string())],
-                        },
-                        None => RowKey::from_values(
-                            table
-                                .primary_key
-                                .iter()
-                                .filter_map(|pk| Some((pk.as_str(), row[table.column_index(pk)?]))),
-                        ),
-                    };
+                    let key = || key_columns.key(rowid, row);
                     profiler.observe(key, row);
                     ControlFlow::Continue(())
                 })

@@ -236,7 +236,9 @@ fn plan_columns(
             name,
             declared_type: source.declared_type.clone(),
             pg_type,
-            not_null: source.not_null,
+            // Postgres makes every primary-key column NOT NULL; saying so in
+            // the plan lets coercion catch SQLite's NULL keys as bad values.
+            not_null: source.not_null || source.primary_key_position > 0,
             default_sql: None,
             identity,
             coercion,

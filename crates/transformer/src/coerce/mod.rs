@@ -64,6 +64,17 @@ pub fn coerce<'a>(
     value: SourceValueRef<'a>,
 ) -> Result<PgValue<'a>, CoerceError> {
     if let SourceValueRef::Null = value {
+        // SQLite lets NULL into a primary key that is not the rowid (a
+        // documented quirk); Postgres never does.
+        if column.not_null {
+            return Err(bad(
+                value,
+                "cannot go in a NOT NULL column (SQLite allows NULL in a primary key that is \
+                 not an INTEGER PRIMARY KEY)"
+                    .to_owned(),
+                "give the row a key in SQLite, or rerun with --on-error quarantine",
+            ));
+        }
         return Ok(PgValue::Null);
     }
     match column.pg_type {

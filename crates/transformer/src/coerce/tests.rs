@@ -364,3 +364,17 @@ proptest! {
         prop_assert_eq!(got, PgValue::Timestamptz(micros));
     }
 }
+
+#[test]
+fn null_in_a_not_null_column_is_a_bad_value() {
+    let mut key = column(PgType::Text, STRICT);
+    assert_eq!(coerce(&key, S::Null), Ok(PgValue::Null));
+    key.not_null = true;
+    let err = coerce(&key, S::Null).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("NULL cannot go in a NOT NULL column"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--on-error quarantine"), "{err}");
+}

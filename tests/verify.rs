@@ -1,0 +1,173 @@
+//! `ferry verify`: equal copies pass, and every kind of difference is
+//! found, named and reported in each format with the documented exit code.
+
+use crate::util::{command_json, copy, ferry, fixture, TestDb};
+
+fn verify(db: &TestDb, extra: &[&str]) -> crate::util::Run {
+    command_json("verify", &fixture("edge.sqlite"), db, extra)
+}
+
+fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {report}"))
+}
+
+/// The edge fixture copied with its bad rows quarantined.
+fn copied_edge() -> TestDb {
+    let db = TestDb::new();
+    copy(&fixture("edge.sqlite"), &db, &["--on-error", "quarantine"]).assert_ok();
+    db
+}
+
+#[test]
+fn a_faithful_copy_passes_full_verification_of_every_value() {
+    let db = copied_edge();
+    let run = verify(&db, &["--full"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["mode"], "full");
+    assert_eq!(report["passed"], true);
+    for t in report["tables"].as_array().unwrap() {
+        assert_eq!(t["status"], "pass", "{t}");
+        assert_eq!(t["checked_rows"], t["target_rows"], "{t}");
+    }
+    // Quarantined rows are reported as such, not as missing.
+    let bad = table(&report, "bad_values");
+    assert_eq!(bad["quarantined"], 10);
+    assert_eq!(bad["missing"], 0);
+}
+
+#[test]
+fn full_verification_names_missing_extra_and_changed_rows() {
+    let db = copied_edge();
+    db.client()
+        .batch_execute(
+            "UPDATE types_exact SET c_text = 'tampered' WHERE id = 3;
+             DELETE FROM child WHERE id = 4;
+             INSERT INTO no_pk VALUES ('ghost', 1, 'extra');",
+        )
+        .unwrap();
+    let run = verify(&db, &["--full"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["passed"], false);
+
+    let changed = table(&report, "types_exact");
+    assert_eq!(changed["changed"], 1);
+    let difference = &changed["differences"][0];
+    assert_eq!(difference["kind"], "changed");
+    assert_eq!(difference["key"], "id=3");
+    assert_eq!(difference["columns"][0]["column"], "c_text");
+    assert_eq!(difference["columns"][0]["target"], "'tampered'");
+
+    let missing = table(&report, "child");
+    assert_eq!(missing["missing"], 1);
+    assert_eq!(missing["differences"][0]["key"], "id=4");
+
+    let extra = table(&report, "no_pk");
+    assert_eq!(extra["extra"], 1);
+    assert_eq!(extra["differences"][0]["kind"], "extra");
+
+    assert_eq!(table(&report, "parent")["status"], "pass");
+}
+
+#[test]
+fn sampled_verification_is_reproducible_and_finds_changed_rows() {
+    let db = copied_edge();
+    let first = verify(&db, &["--sample", "10", "--seed", "7"]);
+    first.assert_ok();
+    let second = verify(&db, &["--sample", "10", "--seed", "7"]);
+    let checked =
+        |run: &crate::util::Run| table(&run.json(), "types_exact")["checked_rows"].clone();
+    assert_eq!(checked(&first), 10);
+    assert_eq!(checked(&first), checked(&second));
+
+    db.client()
+        .batch_execute("UPDATE types_exact SET c_text = c_text || '!' WHERE c_text IS NOT NULL")
+        .unwrap();
+    let run = verify(&db, &["--sample", "1000", "--tables", "types_exact"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let report = run.json();
+    assert!(table(&report, "types_exact")["changed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn schema_only_checks_readiness_without_reading_rows() {
+    let db = copied_edge();
+    let run = verify(&db, &["--schema-only"]);
+    run.assert_ok();
+    assert_eq!(table(&run.json(), "types_exact")["checked_rows"], 0);
+
+    db.client()
+        .batch_execute(
+            "ALTER TABLE types_exact ALTER COLUMN c_real TYPE real; DROP TABLE empty_table;",
+        )
+        .unwrap();
+    let run = verify(&db, &["--schema-only"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let report = run.json();
+    let schema = table(&report, "types_exact")["schema"].to_string();
+    assert!(
+        schema.contains("c_real") && schema.contains("double precision"),
+        "{schema}"
+    );
+    assert!(
+        table(&report, "empty_table")["schema"]
+            .to_string()
+            .contains("missing"),
+        "{report}"
+    );
+}
+
+#[test]
+fn reports_for_ci_go_to_a_file_in_junit_and_markdown() {
+    let db = copied_edge();
+    db.client()
+        .batch_execute("DELETE FROM parent WHERE id = 3")
+        .unwrap();
+    let source = fixture("edge.sqlite");
+    let dir = std::env::temp_dir();
+    for (format, marker) in [("junit", "<testcase"), ("markdown", "| parent |")] {
+        let output = dir.join(format!("ferry-verify-{}-{format}", std::process::id()));
+        let run = ferry(&[
+            "verify",
+            "--source",
+            source.to_str().unwrap(),
+            "--target",
+            &db.url,
+            "--full",
+            "--format",
+            format,
+            "--output",
+            output.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stdout.contains("differ"),
+            "stdout keeps a verdict: {}",
+            run.stdout
+        );
+        let report = std::fs::read_to_string(&output).unwrap();
+        assert!(report.contains(marker), "{format}: {report}");
+        assert!(report.contains("id=3"), "{format}: {report}");
+        let _ = std::fs::remove_file(output);
+    }
+}
+
+#[test]
+fn verify_of_an_unreachable_target_exits_3() {
+    let source = fixture("edge.sqlite");
+    let run = ferry(&[
+        "verify",
+        "--source",
+        source.to_str().unwrap(),
+        "--target",
+        "postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=2",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}
