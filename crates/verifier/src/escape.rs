@@ -10,23 +10,44 @@ pub(crate) fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Escapes text for an XML attribute value: see [`xml_escape_with`].
+/// Writes text as XML element content inside a CDATA section, dropping the
+/// characters XML 1.0 forbids and splitting any `]]>` across two sections.
+///
+/// A CDATA section rather than entities, because some JUnit consumers drop
+/// entity references in element text (junit-parser 1.7 loses `&lt;` and
+/// `&amp;` there), while every parser reads CDATA verbatim. A carriage
+/// return reads back as a line feed, by XML's line-end normalisation.
+/// Empty text gives an empty string.
+pub(crate) fn xml_cdata(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(text.len() + 12);
+    out.push_str("<![CDATA[");
+    for c in text.chars().filter(|&c| !xml_forbidden(c)) {
+        out.push(c);
+        if out.ends_with("]]>") {
+            // End the section after `]]` and start another holding `>`.
+            out.pop();
+            out.push_str("]]><![CDATA[>");
+        }
+    }
+    out.push_str("]]>");
+    out
+}
+
+/// Whether XML 1.0 forbids a character
+/// (<https://www.w3.org/TR/xml/#charsets>): control characters other than
+/// tab, LF and CR, and U+FFFE, U+FFFF; Rust strings hold no surrogates.
+fn xml_forbidden(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}') && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Escapes text for an XML attribute value: the five predefined entities
+/// are escaped and the characters XML 1.0 [forbids](xml_forbidden) dropped.
+/// Tab, line feed and carriage return become character references, because
+/// parsers normalise them away in an attribute when written literally.
 pub(crate) fn xml_escape(text: &str) -> String {
-    xml_escape_with(text, true)
-}
-
-/// Escapes text for XML element content: see [`xml_escape_with`].
-pub(crate) fn xml_text(text: &str) -> String {
-    xml_escape_with(text, false)
-}
-
-/// Escapes the five predefined entities and drops the characters XML 1.0
-/// forbids (<https://www.w3.org/TR/xml/#charsets>: control characters other
-/// than tab, LF and CR, and U+FFFE, U+FFFF; Rust strings hold no
-/// surrogates). A carriage return, and in an attribute also tab and line
-/// feed, become character references, because parsers normalise them away
-/// when written literally.
-fn xml_escape_with(text: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -35,11 +56,10 @@ fn xml_escape_with(text: &str, attribute: bool) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' | '\n' => out.push(c),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
-            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => {}
+            c if xml_forbidden(c) => {}
             c => out.push(c),
         }
     }
@@ -93,17 +113,43 @@ mod tests {
         );
         assert_eq!(xml_escape("a\u{0}\u{8}\u{1F}\u{FFFE}\u{FFFF}b"), "ab");
         assert_eq!(xml_escape("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d");
-        assert_eq!(xml_text("a\tb\nc\rd<"), "a\tb\nc&#13;d&lt;");
         assert_eq!(xml_escape("é😀\u{7F}"), "é😀\u{7F}");
-        // Line breaks survive a round trip through a parser.
-        let xml = format!(
-            "<a b=\"{}\">{}</a>",
-            xml_escape("x\r\n\ty"),
-            xml_text("x\r\n\ty")
-        );
+        // Line breaks in an attribute survive a round trip through a parser.
+        let xml = format!("<a b=\"{}\"/>", xml_escape("x\r\n\ty"));
         let doc = roxmltree::Document::parse(&xml).unwrap();
         assert_eq!(doc.root_element().attribute("b"), Some("x\r\n\ty"));
-        assert_eq!(doc.root_element().text(), Some("x\r\n\ty"));
+    }
+
+    #[test]
+    fn cdata() {
+        assert_eq!(xml_cdata(""), "");
+        assert_eq!(xml_cdata("a<b&'c'\n"), "<![CDATA[a<b&'c'\n]]>");
+        assert_eq!(xml_cdata("a\u{0}\u{8}\u{FFFF}b\t"), "<![CDATA[ab\t]]>");
+        assert_eq!(xml_cdata("x]]>y"), "<![CDATA[x]]]]><![CDATA[>y]]>");
+        // Whatever the text, a parser reads it back (CR as LF, by design).
+        for text in [
+            "a<b&\"c\"",
+            "]]>",
+            "]]]]>>",
+            "]]><![CDATA[",
+            "x]]",
+            "]",
+            "<&>\t\n",
+            "a\r\nb\rc",
+        ] {
+            let xml = format!("<a>{}</a>", xml_cdata(text));
+            let doc = roxmltree::Document::parse(&xml).unwrap();
+            let read: String = doc
+                .root_element()
+                .children()
+                .filter_map(|n| n.text())
+                .collect();
+            assert_eq!(
+                read,
+                text.replace("\r\n", "\n").replace('\r', "\n"),
+                "{xml}"
+            );
+        }
     }
 
     #[test]

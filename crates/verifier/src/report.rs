@@ -5,19 +5,22 @@
 //! # JSON (stable)
 //!
 //! [`VerifyReport::to_json`] writes one object. Fields are only ever added,
-//! never renamed or removed:
+//! never renamed or removed. The schema is in verify-report.schema.json
+//! beside this crate's Cargo.toml (JSON Schema draft 2020-12); it is strict,
+//! rejecting unknown fields, so a field added here is added there too, and
+//! the tests check every rendering against it.
 //!
 //! ```text
 //! {
 //!   "mode": "full" | "schema_only" | "sample",
 //!   "sample": 1000, "seed": 42,        // only when mode is "sample": rows per table, and the seed
-//!   "passed": true,                    // every table has status "pass"
-//!   "seconds": 1.25,
+//!   "passed": true,                    // every table has status "pass" (true for no tables)
+//!   "seconds": 1.25,                   // never negative; 0 if the clock gave nonsense
 //!   "tables": [{
 //!     "table": "orders",               // the source table
 //!     "target": "public.orders",       // schema.table in Postgres
 //!     "status": "pass" | "fail" | "error",
-//!     "source_rows": 1500, "target_rows": 1500, "checked_rows": 1500,
+//!     "source_rows": 1500, "target_rows": 1500, "checked_rows": 1500,   // counts are integers ≥ 0
 //!     "missing": 0, "extra": 0, "changed": 0,
 //!     "quarantined": 0,                // rows the copy put in ferry.rejects; not counted as missing
 //!     "schema": ["…"],                 // schema differences, one sentence each
@@ -25,9 +28,9 @@
 //!       "kind": "missing" | "extra" | "changed" | "quarantined",
 //!       "key": "id=5",
 //!       "columns": [{"column": "price", "source": "1.5", "target": null}]   // null = SQL NULL
-//!     }],
-//!     "error": null,                   // or what went wrong, when status is "error"
-//!     "seconds": 0.5
+//!     }],                              // columns: what changed, or why a row could not be converted; often empty
+//!     "error": null,                   // a string, what went wrong, exactly when status is "error"
+//!     "seconds": 0.5                   // as the top-level seconds
 //!   }]
 //! }
 //! ```
@@ -37,7 +40,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::diff::ColumnDiff;
-use crate::escape::{html_escape, md_escape, one_line, xml_escape, xml_text};
+use crate::escape::{html_escape, md_escape, one_line, xml_cdata, xml_escape};
 use crate::render::truncate;
 
 /// How much of the data a verification compared.
@@ -107,7 +110,9 @@ pub struct Difference {
     pub kind: DifferenceKind,
     /// The row's key text, e.g. `id=5`.
     pub key: String,
-    /// For a changed row, the columns that differ; otherwise empty.
+    /// For a changed row, the columns that differ; for a row that could not
+    /// be converted (missing or quarantined), the column and the reason in
+    /// `source`; otherwise empty.
     pub columns: Vec<ColumnDiff>,
 }
 
@@ -140,9 +145,11 @@ pub struct TableResult {
     /// Listed differences; the caller caps the list, the counts above are
     /// the totals.
     pub differences: Vec<Difference>,
-    /// Why the table could not be compared, when `status` is `Error`.
+    /// Why the table could not be compared: `Some` exactly when `status` is
+    /// `Error`, as the JSON schema requires.
     pub error: Option<String>,
     /// Time spent on this table.
+    #[serde(serialize_with = "serialize_seconds")]
     pub seconds: f64,
 }
 
@@ -369,15 +376,17 @@ impl VerifyReport {
 
     /// The report as JSON, in the stable shape the module docs describe.
     ///
+    /// A `seconds` that is not a finite, non-negative number is written as
+    /// `0`, as in the other renderings, so the field is always a number.
+    ///
     /// # Panics
     ///
-    /// Never: every field serialises (a non-finite `seconds` becomes
-    /// `null`).
+    /// Never: every field serialises.
     pub fn to_json(&self) -> String {
         let report = JsonReport {
             mode: &self.mode,
             passed: self.passed(),
-            seconds: self.seconds,
+            seconds: finite_seconds(self.seconds),
             tables: &self.tables,
         };
         serde_json::to_string_pretty(&report).expect("a verify report always serialises")
@@ -386,8 +395,10 @@ impl VerifyReport {
     /// The report as JUnit XML: one `<testsuite name="ferry verify">` with a
     /// `<testcase classname="ferry.verify">` per table; a failing table
     /// holds a `<failure>` (message: the [summary](TableResult::summary),
-    /// body: its differences) and an errored table an `<error>`. Everything
-    /// from the data is escaped, and characters XML 1.0 forbids are dropped.
+    /// body: its differences) and an errored table an `<error>`. Text from
+    /// the data is escaped in attributes and written as CDATA in element
+    /// bodies (which XML readers take verbatim), and characters XML
+    /// 1.0 forbids are dropped.
     pub fn to_junit(&self) -> String {
         let tests = self.tables.len();
         let failures = self
@@ -424,14 +435,14 @@ impl VerifyReport {
                     let _ = writeln!(
                         out,
                         ">\n      <failure message=\"{message}\" type=\"mismatch\">{}</failure>\n    </testcase>",
-                        xml_text(&failure_details(table))
+                        xml_cdata(&failure_details(table))
                     );
                 }
                 Status::Error => {
                     let _ = writeln!(
                         out,
                         ">\n      <error message=\"{message}\" type=\"error\">{}</error>\n    </testcase>",
-                        xml_text(table.error.as_deref().unwrap_or_default())
+                        xml_cdata(table.error.as_deref().unwrap_or_default())
                     );
                 }
             }
@@ -568,6 +579,12 @@ fn finite_seconds(seconds: f64) -> f64 {
 
 fn xml_seconds(seconds: f64) -> String {
     format!("{:.3}", finite_seconds(seconds))
+}
+
+/// Writes a duration as JSON: a NaN would otherwise become `null` and a
+/// negative one break the schema's `minimum`.
+fn serialize_seconds<S: serde::Serializer>(seconds: &f64, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_f64(finite_seconds(*seconds))
 }
 
 #[cfg(test)]
@@ -775,7 +792,7 @@ verify: 2 of 3 tables differ"
             assert_eq!(json["mode"], expected["mode"]);
             assert!(json.get("sample").is_none());
             assert_eq!(json["passed"], true);
-            assert_eq!(json["seconds"], serde_json::Value::Null);
+            assert_eq!(json["seconds"], 0.0);
         }
     }
 
@@ -855,3 +872,6 @@ verify: 2 of 3 tables differ"
         assert!(!md.contains("<details>"));
     }
 }
+
+#[cfg(test)]
+mod contract_tests;
