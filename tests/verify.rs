@@ -100,6 +100,7 @@ fn schema_only_checks_readiness_without_reading_rows() {
     let db = copied_edge();
     let run = verify(&db, &["--schema-only"]);
     run.assert_ok();
+    assert_matches_schema(&run.json());
     assert_eq!(table(&run.json(), "types_exact")["checked_rows"], 0);
 
     db.client()
@@ -264,6 +265,7 @@ fn issue_4_finds_exactly_the_rows_and_columns_that_were_changed() {
     let full = command_json("verify", &source, &db, &["--full"]);
     assert_eq!(full.code, 1, "{}", full.stdout);
     let report = full.json();
+    assert_matches_schema(&report);
     assert_eq!(differences(&report, "emails"), emails);
     assert_eq!(differences(&report, "accounts"), accounts);
     assert_eq!(table(&report, "events")["status"], "pass");
@@ -273,7 +275,19 @@ fn issue_4_finds_exactly_the_rows_and_columns_that_were_changed() {
     let sampled = command_json("verify", &source, &db, &["--sample", "5000", "--seed", "1"]);
     assert_eq!(sampled.code, 1, "{}", sampled.stdout);
     let report = sampled.json();
+    assert_matches_schema(&report);
     let without_extra: Vec<_> = emails.into_iter().filter(|d| d.0 != "extra").collect();
     assert_eq!(differences(&report, "emails"), without_extra);
     assert_eq!(differences(&report, "accounts"), accounts);
+}
+
+/// The report follows its published JSON schema.
+fn assert_matches_schema(report: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../crates/verifier/verify-report.schema.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "report does not match its schema: {errors:?}\n{report}");
 }
