@@ -283,11 +283,15 @@ fn issue_4_finds_exactly_the_rows_and_columns_that_were_changed() {
 
 /// The report follows its published JSON schema.
 fn assert_matches_schema(report: &serde_json::Value) {
-    let schema: serde_json::Value = serde_json::from_str(include_str!(
-        "../crates/verifier/verify-report.schema.json"
-    ))
-    .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../crates/verifier/verify-report.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(report).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "report does not match its schema: {errors:?}\n{report}");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match its schema: {errors:?}\n{report}"
+    );
 }
