@@ -166,5 +166,15 @@ fn config_overrides_the_mapping_per_column() {
     assert_eq!(row.get::<_, String>(0), "1.50");
     assert_eq!(row.get::<_, String>(1), "text in blob");
     assert_eq!(row.get::<_, String>(2), "ab");
+
+    // verify plans through the same config, so renamed tables and columns,
+    // overridden types and lossy repairs all compare equal.
+    let verify = crate::util::command_json(
+        "verify",
+        &source.path,
+        &db,
+        &["--config", config.to_str().unwrap(), "--full"],
+    );
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
     let _ = std::fs::remove_file(config);
 }
