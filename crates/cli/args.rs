@@ -98,7 +98,7 @@ pub struct CopyArgs {
     pub jobs: usize,
 
     /// What to do when a target table already holds rows. Without it, ferry
-    /// refuses to touch non-empty tables.
+    /// refuses to touch non-empty tables. `resume` continues a stopped copy.
     #[arg(long, value_enum, value_name = "ACTION")]
     pub if_exists: Option<IfExists>,
 
@@ -106,6 +106,17 @@ pub struct CopyArgs {
     /// [default: abort, or `on_error` in the config].
     #[arg(long, value_enum, value_name = "ACTION")]
     pub on_error: Option<OnError>,
+
+    /// Resume even though the source changed since the copy started (rows
+    /// changed meanwhile may be missing or stale; verify afterwards).
+    #[arg(long, requires = "if_exists")]
+    pub allow_changed_source: bool,
+
+    /// Consecutive reconnection attempts after a lost connection or a
+    /// server restart, waiting 1 s, 2 s, 4 s… (at most 30 s) in between,
+    /// before the copy stops with exit code 3 and can be resumed.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
 
     /// Rows per chunk: the unit of parallelism and of one COPY transaction.
     #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
@@ -196,6 +207,9 @@ pub enum IfExists {
     Append,
     /// Drop the named tables and create them anew.
     Drop,
+    /// Continue an interrupted copy of the same tables (or join one that
+    /// other processes are running), skipping the chunks already committed.
+    Resume,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

@@ -67,8 +67,8 @@ pub struct Interrupted;
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "interrupted: chunks in flight were rolled back, committed chunks stay; \
-             rerun with --if-exists truncate to start the copy again",
+            "interrupted: chunks in flight were rolled back, committed chunks are kept; \
+             rerun the same command with --if-exists resume to continue",
         )
     }
 }

@@ -11,10 +11,12 @@ mod copy;
 mod exit;
 mod pipeline;
 mod plan;
+mod post_load;
 mod prepare;
 mod progress;
 mod report;
 mod row_key;
+mod setup;
 mod verify;
 
 use std::process::ExitCode;

@@ -1,24 +1,29 @@
-//! The parallel load: `jobs` pairs of a reader thread and a writer task.
+//! The parallel load: `jobs` pairs of a writer task and a reader thread.
 //!
-//! Each reader thread owns a read-only SQLite connection; it takes chunks
-//! from a shared queue, coerces every value and encodes rows straight into
-//! a binary COPY buffer, and hands full buffers to its writer through a
-//! bounded channel, so memory stays bounded whatever the database size.
-//! Each writer task owns a Postgres connection and copies one whole chunk
-//! per transaction; a chunk counts only once COPY's row count matches and
-//! the transaction has committed.
+//! Each writer task owns a Postgres connection. It claims the next pending
+//! chunk from the ledger inside a new transaction, hands the chunk to its
+//! reader thread with a fresh bounded channel, streams what comes back into
+//! COPY, and commits the rows and the ledger entry together. Each reader
+//! thread owns a read-only SQLite connection; it coerces every value and
+//! encodes rows straight into binary COPY buffers. Bounded channels keep
+//! memory bounded whatever the database size.
+//!
+//! When a connection drops or the server restarts, the chunk in flight
+//! rolls back (its ledger row stays pending), the writer reconnects with
+//! backoff and claims again; the reader abandons the chunk as soon as its
+//! channel closes.
 
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use ferry_model::{ChunkRange, Reject, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
-use ferry_writer::{ChunkCopy, CopyEncoder};
+use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
 use crate::args::OnError;
@@ -92,12 +97,14 @@ pub struct ChunkTask {
     pub range: ChunkRange,
 }
 
-/// What a reader tells its writer.
+/// What a reader tells its writer about the chunk it is reading.
 enum Message {
-    Begin(ChunkTask, Instant),
     Data(Bytes),
     End(ChunkDone, Vec<Reject>),
 }
+
+/// A chunk handed to a reader, with the channel for its rows.
+type ReadTask = (ChunkTask, mpsc::Sender<Message>);
 
 struct ChunkDone {
     rows_read: u64,
@@ -142,49 +149,64 @@ pub struct Load<'a> {
     pub tables: Arc<Vec<TableLoad>>,
     pub on_error: OnError,
     pub run_id: String,
+    pub copy_id: String,
+    /// Where to reconnect after a lost connection.
+    pub target: String,
+    /// Consecutive failed attempts a writer makes before it gives up.
+    pub retries: u32,
     pub stop: Arc<Stop>,
     pub progress: Arc<Progress>,
 }
 
-/// Runs every chunk through `clients.len()` reader/writer pairs and returns
-/// the clients for the post-load steps.
+/// Shared by the writer tasks of a run.
+struct WriterShared {
+    tables: Arc<Vec<TableLoad>>,
+    plans: Vec<TablePlan>,
+    run_id: String,
+    copy_id: String,
+    target: String,
+    retries: u32,
+    stop: Arc<Stop>,
+    progress: Arc<Progress>,
+}
+
+/// Copies every pending chunk of the copy through one reader/writer pair
+/// per client, and returns the clients still connected for the post-load
+/// steps.
 pub async fn run(
     load: &Load<'_>,
-    chunks: Vec<ChunkTask>,
     clients: Vec<tokio_postgres::Client>,
 ) -> Result<Vec<tokio_postgres::Client>> {
-    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded(chunks.len().max(1));
-    for chunk in chunks {
-        chunk_tx
-            .send(chunk)
-            .expect("queue sized to hold every chunk");
-    }
-    drop(chunk_tx);
-
+    let shared = Arc::new(WriterShared {
+        tables: Arc::clone(&load.tables),
+        plans: load.tables.iter().map(|t| t.plan.clone()).collect(),
+        run_id: load.run_id.clone(),
+        copy_id: load.copy_id.clone(),
+        target: load.target.clone(),
+        retries: load.retries,
+        stop: Arc::clone(&load.stop),
+        progress: Arc::clone(&load.progress),
+    });
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for client in clients {
-        let (tx, rx) = mpsc::channel(CHANNEL_BUFFERS);
+        let (task_tx, task_rx) = mpsc::channel::<ReadTask>(1);
         let reader = ReaderJob {
             source_path: load.source_path.to_owned(),
             tables: Arc::clone(&load.tables),
-            chunks: chunk_rx.clone(),
             on_error: load.on_error,
             stop: Arc::clone(&load.stop),
         };
         let stop = Arc::clone(&load.stop);
         readers.push(std::thread::spawn(move || {
-            if let Err(err) = reader.run(&tx) {
+            if let Err(err) = reader.run(task_rx) {
                 stop.fail(err);
             }
         }));
         writers.push(tokio::spawn(write_chunks(
             client,
-            rx,
-            Arc::clone(&load.tables),
-            load.run_id.clone(),
-            Arc::clone(&load.stop),
-            Arc::clone(&load.progress),
+            task_tx,
+            Arc::clone(&shared),
         )));
     }
 
@@ -210,33 +232,26 @@ pub async fn run(
 struct ReaderJob {
     source_path: std::path::PathBuf,
     tables: Arc<Vec<TableLoad>>,
-    chunks: crossbeam_channel::Receiver<ChunkTask>,
     on_error: OnError,
     stop: Arc<Stop>,
 }
 
 impl ReaderJob {
-    fn run(&self, tx: &mpsc::Sender<Message>) -> Result<()> {
+    /// Reads the chunks its writer hands over until the writer is done.
+    fn run(&self, mut tasks: mpsc::Receiver<ReadTask>) -> Result<()> {
         let db = SourceDb::open(&self.source_path).context("opening the source")?;
         let mut encoder = CopyEncoder::new();
-        while let Ok(task) = self.chunks.recv() {
+        while let Some((task, tx)) = tasks.blocking_recv() {
             if self.stop.is_stopped() {
                 return Ok(());
             }
-            if tx
-                .blocking_send(Message::Begin(task, Instant::now()))
-                .is_err()
-            {
-                return Ok(()); // the writer stopped and has said why
-            }
             let table = &self.tables[task.table];
-            match self.read_chunk(&db, table, task.range, &mut encoder, tx)? {
-                Some((done, rejects)) => {
-                    if tx.blocking_send(Message::End(done, rejects)).is_err() {
-                        return Ok(());
-                    }
-                }
-                None => return Ok(()),
+            if let Some((done, rejects)) =
+                self.read_chunk(&db, table, task.range, &mut encoder, &tx)?
+            {
+                // A closed channel means the writer gave the chunk up: it
+                // stays pending in the ledger.
+                let _ = tx.blocking_send(Message::End(done, rejects));
             }
         }
         Ok(())
@@ -361,49 +376,124 @@ fn reject(
     }
 }
 
-/// Copies the chunks one reader sends, each in its own transaction. Returns
-/// the client when it ends cleanly, so post-load steps can reuse it.
+/// What one claim led to.
+enum Claimed {
+    /// The chunk committed.
+    Copied(usize, ChunkDone, Instant),
+    /// No chunk is left to claim.
+    NoneLeft,
+    /// The reader gave up the chunk (the run is stopping); it rolled back.
+    Abandoned,
+}
+
+/// Claims and copies chunks until none is left, reconnecting after
+/// transient failures. Returns the client when it ends cleanly.
 async fn write_chunks(
     mut client: tokio_postgres::Client,
-    mut rx: mpsc::Receiver<Message>,
-    tables: Arc<Vec<TableLoad>>,
-    run_id: String,
-    stop: Arc<Stop>,
-    progress: Arc<Progress>,
+    tasks: mpsc::Sender<ReadTask>,
+    shared: Arc<WriterShared>,
 ) -> Option<tokio_postgres::Client> {
-    while let Some(message) = rx.recv().await {
-        let Message::Begin(task, started) = message else {
-            stop.fail(anyhow!(
-                "internal error: chunk data arrived before its start"
-            ));
-            return None;
-        };
-        let table = &tables[task.table];
-        match copy_chunk(&mut client, &mut rx, table, &run_id).await {
-            Ok(Some(done)) => {
-                table.stats.record(&done, started);
-                progress.advance(task.table, done.rows_read);
+    let mut failures = 0;
+    loop {
+        if shared.stop.is_stopped() {
+            return Some(client);
+        }
+        match claim_and_copy(&mut client, &tasks, &shared).await {
+            Ok(Claimed::Copied(table, done, started)) => {
+                failures = 0;
+                shared.tables[table].stats.record(&done, started);
+                shared.progress.advance(table, done.rows_read);
             }
-            Ok(None) => return Some(client), // reader stopped mid-chunk: rolled back
+            Ok(Claimed::NoneLeft | Claimed::Abandoned) => return Some(client),
+            Err(err) if is_transient(&err) && failures < shared.retries => {
+                failures += 1;
+                match reconnect(&shared, failures, &err).await {
+                    Some(fresh) => client = fresh,
+                    None => return None,
+                }
+            }
             Err(err) => {
-                stop.fail(err);
+                let resumable = err.context(
+                    "the copy stopped; committed chunks are kept: rerun the same command with \
+                     --if-exists resume to continue",
+                );
+                shared.stop.fail(resumable);
                 return None;
             }
         }
     }
-    Some(client)
 }
 
-async fn copy_chunk(
+/// A lost connection, a server shutting down or restarting: worth a retry.
+fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<WriteError>()
+            .is_some_and(WriteError::is_connection_error)
+            || cause
+                .downcast_ref::<tokio_postgres::Error>()
+                .is_some_and(tokio_postgres::Error::is_closed)
+    })
+}
+
+/// Waits (1 s, 2 s, 4 s… up to 30 s) and reconnects, for as many attempts
+/// as the retry budget leaves. `None` when the budget is spent or the run
+/// is stopping; the failure is then recorded.
+async fn reconnect(
+    shared: &WriterShared,
+    mut failures: u32,
+    cause: &anyhow::Error,
+) -> Option<tokio_postgres::Client> {
+    let mut last = format!("{cause:#}");
+    loop {
+        let delay = Duration::from_secs((1u64 << (failures - 1).min(5)).min(30));
+        shared.progress.step(&format!(
+            "connection lost ({last}); retrying in {}s (attempt {failures} of {})",
+            delay.as_secs(),
+            shared.retries
+        ));
+        tokio::time::sleep(delay).await;
+        if shared.stop.is_stopped() {
+            return None;
+        }
+        match ferry_writer::connect(&shared.target).await {
+            Ok(client) => return Some(client),
+            Err(err) if failures < shared.retries => {
+                failures += 1;
+                last = err.to_string();
+            }
+            Err(err) => {
+                shared.stop.fail(anyhow::Error::new(err).context(format!(
+                    "gave up after {} attempts; committed chunks are kept: rerun the same \
+                     command with --if-exists resume to continue",
+                    shared.retries
+                )));
+                return None;
+            }
+        }
+    }
+}
+
+/// Claims one chunk, has the reader read it, COPYs it and commits it with
+/// its ledger entry.
+async fn claim_and_copy(
     client: &mut tokio_postgres::Client,
-    rx: &mut mpsc::Receiver<Message>,
-    table: &TableLoad,
-    run_id: &str,
-) -> Result<Option<ChunkDone>> {
-    let name = &table.plan.name;
-    let mut copy = ChunkCopy::begin(client, &table.plan)
+    tasks: &mpsc::Sender<ReadTask>,
+    shared: &WriterShared,
+) -> Result<Claimed> {
+    let claimed = ChunkCopy::claim(client, &shared.copy_id, &shared.plans)
         .await
-        .with_context(|| format!("starting COPY into {name}"))?;
+        .context("claiming a chunk")?;
+    let Some((mut copy, chunk)) = claimed else {
+        return Ok(Claimed::NoneLeft);
+    };
+    let task = chunk_task(&shared.tables, &chunk)?;
+    let name = &shared.tables[task.table].plan.name;
+    let started = Instant::now();
+    let (tx, mut rx) = mpsc::channel(CHANNEL_BUFFERS);
+    if tasks.send((task, tx)).await.is_err() {
+        return Ok(Claimed::Abandoned);
+    }
     while let Some(message) = rx.recv().await {
         match message {
             Message::Data(data) => copy
@@ -412,14 +502,31 @@ async fn copy_chunk(
                 .with_context(|| format!("sending rows to {name}"))?,
             Message::End(mut done, rejects) => {
                 let written = copy
-                    .commit(done.rows_written, run_id, &rejects)
+                    .commit(done.rows_written, &shared.run_id, &rejects)
                     .await
                     .with_context(|| format!("committing a chunk of {name}"))?;
                 done.rows_written = written;
-                return Ok(Some(done));
+                return Ok(Claimed::Copied(task.table, done, started));
             }
-            Message::Begin(..) => return Err(anyhow!("internal error: chunk started twice")),
         }
     }
-    Ok(None)
+    Ok(Claimed::Abandoned)
+}
+
+/// The reader's view of a chunk the ledger handed out.
+fn chunk_task(tables: &[TableLoad], chunk: &ClaimedChunk) -> Result<ChunkTask> {
+    let table = tables
+        .iter()
+        .position(|t| t.plan.name == chunk.table)
+        .ok_or_else(|| {
+            anyhow!(
+                "the ledger names table {}, which this run does not copy",
+                chunk.table
+            )
+        })?;
+    let range = match chunk.rowids {
+        Some((start, end)) => ChunkRange::Rowid { start, end },
+        None => ChunkRange::Whole,
+    };
+    Ok(ChunkTask { table, range })
 }

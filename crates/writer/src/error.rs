@@ -119,6 +119,12 @@ pub enum WriteError {
         /// What does not fit.
         reason: String,
     },
+    /// The ledger holds a chunk of a table this run does not plan.
+    #[error("the ledger of this copy holds chunks of {table}, which this run does not copy; rerun with the options the copy started with (--tables, --exclude, --config), or start over with --if-exists truncate")]
+    UnplannedChunk {
+        /// Target table named by the ledger.
+        table: String,
+    },
 }
 
 /// A statement the server refused, with what the server said about it.

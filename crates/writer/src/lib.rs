@@ -67,6 +67,7 @@ mod decode;
 mod error;
 mod field;
 mod inspect;
+mod ledger;
 mod load;
 mod read_back;
 mod tls;
@@ -80,8 +81,13 @@ pub use ddl::{
 pub use decode::decode_value;
 pub use error::{ServerError, WriteError};
 pub use inspect::{inspect_table, schema_differences, TargetColumn, TargetTable};
+pub use ledger::{
+    advance_copy, committed_rows, copy_record, ensure_ledger, ledger_sql, lock_copy,
+    pending_chunks, register_copy, unlock_copy, CopyRecord, PlannedChunk,
+};
 pub use load::{
-    create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy, TableState,
+    create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy,
+    ClaimedChunk, TableState,
 };
 pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,

@@ -174,9 +174,67 @@ pub struct ChunkCopy<'a> {
     schema: String,
     table: String,
     source_table: String,
+    /// The ledger row this chunk marks done when it commits.
+    claimed: Option<(String, ClaimedChunk)>,
+}
+
+/// A chunk claimed from the ledger (see [`ChunkCopy::claim`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedChunk {
+    /// Target table name.
+    pub table: String,
+    /// Position of the chunk within its table.
+    pub index: i32,
+    /// Inclusive rowid range; `None` for a table read whole.
+    pub rowids: Option<(i64, i64)>,
 }
 
 impl<'a> ChunkCopy<'a> {
+    /// Opens a transaction, claims the next pending chunk of `copy_id` from
+    /// the ledger (skipping chunks other transactions hold) and starts COPY
+    /// into its table, whose plan must be among `plans`. `None` when no
+    /// chunk is left to claim. Committing marks the chunk done in the same
+    /// transaction as its rows; dropping the copy leaves it pending.
+    ///
+    /// # Errors
+    ///
+    /// A [`WriteError`] if a statement fails or the claimed chunk's table
+    /// has no plan.
+    pub async fn claim(
+        client: &'a mut Client,
+        copy_id: &str,
+        plans: &[TablePlan],
+    ) -> Result<Option<(ChunkCopy<'a>, ClaimedChunk)>, WriteError> {
+        let ledger = "ferry ledger";
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|e| WriteError::from_pg(ledger, "begin the chunk's transaction", e))?;
+        let row = transaction
+            .query_opt(crate::ledger::claim_sql(), &[&copy_id])
+            .await
+            .map_err(|e| WriteError::from_pg(ledger, "claim a chunk", e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let start: Option<i64> = row.get(2);
+        let end: Option<i64> = row.get(3);
+        let chunk = ClaimedChunk {
+            table: row.get(0),
+            index: row.get(1),
+            rowids: start.zip(end),
+        };
+        let plan = plans
+            .iter()
+            .find(|p| p.name == chunk.table)
+            .ok_or_else(|| WriteError::UnplannedChunk {
+                table: chunk.table.clone(),
+            })?;
+        let mut copy = ChunkCopy::start(transaction, plan).await?;
+        copy.claimed = Some((copy_id.to_owned(), chunk.clone()));
+        Ok(Some((copy, chunk)))
+    }
+
     /// Opens the transaction, starts COPY into the plan's columns and sends
     /// the binary COPY header.
     ///
@@ -193,6 +251,16 @@ impl<'a> ChunkCopy<'a> {
             .transaction()
             .await
             .map_err(|e| WriteError::from_pg(&display, "begin the chunk's transaction", e))?;
+        ChunkCopy::start(transaction, plan).await
+    }
+
+    /// Starts COPY into the plan's columns inside `transaction` and sends
+    /// the binary COPY header.
+    async fn start(
+        transaction: Transaction<'a>,
+        plan: &TablePlan,
+    ) -> Result<ChunkCopy<'a>, WriteError> {
+        let display = format!("{}.{}", plan.schema, plan.name);
         let columns = plan
             .columns
             .iter()
@@ -213,6 +281,7 @@ impl<'a> ChunkCopy<'a> {
             schema: plan.schema.clone(),
             table: plan.name.clone(),
             source_table: plan.source_name.clone(),
+            claimed: None,
         };
         let mut header = crate::CopyEncoder::with_capacity(19);
         header.header();
@@ -259,6 +328,7 @@ impl<'a> ChunkCopy<'a> {
             schema,
             table,
             source_table,
+            claimed,
         } = self;
         let written = sink
             .as_mut()
@@ -305,6 +375,30 @@ impl<'a> ChunkCopy<'a> {
                     .await
                     .map_err(|e| WriteError::from_pg(&display, "record rejected rows", e))?;
             }
+        }
+        if let Some((copy_id, chunk)) = claimed {
+            let rejected_rows = rejects
+                .iter()
+                .map(|r| r.key.to_string())
+                .collect::<std::collections::HashSet<_>>()
+                .len() as i64;
+            let written_rows = i64::try_from(written).unwrap_or(i64::MAX);
+            transaction
+                .execute(
+                    crate::ledger::done_sql(),
+                    &[
+                        &copy_id,
+                        &chunk.table,
+                        &chunk.index,
+                        &(written_rows + rejected_rows),
+                        &written_rows,
+                        &rejected_rows,
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    WriteError::from_pg(&display, "mark the chunk done in the ledger", e)
+                })?;
         }
         transaction
             .commit()

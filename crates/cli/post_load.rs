@@ -1,0 +1,132 @@
+//! After every chunk has committed: keys, indexes, sequences, statistics
+//! and foreign keys, run by exactly one process of a copy.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use ferry_model::TablePlan;
+use ferry_writer::{Step, StepKind, WriteError};
+
+use crate::pipeline::Stop;
+
+/// SQLSTATEs of "already exists": a resumed copy may find the indexes and
+/// constraints a stopped run had built.
+const ALREADY_EXISTS: [&str; 2] = ["42P07", "42710"];
+
+/// Builds what the plans ask for. `resumed`: some of it may exist already.
+pub async fn build(
+    clients: &[tokio_postgres::Client],
+    plans: &[TablePlan],
+    created: &[bool],
+    rows: &[u64],
+    resumed: bool,
+    stop: &Stop,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let (builds, finishing) = post_load_waves(plans, created, rows);
+    for client in clients {
+        // What pgloader does too: index builds sort in memory, not on disk.
+        client
+            .batch_execute("SET maintenance_work_mem = '128MB'")
+            .await
+            .context("configuring index builds")?;
+    }
+    run_in_parallel(clients, builds, resumed, stop).await?;
+    run_in_parallel(clients, finishing, resumed, stop).await?;
+    add_foreign_keys(&clients[0], plans, created, resumed, warnings).await
+}
+
+fn already_exists(err: &WriteError) -> bool {
+    err.sqlstate()
+        .is_some_and(|code| ALREADY_EXISTS.contains(&code))
+}
+
+/// The post-load work in two waves. First every index build (key indexes
+/// included), each on its own so the builds of one big table spread over
+/// all connections, biggest tables first. Then, per table, attaching the
+/// keys to their indexes, resetting sequences and `ANALYZE`. Tables that
+/// already existed only get their sequences reset and statistics updated:
+/// their structure is the user's.
+fn post_load_waves(
+    plans: &[TablePlan],
+    created: &[bool],
+    rows: &[u64],
+) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
+    let mut order: Vec<usize> = (0..plans.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rows[i]));
+    let mut builds = Vec::new();
+    let mut finishing = Vec::new();
+    for i in order {
+        let (index_builds, rest): (Vec<Step>, Vec<Step>) = ferry_writer::post_load_steps(&plans[i])
+            .into_iter()
+            .filter(|s| created[i] || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze))
+            .partition(|s| s.kind == StepKind::Index);
+        builds.extend(index_builds.into_iter().map(|step| vec![step]));
+        finishing.push(rest);
+    }
+    (builds, finishing)
+}
+
+/// Runs the steps of each group in order, groups in parallel over the
+/// clients.
+async fn run_in_parallel(
+    clients: &[tokio_postgres::Client],
+    steps: Vec<Vec<Step>>,
+    resumed: bool,
+    stop: &Stop,
+) -> Result<()> {
+    let queue = Mutex::new(steps.into_iter().collect::<VecDeque<_>>());
+    let work = clients.iter().map(|client| async {
+        loop {
+            let next = queue.lock().expect("queue lock poisoned").pop_front();
+            let Some(table_steps) = next else {
+                return Ok(());
+            };
+            for step in &table_steps {
+                if stop.is_stopped() {
+                    return Err(stop
+                        .take_error()
+                        .unwrap_or_else(|| crate::exit::Interrupted.into()));
+                }
+                match ferry_writer::run_step(client, step).await {
+                    Err(err) if resumed && already_exists(&err) => {}
+                    result => result.with_context(|| step.description.clone())?,
+                }
+            }
+        }
+    });
+    let results: Vec<Result<()>> = futures_util::future::join_all(work).await;
+    results.into_iter().collect()
+}
+
+/// SQLite does not enforce foreign keys by default, so a source can hold
+/// rows that violate its own constraints. Each key is added `NOT VALID`
+/// (enforced for new rows) and then validated; a failed validation is a
+/// warning naming the constraint, not a failed copy.
+async fn add_foreign_keys(
+    client: &tokio_postgres::Client,
+    plans: &[TablePlan],
+    created: &[bool],
+    resumed: bool,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    for (plan, _) in plans.iter().zip(created).filter(|(_, c)| **c) {
+        for step in ferry_writer::foreign_key_steps(plan) {
+            let result = ferry_writer::run_step(client, &step).await;
+            match (step.kind, result) {
+                (_, Ok(())) => {}
+                (_, Err(err)) if resumed && already_exists(&err) => {}
+                (StepKind::ValidateForeignKey, Err(err)) => warnings.push(format!(
+                    "{}: {} failed: {err}; the constraint is kept NOT VALID (checked for new \
+                     rows only); fix the rows and run ALTER TABLE … VALIDATE CONSTRAINT",
+                    plan.name, step.description
+                )),
+                (_, Err(err)) => {
+                    return Err(err).with_context(|| step.description.clone());
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! The chunk ledger: which chunks of a copy exist and which have committed,
+//! kept in the target so a copy survives the process that started it.
+//!
+//! Every chunk of a copy is a row of `ferry.chunks`, written `pending` when
+//! the copy starts. A worker claims one inside the transaction that will
+//! COPY it (`FOR UPDATE SKIP LOCKED`, so concurrent workers, in one process
+//! or several, never take the same chunk) and marks it `done` in that same
+//! transaction. A chunk's rows and its ledger row therefore commit
+//! together or not at all: a crash, a kill or a lost connection leaves the
+//! chunk `pending` with none of its rows, and the next worker redoes it.
+//! That is what makes a copy resumable without duplicating a row.
+
+use tokio_postgres::Client;
+
+use crate::WriteError;
+
+const WHERE: &str = "ferry ledger";
+
+/// The ledger's tables, created if missing.
+pub fn ledger_sql() -> String {
+    "CREATE SCHEMA IF NOT EXISTS \"ferry\";
+     CREATE TABLE IF NOT EXISTS \"ferry\".\"copies\" (
+         copy_id text PRIMARY KEY,
+         target_schema text NOT NULL,
+         source_fingerprint text NOT NULL,
+         chunk_rows bigint NOT NULL,
+         created_tables text[] NOT NULL,
+         status text NOT NULL CHECK (status IN ('loading', 'indexing', 'done')),
+         started_at timestamptz NOT NULL DEFAULT now(),
+         finished_at timestamptz
+     );
+     CREATE TABLE IF NOT EXISTS \"ferry\".\"chunks\" (
+         copy_id text NOT NULL REFERENCES \"ferry\".\"copies\" ON DELETE CASCADE,
+         target_table text NOT NULL,
+         chunk_index integer NOT NULL,
+         claim_order integer NOT NULL,
+         rowid_start bigint,
+         rowid_end bigint,
+         status text NOT NULL CHECK (status IN ('pending', 'done')),
+         rows_read bigint,
+         rows_written bigint,
+         rows_rejected bigint,
+         committed_at timestamptz,
+         PRIMARY KEY (copy_id, target_table, chunk_index)
+     );"
+    .to_owned()
+}
+
+/// Creates the ledger's schema and tables if they are missing.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the DDL fails (for example, no CREATE privilege on
+/// the database for schema `ferry`).
+pub async fn ensure_ledger(client: &Client) -> Result<(), WriteError> {
+    client
+        .batch_execute(&ledger_sql())
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "create the ledger", e))
+}
+
+/// A copy as the ledger remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyRecord {
+    /// What the source looked like when the copy started.
+    pub source_fingerprint: String,
+    /// The chunk size the copy was planned with.
+    pub chunk_rows: u64,
+    /// Tables the copy created, and so builds keys and indexes for.
+    pub created_tables: Vec<String>,
+    /// `loading`, `indexing` or `done`.
+    pub status: String,
+}
+
+/// One chunk of a copy, as planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedChunk {
+    /// Target table name (in the copy's schema).
+    pub table: String,
+    /// Position of the chunk within its table.
+    pub index: i32,
+    /// Inclusive rowid range; `None` for a table read whole.
+    pub rowids: Option<(i64, i64)>,
+}
+
+/// The ledger's record of `copy_id`, if any.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the query fails.
+pub async fn copy_record(client: &Client, copy_id: &str) -> Result<Option<CopyRecord>, WriteError> {
+    let row = client
+        .query_opt(
+            "SELECT source_fingerprint, chunk_rows, created_tables, status
+               FROM \"ferry\".\"copies\" WHERE copy_id = $1",
+            &[&copy_id],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "read the copy's record", e))?;
+    Ok(row.map(|row| CopyRecord {
+        source_fingerprint: row.get(0),
+        chunk_rows: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+        created_tables: row.get(2),
+        status: row.get(3),
+    }))
+}
+
+/// Starts `copy_id` anew: forgets any earlier record of it and writes every
+/// chunk as pending, in one transaction. Chunks are claimed in the order
+/// given.
+///
+/// # Errors
+///
+/// A [`WriteError`] if a statement fails; nothing is then recorded.
+pub async fn register_copy(
+    client: &mut Client,
+    copy_id: &str,
+    target_schema: &str,
+    source_fingerprint: &str,
+    chunk_rows: u64,
+    created_tables: &[String],
+    chunks: &[PlannedChunk],
+) -> Result<(), WriteError> {
+    let fail = |action| move |e| WriteError::from_pg(WHERE, action, e);
+    let transaction = client.transaction().await.map_err(fail("begin"))?;
+    transaction
+        .execute(
+            "DELETE FROM \"ferry\".\"copies\" WHERE copy_id = $1",
+            &[&copy_id],
+        )
+        .await
+        .map_err(fail("forget the earlier copy"))?;
+    let chunk_rows = i64::try_from(chunk_rows).unwrap_or(i64::MAX);
+    transaction
+        .execute(
+            "INSERT INTO \"ferry\".\"copies\"
+                 (copy_id, target_schema, source_fingerprint, chunk_rows, created_tables, status)
+             VALUES ($1, $2, $3, $4, $5, 'loading')",
+            &[
+                &copy_id,
+                &target_schema,
+                &source_fingerprint,
+                &chunk_rows,
+                &created_tables,
+            ],
+        )
+        .await
+        .map_err(fail("record the copy"))?;
+    let insert = transaction
+        .prepare(
+            "INSERT INTO \"ferry\".\"chunks\"
+                 (copy_id, target_table, chunk_index, claim_order, rowid_start, rowid_end, status)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+        )
+        .await
+        .map_err(fail("record the chunks"))?;
+    for (order, chunk) in chunks.iter().enumerate() {
+        let order = i32::try_from(order).unwrap_or(i32::MAX);
+        let (start, end) = match chunk.rowids {
+            Some((start, end)) => (Some(start), Some(end)),
+            None => (None, None),
+        };
+        transaction
+            .execute(
+                &insert,
+                &[&copy_id, &chunk.table, &chunk.index, &order, &start, &end],
+            )
+            .await
+            .map_err(fail("record the chunks"))?;
+    }
+    transaction.commit().await.map_err(fail("commit the plan"))
+}
+
+/// Moves the copy to `to` if it is in `from`; `true` when this call made
+/// the move, so exactly one of several processes wins it.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the update fails.
+pub async fn advance_copy(
+    client: &Client,
+    copy_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<bool, WriteError> {
+    let finished = if to == "done" { "now()" } else { "NULL" };
+    let moved = client
+        .execute(
+            &format!(
+                "UPDATE \"ferry\".\"copies\" SET status = $3, finished_at = {finished}
+                  WHERE copy_id = $1 AND status = $2"
+            ),
+            &[&copy_id, &from, &to],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "update the copy's status", e))?;
+    Ok(moved == 1)
+}
+
+/// Chunks of the copy not committed yet (including those other workers
+/// are copying right now).
+///
+/// # Errors
+///
+/// A [`WriteError`] if the query fails.
+pub async fn pending_chunks(client: &Client, copy_id: &str) -> Result<u64, WriteError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM \"ferry\".\"chunks\" WHERE copy_id = $1 AND status = 'pending'",
+            &[&copy_id],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "count pending chunks", e))?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// Per target table: rows read, written and rejected by every committed
+/// chunk of the copy, whichever process committed them.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the query fails.
+pub async fn committed_rows(
+    client: &Client,
+    copy_id: &str,
+) -> Result<Vec<(String, u64, u64, u64)>, WriteError> {
+    let rows = client
+        .query(
+            "SELECT target_table, sum(rows_read)::bigint, sum(rows_written)::bigint, sum(rows_rejected)::bigint
+               FROM \"ferry\".\"chunks\" WHERE copy_id = $1 AND status = 'done'
+              GROUP BY target_table",
+            &[&copy_id],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "sum committed chunks", e))?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), count(r.get(1)), count(r.get(2)), count(r.get(3))))
+        .collect())
+}
+
+/// Holds the copy's session advisory lock while `setup` decides who
+/// creates tables and who builds indexes, so concurrent processes take
+/// turns. The lock is released when `unlock_copy` runs or the session ends.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the lock query fails.
+pub async fn lock_copy(client: &Client, copy_id: &str) -> Result<(), WriteError> {
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            &[&copy_id],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "take the copy's lock", e))?;
+    Ok(())
+}
+
+/// Releases [`lock_copy`].
+///
+/// # Errors
+///
+/// A [`WriteError`] if the unlock query fails.
+pub async fn unlock_copy(client: &Client, copy_id: &str) -> Result<(), WriteError> {
+    client
+        .execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+            &[&copy_id],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "release the copy's lock", e))?;
+    Ok(())
+}
+
+/// The statement that claims the next pending chunk of a copy for the
+/// calling transaction, skipping chunks other transactions hold.
+pub(crate) fn claim_sql() -> &'static str {
+    "SELECT target_table, chunk_index, rowid_start, rowid_end FROM \"ferry\".\"chunks\"
+      WHERE copy_id = $1 AND status = 'pending'
+      ORDER BY claim_order
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED"
+}
+
+/// The statement that marks a claimed chunk done, with its counts.
+pub(crate) fn done_sql() -> &'static str {
+    "UPDATE \"ferry\".\"chunks\"
+        SET status = 'done', rows_read = $4, rows_written = $5, rows_rejected = $6, committed_at = now()
+      WHERE copy_id = $1 AND target_table = $2 AND chunk_index = $3"
+}
