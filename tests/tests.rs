@@ -6,6 +6,7 @@ mod util;
 
 mod edge;
 mod errors;
+mod hostile;
 mod mail;
 mod mapping;
 mod safety;

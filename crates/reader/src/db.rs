@@ -120,7 +120,20 @@ fn check_file(path: &Path) -> Result<(), ReadError> {
         });
     }
     fs::File::open(path).map_err(io_error)?;
+    if metadata.len() == 0 && !has_wal_content(path) {
+        return Err(ReadError::EmptyFile {
+            path: path.to_owned(),
+        });
+    }
     Ok(())
+}
+
+/// Whether a non-empty `-wal` file sits next to `path`: then the pages of
+/// an empty-looking main file may still be in the write-ahead log.
+fn has_wal_content(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    fs::metadata(wal).is_ok_and(|m| m.len() > 0)
 }
 
 /// A `file:` URI for `path` with `mode=ro`.
@@ -210,6 +223,16 @@ mod tests {
         assert!(matches!(err, ReadError::NotFound { .. }), "{err:?}");
         assert!(err.to_string().contains("check the path"));
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn empty_file_is_refused() {
+        let file = TempDb::raw(b"");
+        let err = SourceDb::open(file.path()).unwrap_err();
+        assert!(matches!(err, ReadError::EmptyFile { .. }), "{err:?}");
+        assert!(err.is_input_error());
+        assert!(err.to_string().contains(&file.path().display().to_string()));
+        assert_eq!(std::fs::metadata(file.path()).unwrap().len(), 0);
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub enum ReadError {
         path: PathBuf,
     },
 
+    /// The file is empty (0 bytes). SQLite would read it as a database
+    /// without tables, but as a source it is almost always a wrong path or
+    /// a file some tool created by opening a misspelt name.
+    #[error("{} is an empty file (0 bytes), not a SQLite database; check the path", path.display())]
+    EmptyFile {
+        /// The path given.
+        path: PathBuf,
+    },
+
     /// The operating system refused to let ferry read the file.
     #[error("{}: permission denied; grant read access to the file (and its directory) or run ferry as a user who can read it", path.display())]
     PermissionDenied {
@@ -126,6 +135,37 @@ pub enum ReadError {
         table: String,
     },
 
+    /// The file a snapshot was asked to go to already exists.
+    #[error("{}: the snapshot file already exists; remove it or choose another path (ferry never overwrites a file)", dest.display())]
+    SnapshotExists {
+        /// The snapshot path given.
+        dest: PathBuf,
+    },
+
+    /// Creating or writing the snapshot file failed.
+    #[error("{}: cannot write the snapshot of {}; check the free space and permissions of its directory", dest.display(), path.display())]
+    SnapshotIo {
+        /// The source database.
+        path: PathBuf,
+        /// The snapshot path.
+        dest: PathBuf,
+        /// The I/O error reported by the operating system.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SQLite's backup of the source into the snapshot file failed.
+    #[error("{}: cannot copy {} into this snapshot file; check the free space and permissions of its directory", dest.display(), path.display())]
+    Snapshot {
+        /// The source database.
+        path: PathBuf,
+        /// The snapshot path.
+        dest: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
     /// A rowid range was asked of a `WITHOUT ROWID` table.
     #[error("table {table} is WITHOUT ROWID and has no rowid ranges; read it as ChunkRange::Whole (as chunk_ranges returns)")]
     NoRowid {
@@ -144,6 +184,7 @@ impl ReadError {
             self,
             ReadError::NotFound { .. }
                 | ReadError::IsDirectory { .. }
+                | ReadError::EmptyFile { .. }
                 | ReadError::PermissionDenied { .. }
                 | ReadError::Open { .. }
                 | ReadError::NotADatabase { .. }

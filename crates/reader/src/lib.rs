@@ -14,6 +14,14 @@
 //! class SQLite actually holds, text as its raw bytes. One `SourceDb` is one
 //! connection; open one per reading thread.
 //!
+//! A source that another process may be writing is read from one state:
+//! [`SourceDb::backup_to`] copies it, as one point in time, into a private
+//! snapshot file with SQLite's online backup API;
+//! [`SourceDb::hold_read_lock`] keeps one read transaction open (which, in
+//! rollback [`JournalMode`], also holds writers off); and
+//! [`SourceDb::identity`] fingerprints the file ([`SourceIdentity`]) so a
+//! later run can tell whether it changed.
+//!
 //! ```
 //! use std::ops::ControlFlow;
 //! use ferry_reader::SourceDb;
@@ -49,6 +57,7 @@ mod foreign_keys;
 mod ident;
 mod indexes;
 mod skip;
+mod snapshot;
 mod sql_scan;
 #[cfg(test)]
 mod testing;
@@ -57,3 +66,4 @@ pub use chunk::OnRow;
 pub use db::SourceDb;
 pub use error::ReadError;
 pub use ident::quote_sqlite_ident;
+pub use snapshot::{JournalMode, ReadGuard, SourceIdentity};

@@ -39,9 +39,10 @@ pub enum TransformError {
     /// Two source objects end up with the same Postgres name after case
     /// folding, renaming or truncation to 63 bytes.
     #[error(
-        "{first} and {second} would both be named \"{target}\" in {scope}; rename one of them \
-         with `rename = \"...\"` in ferry.toml (indexes: rename in SQLite), or keep the case \
-         with identifiers = \"preserve\""
+        "{first} and {second} would both be named \"{target}\" in {scope} (Postgres keeps \
+         63 bytes of a name); rename one of them with `rename = \"...\"` in ferry.toml \
+         (indexes: rename in SQLite), or, if only their case differs, keep it with \
+         --identifiers preserve"
     )]
     NameCollision {
         /// The Postgres namespace (`schema public`, `table emails`).
