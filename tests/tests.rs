@@ -6,8 +6,11 @@ mod util;
 
 mod edge;
 mod errors;
+mod faults;
 mod hostile;
 mod mail;
 mod mapping;
+mod partitions;
 mod safety;
+mod snapshot;
 mod verify;

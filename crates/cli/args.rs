@@ -49,6 +49,73 @@ error, 3 when the source or target fails.")]
   ferry plan --source app.db --config ferry.toml --schema legacy
   ferry plan --source app.db --profile          # also scan what each column really holds")]
     Plan(PlanArgs),
+
+    /// Maintain range-partitioned targets from cron: create upcoming
+    /// leaves, move rows out of DEFAULT, drop expired leaves.
+    #[command(after_help = "Examples:
+  ferry partitions ensure --source app.db --config ferry.toml --ahead 3
+  ferry partitions prune --source app.db --config ferry.toml --older-than 90d --dry-run
+  ferry partitions ensure --source app.db --partition emails:received_at:month --now 2024-10-05")]
+    Partitions(PartitionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PartitionsArgs {
+    #[command(subcommand)]
+    pub command: PartitionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartitionsCommand {
+    /// Create the range leaves of the interval holding --now and the
+    /// --ahead intervals after it, and the leaf of every key sitting in
+    /// DEFAULT, moving those rows into it. Idempotent.
+    Ensure(EnsureArgs),
+    /// Detach and drop ferry's time-range leaves whose upper bound is at or
+    /// before --now minus --older-than. Never DEFAULT, never a partition
+    /// without ferry's comment. Idempotent.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnsureArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Target database (libpq URL or key=value string).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub target: String,
+
+    /// Intervals to create past the one holding --now.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub ahead: u32,
+
+    /// The date to act as of, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Target database (libpq URL or key=value string).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub target: String,
+
+    /// Retention: drop leaves whose rows are all older than this; 90d,
+    /// 12w, 6m (calendar months) or 1y.
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: String,
+
+    /// The date to act as of, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub now: Option<String>,
+
+    /// Print what would be dropped; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the rows come from and how the target is shaped; shared by `copy`
@@ -81,6 +148,12 @@ pub struct SourceArgs {
     /// [default: lower, or `identifiers` in the config].
     #[arg(long, value_enum)]
     pub identifiers: Option<IdentifierMode>,
+
+    /// Create TABLE partitioned by COLUMN (repeatable); SCHEME is day, week,
+    /// month or year (date/timestamp columns), width=N (integers), hash=N
+    /// or list. Same as `partition = { … }` in the config, which it overrides.
+    #[arg(long, value_name = "TABLE:COLUMN:SCHEME")]
+    pub partition: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +184,14 @@ pub struct CopyArgs {
     /// changed meanwhile may be missing or stale; verify afterwards).
     #[arg(long, requires = "if_exists")]
     pub allow_changed_source: bool,
+
+    /// How to read one point-in-time state of a source that may be written
+    /// during the copy: `backup` copies it first with SQLite's online
+    /// backup API (into TMPDIR; removed afterwards), `none` reads it as it
+    /// is (for a file nothing writes meanwhile: saves the copy's time and
+    /// disk).
+    #[arg(long, value_enum, default_value_t = SnapshotMode::Backup, value_name = "HOW")]
+    pub snapshot: SnapshotMode,
 
     /// Consecutive reconnection attempts after a lost connection or a
     /// server restart, waiting 1 s, 2 s, 4 s… (at most 30 s) in between,
@@ -210,6 +291,14 @@ pub enum IfExists {
     /// Continue an interrupted copy of the same tables (or join one that
     /// other processes are running), skipping the chunks already committed.
     Resume,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotMode {
+    /// Copy the file first with SQLite's online backup API.
+    Backup,
+    /// Read the file as it is (nothing may write it meanwhile).
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

@@ -9,6 +9,7 @@
 //!
 //! [tables.emails]
 //! rename = "mail"
+//! partition = { by = "range", column = "received_at", interval = "month" }
 //!
 //! [tables.emails.columns.received_at]
 //! type = "timestamptz"            # any type of the mapping table
@@ -30,6 +31,7 @@ use serde::Deserialize;
 
 use crate::args::{IdentifierMode, OnError};
 use crate::exit::UsageError;
+use crate::partition_config::PartitionConfig;
 
 /// The config file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +49,7 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct TableConfig {
     rename: Option<String>,
+    partition: Option<PartitionConfig>,
     #[serde(default)]
     columns: BTreeMap<String, ColumnConfig>,
 }
@@ -123,9 +126,14 @@ impl Config {
                 };
                 columns.insert(column, override_);
             }
+            let partition = table_config
+                .partition
+                .map(|p| p.validate(&table))
+                .transpose()?;
             let table_override = TableOverride {
                 rename: table_config.rename,
                 columns,
+                partition,
             };
             overrides.insert(table, table_override);
         }

@@ -12,7 +12,7 @@ use ferry_model::TableSchema;
 use crate::args::{CopyArgs, OnError};
 use crate::exit::UsageError;
 use crate::pipeline::{self, Load, Stop, TableLoad};
-use crate::prepare::prepare;
+use crate::prepare::prepare_at;
 use crate::progress::Progress;
 use crate::report::{rate, CopyReport, TableReport};
 use crate::setup::{self, copy_id};
@@ -22,7 +22,9 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     if args.jobs == 0 || args.chunk_rows == 0 {
         return Err(UsageError::new("--jobs and --chunk-rows must be at least 1").into());
     }
-    let prepared = prepare(&args.source)?;
+    let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
+    let mut prepared = prepare_at(&args.source, snapshot.path())?;
+    crate::partitioning::add_leaves(&prepared.source, &prepared.schema, &mut prepared.plans)?;
     let on_error = args
         .on_error
         .or(prepared.config.on_error)
@@ -103,6 +105,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     let signals = tokio::spawn(interrupt_on_signal(Arc::clone(&stop)));
     let load = Load {
         source_path: prepared.source.path(),
+        source_shown: &args.source.source,
         tables: Arc::clone(&tables),
         on_error,
         run_id: run_id(),
@@ -112,24 +115,36 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
         stop: Arc::clone(&stop),
         progress: Arc::clone(&progress),
     };
-    let result = pipeline::run(&load, clients).await;
-    let clients = result.inspect_err(|_| progress.finish())?;
+    let mut clients = pipeline::run(&load, clients)
+        .await
+        .inspect_err(|_| progress.finish())?;
+    // Chunks still pending are being copied by other processes, or are
+    // still locked by the session of a process that died: wait, and claim
+    // them as soon as they are free, until every chunk has committed.
+    let mut waited = false;
+    loop {
+        let pending = ferry_writer::pending_chunks(&clients[0], &copy_id).await?;
+        if pending == 0 {
+            break;
+        }
+        if !waited {
+            progress.step(&format!(
+                "waiting for {pending} chunks that other sessions are copying"
+            ));
+            waited = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        clients = pipeline::run(&load, clients)
+            .await
+            .inspect_err(|_| progress.finish())?;
+    }
     let load_seconds = started.elapsed().as_secs_f64();
 
-    // Every chunk this process claimed has committed. The copy is complete
-    // when no chunk is pending; exactly one process wins the right to
+    // Every chunk has committed; exactly one process wins the right to
     // build what comes after the rows.
     let lead = &clients[0];
-    let pending = ferry_writer::pending_chunks(lead, &copy_id).await?;
-    let finisher = pending == 0
-        && (ferry_writer::advance_copy(lead, &copy_id, "loading", "indexing").await?
-            || setup.was_indexing);
-    if pending > 0 {
-        warnings.push(format!(
-            "{pending} chunks are still being copied by other processes; the last of them to \
-             finish builds keys and indexes"
-        ));
-    }
+    let finisher = ferry_writer::advance_copy(lead, &copy_id, "loading", "indexing").await?
+        || setup.was_indexing;
     if finisher {
         check_counts(lead, &copy_id, &tables, &expected_rows, &mut warnings).await?;
         progress.step("building keys and indexes");

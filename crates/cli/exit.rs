@@ -92,8 +92,16 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 FAILURE
             };
         }
-        if cause.is::<WriteError>() {
-            return FAILURE;
+        if let Some(write) = cause.downcast_ref::<WriteError>() {
+            // Data exceptions, constraint violations and program limits
+            // (a row too big for a page) come from what the source holds:
+            // the user must change the data or the plan.
+            let from_data = write.sqlstate().is_some_and(|code| {
+                ["22", "23", "54"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            });
+            return if from_data { USAGE } else { FAILURE };
         }
     }
     FAILURE

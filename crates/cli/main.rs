@@ -9,6 +9,9 @@ mod args;
 mod config;
 mod copy;
 mod exit;
+mod partition_config;
+mod partitioning;
+mod partitions;
 mod pipeline;
 mod plan;
 mod post_load;
@@ -17,6 +20,7 @@ mod progress;
 mod report;
 mod row_key;
 mod setup;
+mod snapshot;
 mod verify;
 
 use std::process::ExitCode;
@@ -45,6 +49,10 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
     match &cli.command {
         Command::Plan(args) => Ok((plan::plan(args)?, exit::OK)),
+        Command::Partitions(args) => Ok((
+            runtime(1)?.block_on(partitions::partitions(args))?,
+            exit::OK,
+        )),
         Command::Copy(args) => {
             let report = runtime(args.jobs)?.block_on(copy::copy(args))?;
             let output = match args.format {

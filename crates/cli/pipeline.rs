@@ -145,7 +145,10 @@ impl Stop {
 
 /// Everything a run needs that does not change while it runs.
 pub struct Load<'a> {
+    /// The file to read (a snapshot of `source_shown`, or that file).
     pub source_path: &'a Path,
+    /// The file the user named, for messages.
+    pub source_shown: &'a Path,
     pub tables: Arc<Vec<TableLoad>>,
     pub on_error: OnError,
     pub run_id: String,
@@ -193,6 +196,7 @@ pub async fn run(
         let (task_tx, task_rx) = mpsc::channel::<ReadTask>(1);
         let reader = ReaderJob {
             source_path: load.source_path.to_owned(),
+            source_shown: load.source_shown.to_owned(),
             tables: Arc::clone(&load.tables),
             on_error: load.on_error,
             stop: Arc::clone(&load.stop),
@@ -231,6 +235,7 @@ pub async fn run(
 
 struct ReaderJob {
     source_path: std::path::PathBuf,
+    source_shown: std::path::PathBuf,
     tables: Arc<Vec<TableLoad>>,
     on_error: OnError,
     stop: Arc<Stop>,
@@ -239,7 +244,8 @@ struct ReaderJob {
 impl ReaderJob {
     /// Reads the chunks its writer hands over until the writer is done.
     fn run(&self, mut tasks: mpsc::Receiver<ReadTask>) -> Result<()> {
-        let db = SourceDb::open(&self.source_path).context("opening the source")?;
+        let db = SourceDb::open_as(&self.source_path, &self.source_shown)
+            .context("opening the source")?;
         let mut encoder = CopyEncoder::new();
         while let Some((task, tx)) = tasks.blocking_recv() {
             if self.stop.is_stopped() {

@@ -11,7 +11,8 @@ use crate::prepare::prepare;
 use crate::row_key::KeyColumns;
 
 pub fn plan(args: &PlanArgs) -> Result<String> {
-    let prepared = prepare(&args.source)?;
+    let mut prepared = prepare(&args.source)?;
+    crate::partitioning::add_leaves(&prepared.source, &prepared.schema, &mut prepared.plans)?;
     let mut out = String::new();
     for skipped in &prepared.schema.skipped {
         out.push_str(&format!(

@@ -117,6 +117,12 @@ async fn add_foreign_keys(
             match (step.kind, result) {
                 (_, Ok(())) => {}
                 (_, Err(err)) if resumed && already_exists(&err) => {}
+                (StepKind::ValidateForeignKey, Err(err)) if plan.partition.is_some() => warnings
+                    .push(format!(
+                        "{}: {} failed: {err}; the constraint was not created (a partitioned \
+                         table cannot keep it NOT VALID); fix the rows and add it by hand",
+                        plan.name, step.description
+                    )),
                 (StepKind::ValidateForeignKey, Err(err)) => warnings.push(format!(
                     "{}: {} failed: {err}; the constraint is kept NOT VALID (checked for new \
                      rows only); fix the rows and run ALTER TABLE … VALIDATE CONSTRAINT",

@@ -19,10 +19,17 @@ pub struct Prepared {
 }
 
 pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
+    prepare_at(args, &args.source)
+}
+
+/// [`prepare`], reading `path` (a snapshot of `args.source`) instead.
+pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared> {
     let config = Config::load(args.config.as_deref())?;
-    let source = SourceDb::open(&args.source).context("opening the source")?;
+    let source = SourceDb::open_as(path, &args.source).context("opening the source")?;
     let schema = source.schema().context("reading the source schema")?;
     let tables = select_tables(&schema, &args.tables, &args.exclude)?;
+    let mut overrides = config.overrides.clone();
+    crate::partition_config::apply_partition_flags(&schema, &args.partition, &mut overrides)?;
     let identifiers = args
         .identifiers
         .or(config.identifiers)
@@ -39,7 +46,7 @@ pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
         },
         tables,
         naive_utc_offset_seconds: config.naive_utc_offset_seconds,
-        overrides: config.overrides.clone(),
+        overrides,
     };
     let plans = ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
     Ok(Prepared {

@@ -30,7 +30,8 @@ mod value;
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{
-    Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Reject, TablePlan, UniquePlan,
+    Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Leaf, LeafBound, PartitionPlan,
+    PartitionScheme, Reject, TablePlan, TimeInterval, UniquePlan, UniquePolicy,
 };
 pub use schema::{
     Affinity, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, SkippedObject,

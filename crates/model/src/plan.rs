@@ -107,6 +107,8 @@ pub struct TablePlan {
     pub foreign_keys: Vec<ForeignKeyPlan>,
     /// Things that could not be carried over faithfully, one sentence each.
     pub warnings: Vec<String>,
+    /// How the table is partitioned in Postgres; `None` for a plain table.
+    pub partition: Option<PartitionPlan>,
 }
 
 impl TablePlan {
@@ -114,6 +116,141 @@ impl TablePlan {
     pub fn identity_column(&self) -> Option<&ColumnPlan> {
         self.columns.iter().find(|c| c.identity)
     }
+}
+
+/// The calendar unit of a time-range partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeInterval {
+    /// One leaf per UTC day.
+    Day,
+    /// One leaf per ISO week (Monday to Monday, UTC).
+    Week,
+    /// One leaf per calendar month, UTC.
+    Month,
+    /// One leaf per calendar year, UTC.
+    Year,
+}
+
+impl TimeInterval {
+    /// The word used in configs, comments and messages (`month`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeInterval::Day => "day",
+            TimeInterval::Week => "week",
+            TimeInterval::Month => "month",
+            TimeInterval::Year => "year",
+        }
+    }
+}
+
+/// How rows are spread over the leaves of a partitioned table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PartitionScheme {
+    /// `PARTITION BY RANGE` over a date or timestamp column, one leaf per
+    /// calendar interval.
+    Range {
+        /// The calendar unit of each leaf.
+        interval: TimeInterval,
+    },
+    /// `PARTITION BY RANGE` over an integer column, `width` values per leaf.
+    RangeWidth {
+        /// Values per leaf, at least 1.
+        width: i64,
+    },
+    /// `PARTITION BY HASH`, `modulus` leaves.
+    Hash {
+        /// Number of leaves, at least 2.
+        modulus: u32,
+    },
+    /// `PARTITION BY LIST`, one leaf per distinct value.
+    List,
+}
+
+impl PartitionScheme {
+    /// The Postgres strategy keyword: `RANGE`, `HASH` or `LIST`.
+    pub fn strategy(&self) -> &'static str {
+        match self {
+            PartitionScheme::Range { .. } | PartitionScheme::RangeWidth { .. } => "RANGE",
+            PartitionScheme::Hash { .. } => "HASH",
+            PartitionScheme::List => "LIST",
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionScheme {
+    /// `range month`, `range width 1000`, `hash modulus 8`, `list`: the
+    /// words ferry writes in its partitions' comments.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartitionScheme::Range { interval } => write!(f, "range {}", interval.as_str()),
+            PartitionScheme::RangeWidth { width } => write!(f, "range width {width}"),
+            PartitionScheme::Hash { modulus } => write!(f, "hash modulus {modulus}"),
+            PartitionScheme::List => f.write_str("list"),
+        }
+    }
+}
+
+/// What to do with a `UNIQUE` constraint that lacks the partition column,
+/// which Postgres cannot enforce on a partitioned table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UniquePolicy {
+    /// Add the partition column to it (the default): uniqueness then holds
+    /// per partition key value only.
+    #[default]
+    Widen,
+    /// Keep a plain, non-unique index on the same columns instead.
+    Drop,
+}
+
+/// Which rows a leaf holds, as SQL literals ready for DDL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeafBound {
+    /// `FOR VALUES FROM (from_sql) TO (to_sql)`: lower bound included,
+    /// upper excluded. `MINVALUE`/`MAXVALUE` stand for open ends.
+    Range {
+        /// Lower bound, a quoted literal or a number.
+        from_sql: String,
+        /// Upper bound, excluded.
+        to_sql: String,
+    },
+    /// `FOR VALUES IN (…)`.
+    List {
+        /// The values as SQL literals.
+        values_sql: Vec<String>,
+        /// Also holds NULL keys (`IN (NULL)`).
+        includes_null: bool,
+    },
+    /// `FOR VALUES WITH (MODULUS m, REMAINDER remainder)`, the modulus
+    /// being the scheme's.
+    Hash {
+        /// This leaf's remainder, below the modulus.
+        remainder: u32,
+    },
+    /// `DEFAULT`: every row no other leaf takes, NULL range keys included.
+    Default,
+}
+
+/// One partition of a partitioned table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    /// Table name, in the parent's schema.
+    pub name: String,
+    /// The rows it holds.
+    pub bound: LeafBound,
+}
+
+/// How a table is partitioned in Postgres, and the leaves to create with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionPlan {
+    /// Target name of the partition column.
+    pub column: String,
+    /// Range, hash or list, and its parameters.
+    pub scheme: PartitionScheme,
+    /// The leaves, computed from the data before the table is created;
+    /// empty until then.
+    pub leaves: Vec<Leaf>,
+    /// What was done with unique constraints lacking the column.
+    pub unique: UniquePolicy,
 }
 
 /// A source row that could not be loaded, bound for the rejects table.

@@ -24,6 +24,9 @@ const STATEMENT_CACHE_CAPACITY: usize = 64;
 pub struct SourceDb {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// The file errors name: `path` itself, or the file `path` is a
+    /// snapshot of.
+    pub(crate) shown: PathBuf,
 }
 
 impl SourceDb {
@@ -35,6 +38,12 @@ impl SourceDb {
     /// a file that is not SQLite and a damaged file each have their own
     /// [`ReadError`] variant.
     pub fn open(path: &Path) -> Result<SourceDb, ReadError> {
+        SourceDb::open_as(path, path)
+    }
+
+    /// Opens `path`, a snapshot of `shown`, naming `shown` in every error so
+    /// that messages point at the file the user gave.
+    pub fn open_as(path: &Path, shown: &Path) -> Result<SourceDb, ReadError> {
         check_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -49,6 +58,7 @@ impl SourceDb {
         let db = SourceDb {
             conn,
             path: path.to_owned(),
+            shown: shown.to_owned(),
         };
         // Reading sqlite_schema makes SQLite read the header and page 1 and
         // parse every CREATE statement: a foreign file, a truncated one or a
@@ -81,17 +91,19 @@ impl SourceDb {
 
     /// Wraps an error met while reading the schema.
     pub(crate) fn schema_error(&self, source: rusqlite::Error) -> ReadError {
-        classify(&self.path, None, source, |source| ReadError::Schema {
-            path: self.path.clone(),
+        classify(&self.shown, None, source, |source| ReadError::Schema {
+            path: self.shown.clone(),
             source,
         })
     }
 
     /// Wraps an error met while reading one table.
     pub(crate) fn table_error(&self, table: &str, source: rusqlite::Error) -> ReadError {
-        classify(&self.path, Some(table), source, |source| ReadError::Query {
-            table: table.to_owned(),
-            source,
+        classify(&self.shown, Some(table), source, |source| {
+            ReadError::Query {
+                table: table.to_owned(),
+                source,
+            }
         })
     }
 }

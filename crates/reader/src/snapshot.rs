@@ -185,7 +185,7 @@ impl SourceDb {
     /// mode, so it can be opened read-only without `-wal` or `-shm` files.
     pub fn backup_to(&self, dest: &Path) -> Result<(), ReadError> {
         let io_error = |source: io::Error| ReadError::SnapshotIo {
-            path: self.path.clone(),
+            path: self.shown.clone(),
             dest: dest.to_owned(),
             source,
         };
@@ -210,7 +210,7 @@ impl SourceDb {
 
     fn backup_into(&self, dest: &Path) -> Result<(), ReadError> {
         let snapshot_error = |source: rusqlite::Error| ReadError::Snapshot {
-            path: self.path.clone(),
+            path: self.shown.clone(),
             dest: dest.to_owned(),
             source,
         };
@@ -234,7 +234,7 @@ impl SourceDb {
                     StepResult::Busy | StepResult::Locked => {
                         if Instant::now() >= deadline {
                             return Err(ReadError::Busy {
-                                path: self.path.clone(),
+                                path: self.shown.clone(),
                                 source: rusqlite::Error::SqliteFailure(
                                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                                     Some(format!(
@@ -265,7 +265,7 @@ impl SourceDb {
         match source.sqlite_error_code() {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => self.schema_error(source),
             _ => ReadError::Snapshot {
-                path: self.path.clone(),
+                path: self.shown.clone(),
                 dest: dest.to_owned(),
                 source,
             },
@@ -275,7 +275,7 @@ impl SourceDb {
     /// The first 100 bytes of the main file.
     fn read_header(&self) -> Result<[u8; HEADER_BYTES], ReadError> {
         let io_error = |source: io::Error| ReadError::Io {
-            path: self.path.clone(),
+            path: self.shown.clone(),
             source,
         };
         let mut header = [0u8; HEADER_BYTES];
@@ -283,7 +283,7 @@ impl SourceDb {
         match file.read_exact(&mut header) {
             Ok(()) => Ok(header),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(ReadError::Corrupt {
-                path: self.path.clone(),
+                path: self.shown.clone(),
                 table: None,
                 source: rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),

@@ -54,6 +54,19 @@ pub enum TransformError {
         /// The second source object (`table EMAILS`).
         second: String,
     },
+    /// A partition setting that cannot work: the column's type does not
+    /// suit the scheme, or a number is out of range.
+    #[error("{location}: {reason}")]
+    InvalidPartition {
+        /// The config key or flag (`ferry.toml: [tables.emails] partition.interval`).
+        location: String,
+        /// Source table name.
+        table: String,
+        /// Source column name.
+        column: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
     /// A UTC offset for naive datetimes that Postgres cannot represent.
     #[error(
         "{location}: UTC offset of {seconds} seconds is out of range; use an offset between \

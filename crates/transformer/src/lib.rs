@@ -7,7 +7,9 @@
 //!    and the caller's [`PlanOptions`] (ferry.toml, flags) into one
 //!    [`TablePlan`](ferry_model::TablePlan) per table: target names, types
 //!    from [`map_type`], defaults, keys, indexes and foreign keys, with a
-//!    warning for everything not carried over faithfully.
+//!    warning for everything not carried over faithfully. A table given a
+//!    [`PartitionSpec`] gets a [`PartitionPlan`](ferry_model::PartitionPlan)
+//!    and keys reshaped the way Postgres requires of partitioned tables.
 //! 2. [`coerce`] turns each [`SourceValueRef`](ferry_model::SourceValueRef)
 //!    into a [`PgValue`](ferry_model::PgValue) of its column's type, or a
 //!    [`CoerceError`] that says why not and what to do. The same function
@@ -101,6 +103,7 @@ mod error;
 mod mapping;
 mod names;
 mod options;
+mod partition;
 mod plan;
 mod predicate;
 mod profile;
@@ -109,5 +112,6 @@ pub use coerce::coerce;
 pub use error::{CoerceError, TransformError};
 pub use mapping::{map_type, Mapping};
 pub use options::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride};
+pub use partition::{PartitionSpec, SpecOrigin, MAX_HASH_LEAVES};
 pub use plan::plan_tables;
 pub use profile::{BadExample, ColumnProfile, StorageCounts, TableProfile, TableProfiler};

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use ferry_model::{InvalidUtf8, PgType};
 
+use crate::partition::PartitionSpec;
+
 /// How source names become Postgres names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IdentifierCase {
@@ -38,6 +40,8 @@ pub struct TableOverride {
     pub rename: Option<String>,
     /// `[tables.NAME.columns.COLUMN]`, keyed by source column name.
     pub columns: BTreeMap<String, ColumnOverride>,
+    /// `partition = { … }`: create the table partitioned.
+    pub partition: Option<PartitionSpec>,
 }
 
 /// ferry.toml's `[tables.NAME.columns.COLUMN]`.

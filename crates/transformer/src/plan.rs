@@ -12,6 +12,7 @@ use crate::error::TransformError;
 use crate::mapping::map_type;
 use crate::names::{fold, truncate, Namespace, MAX_IDENTIFIER_BYTES};
 use crate::options::{ColumnOverride, PlanOptions, TableOverride};
+use crate::partition;
 
 /// Postgres's largest UTC offset is 15:59:59.
 const MAX_OFFSET_SECONDS: i32 = 15 * 3600 + 59 * 60 + 59;
@@ -46,6 +47,7 @@ pub fn plan_tables(
         )?);
     }
     constraints::add_constraints(&tables, &mut plans, &mut relations, options.identifiers)?;
+    partition::apply_partitions(&tables, &mut plans, options)?;
     Ok(plans)
 }
 
@@ -269,6 +271,7 @@ fn plan_columns(
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
         warnings,
+        partition: None,
     })
 }
 

@@ -48,9 +48,20 @@ pub struct Step {
     pub sql: String,
 }
 
-/// `CREATE SCHEMA IF NOT EXISTS "schema"`.
+/// Creates the schema only when it is missing. `CREATE SCHEMA IF NOT
+/// EXISTS` alone would not do: Postgres checks the CREATE privilege on the
+/// database before it looks for the schema, so a role allowed only into an
+/// existing schema would be refused.
 pub fn create_schema_sql(schema: &str) -> String {
-    format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))
+    let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+    if schema.contains("$ferry$") {
+        return create;
+    }
+    format!(
+        "DO $ferry$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {}) \
+         THEN {create}; END IF; END $ferry$",
+        quote_literal(schema)
+    )
 }
 
 /// `CREATE TABLE` with columns, types, `NOT NULL`, defaults and identity,
@@ -75,6 +86,9 @@ pub fn create_table_sql(plan: &TablePlan) -> String {
         }
     }
     sql.push_str("\n)");
+    if let Some(partition) = &plan.partition {
+        sql.push_str(&crate::partition_ddl::partitioned_suffix(plan, partition));
+    }
     sql
 }
 
@@ -136,6 +150,20 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
             StepKind::PrimaryKey => ("PRIMARY KEY", "primary key"),
             _ => ("UNIQUE", "unique constraint"),
         };
+        if plan.partition.is_some() {
+            // Postgres cannot attach a constraint to an existing index of a
+            // partitioned table; it builds one per leaf itself.
+            steps.push(step(
+                kind,
+                format!("{what} {name} on {display} ({})", columns.join(", ")),
+                format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {} {constraint} ({})",
+                    quote_ident(&name),
+                    column_list(columns)
+                ),
+            ));
+            continue;
+        }
         steps.push(step(
             StepKind::Index,
             format!(
@@ -221,6 +249,19 @@ pub fn foreign_key_steps(plan: &TablePlan) -> Vec<Step> {
             fk.columns.join(", "),
             fk.referenced_table
         );
+        if plan.partition.is_some() {
+            // Postgres cannot add a NOT VALID foreign key to a partitioned
+            // table: it is added and validated in one statement, and left
+            // out if the rows violate it.
+            let sql = foreign_key_sql(&table, &plan.schema, fk);
+            steps.push(Step {
+                kind: StepKind::ValidateForeignKey,
+                table: display.clone(),
+                description: format!("add and validate {description}"),
+                sql: sql.trim_end_matches(" NOT VALID").to_owned(),
+            });
+            continue;
+        }
         steps.push(Step {
             kind: StepKind::ForeignKey,
             table: display.clone(),
@@ -377,6 +418,7 @@ pub(crate) mod tests {
             indexes: Vec::new(),
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
+            partition: None,
         }
     }
 
@@ -426,7 +468,8 @@ pub(crate) mod tests {
         );
         assert_eq!(
             create_schema_sql("a\"b"),
-            "CREATE SCHEMA IF NOT EXISTS \"a\"\"b\""
+            "DO $ferry$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'a\"b') \
+             THEN CREATE SCHEMA IF NOT EXISTS \"a\"\"b\"; END IF; END $ferry$"
         );
         assert_eq!(drop_table_sql("s", "t"), "DROP TABLE IF EXISTS \"s\".\"t\"");
         assert_eq!(truncate_table_sql("s", "t"), "TRUNCATE TABLE \"s\".\"t\"");

@@ -33,6 +33,9 @@ pub struct TargetTable {
     pub foreign_keys: Vec<String>,
     /// Identity columns (`GENERATED … AS IDENTITY`).
     pub identity_columns: Vec<String>,
+    /// How a partitioned table is partitioned: the strategy (`RANGE`,
+    /// `LIST`, `HASH`) and its key columns; `None` for a plain table.
+    pub partition: Option<(String, Vec<String>)>,
 }
 
 /// A column as the target's catalogs describe it.
@@ -129,6 +132,21 @@ pub async fn inspect_table(
         }
     }
 
+    target.partition = client
+        .query_opt(
+            "SELECT CASE p.partstrat WHEN 'r' THEN 'RANGE' WHEN 'l' THEN 'LIST' ELSE 'HASH' END, \
+             ARRAY(SELECT a.attname::text \
+                   FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                   JOIN pg_catalog.pg_attribute a \
+                     ON a.attrelid = p.partrelid AND a.attnum = k.attnum \
+                   ORDER BY k.ord) \
+             FROM pg_catalog.pg_partitioned_table p WHERE p.partrelid = $1",
+            &[&oid],
+        )
+        .await
+        .map_err(fail)?
+        .map(|row| (row.get(0), row.get(1)));
+
     target.indexes = client
         .query(
             "SELECT c.relname::text FROM pg_catalog.pg_index i \
@@ -195,6 +213,23 @@ pub fn schema_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
         }
     }
 
+    let expected = plan
+        .partition
+        .as_ref()
+        .map(|p| (p.scheme.strategy().to_owned(), vec![p.column.clone()]));
+    if expected != actual.partition {
+        let show = |p: &Option<(String, Vec<String>)>| match p {
+            Some((strategy, columns)) => {
+                format!("partitioned by {strategy} ({})", columns.join(", "))
+            }
+            None => "not partitioned".to_owned(),
+        };
+        out.push(format!(
+            "partitioning differs: expected {} found {}",
+            show(&expected),
+            show(&actual.partition)
+        ));
+    }
     if plan.primary_key != actual.primary_key {
         out.push(
             match (plan.primary_key.is_empty(), actual.primary_key.is_empty()) {
@@ -299,6 +334,7 @@ mod tests {
                 on_delete: String::new(),
             }],
             warnings: Vec::new(),
+            partition: None,
         }
     }
 
@@ -329,6 +365,7 @@ mod tests {
             ],
             foreign_keys: vec!["orders_customer_fk".to_owned()],
             identity_columns: vec!["id".to_owned()],
+            partition: None,
         }
     }
 
@@ -396,5 +433,25 @@ mod tests {
         actual.indexes.push("i".repeat(63));
         assert!(schema_differences(&plan, &actual).is_empty());
         assert_eq!(stored_name(&"é".repeat(40)).len(), 62);
+    }
+
+    #[test]
+    fn partitioning_must_match() {
+        let mut plan = plan();
+        plan.partition = Some(ferry_model::PartitionPlan {
+            column: "at".to_owned(),
+            scheme: ferry_model::PartitionScheme::Range {
+                interval: ferry_model::TimeInterval::Month,
+            },
+            leaves: Vec::new(),
+            unique: Default::default(),
+        });
+        assert_eq!(
+            schema_differences(&plan, &matching()),
+            ["partitioning differs: expected partitioned by RANGE (at) found not partitioned"]
+        );
+        let mut actual = matching();
+        actual.partition = Some(("RANGE".to_owned(), vec!["at".to_owned()]));
+        assert!(schema_differences(&plan, &actual).is_empty());
     }
 }

@@ -18,7 +18,8 @@ const WHERE: &str = "ferry ledger";
 
 /// The ledger's tables, created if missing.
 pub fn ledger_sql() -> String {
-    "CREATE SCHEMA IF NOT EXISTS \"ferry\";
+    format!(
+        "{};
      CREATE TABLE IF NOT EXISTS \"ferry\".\"copies\" (
          copy_id text PRIMARY KEY,
          target_schema text NOT NULL,
@@ -42,11 +43,18 @@ pub fn ledger_sql() -> String {
          rows_rejected bigint,
          committed_at timestamptz,
          PRIMARY KEY (copy_id, target_table, chunk_index)
-     );"
-    .to_owned()
+     );",
+        crate::ddl::create_schema_sql("ferry")
+    )
 }
 
 /// Creates the ledger's schema and tables if they are missing.
+///
+/// Processes started together all run this: concurrent `CREATE … IF NOT
+/// EXISTS` of one object can still fail on the catalog's unique index, so
+/// the DDL runs in one implicit transaction (one simple query) behind a
+/// transaction-scoped advisory lock, and later arrivals find the objects
+/// committed.
 ///
 /// # Errors
 ///
@@ -54,7 +62,10 @@ pub fn ledger_sql() -> String {
 /// the database for schema `ferry`).
 pub async fn ensure_ledger(client: &Client) -> Result<(), WriteError> {
     client
-        .batch_execute(&ledger_sql())
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('ferry ledger', 0));\n{}",
+            ledger_sql()
+        ))
         .await
         .map_err(|e| WriteError::from_pg(WHERE, "create the ledger", e))
 }

@@ -442,6 +442,7 @@ mod tests {
             indexes: Vec::new(),
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
+            partition: None,
         }
     }
 

@@ -122,6 +122,7 @@ fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
         warnings: Vec::new(),
+        partition: None,
     }
 }
 

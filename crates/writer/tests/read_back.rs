@@ -123,6 +123,7 @@ fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
         warnings: Vec::new(),
+        partition: None,
     }
 }
 

@@ -297,6 +297,7 @@ fn overrides_rename_retype_and_configure() {
         TableOverride {
             rename: Some("Mail".into()),
             columns,
+            partition: None,
         },
     );
     o.naive_utc_offset_seconds = -7200;
@@ -330,6 +331,7 @@ fn unknown_names_in_overrides_are_errors() {
         TableOverride {
             rename: None,
             columns,
+            partition: None,
         },
     );
     let err = plan_tables(&schema(), &o).unwrap_err();

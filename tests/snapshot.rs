@@ -1,0 +1,111 @@
+//! A copy of a file that another process keeps writing equals one state of
+//! it: never half of one transaction and half of the next.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::util::{TempSqlite, TestDb};
+
+/// Every transaction of the writer adds a batch of 100 entries and its
+/// row in `batches`, and moves amounts inside the previous batch, keeping
+/// `batches.total` equal to the sum of its entries. A consistent copy
+/// keeps all of that true.
+fn live_source(journal_mode: &str) -> TempSqlite {
+    let source = TempSqlite::new(&format!(
+        "PRAGMA journal_mode = {journal_mode};
+         CREATE TABLE entries (id INTEGER PRIMARY KEY, batch INTEGER NOT NULL, amount INTEGER NOT NULL);
+         CREATE TABLE batches (batch INTEGER PRIMARY KEY, rows INTEGER NOT NULL, total INTEGER NOT NULL);"
+    ));
+    let conn = rusqlite::Connection::open(&source.path).unwrap();
+    for batch in 0..200 {
+        write_batch(&conn, batch);
+    }
+    source
+}
+
+fn write_batch(conn: &rusqlite::Connection, batch: i64) {
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         INSERT INTO entries (batch, amount)
+              WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 100)
+              SELECT {batch}, value FROM n;
+         INSERT INTO batches VALUES ({batch}, 100, 5050);
+         UPDATE entries SET amount = amount + 1 WHERE batch = {prev} AND amount % 2 = 0;
+         UPDATE entries SET amount = amount - 1 WHERE batch = {prev} AND amount % 2 = 1 AND amount > 1;
+         UPDATE batches SET total = (SELECT sum(amount) FROM entries WHERE batch = {prev}) WHERE batch = {prev};
+         COMMIT;",
+        prev = batch - 1
+    ))
+    .unwrap();
+}
+
+fn copy_while_writing(journal_mode: &str) {
+    let source = live_source(journal_mode);
+    let db = TestDb::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let path = source.path.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(60))
+                .unwrap();
+            let mut batch = 200;
+            while !stop.load(Ordering::Relaxed) {
+                write_batch(&conn, batch);
+                batch += 1;
+            }
+            batch
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "copy",
+            "--source",
+            source.path.to_str().unwrap(),
+            "--target",
+            &db.url,
+        ])
+        .args(["--chunk-rows", "700", "--jobs", "2", "--format", "json"])
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        written > 200,
+        "the writer must have committed during the copy"
+    );
+
+    let mut pg = db.client();
+    let broken: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM batches b
+              FULL JOIN (SELECT batch, count(*) AS n, sum(amount) AS s FROM entries GROUP BY batch) e
+                USING (batch)
+             WHERE b.rows IS DISTINCT FROM e.n OR b.total IS DISTINCT FROM e.s",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        broken, 0,
+        "the copy mixes two states of the source ({journal_mode})"
+    );
+}
+
+#[test]
+fn a_live_wal_file_is_copied_from_one_backup() {
+    copy_while_writing("wal");
+}
+
+#[test]
+fn a_live_rollback_journal_file_is_copied_from_one_backup() {
+    copy_while_writing("delete");
+}
