@@ -1,6 +1,7 @@
 //! Integration tests: the `ferry` binary against a real Postgres, checked
 //! against an independent reading of the SQLite file.
 
+mod cluster;
 mod compare;
 mod util;
 
@@ -13,4 +14,5 @@ mod mapping;
 mod partitions;
 mod safety;
 mod snapshot;
+mod tls;
 mod verify;
