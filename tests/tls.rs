@@ -230,6 +230,10 @@ fn tls_refuses_an_unknown_ca_a_wrong_name_and_no_tls_with_exit_3() {
     refused(&source, &url, &["certificate"]);
     let url = server.url("127.0.0.1", &db, &verify_ca(&server.other_ca));
     refused(&source, &url, &["certificate"]);
+    // As in libpq, require with a root certificate named checks the chain.
+    let require_with_root = format!("sslmode=require&sslrootcert={}", server.other_ca.display());
+    let url = server.url("127.0.0.1", &db, &require_with_root);
+    refused(&source, &url, &["certificate"]);
 
     // The server listens on 127.0.0.2 too, but its certificate names only
     // localhost and 127.0.0.1.

@@ -15,7 +15,8 @@ use crate::WriteError;
 /// connection on a tokio task.
 ///
 /// `sslmode` works as in libpq: `disable` never uses TLS; `prefer` (the
-/// default) and `require` encrypt without checking the certificate;
+/// default) and `require` encrypt without checking the certificate (but
+/// `require` with `sslrootcert` checks the chain, as libpq does);
 /// `verify-ca` checks it against the CA certificates in `sslrootcert` (or
 /// the system's when none is named), and `verify-full` also checks the host
 /// name.
@@ -43,6 +44,9 @@ pub async fn connect(url: &str) -> Result<Client, WriteError> {
         }
         None => match config.get_ssl_mode() {
             SslMode::Disable => TlsMode::Disable,
+            // As libpq does: `require` with a root certificate named
+            // verifies the chain, like `verify-ca`.
+            SslMode::Require if options.root_cert.is_some() => TlsMode::VerifyCa,
             _ => TlsMode::NoVerify,
         },
     };
