@@ -29,6 +29,9 @@ pub enum StepKind {
     IdentityReset,
     /// `ANALYZE`, so the planner has statistics right away.
     Analyze,
+    /// `CREATE INDEX` on a partitioned parent once each leaf has its own
+    /// matching index, which Postgres then attaches instead of building.
+    AttachIndex,
     /// `ADD CONSTRAINT … FOREIGN KEY … NOT VALID`.
     ForeignKey,
     /// `VALIDATE CONSTRAINT`: checks the loaded rows against a foreign key.
@@ -145,6 +148,16 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
     for unique in &plan.uniques {
         keys.push((StepKind::Unique, unique.name.clone(), &unique.columns));
     }
+    // A partitioned table's keys and indexes are built leaf by leaf, in
+    // parallel like any other index, then declared on the parent, which
+    // attaches them instead of building them again.
+    let per_leaf = plan.partition.as_ref().filter(|p| !p.leaves.is_empty());
+    if let Some(partition) = per_leaf {
+        steps.extend(crate::partition_ddl::leaf_key_and_index_steps(
+            plan, partition, &keys,
+        ));
+        keys.clear();
+    }
     for (kind, name, columns) in keys {
         let (constraint, what) = match kind {
             StepKind::PrimaryKey => ("PRIMARY KEY", "primary key"),
@@ -185,7 +198,7 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
             ),
         ));
     }
-    for index in &plan.indexes {
+    for index in plan.indexes.iter().filter(|_| per_leaf.is_none()) {
         let mut sql = format!(
             "CREATE {}INDEX IF NOT EXISTS {} ON {table} ({})",
             if index.unique { "UNIQUE " } else { "" },
@@ -358,11 +371,11 @@ pub fn plan_script(plans: &[TablePlan]) -> String {
 }
 
 /// `schema.table`, unquoted, for messages.
-fn display_name(plan: &TablePlan) -> String {
+pub(crate) fn display_name(plan: &TablePlan) -> String {
     format!("{}.{}", plan.schema, plan.name)
 }
 
-fn column_list(columns: &[String]) -> String {
+pub(crate) fn column_list(columns: &[String]) -> String {
     columns
         .iter()
         .map(|c| quote_ident(c))

@@ -13,6 +13,9 @@ use ferry_model::{
     TablePlan,
 };
 
+use crate::ddl::{column_list, display_name};
+use crate::{Step, StepKind};
+
 /// How every comment ferry puts on its partitions starts.
 pub const LEAF_COMMENT_PREFIX: &str = "ferry partition: ";
 
@@ -153,6 +156,130 @@ pub fn detach_leaf_sql(schema: &str, parent: &str, leaf: &str) -> String {
     )
 }
 
+/// The keys and indexes of a partitioned table, built the fast way: each
+/// leaf's index is a step of its own (so the builds spread over every
+/// connection), each leaf's key is attached to its index, and only then
+/// is each key and index declared on the parent, where Postgres finds the
+/// leaves' matching ones and attaches them instead of building again.
+pub(crate) fn leaf_key_and_index_steps(
+    plan: &TablePlan,
+    partition: &PartitionPlan,
+    keys: &[(StepKind, String, &[String])],
+) -> Vec<Step> {
+    let display = display_name(plan);
+    let parent = quote_qualified(&plan.schema, &plan.name);
+    let step = |kind, description: String, sql: String| Step {
+        kind,
+        table: display.clone(),
+        description,
+        sql,
+    };
+    let mut builds = Vec::new();
+    let mut finishing = Vec::new();
+    for (kind, name, columns) in keys {
+        let (constraint, what, suffix) = match kind {
+            StepKind::PrimaryKey => ("PRIMARY KEY", "primary key", "pkey".to_owned()),
+            _ => (
+                "UNIQUE",
+                "unique constraint",
+                format!("{}_key", columns.join("_")),
+            ),
+        };
+        for leaf in &partition.leaves {
+            let leaf_table = quote_qualified(&plan.schema, &leaf.name);
+            let index = leaf_object_name(&leaf.name, &suffix);
+            builds.push(step(
+                StepKind::Index,
+                format!(
+                    "index of the {what} {name} on leaf {}.{} ({})",
+                    plan.schema,
+                    leaf.name,
+                    columns.join(", ")
+                ),
+                format!(
+                    "CREATE UNIQUE INDEX {} ON {leaf_table} ({})",
+                    quote_ident(&index),
+                    column_list(columns)
+                ),
+            ));
+            finishing.push(step(
+                *kind,
+                format!("{what} {index} on leaf {}.{}", plan.schema, leaf.name),
+                format!(
+                    "ALTER TABLE {leaf_table} ADD CONSTRAINT {index} {constraint} USING INDEX \
+                     {index}",
+                    index = quote_ident(&index)
+                ),
+            ));
+        }
+        finishing.push(step(
+            *kind,
+            format!("{what} {name} on {display} ({})", columns.join(", ")),
+            format!(
+                "ALTER TABLE {parent} ADD CONSTRAINT {} {constraint} ({})",
+                quote_ident(name),
+                column_list(columns)
+            ),
+        ));
+    }
+    for index in &plan.indexes {
+        let (unique, what) = if index.unique {
+            ("UNIQUE ", "unique index")
+        } else {
+            ("", "index")
+        };
+        let predicate = index
+            .where_sql
+            .as_ref()
+            .map(|p| format!(" WHERE {p}"))
+            .unwrap_or_default();
+        let keys = index.key_sql.join(", ");
+        for leaf in &partition.leaves {
+            builds.push(step(
+                StepKind::Index,
+                format!(
+                    "{what} {} on leaf {}.{}",
+                    index.name, plan.schema, leaf.name
+                ),
+                format!(
+                    "CREATE {unique}INDEX IF NOT EXISTS {} ON {} ({keys}){predicate}",
+                    quote_ident(&leaf_object_name(&leaf.name, &index.name)),
+                    quote_qualified(&plan.schema, &leaf.name)
+                ),
+            ));
+        }
+        finishing.push(step(
+            StepKind::AttachIndex,
+            format!("{what} {} on {display}", index.name),
+            format!(
+                "CREATE {unique}INDEX IF NOT EXISTS {} ON {parent} ({keys}){predicate}",
+                quote_ident(&index.name)
+            ),
+        ));
+    }
+    builds.extend(finishing);
+    builds
+}
+
+/// `leaf_suffix`, kept within 63 bytes: a longer one is cut and given a
+/// short hash of the whole, so two long names cannot collide once cut.
+fn leaf_object_name(leaf: &str, suffix: &str) -> String {
+    const MAX: usize = 63;
+    let full = format!("{leaf}_{suffix}");
+    if full.len() <= MAX {
+        return full;
+    }
+    // FNV-1a: stable across runs and platforms.
+    let hash = full.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let mut cut = MAX - 9;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash:08x}", &full[..cut])
+}
+
 /// Serialises maintenance of one parent table within a transaction:
 /// concurrent `ferry partitions` runs (and anything else taking the same
 /// lock) take turns. Bind the result of [`partitions_lock_key`] as `$1`.
@@ -253,14 +380,54 @@ mod tests {
     }
 
     #[test]
-    fn keys_of_a_partitioned_table_are_added_directly() {
-        let steps = post_load_steps(&emails());
+    fn keys_without_leaves_are_added_on_the_parent() {
+        let mut plan = emails();
+        if let Some(p) = plan.partition.as_mut() {
+            p.leaves.clear();
+        }
+        let steps = post_load_steps(&plan);
         assert_eq!(steps[0].kind, StepKind::PrimaryKey);
         assert_eq!(
             steps[0].sql,
             "ALTER TABLE \"public\".\"emails\" ADD CONSTRAINT \"emails_pkey\" PRIMARY KEY \
              (\"id\", \"received_at\")"
         );
+    }
+
+    #[test]
+    fn keys_and_indexes_are_built_per_leaf_then_attached() {
+        let mut plan = emails();
+        plan.indexes = vec![ferry_model::IndexPlan {
+            name: "emails_recent".to_owned(),
+            unique: false,
+            key_sql: vec!["\"received_at\" DESC".to_owned()],
+            where_sql: Some("\"id\" > 0".to_owned()),
+        }];
+        let steps = post_load_steps(&plan);
+        let sql: Vec<(StepKind, &str)> = steps.iter().map(|s| (s.kind, s.sql.as_str())).collect();
+        assert_eq!(
+            sql,
+            [
+                (StepKind::Index, "CREATE UNIQUE INDEX \"emails_2024_10_pkey\" ON \"public\".\"emails_2024_10\" (\"id\", \"received_at\")"),
+                (StepKind::Index, "CREATE UNIQUE INDEX \"emails_default_pkey\" ON \"public\".\"emails_default\" (\"id\", \"received_at\")"),
+                (StepKind::Index, "CREATE INDEX IF NOT EXISTS \"emails_2024_10_emails_recent\" ON \"public\".\"emails_2024_10\" (\"received_at\" DESC) WHERE \"id\" > 0"),
+                (StepKind::Index, "CREATE INDEX IF NOT EXISTS \"emails_default_emails_recent\" ON \"public\".\"emails_default\" (\"received_at\" DESC) WHERE \"id\" > 0"),
+                (StepKind::PrimaryKey, "ALTER TABLE \"public\".\"emails_2024_10\" ADD CONSTRAINT \"emails_2024_10_pkey\" PRIMARY KEY USING INDEX \"emails_2024_10_pkey\""),
+                (StepKind::PrimaryKey, "ALTER TABLE \"public\".\"emails_default\" ADD CONSTRAINT \"emails_default_pkey\" PRIMARY KEY USING INDEX \"emails_default_pkey\""),
+                (StepKind::PrimaryKey, "ALTER TABLE \"public\".\"emails\" ADD CONSTRAINT \"emails_pkey\" PRIMARY KEY (\"id\", \"received_at\")"),
+                (StepKind::AttachIndex, "CREATE INDEX IF NOT EXISTS \"emails_recent\" ON \"public\".\"emails\" (\"received_at\" DESC) WHERE \"id\" > 0"),
+                (StepKind::Analyze, "ANALYZE \"public\".\"emails\""),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_leaf_object_names_are_cut_with_a_hash() {
+        let a = leaf_object_name(&"x".repeat(60), "first_index");
+        let b = leaf_object_name(&"x".repeat(60), "second_index");
+        assert_eq!((a.len(), b.len()), (63, 63));
+        assert_ne!(a, b);
+        assert_eq!(leaf_object_name("t_p0", "pkey"), "t_p0_pkey");
     }
 
     #[test]
