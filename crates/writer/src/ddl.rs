@@ -238,11 +238,27 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
             ),
         ));
     }
-    steps.push(step(
-        StepKind::Analyze,
-        format!("analyze {display}"),
-        format!("ANALYZE {table}"),
-    ));
+    match per_leaf {
+        // ANALYZE of a partitioned parent samples the whole hierarchy and
+        // then analyzes every leaf again, several times the cost of the
+        // leaves alone. The leaves' statistics are what the planner uses
+        // once partitions are pruned; the parent's own are left to an
+        // `ANALYZE` the user runs when queries span many partitions.
+        Some(partition) => {
+            for leaf in &partition.leaves {
+                steps.push(step(
+                    StepKind::Analyze,
+                    format!("analyze {}.{}", plan.schema, leaf.name),
+                    format!("ANALYZE {}", quote_qualified(&plan.schema, &leaf.name)),
+                ));
+            }
+        }
+        None => steps.push(step(
+            StepKind::Analyze,
+            format!("analyze {display}"),
+            format!("ANALYZE {table}"),
+        )),
+    }
     steps
 }
 

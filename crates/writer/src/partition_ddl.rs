@@ -416,7 +416,8 @@ mod tests {
                 (StepKind::PrimaryKey, "ALTER TABLE \"public\".\"emails_default\" ADD CONSTRAINT \"emails_default_pkey\" PRIMARY KEY USING INDEX \"emails_default_pkey\""),
                 (StepKind::PrimaryKey, "ALTER TABLE \"public\".\"emails\" ADD CONSTRAINT \"emails_pkey\" PRIMARY KEY (\"id\", \"received_at\")"),
                 (StepKind::AttachIndex, "CREATE INDEX IF NOT EXISTS \"emails_recent\" ON \"public\".\"emails\" (\"received_at\" DESC) WHERE \"id\" > 0"),
-                (StepKind::Analyze, "ANALYZE \"public\".\"emails\""),
+                (StepKind::Analyze, "ANALYZE \"public\".\"emails_2024_10\""),
+                (StepKind::Analyze, "ANALYZE \"public\".\"emails_default\""),
             ]
         );
     }
