@@ -14,5 +14,6 @@ mod mapping;
 mod partitions;
 mod safety;
 mod snapshot;
+mod sync;
 mod tls;
 mod verify;

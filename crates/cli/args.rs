@@ -43,6 +43,19 @@ Exits 0 when everything matches, 1 when any difference is found, 2 on a usage or
 error, 3 when the source or target fails.")]
     Verify(VerifyArgs),
 
+    /// Bring Postgres up to date with a SQLite file that is still being
+    /// written: move only what changed since the last run, atomically per
+    /// table. Made for cron.
+    #[command(after_help = "Examples:
+  ferry sync --source app.db --target postgres://app@db/app --config ferry.toml
+  ferry sync --source app.db --metrics-textfile /var/lib/node_exporter/ferry.prom
+  ferry sync --source app.db --format json --wait 60 --allow-schema-changes
+
+Quiet when stdout is not a terminal, unless --format is given. Exits 0 when every table
+synced, 2 on a usage error or a schema change it may not follow, 3 when a table failed,
+4 when another sync of the same source into the same schema is running.")]
+    Sync(SyncArgs),
+
     /// Print the DDL a copy would run, without touching any database.
     #[command(after_help = "Examples:
   ferry plan --source app.db
@@ -206,6 +219,45 @@ pub struct CopyArgs {
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Target database (libpq URL or key=value string).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub target: String,
+
+    /// Follow columns added in the source: add them in Postgres (nullable)
+    /// and reconcile the table once so existing rows get their values.
+    /// Without it such a change stops the run (exit code 2).
+    #[arg(long)]
+    pub allow_schema_changes: bool,
+
+    /// When another sync of the same source into the same schema is
+    /// running, wait up to this long for it instead of exiting 4 at once.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
+
+    /// Summary format on stdout [default: text on a terminal, nothing
+    /// otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write Prometheus metrics of the run to this file (atomically), for
+    /// node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_textfile: Option<PathBuf>,
+
+    /// How to read one state of the source (see `ferry copy --snapshot`).
+    #[arg(long, value_enum, default_value_t = SnapshotMode::Backup, value_name = "HOW")]
+    pub snapshot: SnapshotMode,
+
+    /// Parallel connections for the first copy of a table.
+    #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
+    pub jobs: usize,
 }
 
 #[derive(Debug, Args)]

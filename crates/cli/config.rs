@@ -11,6 +11,10 @@
 //! rename = "mail"
 //! partition = { by = "range", column = "received_at", interval = "month" }
 //!
+//! [tables.emails.sync]              # ferry sync: cursor | append | full
+//! mode = "cursor"
+//! cursor = "updated_at"
+//!
 //! [tables.emails.columns.received_at]
 //! type = "timestamptz"            # any type of the mapping table
 //! rename = "received"
@@ -32,6 +36,7 @@ use serde::Deserialize;
 use crate::args::{IdentifierMode, OnError};
 use crate::exit::UsageError;
 use crate::partition_config::PartitionConfig;
+use crate::sync::SyncConfig;
 
 /// The config file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +55,7 @@ pub struct ConfigFile {
 struct TableConfig {
     rename: Option<String>,
     partition: Option<PartitionConfig>,
+    sync: Option<SyncConfig>,
     #[serde(default)]
     columns: BTreeMap<String, ColumnConfig>,
 }
@@ -80,6 +86,8 @@ pub struct Config {
     pub naive_utc_offset_seconds: i32,
     pub on_error: Option<OnError>,
     pub overrides: BTreeMap<String, TableOverride>,
+    /// `[tables.NAME.sync]`, by source table name, checked by `ferry sync`.
+    pub sync: BTreeMap<String, SyncConfig>,
 }
 
 impl Config {
@@ -101,7 +109,11 @@ impl Config {
             None => 0,
         };
         let mut overrides = BTreeMap::new();
+        let mut sync = BTreeMap::new();
         for (table, table_config) in raw.tables {
+            if let Some(config) = table_config.sync {
+                sync.insert(table.clone(), config);
+            }
             let mut columns = BTreeMap::new();
             for (column, c) in table_config.columns {
                 let key = format!("tables.{table}.columns.{column}");
@@ -143,6 +155,7 @@ impl Config {
             naive_utc_offset_seconds,
             on_error: raw.on_error,
             overrides,
+            sync,
         })
     }
 }

@@ -16,6 +16,8 @@ pub const DIFFERENCES: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The source or target failed (I/O, connection, server error).
 pub const FAILURE: u8 = 3;
+/// Another `ferry sync` of the same source and schema holds the lock.
+pub const LOCKED: u8 = 4;
 /// Interrupted by SIGINT or SIGTERM.
 pub const INTERRUPTED: u8 = 130;
 
@@ -81,6 +83,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.is::<Interrupted>() {
             return INTERRUPTED;
+        }
+        if cause.is::<crate::sync::Locked>() {
+            return LOCKED;
         }
         if cause.is::<UsageError>() || cause.is::<BadValue>() || cause.is::<TransformError>() {
             return USAGE;

@@ -21,6 +21,7 @@ mod report;
 mod row_key;
 mod setup;
 mod snapshot;
+mod sync;
 mod verify;
 
 use std::process::ExitCode;
@@ -60,6 +61,10 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
                 Format::Json => report.to_json() + "\n",
             };
             Ok((output, exit::OK))
+        }
+        Command::Sync(args) => {
+            let output = runtime(args.jobs)?.block_on(sync::run(args))?;
+            Ok((output.text, output.code))
         }
         Command::Verify(args) => {
             let report = runtime(args.jobs)?.block_on(verify::verify(args))?;

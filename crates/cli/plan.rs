@@ -21,6 +21,7 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
         ));
     }
     out.push_str(&ferry_writer::plan_script(&prepared.plans));
+    out.push_str(&crate::sync::plan_comments(&prepared)?);
     if !args.profile {
         return Ok(out);
     }

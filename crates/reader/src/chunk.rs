@@ -139,7 +139,7 @@ impl SourceDb {
 /// The SQL that names a table's rowid. A user column may be called `rowid`,
 /// `_rowid_` or `oid` and then hides that name; the first name not taken
 /// still means the rowid (<https://www.sqlite.org/lang_createtable.html#rowid>).
-fn rowid_expr(table: &TableSchema) -> Result<String, ReadError> {
+pub(crate) fn rowid_expr(table: &TableSchema) -> Result<String, ReadError> {
     if let Some(free) = ["rowid", "_rowid_", "oid"]
         .into_iter()
         .find(|name| table.column_index(name).is_none())
@@ -156,7 +156,7 @@ fn rowid_expr(table: &TableSchema) -> Result<String, ReadError> {
 }
 
 /// The value as SQLite stores it, borrowed.
-fn source_value(value: ValueRef<'_>) -> SourceValueRef<'_> {
+pub(crate) fn source_value(value: ValueRef<'_>) -> SourceValueRef<'_> {
     match value {
         ValueRef::Null => SourceValueRef::Null,
         ValueRef::Integer(i) => SourceValueRef::Integer(i),
@@ -168,7 +168,7 @@ fn source_value(value: ValueRef<'_>) -> SourceValueRef<'_> {
 
 /// Empties a row buffer and frees it from the row it borrowed from, keeping
 /// its allocation (an in-place `collect` of an emptied vector reuses it).
-fn recycle<'b>(mut values: Vec<SourceValueRef<'_>>) -> Vec<SourceValueRef<'b>> {
+pub(crate) fn recycle<'b>(mut values: Vec<SourceValueRef<'_>>) -> Vec<SourceValueRef<'b>> {
     values.clear();
     values.into_iter().map(|_| SourceValueRef::Null).collect()
 }

@@ -11,7 +11,11 @@
 //! Rows flow out chunk by chunk: [`SourceDb::chunk_ranges`] cuts a table into
 //! rowid ranges, and [`SourceDb::read_chunk`] streams one range to a
 //! callback as borrowed [`ferry_model::SourceValueRef`]s, each in the storage
-//! class SQLite actually holds, text as its raw bytes. One `SourceDb` is one
+//! class SQLite actually holds, text as its raw bytes.
+//! [`SourceDb::read_selected`] reads only the rows a [`RowSelection`] picks
+//! (past a rowid, or at or above a cursor value, filtered by SQLite) and
+//! only some columns; [`SourceDb::column_shape`] says whether a column's
+//! stored values sort in SQL the way their meaning does ([`ColumnShape`]). One `SourceDb` is one
 //! connection; open one per reading thread.
 //!
 //! A source that another process may be writing is read from one state:
@@ -56,6 +60,7 @@ mod error;
 mod foreign_keys;
 mod ident;
 mod indexes;
+mod select;
 mod skip;
 mod snapshot;
 mod sql_scan;
@@ -66,4 +71,5 @@ pub use chunk::OnRow;
 pub use db::SourceDb;
 pub use error::ReadError;
 pub use ident::quote_sqlite_ident;
+pub use select::{ColumnShape, RowSelection};
 pub use snapshot::{JournalMode, ReadGuard, SourceIdentity};

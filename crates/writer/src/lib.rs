@@ -29,6 +29,11 @@
 //!   keys from the catalogs, and [`schema_differences`] lists how they
 //!   differ from the plan.
 //!
+//! For `ferry sync`: [`apply_changes`] merges a [`ChangeSet`] (rows to
+//! write, keys to delete) into a table in one transaction together with
+//! its row of `ferry.sync_state` ([`read_sync_state`]);
+//! [`try_lock_sync`] keeps two syncs of one source apart.
+//!
 //! A load runs: `connect` → `create_table` → per chunk `ChunkCopy::begin`,
 //! `send`…, `commit` → `run_step` for each post-load step → foreign keys.
 //! Every failure is a [`WriteError`] that keeps the server's SQLSTATE,
@@ -75,6 +80,8 @@ mod load;
 mod partition_catalog;
 mod partition_ddl;
 mod read_back;
+mod sync_apply;
+mod sync_state;
 mod tls;
 
 pub use connect::{connect, redact_url};
@@ -102,4 +109,9 @@ pub use partition_ddl::{
 };
 pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
+};
+pub use sync_apply::{add_column_sql, apply_changes, Applied, ChangeSet, SyncRecord};
+pub use sync_state::{
+    ensure_sync_state, max_key, read_sync_state, sync_lock_holder, sync_state_sql, try_lock_sync,
+    SyncState,
 };

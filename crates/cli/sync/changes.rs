@@ -1,0 +1,544 @@
+//! What changed in one table since the last run, as a [`ChangeSet`]: rows
+//! past a cursor or a key, the exact difference of a full comparison, and
+//! keys gone from the source.
+//!
+//! Both sides are compared in the target's terms: source values go through
+//! ferry's coercion, target values are decoded from Postgres's binary
+//! form, and rows are matched by the canonical bytes of their keys
+//! (ferry-verifier), exactly as `ferry verify --full` matches them, so a
+//! sync converges on what verify accepts.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use ferry_model::{PgValue, SourceValueRef, TablePlan, TableSchema};
+use ferry_reader::{RowSelection, SourceDb};
+use ferry_verifier::{bucket_of, key_bytes, row_digest, BucketDigests, RowDigest};
+use ferry_writer::{ChangeSet, RowFilter};
+
+use super::cursor;
+use super::strategy::{Mode, Strategy};
+use crate::exit::BadValue;
+use crate::row_key::KeyColumns;
+
+/// Rows per bucket of a comparison, as in `ferry verify --full`: a
+/// differing bucket costs re-reading about this many rows per side.
+const ROWS_PER_BUCKET: u64 = 1_000;
+
+/// One table being synced: its source, its plan and its strategy.
+pub struct TableJob {
+    pub source_path: PathBuf,
+    pub shown: PathBuf,
+    pub table: TableSchema,
+    pub plan: TablePlan,
+    pub strategy: Strategy,
+    /// Positions of the primary key in the plan's columns (which are the
+    /// source's columns, in the same order).
+    key_positions: Vec<usize>,
+    key_namer: KeyColumns,
+}
+
+/// A key's canonical bytes and its values, as the target stores them.
+type Keys = HashMap<Vec<u8>, Vec<PgValue<'static>>>;
+
+impl TableJob {
+    pub fn new(
+        source_path: PathBuf,
+        shown: PathBuf,
+        table: TableSchema,
+        plan: TablePlan,
+        strategy: Strategy,
+    ) -> Result<TableJob> {
+        if table.columns.len() != plan.columns.len() {
+            return Err(anyhow!(
+                "{}: the plan has {} columns for {} source columns",
+                table.name,
+                plan.columns.len(),
+                table.columns.len()
+            ));
+        }
+        let key_positions = plan
+            .primary_key
+            .iter()
+            .map(|key| {
+                plan.columns
+                    .iter()
+                    .position(|c| &c.name == key)
+                    .ok_or_else(|| anyhow!("{}: key column {key} is not planned", table.name))
+            })
+            .collect::<Result<_>>()?;
+        Ok(TableJob {
+            source_path,
+            shown,
+            key_namer: KeyColumns::of(&table),
+            table,
+            plan,
+            strategy,
+            key_positions,
+        })
+    }
+
+    fn open(&self) -> Result<SourceDb> {
+        SourceDb::open_as(&self.source_path, &self.shown).context("opening the source")
+    }
+
+    /// Buckets for a comparison of this table.
+    fn buckets(&self, db: &SourceDb) -> Result<u32> {
+        let rows = db.row_count(&self.table)?;
+        Ok(u32::try_from((rows / ROWS_PER_BUCKET).clamp(1, 1 << 16)).expect("clamped"))
+    }
+
+    /// A source row in the target's terms, or the first value that cannot
+    /// be, named as the copy names it.
+    fn convert<'a>(
+        &self,
+        rowid: Option<i64>,
+        row: &[SourceValueRef<'a>],
+    ) -> Result<Vec<PgValue<'a>>> {
+        let mut values = Vec::with_capacity(row.len());
+        for (column, value) in self.plan.columns.iter().zip(row) {
+            match ferry_transformer::coerce(column, *value) {
+                Ok(pg) => values.push(pg),
+                Err(error) => {
+                    return Err(BadValue {
+                        table: self.table.name.clone(),
+                        key: self.key_namer.key(rowid, row),
+                        column: column.source_name.clone(),
+                        error,
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// The key values of a full row; the whole row for a table without a
+    /// primary key.
+    fn key_values<'a>(&self, values: &[PgValue<'a>]) -> Vec<PgValue<'a>> {
+        if self.key_positions.is_empty() {
+            values.to_vec()
+        } else {
+            self.key_positions
+                .iter()
+                .map(|&i| values[i].clone())
+                .collect()
+        }
+    }
+
+    fn key_of(&self, values: &[PgValue<'_>]) -> Vec<u8> {
+        key_bytes(&self.key_values(values))
+    }
+
+    fn cursor_column(&self) -> Option<usize> {
+        match self.strategy.mode {
+            Mode::Cursor { column, .. } => Some(column),
+            _ => None,
+        }
+    }
+
+    /// Cursor mode: every row whose cursor is at or past `threshold` (all
+    /// rows when there is none yet), and every row whose cursor is NULL,
+    /// goes into `changes`. Returns the rows read and the largest cursor
+    /// seen.
+    pub fn cursor_pass(
+        &self,
+        threshold: Option<i64>,
+        changes: &mut ChangeSet,
+        seen: &mut HashSet<Vec<u8>>,
+    ) -> Result<(u64, Option<i64>)> {
+        let column = self
+            .cursor_column()
+            .ok_or_else(|| anyhow!("{}: not a cursor table", self.table.name))?;
+        let db = self.open()?;
+        let plan_column = &self.plan.columns[column];
+        let source_name = &self.table.columns[column].name;
+        let bound = match threshold {
+            Some(threshold) => {
+                let shape = db.column_shape(&self.table, source_name)?;
+                cursor::sql_bound(plan_column, shape, threshold)
+            }
+            None => None,
+        };
+        let selection = match &bound {
+            Some(bound) => RowSelection::AtLeast {
+                column: source_name,
+                bound: bound.as_ref(),
+            },
+            None => RowSelection::All,
+        };
+        let mut max = None;
+        let mut read = 0;
+        let mut failure = None;
+        db.read_selected(&self.table, selection, None, &mut |rowid, row| {
+            read += 1;
+            let values = match self.convert(rowid, row) {
+                Ok(values) => values,
+                Err(err) => {
+                    failure = Some(err);
+                    return ControlFlow::Break(());
+                }
+            };
+            let at = cursor::ordinal(&values[column]);
+            if let (Some(at), Some(threshold)) = (at, threshold) {
+                if at < threshold {
+                    return ControlFlow::Continue(());
+                }
+            }
+            max = max.max(at);
+            seen.insert(self.key_of(&values));
+            if let Err(err) = changes.upsert(&values) {
+                failure = Some(err.into());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+        .with_context(|| format!("reading table {}", self.table.name))?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok((read, max)),
+        }
+    }
+
+    /// Append mode: every row whose rowid (its `INTEGER PRIMARY KEY`) is
+    /// past `after`. Returns the rows read and the largest key read.
+    pub fn append_pass(
+        &self,
+        after: Option<i64>,
+        changes: &mut ChangeSet,
+        seen: &mut HashSet<Vec<u8>>,
+    ) -> Result<(u64, Option<i64>)> {
+        let db = self.open()?;
+        let selection = after.map_or(RowSelection::All, RowSelection::RowidAbove);
+        let mut max = after;
+        let mut read = 0;
+        let mut failure = None;
+        db.read_selected(&self.table, selection, None, &mut |rowid, row| {
+            read += 1;
+            max = max.max(rowid);
+            let result = self.convert(rowid, row).and_then(|values| {
+                seen.insert(self.key_of(&values));
+                changes.upsert(&values).map_err(anyhow::Error::from)
+            });
+            match result {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(err) => {
+                    failure = Some(err);
+                    ControlFlow::Break(())
+                }
+            }
+        })
+        .with_context(|| format!("reading table {}", self.table.name))?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok((read, max)),
+        }
+    }
+
+    /// The largest cursor value of the source, reading that column only.
+    pub fn max_cursor(&self) -> Result<Option<i64>> {
+        let Some(column) = self.cursor_column() else {
+            return Ok(None);
+        };
+        let db = self.open()?;
+        let plan_column = &self.plan.columns[column];
+        let mut max = None;
+        let mut failure = None;
+        db.read_selected(
+            &self.table,
+            RowSelection::All,
+            Some(&[column]),
+            &mut |_, row| {
+                match ferry_transformer::coerce(plan_column, row[0]) {
+                    Ok(value) => max = max.max(cursor::ordinal(&value)),
+                    Err(error) => {
+                        failure = Some(anyhow!(
+                            "{}, column {}: {error}",
+                            self.table.name,
+                            plan_column.source_name
+                        ));
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            },
+        )?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(max),
+        }
+    }
+
+    /// Full comparison: bucket digests of whole rows on both sides, then
+    /// the rows of the buckets that differ, turned into the exact changes
+    /// that make the target equal the source. Returns the largest cursor
+    /// value of the source, in cursor mode.
+    pub async fn reconcile(
+        self: &Arc<Self>,
+        client: &tokio_postgres::Client,
+        changes: &mut ChangeSet,
+    ) -> Result<Option<i64>> {
+        let job = Arc::clone(self);
+        let source = tokio::task::spawn_blocking(move || job.source_digests());
+        let (buckets, source, max_cursor) = source.await.context("source pass panicked")??;
+        let mut target = BucketDigests::new(buckets);
+        ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
+            target.add(&self.key_of(&values), &row_digest(&values));
+            ControlFlow::Continue(())
+        })
+        .await
+        .with_context(|| format!("reading {} from the target", self.plan.name))?;
+        let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
+        if bad.is_empty() {
+            return Ok(max_cursor);
+        }
+        if self.key_positions.is_empty() {
+            // Rows without a key cannot be matched one by one: the
+            // source's rows replace the table's.
+            let job = Arc::clone(self);
+            let all = tokio::task::spawn_blocking(move || {
+                let mut all = ChangeSet::replacing_all();
+                job.source_rows(|_| true, &mut |values| {
+                    all.upsert(&values).map_err(anyhow::Error::from)
+                })?;
+                Ok::<_, anyhow::Error>(all)
+            });
+            *changes = all.await.context("source pass panicked")??;
+            return Ok(max_cursor);
+        }
+
+        let in_bad = |key: &[u8]| bad.contains(&bucket_of(key, buckets));
+        let mut theirs: HashMap<Vec<u8>, (RowDigest, Vec<PgValue<'static>>)> = HashMap::new();
+        ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
+            let key = self.key_of(&values);
+            if in_bad(&key) {
+                let key_values = self.key_values(&values);
+                theirs.insert(key, (row_digest(&values), key_values));
+            }
+            ControlFlow::Continue(())
+        })
+        .await
+        .with_context(|| format!("reading {} from the target", self.plan.name))?;
+
+        let job = Arc::clone(self);
+        let bad_buckets = bad.clone();
+        let mut owned = std::mem::take(changes);
+        let pass = tokio::task::spawn_blocking(move || {
+            let mut mine = HashSet::new();
+            job.source_rows(
+                |key| bad_buckets.contains(&bucket_of(key, buckets)),
+                &mut |values| {
+                    let key = job.key_of(&values);
+                    let same = theirs
+                        .get(&key)
+                        .is_some_and(|(digest, _)| *digest == row_digest(&values));
+                    mine.insert(key);
+                    if !same {
+                        owned.upsert(&values)?;
+                    }
+                    Ok(())
+                },
+            )?;
+            for (key, (_, key_values)) in &theirs {
+                if !mine.contains(key) {
+                    owned.delete(key_values)?;
+                }
+            }
+            Ok::<_, anyhow::Error>(owned)
+        });
+        *changes = pass.await.context("source pass panicked")??;
+        Ok(max_cursor)
+    }
+
+    /// One pass over the source: bucket digests of whole rows, and the
+    /// largest cursor value.
+    fn source_digests(&self) -> Result<(u32, BucketDigests, Option<i64>)> {
+        let db = self.open()?;
+        let buckets = self.buckets(&db)?;
+        let mut digests = BucketDigests::new(buckets);
+        let cursor_column = self.cursor_column();
+        let mut max = None;
+        let mut failure = None;
+        db.read_selected(
+            &self.table,
+            RowSelection::All,
+            None,
+            &mut |rowid, row| match self.convert(rowid, row) {
+                Ok(values) => {
+                    digests.add(&self.key_of(&values), &row_digest(&values));
+                    if let Some(column) = cursor_column {
+                        max = max.max(cursor::ordinal(&values[column]));
+                    }
+                    ControlFlow::Continue(())
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    ControlFlow::Break(())
+                }
+            },
+        )
+        .with_context(|| format!("reading table {}", self.table.name))?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok((buckets, digests, max)),
+        }
+    }
+
+    /// Hands every source row whose key passes `keep` to `on_row`.
+    fn source_rows(
+        &self,
+        keep: impl Fn(&[u8]) -> bool,
+        on_row: &mut dyn FnMut(Vec<PgValue<'_>>) -> Result<()>,
+    ) -> Result<()> {
+        let db = self.open()?;
+        let mut failure = None;
+        db.read_selected(&self.table, RowSelection::All, None, &mut |rowid, row| {
+            let result = self.convert(rowid, row).and_then(|values| {
+                if keep(&self.key_of(&values)) {
+                    on_row(values)?;
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(err) => {
+                    failure = Some(err);
+                    ControlFlow::Break(())
+                }
+            }
+        })
+        .with_context(|| format!("reading table {}", self.table.name))?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Keys-only comparison: a digest of each key on both sides finds the
+    /// keys gone from the source, deleted from the target, and the keys
+    /// the target lacks that this run did not already pick up, whose rows
+    /// are added (a row whose cursor never moved forward still arrives).
+    pub async fn detect_deletes(
+        self: &Arc<Self>,
+        client: &tokio_postgres::Client,
+        changes: &mut ChangeSet,
+        seen: HashSet<Vec<u8>>,
+    ) -> Result<()> {
+        if self.key_positions.is_empty() {
+            return Ok(());
+        }
+        let key_plan = TablePlan {
+            columns: self
+                .key_positions
+                .iter()
+                .map(|&i| self.plan.columns[i].clone())
+                .collect(),
+            partition: None,
+            ..self.plan.clone()
+        };
+        let job = Arc::clone(self);
+        let source = tokio::task::spawn_blocking(move || job.source_keys(None));
+        let (buckets, source, _) = source.await.context("source pass panicked")??;
+        let mut target = BucketDigests::new(buckets);
+        ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
+            target.add(&key_bytes(&key), &row_digest(&key));
+            ControlFlow::Continue(())
+        })
+        .await
+        .with_context(|| format!("reading the keys of {} from the target", self.plan.name))?;
+        let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let mut theirs: Keys = HashMap::new();
+        ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
+            let bytes = key_bytes(&key);
+            if bad.contains(&bucket_of(&bytes, buckets)) {
+                theirs.insert(bytes, key);
+            }
+            ControlFlow::Continue(())
+        })
+        .await
+        .with_context(|| format!("reading the keys of {} from the target", self.plan.name))?;
+
+        let job = Arc::clone(self);
+        let mut owned = std::mem::take(changes);
+        let pass = tokio::task::spawn_blocking(move || {
+            let (_, _, mine) = job.source_keys(Some((&bad, buckets)))?;
+            for (key, values) in &theirs {
+                if !mine.contains(key) {
+                    owned.delete(values)?;
+                }
+            }
+            let missing: HashSet<Vec<u8>> = mine
+                .into_iter()
+                .filter(|key| !theirs.contains_key(key) && !seen.contains(key))
+                .collect();
+            if !missing.is_empty() {
+                job.source_rows(|key| missing.contains(key), &mut |values| {
+                    owned.upsert(&values).map_err(anyhow::Error::from)
+                })?;
+            }
+            Ok::<_, anyhow::Error>(owned)
+        });
+        *changes = pass.await.context("source pass panicked")??;
+        Ok(())
+    }
+
+    /// One pass over the source's key columns: digests of the keys, and,
+    /// when `collect` names buckets, the keys that fall in them.
+    fn source_keys(
+        &self,
+        collect: Option<(&HashSet<u32>, u32)>,
+    ) -> Result<(u32, BucketDigests, HashSet<Vec<u8>>)> {
+        let db = self.open()?;
+        let buckets = match collect {
+            Some((_, buckets)) => buckets,
+            None => self.buckets(&db)?,
+        };
+        let mut digests = BucketDigests::new(buckets);
+        let mut keys = HashSet::new();
+        let failure = Mutex::new(None);
+        let columns: Vec<&ferry_model::ColumnPlan> = self
+            .key_positions
+            .iter()
+            .map(|&i| &self.plan.columns[i])
+            .collect();
+        db.read_selected(
+            &self.table,
+            RowSelection::All,
+            Some(&self.key_positions),
+            &mut |_, row| {
+                let mut key = Vec::with_capacity(row.len());
+                for (column, value) in columns.iter().zip(row) {
+                    match ferry_transformer::coerce(column, *value) {
+                        Ok(pg) => key.push(pg),
+                        Err(error) => {
+                            *failure.lock().expect("not poisoned") = Some(anyhow!(
+                                "{}, key column {}: {error}",
+                                self.table.name,
+                                column.source_name
+                            ));
+                            return ControlFlow::Break(());
+                        }
+                    }
+                }
+                let bytes = key_bytes(&key);
+                match collect {
+                    Some((bad, buckets)) => {
+                        if bad.contains(&bucket_of(&bytes, buckets)) {
+                            keys.insert(bytes);
+                        }
+                    }
+                    None => digests.add(&bytes, &row_digest(&key)),
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .with_context(|| format!("reading the keys of table {}", self.table.name))?;
+        match failure.into_inner().expect("not poisoned") {
+            Some(err) => Err(err),
+            None => Ok((buckets, digests, keys)),
+        }
+    }
+}

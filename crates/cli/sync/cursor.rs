@@ -1,0 +1,198 @@
+//! Cursor values in the target type's terms, and the SQL filter that lets
+//! SQLite skip rows far behind the watermark.
+//!
+//! A cursor is compared as what it becomes in Postgres (microseconds for a
+//! timestamp, days for a date, the integer itself), after ferry's own
+//! coercion, so text timestamps written in any accepted format compare
+//! correctly. SQLite compares raw stored values, so it is only asked to
+//! filter when [`ColumnShape`] says every stored value sorts the way its
+//! meaning does; the bound it is given is rounded down, so its result is a
+//! superset, and each returned row is checked again here.
+
+use ferry_model::{ColumnPlan, PgType, PgValue, SourceValue};
+use ferry_reader::ColumnShape;
+
+/// Seconds from 1970-01-01 to 2000-01-01, Postgres's epoch.
+const PG_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
+const MICROS_PER_SECOND: i64 = 1_000_000;
+const SECONDS_PER_DAY: i64 = 86_400;
+/// The julian day of 2000-01-01 00:00 UTC.
+const PG_EPOCH_JULIAN: f64 = 2_451_544.5;
+
+/// A coerced cursor value as one comparable integer; `None` for NULL.
+pub fn ordinal(value: &PgValue<'_>) -> Option<i64> {
+    match value {
+        PgValue::Timestamp(t) | PgValue::Timestamptz(t) => Some(*t),
+        PgValue::Date(d) => Some(i64::from(*d)),
+        PgValue::Int2(i) => Some(i64::from(*i)),
+        PgValue::Int4(i) => Some(i64::from(*i)),
+        PgValue::Int8(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// The lag in the cursor's own units: microseconds for timestamps, whole
+/// days (rounded up) for dates, nothing for integers, which have no clock.
+pub fn lag_units(column: &ColumnPlan, lag_seconds: i64) -> i64 {
+    match column.pg_type {
+        PgType::Timestamp | PgType::Timestamptz => lag_seconds.saturating_mul(MICROS_PER_SECOND),
+        PgType::Date => (lag_seconds + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY,
+        _ => 0,
+    }
+}
+
+/// The ordinal as a value of the column's type, for messages and reports.
+pub fn value_of(column: &ColumnPlan, ordinal: i64) -> PgValue<'static> {
+    match column.pg_type {
+        PgType::Timestamp => PgValue::Timestamp(ordinal),
+        PgType::Timestamptz => PgValue::Timestamptz(ordinal),
+        PgType::Date => PgValue::Date(i32::try_from(ordinal).unwrap_or(i32::MAX)),
+        _ => PgValue::Int8(ordinal),
+    }
+}
+
+/// The raw SQLite bound below which no stored value can coerce to
+/// `threshold` or more, for a column of `shape`; `None` when SQLite cannot
+/// filter this column and every row must be read.
+pub fn sql_bound(column: &ColumnPlan, shape: ColumnShape, threshold: i64) -> Option<SourceValue> {
+    let time = matches!(column.pg_type, PgType::Timestamp | PgType::Timestamptz);
+    match (column.pg_type, shape) {
+        (_, ColumnShape::Empty | ColumnShape::Mixed) => None,
+        (PgType::SmallInt | PgType::Integer | PgType::BigInt, ColumnShape::Integer) => {
+            Some(SourceValue::Integer(threshold))
+        }
+        // Integers in a timestamp column are Unix seconds.
+        (_, ColumnShape::Integer) if time => Some(SourceValue::Integer(
+            threshold.div_euclid(MICROS_PER_SECOND) + PG_EPOCH_UNIX_SECONDS,
+        )),
+        (PgType::Date, ColumnShape::Integer) => Some(SourceValue::Integer(
+            threshold * SECONDS_PER_DAY + PG_EPOCH_UNIX_SECONDS,
+        )),
+        // Reals are julian days; a day's margin covers their rounding.
+        (_, ColumnShape::Real) if time => Some(SourceValue::Real(
+            threshold as f64 / (SECONDS_PER_DAY * MICROS_PER_SECOND) as f64 + PG_EPOCH_JULIAN - 1.0,
+        )),
+        (_, ColumnShape::SortableText { separator }) if time => {
+            // Naive text means local time at the column's offset for a
+            // timestamptz; a timestamp keeps it as written.
+            let offset = match column.pg_type {
+                PgType::Timestamptz => i64::from(column.coercion.naive_utc_offset_seconds),
+                _ => 0,
+            };
+            let local = threshold.div_euclid(MICROS_PER_SECOND) + offset;
+            Some(SourceValue::Text(text_at(local, separator).into_bytes()))
+        }
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD?HH:MM:SS` for seconds since 2000-01-01 (whole seconds: a
+/// stored fraction sorts after it, as it should).
+fn text_at(seconds: i64, separator: u8) -> String {
+    let days = seconds.div_euclid(SECONDS_PER_DAY);
+    let in_day = seconds.rem_euclid(SECONDS_PER_DAY);
+    let (y, m, d) = civil_from_days(days + 10_957);
+    format!(
+        "{y:04}-{m:02}-{d:02}{}{:02}:{:02}:{:02}",
+        char::from(separator),
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date
+/// (<https://howardhinnant.github.io/date_algorithms.html#civil_from_days>).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_model::{Coercion, SourceValueRef};
+
+    fn column(pg_type: PgType, offset: i32) -> ColumnPlan {
+        ColumnPlan {
+            source_name: "at".into(),
+            name: "at".into(),
+            declared_type: "DATETIME".into(),
+            pg_type,
+            not_null: false,
+            default_sql: None,
+            identity: false,
+            coercion: Coercion {
+                naive_utc_offset_seconds: offset,
+                ..Coercion::default()
+            },
+        }
+    }
+
+    /// Whatever the bound, a stored value that coerces to the threshold or
+    /// later is never below it in SQLite's order.
+    #[test]
+    fn bounds_never_exclude_a_value_at_the_threshold() {
+        let stored: [&[u8]; 3] = [
+            b"2024-03-01 10:00:00",
+            b"2024-03-01 10:00:00.000001",
+            b"2024-03-01 09:59:59.999999",
+        ];
+        for offset in [0, 7200, -3600] {
+            let at = column(PgType::Timestamptz, offset);
+            for text in stored {
+                let value = ferry_transformer::coerce(&at, SourceValueRef::Text(text)).unwrap();
+                let threshold = ordinal(&value).unwrap();
+                let bound = sql_bound(
+                    &at,
+                    ColumnShape::SortableText { separator: b' ' },
+                    threshold,
+                )
+                .unwrap();
+                let SourceValue::Text(bound) = bound else {
+                    panic!()
+                };
+                assert!(text >= bound.as_slice(), "{offset} {text:?} {bound:?}");
+            }
+        }
+        let at = column(PgType::Timestamptz, 0);
+        let unix = 1_709_287_200; // 2024-03-01 10:00:00 UTC
+        let value = ferry_transformer::coerce(&at, SourceValueRef::Integer(unix)).unwrap();
+        assert_eq!(
+            sql_bound(&at, ColumnShape::Integer, ordinal(&value).unwrap()),
+            Some(SourceValue::Integer(unix))
+        );
+        let jd = 2_460_370.916_666_7;
+        let value = ferry_transformer::coerce(&at, SourceValueRef::Real(jd)).unwrap();
+        let Some(SourceValue::Real(bound)) =
+            sql_bound(&at, ColumnShape::Real, ordinal(&value).unwrap())
+        else {
+            panic!()
+        };
+        assert!(bound <= jd);
+        assert_eq!(sql_bound(&at, ColumnShape::Mixed, 0), None);
+    }
+
+    #[test]
+    fn texts_and_lags() {
+        assert_eq!(text_at(0, b' '), "2000-01-01 00:00:00");
+        assert_eq!(text_at(-1, b'T'), "1999-12-31T23:59:59");
+        assert_eq!(
+            text_at(8_825 * 86_400 + 45_296, b' '),
+            "2024-02-29 12:34:56"
+        );
+        assert_eq!(lag_units(&column(PgType::Timestamptz, 0), 300), 300_000_000);
+        assert_eq!(lag_units(&column(PgType::Date, 0), 300), 1);
+        assert_eq!(lag_units(&column(PgType::BigInt, 0), 300), 0);
+        assert_eq!(ordinal(&PgValue::Null), None);
+        assert_eq!(value_of(&column(PgType::Date, 0), 3), PgValue::Date(3));
+    }
+}

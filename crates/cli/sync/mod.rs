@@ -1,0 +1,639 @@
+//! `ferry sync`: keep a Postgres copy following a SQLite file that is
+//! still being written, run after run, from cron.
+//!
+//! Each run reads one snapshot of the source, takes a session advisory
+//! lock so that no two runs of the same source and schema overlap, and
+//! then, table by table:
+//!
+//! 1. a table never synced whose target is missing or empty is copied by
+//!    the copy pipeline (reading the same snapshot);
+//! 2. a table never synced that already holds rows (an earlier `ferry
+//!    copy`), or whose strategy or columns changed, is reconciled: one full
+//!    comparison, its differences applied;
+//! 3. any other table moves only what changed, by its strategy (cursor,
+//!    append or full, see [`strategy`]).
+//!
+//! Every table's changes and its row of `ferry.sync_state` (watermark,
+//! counts) commit in one transaction, so a run killed at any instant
+//! leaves each table as it was before the run or as it is after it.
+
+mod changes;
+mod cursor;
+mod report;
+mod strategy;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use ferry_model::{PgType, TablePlan};
+use ferry_writer::{ChangeSet, SyncRecord, SyncState, TableState};
+
+pub use report::SyncReport;
+pub use strategy::SyncConfig;
+
+use crate::args::{CopyArgs, Format, SnapshotMode, SourceArgs, SyncArgs};
+use crate::exit::{self, UsageError};
+use changes::TableJob;
+use report::TableOutcome;
+use strategy::{Deletes, Mode, Strategy};
+
+/// Another sync of the same source into the same schema holds the lock.
+#[derive(Debug)]
+pub struct Locked {
+    pub source: String,
+    pub schema: String,
+    pub pid: Option<i32>,
+    pub waited: Option<u64>,
+}
+
+impl fmt::Display for Locked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "another ferry sync of {} into {} is running",
+            self.source, self.schema
+        )?;
+        if let Some(pid) = self.pid {
+            write!(f, " (pid {pid} on the server)")?;
+        }
+        match self.waited {
+            Some(seconds) => write!(f, "; still running after waiting {seconds}s"),
+            None => f.write_str(
+                "; this run did nothing: the next one catches up, or pass --wait SECONDS to wait \
+                 for it",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Locked {}
+
+/// What `ferry sync` prints and the exit code it ends with.
+pub struct SyncOutput {
+    pub text: String,
+    pub code: u8,
+}
+
+/// Runs one sync and renders its summary as `--format` (or the terminal)
+/// asks.
+pub async fn run(args: &SyncArgs) -> Result<SyncOutput> {
+    let (report, code) = sync(args).await?;
+    let format = args
+        .format
+        .or_else(|| std::io::stdout().is_terminal().then_some(Format::Text));
+    let text = match format {
+        Some(Format::Text) => report.to_text(),
+        Some(Format::Json) => report.to_json() + "\n",
+        None => String::new(),
+    };
+    Ok(SyncOutput { text, code })
+}
+
+/// Every table's strategy, as `ferry plan` shows them.
+pub fn plan_comments(prepared: &crate::prepare::Prepared) -> Result<String> {
+    let mut out = String::from("\n-- ferry sync strategies ([tables.NAME.sync] in ferry.toml)\n");
+    for plan in &prepared.plans {
+        let table = prepared
+            .schema
+            .table(&plan.source_name)
+            .expect("plans are made from the source's tables");
+        let strategy = strategy::strategy(table, plan, sync_config(prepared, &table.name))?;
+        out.push_str(&format!("-- {}: {strategy}\n", plan.name));
+    }
+    Ok(out)
+}
+
+fn sync_config<'a>(prepared: &'a crate::prepare::Prepared, table: &str) -> Option<&'a SyncConfig> {
+    prepared
+        .config
+        .sync
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(table))
+        .map(|(_, config)| config)
+}
+
+/// What a table needs this run.
+enum Action {
+    Copy,
+    Reconcile,
+    Incremental(SyncState),
+}
+
+/// One table, its job and what to do.
+struct Planned {
+    job: Arc<TableJob>,
+    action: Action,
+    /// Columns to add first, to follow the source.
+    added: Vec<String>,
+    last_success_unix: Option<f64>,
+}
+
+async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
+    let started = Instant::now();
+    let started_unix = unix_now();
+    let identity = identity_of(&args.source.source).display().to_string();
+    // The lock comes first, so a run that must wait or give up does so
+    // before it spends anything on a snapshot.
+    let schema = match &args.source.schema {
+        Some(schema) => schema.clone(),
+        None => crate::config::Config::load(args.source.config.as_deref())?
+            .schema
+            .unwrap_or_else(|| "public".to_owned()),
+    };
+    let mut client = ferry_writer::connect(&args.target)
+        .await
+        .context("connecting to the target")?;
+    ferry_writer::ensure_sync_state(&client)
+        .await
+        .context("creating ferry.sync_state")?;
+    lock(&client, &schema, &identity, args.wait).await?;
+
+    let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
+    let prepared = crate::prepare::prepare_at(&args.source, snapshot.path())?;
+
+    let mut planned = Vec::new();
+    let mut drift = Vec::new();
+    for plan in &prepared.plans {
+        let table = prepared
+            .schema
+            .table(&plan.source_name)
+            .expect("plans are made from the source's tables")
+            .clone();
+        let strategy = strategy::strategy(&table, plan, sync_config(&prepared, &table.name))?;
+        let job = TableJob::new(
+            snapshot.path().to_owned(),
+            args.source.source.clone(),
+            table,
+            plan.clone(),
+            strategy,
+        )?;
+        let (action, added, last_success_unix) = decide(
+            &client,
+            plan,
+            &job.strategy,
+            args.allow_schema_changes,
+            &mut drift,
+        )
+        .await?;
+        planned.push(Planned {
+            job: Arc::new(job),
+            action,
+            added,
+            last_success_unix,
+        });
+    }
+    if !drift.is_empty() {
+        let message = format!(
+            "the source's schema changed: {}; ferry sync stopped before changing anything",
+            drift.join("; ")
+        );
+        if let Some(path) = &args.metrics_textfile {
+            let outcomes = planned.iter().map(|p| failed(p, &message, 0.0)).collect();
+            let report = SyncReport {
+                schema,
+                tables: outcomes,
+                seconds: started.elapsed().as_secs_f64(),
+                started_unix,
+            };
+            report::write_atomically(path, &report.to_metrics())?;
+        }
+        return Err(UsageError::new(message).into());
+    }
+
+    let mut outcomes = Vec::new();
+    let mut code = exit::OK;
+    let copies: Vec<&Planned> = planned
+        .iter()
+        .filter(|p| matches!(p.action, Action::Copy))
+        .collect();
+    if !copies.is_empty() {
+        match first_copy(&mut client, args, snapshot.path(), &identity, &copies).await {
+            Ok(done) => outcomes.extend(done),
+            Err(err) => {
+                eprintln!("ferry: error: {err:#}");
+                code = code.max(exit::exit_code(&err));
+                let message = format!("{err:#}");
+                outcomes.extend(copies.iter().map(|p| failed(p, &message, 0.0)));
+            }
+        }
+    }
+    for p in planned.iter().filter(|p| !matches!(p.action, Action::Copy)) {
+        let table_started = Instant::now();
+        match sync_table(&mut client, p, &identity).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => {
+                eprintln!("ferry: error: {}: {err:#}", p.job.table.name);
+                code = code.max(exit::exit_code(&err));
+                outcomes.push(failed(
+                    p,
+                    &format!("{err:#}"),
+                    table_started.elapsed().as_secs_f64(),
+                ));
+            }
+        }
+    }
+    // Report tables in the source's order, whatever order they ran in.
+    outcomes.sort_by_key(|o| {
+        planned
+            .iter()
+            .position(|p| p.job.table.name == o.table)
+            .unwrap_or(usize::MAX)
+    });
+    let report = SyncReport {
+        schema,
+        tables: outcomes,
+        seconds: started.elapsed().as_secs_f64(),
+        started_unix,
+    };
+    if let Some(path) = &args.metrics_textfile {
+        report::write_atomically(path, &report.to_metrics())?;
+    }
+    Ok((report, code))
+}
+
+/// Takes the sync's advisory lock, waiting up to `wait` seconds if asked.
+async fn lock(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    identity: &str,
+    wait: Option<u64>,
+) -> Result<()> {
+    let deadline = wait.map(|s| Instant::now() + Duration::from_secs(s));
+    loop {
+        if ferry_writer::try_lock_sync(client, schema, identity).await? {
+            return Ok(());
+        }
+        match deadline {
+            Some(deadline) if Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(left.min(Duration::from_millis(500))).await;
+            }
+            _ => {
+                let pid = ferry_writer::sync_lock_holder(client, schema, identity).await?;
+                return Err(Locked {
+                    source: identity.to_owned(),
+                    schema: schema.to_owned(),
+                    pid,
+                    waited: wait,
+                }
+                .into());
+            }
+        }
+    }
+}
+
+/// Inspects the target table and the sync state: what this run must do,
+/// which columns it adds, and any schema change it cannot follow (pushed
+/// to `drift`).
+async fn decide(
+    client: &tokio_postgres::Client,
+    plan: &TablePlan,
+    strategy: &Strategy,
+    allow_schema_changes: bool,
+    drift: &mut Vec<String>,
+) -> Result<(Action, Vec<String>, Option<f64>)> {
+    let display = format!("{}.{}", plan.schema, plan.name);
+    let actual = ferry_writer::inspect_table(client, &plan.schema, &plan.name)
+        .await
+        .with_context(|| format!("inspecting {display}"))?;
+    let Some(actual) = actual else {
+        return Ok((Action::Copy, Vec::new(), None));
+    };
+    let mut added = Vec::new();
+    for column in &plan.columns {
+        match actual.columns.iter().find(|a| a.name == column.name) {
+            None if allow_schema_changes => {
+                added.push(ferry_writer::add_column_sql(plan, column));
+            }
+            None => drift.push(format!(
+                "{display}: column {} ({}) was added in the source; rerun with \
+                 --allow-schema-changes to add it in Postgres and fill it in",
+                column.name, column.pg_type
+            )),
+            Some(a) => {
+                if a.pg_type.parse::<PgType>() != Ok(column.pg_type) {
+                    drift.push(format!(
+                        "{display}: column {} is {} in Postgres but the source now maps it to \
+                         {}; change the column in Postgres (or its type in ferry.toml), then \
+                         rerun",
+                        column.name, a.pg_type, column.pg_type
+                    ));
+                }
+            }
+        }
+    }
+    for a in &actual.columns {
+        if !plan.columns.iter().any(|c| c.name == a.name) {
+            drift.push(format!(
+                "{display}: column {} was dropped or renamed in the source; drop or rename it in \
+                 Postgres (or map it in ferry.toml), then rerun",
+                a.name
+            ));
+        }
+    }
+    let state = ferry_writer::read_sync_state(client, &plan.schema, &plan.name)
+        .await
+        .with_context(|| format!("reading the sync state of {display}"))?;
+    let last_success = state.as_ref().map(|s| s.last_success_unix);
+    let Some(state) = state else {
+        let empty =
+            ferry_writer::table_state(client, &plan.schema, &plan.name).await? == TableState::Empty;
+        let action = if empty && added.is_empty() {
+            Action::Copy
+        } else {
+            Action::Reconcile
+        };
+        return Ok((action, added, None));
+    };
+    let columns: Vec<&str> = plan.columns.iter().map(|c| c.name.as_str()).collect();
+    let same = state.mode == strategy.mode_name()
+        && state.cursor_column.as_deref() == strategy.cursor_name()
+        && state.columns == columns
+        && added.is_empty();
+    let action = if same {
+        Action::Incremental(state)
+    } else {
+        Action::Reconcile
+    };
+    Ok((action, added, last_success))
+}
+
+/// Copies the tables that have nothing in the target yet with the copy
+/// pipeline, reading the run's snapshot, then records their state. The
+/// cursor watermarks come from that same snapshot, so nothing written
+/// after it is skipped by the next run.
+async fn first_copy(
+    client: &mut tokio_postgres::Client,
+    args: &SyncArgs,
+    snapshot: &Path,
+    identity: &str,
+    copies: &[&Planned],
+) -> Result<Vec<TableOutcome>> {
+    let started = Instant::now();
+    let started_unix = unix_now();
+    let mut watermarks = Vec::new();
+    for p in copies {
+        let job = Arc::clone(&p.job);
+        watermarks.push(
+            tokio::task::spawn_blocking(move || job.max_cursor())
+                .await
+                .context("source pass panicked")??,
+        );
+    }
+    let copy_args = CopyArgs {
+        source: SourceArgs {
+            source: snapshot.to_owned(),
+            config: args.source.config.clone(),
+            schema: args.source.schema.clone(),
+            tables: copies.iter().map(|p| p.job.table.name.clone()).collect(),
+            exclude: Vec::new(),
+            identifiers: args.source.identifiers,
+            partition: args.source.partition.clone(),
+        },
+        target: args.target.clone(),
+        jobs: args.jobs,
+        if_exists: None,
+        on_error: None,
+        allow_changed_source: false,
+        snapshot: SnapshotMode::None,
+        retries: 5,
+        chunk_rows: 100_000,
+        format: Format::Text,
+    };
+    let report = crate::copy::copy(&copy_args)
+        .await
+        .context("copying the tables not synced yet")?;
+    let mut outcomes = Vec::new();
+    for (p, cursor_max) in copies.iter().zip(watermarks) {
+        let plan = &p.job.plan;
+        let copied = report
+            .tables
+            .iter()
+            .find(|t| t.table == p.job.table.name)
+            .map_or(0, |t| t.rows_written);
+        let watermark = match p.job.strategy.mode {
+            Mode::Cursor { .. } => cursor_max,
+            Mode::Append => {
+                ferry_writer::max_key(client, &plan.schema, &plan.name, &plan.primary_key[0])
+                    .await?
+            }
+            Mode::Full => None,
+        };
+        let text = watermark_text(&p.job, watermark);
+        let record = SyncRecord {
+            source_table: &p.job.table.name,
+            source: identity,
+            mode: p.job.strategy.mode_name(),
+            cursor_column: p.job.strategy.cursor_name(),
+            watermark,
+            watermark_text: text.as_deref(),
+            started_unix,
+            copied,
+        };
+        let applied =
+            ferry_writer::apply_changes(client, plan, ChangeSet::new(), &[], &record).await?;
+        outcomes.push(TableOutcome {
+            table: p.job.table.name.clone(),
+            target: format!("{}.{}", plan.schema, plan.name),
+            mode: p.job.strategy.mode_name().to_owned(),
+            action: "copied".to_owned(),
+            inserted: copied + applied.inserted,
+            updated: 0,
+            deleted: 0,
+            unchanged: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            watermark: text,
+            success: true,
+            error: None,
+            last_success_unix: Some(unix_now()),
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Reconciles or incrementally syncs one table, in one transaction.
+async fn sync_table(
+    client: &mut tokio_postgres::Client,
+    p: &Planned,
+    identity: &str,
+) -> Result<TableOutcome> {
+    let started = Instant::now();
+    let started_unix = unix_now();
+    let job = &p.job;
+    let plan = &job.plan;
+    let display = format!("{}.{}", plan.schema, plan.name);
+    for sql in &p.added {
+        // Its own statement, before the comparison reads the new column:
+        // should the run stop right after, the sync state still lists the
+        // old columns, so the next run reconciles again.
+        client
+            .batch_execute(sql)
+            .await
+            .with_context(|| format!("{display}: {sql}"))?;
+    }
+    let mut changes = ChangeSet::new();
+    let (action, watermark) = match &p.action {
+        Action::Copy => unreachable!("copies are run by first_copy"),
+        Action::Reconcile => {
+            let cursor_max = job.reconcile(client, &mut changes).await?;
+            let watermark = match job.strategy.mode {
+                Mode::Cursor { .. } => cursor_max,
+                Mode::Append => {
+                    let j = Arc::clone(job);
+                    tokio::task::spawn_blocking(move || max_rowid(&j))
+                        .await
+                        .context("source pass panicked")??
+                }
+                Mode::Full => None,
+            };
+            ("reconciled", watermark)
+        }
+        Action::Incremental(state) => {
+            let mut seen = HashSet::new();
+            let watermark = match &job.strategy.mode {
+                Mode::Full => {
+                    job.reconcile(client, &mut changes).await?;
+                    None
+                }
+                Mode::Cursor {
+                    column,
+                    lag_seconds,
+                    ..
+                } => {
+                    let lag = cursor::lag_units(&plan.columns[*column], *lag_seconds);
+                    let threshold = state.watermark.map(|w| w.saturating_sub(lag));
+                    let j = Arc::clone(job);
+                    let (c, s, max) = tokio::task::spawn_blocking(move || {
+                        let mut seen = HashSet::new();
+                        let mut c = ChangeSet::new();
+                        let (_, max) = j.cursor_pass(threshold, &mut c, &mut seen)?;
+                        Ok::<_, anyhow::Error>((c, seen, max))
+                    })
+                    .await
+                    .context("source pass panicked")??;
+                    changes = c;
+                    seen = s;
+                    state.watermark.max(max)
+                }
+                Mode::Append => {
+                    let after = ferry_writer::max_key(
+                        client,
+                        &plan.schema,
+                        &plan.name,
+                        &plan.primary_key[0],
+                    )
+                    .await?;
+                    let j = Arc::clone(job);
+                    let (c, s, max) = tokio::task::spawn_blocking(move || {
+                        let mut seen = HashSet::new();
+                        let mut c = ChangeSet::new();
+                        let (_, max) = j.append_pass(after, &mut c, &mut seen)?;
+                        Ok::<_, anyhow::Error>((c, seen, max))
+                    })
+                    .await
+                    .context("source pass panicked")??;
+                    changes = c;
+                    seen = s;
+                    max
+                }
+            };
+            if job.strategy.deletes == Deletes::Detect && job.strategy.mode != Mode::Full {
+                job.detect_deletes(client, &mut changes, seen).await?;
+            }
+            ("incremental", watermark)
+        }
+    };
+    let text = watermark_text(job, watermark);
+    let record = SyncRecord {
+        source_table: &job.table.name,
+        source: identity,
+        mode: job.strategy.mode_name(),
+        cursor_column: job.strategy.cursor_name(),
+        watermark,
+        watermark_text: text.as_deref(),
+        started_unix,
+        copied: 0,
+    };
+    let applied = ferry_writer::apply_changes(client, plan, changes, &[], &record)
+        .await
+        .with_context(|| format!("applying the changes to {display}"))?;
+    Ok(TableOutcome {
+        table: job.table.name.clone(),
+        target: display,
+        mode: job.strategy.mode_name().to_owned(),
+        action: action.to_owned(),
+        inserted: applied.inserted,
+        updated: applied.updated,
+        deleted: applied.deleted,
+        unchanged: applied.unchanged,
+        seconds: started.elapsed().as_secs_f64(),
+        watermark: text,
+        success: true,
+        error: None,
+        last_success_unix: Some(unix_now()),
+    })
+}
+
+/// The largest rowid of the source table.
+fn max_rowid(job: &TableJob) -> Result<Option<i64>> {
+    let db = ferry_reader::SourceDb::open_as(&job.source_path, &job.shown)?;
+    Ok(db
+        .chunk_ranges(&job.table, u64::MAX)?
+        .last()
+        .and_then(|range| match range {
+            ferry_model::ChunkRange::Rowid { end, .. } => Some(*end),
+            ferry_model::ChunkRange::Whole => None,
+        }))
+}
+
+fn watermark_text(job: &TableJob, watermark: Option<i64>) -> Option<String> {
+    let watermark = watermark?;
+    Some(match job.strategy.mode {
+        Mode::Cursor { column, .. } => ferry_verifier::render_value(
+            &cursor::value_of(&job.plan.columns[column], watermark),
+            64,
+        ),
+        _ => watermark.to_string(),
+    })
+}
+
+fn failed(p: &Planned, error: &str, seconds: f64) -> TableOutcome {
+    let plan = &p.job.plan;
+    TableOutcome {
+        table: p.job.table.name.clone(),
+        target: format!("{}.{}", plan.schema, plan.name),
+        mode: p.job.strategy.mode_name().to_owned(),
+        action: match p.action {
+            Action::Copy => "copy",
+            Action::Reconcile => "reconcile",
+            Action::Incremental(_) => "incremental",
+        }
+        .to_owned(),
+        inserted: 0,
+        updated: 0,
+        deleted: 0,
+        unchanged: 0,
+        seconds,
+        watermark: None,
+        success: false,
+        error: Some(error.to_owned()),
+        last_success_unix: p.last_success_unix,
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The source file of a sync as the lock and the state name it: its
+/// canonical path, so `./app.db` and `/srv/app.db` are one source.
+fn identity_of(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}

@@ -1,0 +1,392 @@
+//! Reading only some rows and some columns of a table, filtered by SQLite
+//! itself, for incremental syncs that must not read a whole table on every
+//! run.
+//!
+//! A cursor filter (`"col" >= ?`) compares raw stored values the way SQLite
+//! does: integers and reals before text, text by its bytes. That order only
+//! matches the order of the values' meaning when every stored value of the
+//! column has the same storage class and, for text, one fixed-width
+//! sortable format. [`SourceDb::column_shape`] finds out which, in one pass
+//! inside SQLite (no row leaves it); callers filter in SQL only for a shape
+//! other than [`ColumnShape::Mixed`], and re-check each returned row in
+//! their own terms, since the SQL filter is only ever a superset.
+
+use std::ops::ControlFlow;
+
+use ferry_model::{SourceValueRef, TableSchema};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::ToSql;
+
+use crate::chunk::{recycle, rowid_expr, source_value};
+use crate::db::SourceDb;
+use crate::error::ReadError;
+use crate::ident::quote_sqlite_ident;
+
+/// Which rows [`SourceDb::read_selected`] returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowSelection<'a> {
+    /// Every row.
+    All,
+    /// Rows whose rowid is greater than this (tables with a rowid only).
+    RowidAbove(i64),
+    /// Rows whose `column` compares `>=` to `bound` in SQLite's terms, and
+    /// rows where it is NULL (they have no place in the order, so a caller
+    /// keeping a watermark sees them on every run).
+    AtLeast {
+        /// Source column name.
+        column: &'a str,
+        /// The lower bound, in the storage class of the column's values.
+        bound: SourceValueRef<'a>,
+    },
+}
+
+/// What one column of a table holds, as far as ordering it in SQL goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnShape {
+    /// Only NULLs (or no rows).
+    Empty,
+    /// Only integers (and NULLs).
+    Integer,
+    /// Only reals (and NULLs).
+    Real,
+    /// Only text of the form `YYYY-MM-DD?HH:MM:SS[.digits]`, no offset,
+    /// with `separator` at the `?` in every value: such text sorts
+    /// bytewise in time order.
+    SortableText {
+        /// The byte between date and time, `b' '` or `b'T'`.
+        separator: u8,
+    },
+    /// Anything else: SQL order is not the values' order.
+    Mixed,
+}
+
+impl SourceDb {
+    /// Streams the rows `selection` picks, in rowid order (key order for a
+    /// `WITHOUT ROWID` table), like [`SourceDb::read_chunk`]. With
+    /// `columns`, `on_row` receives only the values at those positions of
+    /// [`TableSchema::columns`], in that order: a key-only pass then reads
+    /// no other column.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReadError`] naming the table, [`ReadError::NoRowid`] for
+    /// [`RowSelection::RowidAbove`] on a table without a rowid, or
+    /// [`ReadError::Query`] for a column that is not in the table.
+    pub fn read_selected(
+        &self,
+        table: &TableSchema,
+        selection: RowSelection<'_>,
+        columns: Option<&[usize]>,
+        on_row: &mut crate::OnRow<'_>,
+    ) -> Result<u64, ReadError> {
+        let rowid = if table.without_rowid {
+            None
+        } else {
+            Some(rowid_expr(table)?)
+        };
+        let all: Vec<usize> = (0..table.columns.len()).collect();
+        let picked = columns.unwrap_or(&all);
+        let mut select: Vec<String> = rowid.iter().cloned().collect();
+        for &at in picked {
+            let column = table.columns.get(at).ok_or_else(|| ReadError::Query {
+                table: table.name.clone(),
+                source: rusqlite::Error::InvalidColumnIndex(at),
+            })?;
+            select.push(quote_sqlite_ident(&column.name));
+        }
+        if select.is_empty() {
+            // No rowid and no column asked for: still one value per row.
+            select.push("1".to_owned());
+        }
+        let from = format!(
+            "SELECT {} FROM main.{}",
+            select.join(", "),
+            quote_sqlite_ident(&table.name)
+        );
+        let order = match &rowid {
+            Some(rowid) => format!(" ORDER BY {rowid}"),
+            None if !table.primary_key.is_empty() => format!(
+                " ORDER BY {}",
+                table
+                    .primary_key
+                    .iter()
+                    .map(|k| quote_sqlite_ident(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
+        let (sql, bound) = match selection {
+            RowSelection::All => (format!("{from}{order}"), None),
+            RowSelection::RowidAbove(after) => {
+                let rowid = rowid.as_ref().ok_or_else(|| ReadError::NoRowid {
+                    table: table.name.clone(),
+                })?;
+                (
+                    format!("{from} WHERE {rowid} > ?1{order}"),
+                    Some(Value::Integer(after)),
+                )
+            }
+            RowSelection::AtLeast { column, bound } => {
+                if table.column_index(column).is_none() {
+                    return Err(ReadError::Query {
+                        table: table.name.clone(),
+                        source: rusqlite::Error::InvalidColumnName(column.to_owned()),
+                    });
+                }
+                let column = quote_sqlite_ident(column);
+                (
+                    format!("{from} WHERE {column} >= ?1 OR {column} IS NULL{order}"),
+                    Some(owned_value(bound)),
+                )
+            }
+        };
+
+        let fail = |e| self.table_error(&table.name, e);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(fail)?;
+        let mut rows = match &bound {
+            Some(bound) => stmt.query([Bound(bound)]),
+            None => stmt.query([]),
+        }
+        .map_err(fail)?;
+        let first_value = usize::from(rowid.is_some());
+        let mut buffer: Vec<SourceValueRef<'static>> = Vec::with_capacity(picked.len());
+        let mut visited = 0u64;
+        while let Some(row) = rows.next().map_err(fail)? {
+            let mut values = recycle(std::mem::take(&mut buffer));
+            let rowid = match rowid {
+                Some(_) => Some(row.get::<_, i64>(0).map_err(fail)?),
+                None => None,
+            };
+            for i in 0..picked.len() {
+                values.push(source_value(row.get_ref(first_value + i).map_err(fail)?));
+            }
+            visited += 1;
+            let flow = on_row(rowid, &values);
+            buffer = recycle(values);
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(visited)
+    }
+
+    /// The [`ColumnShape`] of `column`: one scan inside SQLite, returning
+    /// five counts.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReadError`] naming the table (an unknown column included).
+    pub fn column_shape(
+        &self,
+        table: &TableSchema,
+        column: &str,
+    ) -> Result<ColumnShape, ReadError> {
+        let c = quote_sqlite_ident(column);
+        let text = |separator: char| {
+            format!(
+                "typeof({c}) = 'text' AND length({c}) BETWEEN 19 AND 26 \
+                 AND substr({c}, 1, 19) GLOB \
+                 '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]{separator}[0-9][0-9]:[0-9][0-9]:[0-9][0-9]' \
+                 AND (length({c}) = 19 OR (substr({c}, 20, 1) = '.' AND length({c}) > 20 \
+                      AND substr({c}, 21) NOT GLOB '*[^0-9]*'))"
+            )
+        };
+        let sql = format!(
+            "SELECT count({c}), \
+                    coalesce(sum(typeof({c}) = 'integer'), 0), \
+                    coalesce(sum(typeof({c}) = 'real'), 0), \
+                    coalesce(sum({space}), 0), \
+                    coalesce(sum({t}), 0) \
+             FROM main.{}",
+            quote_sqlite_ident(&table.name),
+            space = text(' '),
+            t = text('T'),
+        );
+        let counts: [i64; 5] = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row([], |r| {
+                    Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+                })
+            })
+            .map_err(|e| self.table_error(&table.name, e))?;
+        Ok(shape_of(counts))
+    }
+
+    /// How many rows `selection` picks, reading no column.
+    ///
+    /// # Errors
+    ///
+    /// As [`SourceDb::read_selected`].
+    pub fn count_selected(
+        &self,
+        table: &TableSchema,
+        selection: RowSelection<'_>,
+    ) -> Result<u64, ReadError> {
+        self.read_selected(table, selection, Some(&[]), &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+    }
+}
+
+/// `[non-null, integers, reals, text with ' ', text with 'T']` to a shape.
+fn shape_of([values, integers, reals, spaced, t_separated]: [i64; 5]) -> ColumnShape {
+    if values == 0 {
+        ColumnShape::Empty
+    } else if integers == values {
+        ColumnShape::Integer
+    } else if reals == values {
+        ColumnShape::Real
+    } else if spaced == values {
+        ColumnShape::SortableText { separator: b' ' }
+    } else if t_separated == values {
+        ColumnShape::SortableText { separator: b'T' }
+    } else {
+        ColumnShape::Mixed
+    }
+}
+
+fn owned_value(value: SourceValueRef<'_>) -> Value {
+    match value {
+        SourceValueRef::Null => Value::Null,
+        SourceValueRef::Integer(i) => Value::Integer(i),
+        SourceValueRef::Real(r) => Value::Real(r),
+        // A bound is text the caller formatted; should it hold bytes that
+        // are not UTF-8, their lossy form is bound instead.
+        SourceValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        SourceValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// Binds a value exactly as its storage class.
+struct Bound<'a>(&'a Value);
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::from(self.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDb;
+
+    fn ids(db: &SourceDb, table: &TableSchema, selection: RowSelection<'_>) -> Vec<i64> {
+        let mut out = Vec::new();
+        db.read_selected(table, selection, Some(&[0]), &mut |_, row| {
+            if let SourceValueRef::Integer(i) = row[0] {
+                out.push(i);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn filters_by_rowid_and_by_cursor() {
+        let file = TempDb::new(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, at DATETIME, body TEXT);
+             INSERT INTO t VALUES (1, '2024-01-01 10:00:00', 'a'),
+                                  (2, '2024-01-02 10:00:00.5', 'b'),
+                                  (3, NULL, 'c'),
+                                  (4, '2024-01-03 00:00:00', 'd');",
+        );
+        let db = SourceDb::open(file.path()).unwrap();
+        let schema = db.schema().unwrap();
+        let t = schema.table("t").unwrap();
+        assert_eq!(ids(&db, t, RowSelection::All), [1, 2, 3, 4]);
+        assert_eq!(ids(&db, t, RowSelection::RowidAbove(2)), [3, 4]);
+        let bound = SourceValueRef::Text(b"2024-01-02 10:00:00");
+        let selection = RowSelection::AtLeast {
+            column: "at",
+            bound,
+        };
+        assert_eq!(ids(&db, t, selection), [2, 3, 4]);
+        assert_eq!(db.count_selected(t, selection).unwrap(), 3);
+
+        // Only the asked-for columns, in the asked-for order.
+        let mut rows = Vec::new();
+        db.read_selected(
+            t,
+            RowSelection::RowidAbove(3),
+            Some(&[2, 0]),
+            &mut |rowid, row| {
+                rows.push((
+                    rowid,
+                    row.iter().map(|v| v.to_owned_value()).collect::<Vec<_>>(),
+                ));
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            [(
+                Some(4),
+                vec![
+                    ferry_model::SourceValue::Text(b"d".to_vec()),
+                    ferry_model::SourceValue::Integer(4)
+                ]
+            )]
+        );
+        let err = db
+            .read_selected(
+                t,
+                RowSelection::AtLeast {
+                    column: "nope",
+                    bound,
+                },
+                None,
+                &mut |_, _| ControlFlow::Continue(()),
+            )
+            .unwrap_err();
+        assert!(matches!(err, ReadError::Query { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn shapes_follow_every_stored_value() {
+        let file = TempDb::new(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, a DATETIME, b DATETIME, c DATETIME,
+                            d DATETIME, e DATETIME, f DATETIME, g DATETIME);
+             INSERT INTO t VALUES
+               (1, '2024-01-01 10:00:00', '2024-01-01T10:00:00.123456', 1700000000, 2460000.5,
+                NULL, '2024-01-01 10:00:00', '2024-01-01 10:00:00'),
+               (2, '2024-01-01 10:00:01.5', NULL, 1700000001, 2460001.5,
+                NULL, '2024-01-01T10:00:00', '2024-01-01 10:00:00+02:00');",
+        );
+        let db = SourceDb::open(file.path()).unwrap();
+        let schema = db.schema().unwrap();
+        let t = schema.table("t").unwrap();
+        let shape = |c| db.column_shape(t, c).unwrap();
+        assert_eq!(shape("a"), ColumnShape::SortableText { separator: b' ' });
+        assert_eq!(shape("b"), ColumnShape::SortableText { separator: b'T' });
+        assert_eq!(shape("c"), ColumnShape::Integer);
+        assert_eq!(shape("d"), ColumnShape::Real);
+        assert_eq!(shape("e"), ColumnShape::Empty);
+        assert_eq!(shape("f"), ColumnShape::Mixed);
+        assert_eq!(shape("g"), ColumnShape::Mixed);
+    }
+
+    #[test]
+    fn tables_without_rowid_have_no_rowid_filter() {
+        let file = TempDb::new(
+            "CREATE TABLE k(a TEXT PRIMARY KEY, b INT) WITHOUT ROWID;
+             INSERT INTO k VALUES ('x', 1), ('y', 2);",
+        );
+        let db = SourceDb::open(file.path()).unwrap();
+        let schema = db.schema().unwrap();
+        let k = schema.table("k").unwrap();
+        assert_eq!(ids(&db, k, RowSelection::All), Vec::<i64>::new());
+        assert_eq!(db.count_selected(k, RowSelection::All).unwrap(), 2);
+        let err = db
+            .read_selected(k, RowSelection::RowidAbove(0), None, &mut |_, _| {
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
+        assert!(matches!(err, ReadError::NoRowid { .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,523 @@
+//! Applying one table's changes in one transaction, with its sync state.
+//!
+//! The changed rows are COPYed (binary, like a chunk of a copy) into a
+//! temporary stage table shaped like the target, then merged with one
+//! `INSERT … ON CONFLICT (key) DO UPDATE … WHERE … IS DISTINCT FROM …`:
+//! rows that did not really change are left alone (no dead tuple, no
+//! trigger), and `RETURNING (xmax = 0)` tells inserted rows from updated
+//! ones. Deleted keys go through a second stage table. Schema changes,
+//! deletes, the merge and the row of `ferry.sync_state` all commit
+//! together, or none of them does.
+
+use std::pin::pin;
+
+use bytes::Bytes;
+use ferry_model::{quote_ident, quote_literal, quote_qualified, ColumnPlan, PgValue, TablePlan};
+use futures_util::SinkExt;
+use tokio_postgres::{Client, Transaction};
+
+use crate::{CopyEncoder, WriteError};
+
+/// The rows to write and the keys to delete for one table, encoded for
+/// binary COPY as they are added.
+#[derive(Debug)]
+pub struct ChangeSet {
+    upserts: CopyEncoder,
+    upsert_rows: u64,
+    deletes: CopyEncoder,
+    delete_rows: u64,
+    replace_all: bool,
+}
+
+impl ChangeSet {
+    /// An empty change set: rows are merged by primary key.
+    pub fn new() -> ChangeSet {
+        ChangeSet {
+            upserts: CopyEncoder::new(),
+            upsert_rows: 0,
+            deletes: CopyEncoder::new(),
+            delete_rows: 0,
+            replace_all: false,
+        }
+    }
+
+    /// A change set whose rows replace every row of the table: for a table
+    /// without a primary key, whose rows cannot be matched one by one.
+    pub fn replacing_all() -> ChangeSet {
+        ChangeSet {
+            replace_all: true,
+            ..ChangeSet::new()
+        }
+    }
+
+    /// Adds a row to write, its values in the plan's column order.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::Encode`] when a value has no binary form; the row is
+    /// then left out.
+    pub fn upsert(&mut self, row: &[PgValue<'_>]) -> Result<(), WriteError> {
+        push_row(&mut self.upserts, row)?;
+        self.upsert_rows += 1;
+        Ok(())
+    }
+
+    /// Adds a key to delete, its values in the primary key's order.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError::Encode`] when a value has no binary form.
+    pub fn delete(&mut self, key: &[PgValue<'_>]) -> Result<(), WriteError> {
+        push_row(&mut self.deletes, key)?;
+        self.delete_rows += 1;
+        Ok(())
+    }
+
+    /// Rows to write.
+    pub fn upserts(&self) -> u64 {
+        self.upsert_rows
+    }
+
+    /// Keys to delete.
+    pub fn deletes(&self) -> u64 {
+        self.delete_rows
+    }
+
+    /// Whether the rows replace the whole table.
+    pub fn replaces_all(&self) -> bool {
+        self.replace_all
+    }
+}
+
+impl Default for ChangeSet {
+    fn default() -> Self {
+        ChangeSet::new()
+    }
+}
+
+fn push_row(encoder: &mut CopyEncoder, row: &[PgValue<'_>]) -> Result<(), WriteError> {
+    let fields = i16::try_from(row.len()).unwrap_or(i16::MAX);
+    encoder.begin_row(fields);
+    for value in row {
+        encoder.try_push(value)?;
+    }
+    Ok(())
+}
+
+/// What the run records in `ferry.sync_state` with its changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyncRecord<'a> {
+    /// Source table name.
+    pub source_table: &'a str,
+    /// The source file's identity (its canonical path).
+    pub source: &'a str,
+    /// `cursor`, `append` or `full`.
+    pub mode: &'a str,
+    /// The cursor column (target name) in cursor mode.
+    pub cursor_column: Option<&'a str>,
+    /// The new watermark (see [`SyncState`](crate::SyncState)).
+    pub watermark: Option<i64>,
+    /// The new watermark as people read it.
+    pub watermark_text: Option<&'a str>,
+    /// When the table's run started, as Unix seconds: the duration stored
+    /// runs from it to the commit.
+    pub started_unix: f64,
+    /// Rows written by other means in this run (a first full copy), added
+    /// to the inserted count.
+    pub copied: u64,
+}
+
+/// What one apply did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rows that were not in the target.
+    pub inserted: u64,
+    /// Rows whose values changed.
+    pub updated: u64,
+    /// Rows removed.
+    pub deleted: u64,
+    /// Rows staged whose values were already in the target.
+    pub unchanged: u64,
+}
+
+/// `ALTER TABLE … ADD COLUMN` for a column the source gained: nullable and
+/// without a default, whatever the source declares, so that existing rows
+/// can take it at once; a reconciliation fills it in.
+pub fn add_column_sql(plan: &TablePlan, column: &ColumnPlan) -> String {
+    format!(
+        "ALTER TABLE {} ADD COLUMN {} {}",
+        quote_qualified(&plan.schema, &plan.name),
+        quote_ident(&column.name),
+        column.pg_type
+    )
+}
+
+/// Applies `changes` to `plan`'s table in one transaction: first the `ddl`
+/// statements (columns added to follow the source), then the deletes, then
+/// the merge of the staged rows, then the identity reset and the table's
+/// row of `ferry.sync_state` (see [`ensure_sync_state`](crate::ensure_sync_state)).
+///
+/// Rows are merged on the plan's primary key. A table without one must be
+/// given a [`ChangeSet::replacing_all`].
+///
+/// # Errors
+///
+/// A [`WriteError`] from any statement, [`WriteError::RowCountMismatch`]
+/// when COPY did not stage every row, or [`WriteError::InvalidFilter`] for
+/// a merge on a table without a key; the transaction then rolls back and
+/// nothing of the run remains.
+pub async fn apply_changes(
+    client: &mut Client,
+    plan: &TablePlan,
+    changes: ChangeSet,
+    ddl: &[String],
+    record: &SyncRecord<'_>,
+) -> Result<Applied, WriteError> {
+    let display = format!("{}.{}", plan.schema, plan.name);
+    let fail = |action: &'static str| {
+        let display = display.clone();
+        move |e| WriteError::from_pg(&display, action, e)
+    };
+    if plan.primary_key.is_empty() && !changes.replace_all && changes.upsert_rows > 0 {
+        return Err(WriteError::InvalidFilter {
+            table: display,
+            reason: "rows of a table without a primary key can only replace the whole table"
+                .to_owned(),
+        });
+    }
+    let target = quote_qualified(&plan.schema, &plan.name);
+    let ChangeSet {
+        mut upserts,
+        upsert_rows,
+        mut deletes,
+        delete_rows,
+        replace_all,
+    } = changes;
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(fail("begin the sync's transaction"))?;
+    for sql in ddl {
+        transaction
+            .batch_execute(sql)
+            .await
+            .map_err(fail("change the table to follow the source"))?;
+    }
+    let mut applied = Applied::default();
+    if replace_all {
+        applied.deleted = transaction
+            .execute(&format!("DELETE FROM {target}"), &[])
+            .await
+            .map_err(fail("empty the table"))?;
+    }
+    if delete_rows > 0 {
+        let keys = column_list(&plan.primary_key);
+        transaction
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE ferry_sync_deletes ON COMMIT DROP AS \
+                 SELECT {keys} FROM {target} WITH NO DATA"
+            ))
+            .await
+            .map_err(fail("create the stage of deleted keys"))?;
+        stage(
+            &transaction,
+            &display,
+            &format!("COPY ferry_sync_deletes ({keys}) FROM STDIN (FORMAT binary)"),
+            deletes.take(),
+            delete_rows,
+        )
+        .await?;
+        let matches = plan
+            .primary_key
+            .iter()
+            .map(|k| format!("t.{k} = d.{k}", k = quote_ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        applied.deleted += transaction
+            .execute(
+                &format!("DELETE FROM {target} AS t USING ferry_sync_deletes AS d WHERE {matches}"),
+                &[],
+            )
+            .await
+            .map_err(fail("delete the rows gone from the source"))?;
+    }
+    if upsert_rows > 0 {
+        let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+        let columns = column_list(&names);
+        transaction
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE ferry_sync_stage (LIKE {target} INCLUDING DEFAULTS) \
+                 ON COMMIT DROP"
+            ))
+            .await
+            .map_err(fail("create the stage table"))?;
+        stage(
+            &transaction,
+            &display,
+            &format!("COPY ferry_sync_stage ({columns}) FROM STDIN (FORMAT binary)"),
+            upserts.take(),
+            upsert_rows,
+        )
+        .await?;
+        if replace_all {
+            applied.inserted = transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO {target} ({columns}) SELECT {columns} FROM ferry_sync_stage"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(fail("insert the source's rows"))?;
+        } else {
+            let row = transaction
+                .query_one(&merge_sql(plan), &[])
+                .await
+                .map_err(fail("merge the changed rows"))?;
+            applied.inserted = row.get::<_, i64>(0).unsigned_abs();
+            applied.updated = row.get::<_, i64>(1).unsigned_abs();
+        }
+        applied.unchanged = upsert_rows.saturating_sub(applied.inserted + applied.updated);
+        if let Some(identity) = plan.identity_column() {
+            transaction
+                .batch_execute(&format!(
+                    "SELECT setval(pg_get_serial_sequence({}, {}), \
+                     GREATEST(COALESCE(max({}), 0), 0) + 1, false) FROM {target}",
+                    quote_literal(&target),
+                    quote_literal(&identity.name),
+                    quote_ident(&identity.name)
+                ))
+                .await
+                .map_err(fail("move the identity past the synced keys"))?;
+        }
+    }
+    record_state(&transaction, plan, record, &applied)
+        .await
+        .map_err(fail("record the sync state"))?;
+    transaction
+        .commit()
+        .await
+        .map_err(fail("commit the sync's transaction"))?;
+    Ok(applied)
+}
+
+/// COPYs encoded rows into a stage table and checks that all arrived.
+async fn stage(
+    transaction: &Transaction<'_>,
+    display: &str,
+    sql: &str,
+    rows: Bytes,
+    expected: u64,
+) -> Result<(), WriteError> {
+    let fail = |action| move |e| WriteError::from_pg(display, action, e);
+    let sink = transaction
+        .copy_in::<_, Bytes>(sql)
+        .await
+        .map_err(fail("start COPY into the stage"))?;
+    let mut sink = pin!(sink);
+    let mut header = CopyEncoder::with_capacity(19);
+    header.header();
+    sink.feed(header.take())
+        .await
+        .map_err(fail("send rows to the stage"))?;
+    sink.feed(rows)
+        .await
+        .map_err(fail("send rows to the stage"))?;
+    sink.feed(Bytes::from_static(&[0xff, 0xff]))
+        .await
+        .map_err(fail("send rows to the stage"))?;
+    let written = sink
+        .as_mut()
+        .finish()
+        .await
+        .map_err(fail("finish COPY into the stage"))?;
+    if written != expected {
+        return Err(WriteError::RowCountMismatch {
+            table: display.to_owned(),
+            sent: expected,
+            written,
+        });
+    }
+    Ok(())
+}
+
+/// The merge of the stage into the table, returning how many rows it
+/// inserted and how many it updated.
+///
+/// `xmax = 0` holds for a freshly inserted row version and not for one an
+/// `ON CONFLICT DO UPDATE` wrote; rows the `WHERE` skipped are not
+/// returned at all (<https://www.postgresql.org/docs/current/sql-insert.html>).
+fn merge_sql(plan: &TablePlan) -> String {
+    let target = quote_qualified(&plan.schema, &plan.name);
+    let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+    let columns = column_list(&names);
+    let keys = column_list(&plan.primary_key);
+    let others: Vec<String> = names
+        .iter()
+        .filter(|n| !plan.primary_key.contains(n))
+        .map(|n| quote_ident(n))
+        .collect();
+    let action = if others.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        let set = others
+            .iter()
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mine = others
+            .iter()
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let theirs = others
+            .iter()
+            .map(|c| format!("EXCLUDED.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("DO UPDATE SET {set} WHERE ROW({mine}) IS DISTINCT FROM ROW({theirs})")
+    };
+    format!(
+        "WITH merged AS (\
+           INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM ferry_sync_stage \
+           ON CONFLICT ({keys}) {action} RETURNING (t.xmax = 0) AS inserted) \
+         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+    )
+}
+
+async fn record_state(
+    transaction: &Transaction<'_>,
+    plan: &TablePlan,
+    record: &SyncRecord<'_>,
+    applied: &Applied,
+) -> Result<(), tokio_postgres::Error> {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+    transaction
+        .execute(
+            "INSERT INTO \"ferry\".\"sync_state\" AS s
+                 (target_schema, target_table, source_table, source, mode, cursor_column,
+                  watermark, watermark_text, columns, last_success_at, seconds,
+                  inserted, updated, deleted, unchanged)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(),
+                     extract(epoch FROM clock_timestamp()) - $10::float8,
+                     $11, $12, $13, $14)
+             ON CONFLICT (target_schema, target_table) DO UPDATE SET
+                 source_table = EXCLUDED.source_table, source = EXCLUDED.source,
+                 mode = EXCLUDED.mode, cursor_column = EXCLUDED.cursor_column,
+                 watermark = EXCLUDED.watermark, watermark_text = EXCLUDED.watermark_text,
+                 columns = EXCLUDED.columns, last_success_at = EXCLUDED.last_success_at,
+                 seconds = EXCLUDED.seconds, inserted = EXCLUDED.inserted,
+                 updated = EXCLUDED.updated, deleted = EXCLUDED.deleted,
+                 unchanged = EXCLUDED.unchanged",
+            &[
+                &plan.schema,
+                &plan.name,
+                &record.source_table,
+                &record.source,
+                &record.mode,
+                &record.cursor_column,
+                &record.watermark,
+                &record.watermark_text,
+                &columns,
+                &record.started_unix,
+                &count(applied.inserted + record.copied),
+                &count(applied.updated),
+                &count(applied.deleted),
+                &count(applied.unchanged),
+            ],
+        )
+        .await
+        .map(|_| ())
+}
+
+fn column_list(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_model::{Coercion, PgType};
+
+    use super::*;
+
+    fn column(name: &str) -> ColumnPlan {
+        ColumnPlan {
+            source_name: name.into(),
+            name: name.into(),
+            declared_type: "TEXT".into(),
+            pg_type: PgType::Text,
+            not_null: false,
+            default_sql: None,
+            identity: false,
+            coercion: Coercion::default(),
+        }
+    }
+
+    fn plan(columns: &[&str], key: &[&str]) -> TablePlan {
+        TablePlan {
+            source_name: "t".into(),
+            schema: "app".into(),
+            name: "t".into(),
+            columns: columns.iter().map(|c| column(c)).collect(),
+            primary_key: key.iter().map(|k| (*k).to_owned()).collect(),
+            uniques: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+            warnings: vec![],
+            partition: None,
+        }
+    }
+
+    #[test]
+    fn merge_updates_only_rows_that_differ() {
+        let sql = merge_sql(&plan(&["id", "Name", "at"], &["id"]));
+        assert!(sql.contains(
+            "INSERT INTO \"app\".\"t\" AS t (\"id\", \"Name\", \"at\") SELECT \"id\", \"Name\", \"at\" FROM ferry_sync_stage"
+        ), "{sql}");
+        assert!(sql.contains(
+            "ON CONFLICT (\"id\") DO UPDATE SET \"Name\" = EXCLUDED.\"Name\", \"at\" = EXCLUDED.\"at\" \
+             WHERE ROW(t.\"Name\", t.\"at\") IS DISTINCT FROM ROW(EXCLUDED.\"Name\", EXCLUDED.\"at\")"
+        ), "{sql}");
+        assert!(sql.contains("RETURNING (t.xmax = 0)"), "{sql}");
+    }
+
+    #[test]
+    fn a_table_of_keys_only_merges_with_do_nothing() {
+        let sql = merge_sql(&plan(&["a", "b"], &["a", "b"]));
+        assert!(
+            sql.contains("ON CONFLICT (\"a\", \"b\") DO NOTHING"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn change_sets_count_and_keep_bad_rows_out() {
+        let mut changes = ChangeSet::new();
+        changes
+            .upsert(&[PgValue::Int8(1), PgValue::Text("a".into())])
+            .unwrap();
+        assert!(changes
+            .upsert(&[PgValue::Int8(2), PgValue::Numeric("1e3".into())])
+            .is_err());
+        changes.delete(&[PgValue::Int8(3)]).unwrap();
+        assert_eq!((changes.upserts(), changes.deletes()), (1, 1));
+        assert!(!changes.replaces_all());
+        assert!(ChangeSet::replacing_all().replaces_all());
+    }
+
+    #[test]
+    fn added_columns_are_nullable() {
+        let mut at = column("seen_at");
+        at.pg_type = PgType::Timestamptz;
+        at.not_null = true;
+        assert_eq!(
+            add_column_sql(&plan(&["id"], &["id"]), &at),
+            "ALTER TABLE \"app\".\"t\" ADD COLUMN \"seen_at\" timestamptz"
+        );
+    }
+}

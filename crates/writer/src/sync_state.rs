@@ -1,0 +1,211 @@
+//! What `ferry sync` remembers between runs, and the lock that keeps two
+//! runs apart, both kept in the target so that nothing lives on the host
+//! that runs cron.
+//!
+//! `ferry.sync_state` holds one row per target table: the strategy it was
+//! synced with, its watermark and the counts of its last run. The row is
+//! written in the same transaction as the table's changes (see
+//! [`apply_changes`](crate::apply_changes)), so a run killed at any instant
+//! leaves the table and its watermark as they were before that run, or as
+//! they are after it, never a mix.
+
+use ferry_model::{quote_ident, quote_qualified};
+use tokio_postgres::Client;
+
+use crate::WriteError;
+
+const WHERE: &str = "ferry.sync_state";
+
+/// The sync state table, created if missing.
+pub fn sync_state_sql() -> String {
+    format!(
+        "{};
+     CREATE TABLE IF NOT EXISTS \"ferry\".\"sync_state\" (
+         target_schema text NOT NULL,
+         target_table text NOT NULL,
+         source_table text NOT NULL,
+         source text NOT NULL,
+         mode text NOT NULL,
+         cursor_column text,
+         watermark bigint,
+         watermark_text text,
+         columns text[] NOT NULL,
+         last_success_at timestamptz NOT NULL,
+         seconds double precision NOT NULL,
+         inserted bigint NOT NULL,
+         updated bigint NOT NULL,
+         deleted bigint NOT NULL,
+         unchanged bigint NOT NULL,
+         PRIMARY KEY (target_schema, target_table)
+     );",
+        crate::ddl::create_schema_sql("ferry")
+    )
+}
+
+/// Creates `ferry.sync_state` if it is missing, behind a transaction-scoped
+/// advisory lock like [`ensure_ledger`](crate::ensure_ledger), so runs
+/// started together do not collide in the catalog.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the DDL fails (no CREATE privilege for schema
+/// `ferry`, for example).
+pub async fn ensure_sync_state(client: &Client) -> Result<(), WriteError> {
+    client
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('ferry ledger', 0));\n{}",
+            sync_state_sql()
+        ))
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "create the sync state table", e))
+}
+
+/// One table's row of `ferry.sync_state`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncState {
+    /// Source table name.
+    pub source_table: String,
+    /// The source file the table was synced from (its canonical path).
+    pub source: String,
+    /// `cursor`, `append` or `full`.
+    pub mode: String,
+    /// The cursor column (target name) in cursor mode.
+    pub cursor_column: Option<String>,
+    /// The watermark: for a cursor, its value in the target type's terms
+    /// (microseconds since 2000-01-01 for timestamps, days for dates, the
+    /// integer itself otherwise); for append, the largest key.
+    pub watermark: Option<i64>,
+    /// The watermark as people read it.
+    pub watermark_text: Option<String>,
+    /// The target columns the table had at the last run.
+    pub columns: Vec<String>,
+    /// When the last successful run committed, as Unix seconds.
+    pub last_success_unix: f64,
+}
+
+/// The state of `schema.table`, or `None` when it was never synced.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn read_sync_state(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Option<SyncState>, WriteError> {
+    let row = client
+        .query_opt(
+            "SELECT source_table, source, mode, cursor_column, watermark, watermark_text, \
+                    columns, extract(epoch FROM last_success_at)::float8 \
+               FROM \"ferry\".\"sync_state\" WHERE target_schema = $1 AND target_table = $2",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "read the sync state", e))?;
+    Ok(row.map(|row| SyncState {
+        source_table: row.get(0),
+        source: row.get(1),
+        mode: row.get(2),
+        cursor_column: row.get(3),
+        watermark: row.get(4),
+        watermark_text: row.get(5),
+        columns: row.get(6),
+        last_success_unix: row.get(7),
+    }))
+}
+
+/// The SQL expression of the advisory lock key of a sync: a 64-bit hash
+/// of `ferry sync `, the target schema and the source's identity.
+const LOCK_KEY_SQL: &str = "hashtextextended('ferry sync ' || $1 || ' ' || $2, 0)";
+
+/// Tries to take the session advisory lock of a sync of `source` into
+/// `schema`, without waiting. `true` when this session now holds it; it is
+/// released when the session ends, so a killed run never leaves it behind.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn try_lock_sync(
+    client: &Client,
+    schema: &str,
+    source: &str,
+) -> Result<bool, WriteError> {
+    let row = client
+        .query_one(
+            &format!("SELECT pg_try_advisory_lock({LOCK_KEY_SQL})"),
+            &[&schema, &source],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "take the sync's lock", e))?;
+    Ok(row.get(0))
+}
+
+/// The server process id of the session holding the lock of
+/// [`try_lock_sync`], if any is still holding it.
+///
+/// A 64-bit advisory key shows in `pg_locks` split in two: its high half as
+/// `classid`, its low half as `objid`, with `objsubid` 1.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn sync_lock_holder(
+    client: &Client,
+    schema: &str,
+    source: &str,
+) -> Result<Option<i32>, WriteError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT pid FROM pg_catalog.pg_locks \
+                  WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+                    AND database = (SELECT oid FROM pg_catalog.pg_database \
+                                     WHERE datname = current_database()) \
+                    AND ((classid::int8 << 32) | objid::int8) = {LOCK_KEY_SQL} \
+                  LIMIT 1"
+            ),
+            &[&schema, &source],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "look up the sync's lock", e))?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The largest value of an integer key column, `None` for an empty table:
+/// the watermark of an append-only table is what the target already holds.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn max_key(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    column: &str,
+) -> Result<Option<i64>, WriteError> {
+    let display = format!("{schema}.{table}");
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT max({})::int8 FROM {}",
+                quote_ident(column),
+                quote_qualified(schema, table)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "read the largest key", e))?;
+    Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_table_lives_in_schema_ferry() {
+        let sql = sync_state_sql();
+        assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"ferry\".\"sync_state\""));
+        assert!(sql.contains("PRIMARY KEY (target_schema, target_table)"));
+    }
+}
