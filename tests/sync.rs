@@ -409,3 +409,46 @@ impl Drop for Guard {
 fn scopeguard(child: std::process::Child) -> Guard {
     Guard(child)
 }
+
+#[test]
+fn rows_for_a_month_without_a_partition_get_their_leaf() {
+    let source = TempSqlite::new(
+        "CREATE TABLE logins(id INTEGER PRIMARY KEY, at DATETIME NOT NULL);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+         INSERT INTO logins SELECT i, strftime('%Y-%m-%d %H:%M:%S', '2024-05-01', '+' || i || ' hours') FROM n;",
+    );
+    let db = TestDb::new();
+    let partition = ["--partition", "logins:at:month"];
+    copy(&source.path, &db, &partition).assert_ok();
+    write(
+        &source,
+        "INSERT INTO logins VALUES (1001, '2031-03-04 05:06:07'), (1002, '2031-03-05 00:00:00');",
+    );
+    let run = sync(&source, &db, &partition);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(counts(&report, "logins"), [2, 0, 0]);
+    assert!(
+        report["partitions"].to_string().contains("logins_2031_03"),
+        "{report}"
+    );
+    let mut pg = db.client();
+    let count = |pg: &mut postgres::Client, table: &str| -> i64 {
+        pg.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(
+        count(&mut pg, "logins_default"),
+        0,
+        "DEFAULT must end empty"
+    );
+    assert_eq!(count(&mut pg, "logins_2031_03"), 2);
+    let verify = command_json(
+        "verify",
+        &source.path,
+        &db,
+        &["--full", "--partition", "logins:at:month"],
+    );
+    assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+}

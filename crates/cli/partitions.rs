@@ -88,14 +88,36 @@ async fn ensure(args: &EnsureArgs) -> Result<Vec<String>> {
     let today = today(args.now.as_deref())?;
     let prepared = prepare(&args.source)?;
     let mut client = connect(&args.target).await?;
+    range_plans(&prepared.plans)?;
+    ensure_leaves(&mut client, &prepared.plans, today, args.ahead).await
+}
+
+/// Creates the range leaves the range-partitioned `plans` need as of
+/// `today` (unix days) and `ahead` intervals after, and moves rows out of
+/// DEFAULT into the leaves that now exist for them; `ferry sync` calls it
+/// after applying its changes. One line per action.
+pub async fn ensure_leaves(
+    client: &mut Client,
+    plans: &[TablePlan],
+    today: i64,
+    ahead: u32,
+) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    for plan in range_plans(&prepared.plans)? {
+    let ranged = plans.iter().filter(|p| {
+        p.partition.as_ref().is_some_and(|p| {
+            matches!(
+                p.scheme,
+                PartitionScheme::Range { .. } | PartitionScheme::RangeWidth { .. }
+            )
+        })
+    });
+    for plan in ranged {
         let partition = plan
             .partition
             .as_ref()
             .expect("range plans are partitioned");
         let display = format!("{}.{}", plan.schema, plan.name);
-        let Some(existing) = leaves_of(&client, plan).await? else {
+        let Some(existing) = leaves_of(client, plan).await? else {
             lines.push(format!(
                 "skipped {display}: not a partitioned table in the target; create it with ferry \
                  copy first"
@@ -116,12 +138,12 @@ async fn ensure(args: &EnsureArgs) -> Result<Vec<String>> {
         match partition.scheme {
             PartitionScheme::Range { interval } => {
                 let mut start = interval_start(today, interval);
-                for _ in 0..=args.ahead {
+                for _ in 0..=ahead {
                     add(time_leaf(&plan.name, pg_type, interval, start)?);
                     start = next_start(start, interval);
                 }
                 if let Some(default) = &default {
-                    for day in default_days(&client, plan, default, pg_type).await? {
+                    for day in default_days(client, plan, default, pg_type).await? {
                         let start = interval_start(day, interval);
                         add(time_leaf(&plan.name, pg_type, interval, start)?);
                     }
@@ -129,7 +151,7 @@ async fn ensure(args: &EnsureArgs) -> Result<Vec<String>> {
             }
             PartitionScheme::RangeWidth { width } => {
                 if let Some(default) = &default {
-                    for p in default_slots(&client, plan, default, width).await? {
+                    for p in default_slots(client, plan, default, width).await? {
                         add(width_leaf(&plan.name, pg_type, width, p));
                     }
                 }
@@ -142,7 +164,7 @@ async fn ensure(args: &EnsureArgs) -> Result<Vec<String>> {
             if existing.iter().any(|e| e.name == leaf.name) {
                 continue;
             }
-            if let Some(line) = create_leaf(&mut client, plan, &leaf, default.as_deref()).await? {
+            if let Some(line) = create_leaf(client, plan, &leaf, default.as_deref()).await? {
                 lines.push(line);
             }
         }
@@ -370,7 +392,7 @@ fn ferrys_leaf_end(
 }
 
 /// `--now YYYY-MM-DD` (or today, UTC) as a unix day.
-fn today(now: Option<&str>) -> Result<i64> {
+pub fn today(now: Option<&str>) -> Result<i64> {
     match now {
         Some(text) => parse_date(text).ok_or_else(|| {
             UsageError::new(format!(

@@ -197,6 +197,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
             let report = SyncReport {
                 schema,
                 tables: outcomes,
+                partitions: Vec::new(),
                 seconds: started.elapsed().as_secs_f64(),
                 started_unix,
             };
@@ -237,6 +238,19 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
             }
         }
     }
+    // Rows for a range that has no leaf yet landed in DEFAULT: give them
+    // their leaf, as `ferry partitions ensure` would.
+    let mut partitions = Vec::new();
+    if prepared.plans.iter().any(|p| p.partition.is_some()) {
+        let today = crate::partitions::today(None)?;
+        match crate::partitions::ensure_leaves(&mut client, &prepared.plans, today, 0).await {
+            Ok(lines) => partitions = lines,
+            Err(err) => {
+                eprintln!("ferry: error: ensuring partitions: {err:#}");
+                code = code.max(exit::exit_code(&err));
+            }
+        }
+    }
     // Report tables in the source's order, whatever order they ran in.
     outcomes.sort_by_key(|o| {
         planned
@@ -247,6 +261,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
     let report = SyncReport {
         schema,
         tables: outcomes,
+        partitions,
         seconds: started.elapsed().as_secs_f64(),
         started_unix,
     };

@@ -37,6 +37,9 @@ pub struct TableOutcome {
 pub struct SyncReport {
     pub schema: String,
     pub tables: Vec<TableOutcome>,
+    /// Partition leaves created and rows moved out of DEFAULT.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
     pub seconds: f64,
     /// When the run started, as Unix seconds.
     #[serde(skip)]
@@ -69,6 +72,9 @@ impl SyncReport {
             if let Some(error) = &t.error {
                 out.push_str(&format!("  failed: {error}\n"));
             }
+        }
+        for line in &self.partitions {
+            out.push_str(&format!("partitions: {line}\n"));
         }
         let failed = self.tables.iter().filter(|t| !t.success).count();
         out.push_str(&format!(
@@ -198,6 +204,7 @@ mod tests {
         SyncReport {
             schema: "app".into(),
             tables: vec![table("emails", true), table("we\"ird", false)],
+            partitions: Vec::new(),
             seconds: 1.5,
             started_unix: 1_700_000_000.0,
         }

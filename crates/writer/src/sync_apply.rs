@@ -4,8 +4,8 @@
 //! temporary stage table shaped like the target, then merged with one
 //! `INSERT … ON CONFLICT (key) DO UPDATE … WHERE … IS DISTINCT FROM …`:
 //! rows that did not really change are left alone (no dead tuple, no
-//! trigger), and `RETURNING (xmax = 0)` tells inserted rows from updated
-//! ones. Deleted keys go through a second stage table. Schema changes,
+//! trigger), and the stage rows whose key was absent before are the
+//! inserted ones. Deleted keys go through a second stage table. Schema changes,
 //! deletes, the merge and the row of `ferry.sync_state` all commit
 //! together, or none of them does.
 
@@ -344,9 +344,11 @@ async fn stage(
 /// The merge of the stage into the table, returning how many rows it
 /// inserted and how many it updated.
 ///
-/// `xmax = 0` holds for a freshly inserted row version and not for one an
-/// `ON CONFLICT DO UPDATE` wrote; rows the `WHERE` skipped are not
-/// returned at all (<https://www.postgresql.org/docs/current/sql-insert.html>).
+/// Every part of one statement sees the table as it was before it, so the
+/// stage rows whose key was absent are the inserted ones; the merge
+/// returns inserted and updated rows, not those its `WHERE` skipped
+/// (<https://www.postgresql.org/docs/current/sql-insert.html>). Counting
+/// this way, rather than by `xmax`, works on partitioned tables too.
 fn merge_sql(plan: &TablePlan) -> String {
     let target = quote_qualified(&plan.schema, &plan.name);
     let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
@@ -377,11 +379,20 @@ fn merge_sql(plan: &TablePlan) -> String {
             .join(", ");
         format!("DO UPDATE SET {set} WHERE ROW({mine}) IS DISTINCT FROM ROW({theirs})")
     };
+    let key_match = plan
+        .primary_key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     format!(
-        "WITH merged AS (\
+        "WITH fresh AS (\
+           SELECT count(*) AS n FROM ferry_sync_stage s \
+            WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {key_match})), \
+         merged AS (\
            INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM ferry_sync_stage \
-           ON CONFLICT ({keys}) {action} RETURNING (t.xmax = 0) AS inserted) \
-         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+           ON CONFLICT ({keys}) {action} RETURNING 1) \
+         SELECT (SELECT n FROM fresh), (SELECT count(*) FROM merged) - (SELECT n FROM fresh)"
     )
 }
 
@@ -483,7 +494,12 @@ mod tests {
             "ON CONFLICT (\"id\") DO UPDATE SET \"Name\" = EXCLUDED.\"Name\", \"at\" = EXCLUDED.\"at\" \
              WHERE ROW(t.\"Name\", t.\"at\") IS DISTINCT FROM ROW(EXCLUDED.\"Name\", EXCLUDED.\"at\")"
         ), "{sql}");
-        assert!(sql.contains("RETURNING (t.xmax = 0)"), "{sql}");
+        assert!(
+            sql.contains(
+                "WHERE NOT EXISTS (SELECT 1 FROM \"app\".\"t\" t WHERE t.\"id\" = s.\"id\")"
+            ),
+            "{sql}"
+        );
     }
 
     #[test]
