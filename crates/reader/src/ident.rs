@@ -13,16 +13,8 @@
 /// assert_eq!(ferry_reader::quote_sqlite_ident("my \"odd\" table"), "\"my \"\"odd\"\" table\"");
 /// ```
 pub fn quote_sqlite_ident(name: &str) -> String {
-    let mut quoted = String::with_capacity(name.len() + 2);
-    quoted.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            quoted.push('"');
-        }
-        quoted.push(c);
-    }
-    quoted.push('"');
-    quoted
+    // SQLite quotes identifiers the SQL-standard way, as Postgres does.
+    ferry_model::quote_ident(name)
 }
 
 #[cfg(test)]

@@ -4,126 +4,26 @@
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use ferry_model::{
-    Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, PgType, PgValue, Reject, RowKey, SourceValue,
-    TablePlan, UniquePlan,
+    ColumnPlan, ForeignKeyPlan, IndexPlan, PgType, PgValue, Reject, RowKey, SourceValue, TablePlan,
+    UniquePlan,
 };
 use ferry_writer::{
-    connect, count_rows, create_table, ensure_rejects_table, fetch_rejects, foreign_key_steps,
+    count_rows, create_table, ensure_rejects_table, fetch_rejects, foreign_key_steps,
     inspect_table, post_load_steps, run_step, schema_differences, stream_rows, ChunkCopy,
     CopyEncoder, RowFilter, WriteError,
 };
 use tokio_postgres::Client;
 
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+mod common;
+use common::{column, TestDb};
 
-/// A database that exists for one test.
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn new() -> TestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "ferry_read_back_{}_{}_{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = connect(&admin_url())
-            .await
-            .expect("connect to DATABASE_URL");
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let url = with_dbname(&admin_url(), &name);
-        TestDb { name, url }
-    }
-
-    async fn client(&self) -> Client {
-        connect(&self.url).await.unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot block on
-        // itself: use a short-lived runtime on another thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(admin) = connect(&admin_url()).await {
-                    let _ = admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// The admin URL pointed at another database.
-fn with_dbname(url: &str, dbname: &str) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let (head, query) = match url.split_once('?') {
-            Some((head, query)) => (head, Some(query)),
-            None => (url, None),
-        };
-        let scheme_end = head.find("://").unwrap() + 3;
-        let base = match head[scheme_end..].find('/') {
-            Some(slash) => &head[..scheme_end + slash],
-            None => head,
-        };
-        match query {
-            Some(query) => format!("{base}/{dbname}?{query}"),
-            None => format!("{base}/{dbname}"),
-        }
-    } else {
-        format!("{url} dbname={dbname}")
-    }
-}
-
-fn column(name: &str, pg_type: PgType) -> ColumnPlan {
-    ColumnPlan {
-        source_name: name.to_owned(),
-        name: name.to_owned(),
-        declared_type: String::new(),
-        pg_type,
-        not_null: false,
-        default_sql: None,
-        identity: false,
-        coercion: Coercion::default(),
-    }
-}
-
+/// The shared plan builder, in this file's own schema.
 fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
     TablePlan {
-        source_name: format!("src_{name}"),
         schema: "Read Back".to_owned(),
-        name: name.to_owned(),
-        columns,
-        primary_key: Vec::new(),
-        uniques: Vec::new(),
-        indexes: Vec::new(),
-        foreign_keys: Vec::new(),
-        warnings: Vec::new(),
-        partition: None,
+        ..common::plan(name, columns)
     }
 }
 
