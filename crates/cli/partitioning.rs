@@ -28,8 +28,8 @@ use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
 use ferry_model::{
-    quote_literal, Leaf, LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, SourceSchema,
-    TablePlan, TimeInterval,
+    civil_from_days, days_from_civil, quote_literal, Leaf, LeafBound, PartitionPlan,
+    PartitionScheme, PgType, PgValue, SourceSchema, TablePlan, TimeInterval, PG_EPOCH_UNIX_DAYS,
 };
 use ferry_reader::SourceDb;
 
@@ -40,8 +40,7 @@ use crate::exit::UsageError;
 pub const MAX_LEAVES: usize = 1000;
 /// Postgres keeps 63 bytes of a name.
 const MAX_NAME_BYTES: usize = 63;
-/// Days from 1970-01-01 (unix) to 2000-01-01 (Postgres's epoch).
-const PG_EPOCH_UNIX_DAYS: i64 = 10_957;
+/// Microseconds in a day.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Fills the leaves of every partitioned plan that has none yet, reading
@@ -500,32 +499,6 @@ fn cut(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
-}
-
-/// Year, month, day of a unix day (Howard Hinnant's civil_from_days).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// The unix day of a calendar date (Howard Hinnant's days_from_civil).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

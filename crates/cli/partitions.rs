@@ -16,15 +16,16 @@
 //! runs take turns; both commands are idempotent.
 
 use anyhow::{Context, Result};
-use ferry_model::{quote_qualified, Leaf, LeafBound, PartitionScheme, PgType, TablePlan};
+use ferry_model::{
+    civil_from_days, days_from_civil, quote_qualified, Leaf, LeafBound, PartitionScheme, PgType,
+    TablePlan,
+};
 use ferry_writer::TargetLeaf;
 use tokio_postgres::Client;
 
 use crate::args::{EnsureArgs, PartitionsArgs, PartitionsCommand, PruneArgs};
 use crate::exit::UsageError;
-use crate::partitioning::{
-    civil_from_days, days_from_civil, interval_start, next_start, time_leaf, width_leaf,
-};
+use crate::partitioning::{interval_start, next_start, time_leaf, width_leaf};
 use crate::prepare::prepare;
 
 /// Runs the subcommand; returns one line per action.

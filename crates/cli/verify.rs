@@ -162,7 +162,7 @@ impl TableCheck {
                     self.sampled(client, source, *rows, *seed).await?;
                 (diff, unconvertible, checked, true)
             }
-            _ => self.full(client, jobs).await?,
+            _ => self.full(client, jobs, result.source_rows).await?,
         };
         result.checked_rows = checked;
         // Every row the copy put in ferry.rejects, sampled or not: the
@@ -269,8 +269,8 @@ impl TableCheck {
         self: &Arc<Self>,
         client: &tokio_postgres::Client,
         jobs: usize,
+        source_rows: u64,
     ) -> Result<(TableDiff, Unconvertible, u64, bool)> {
-        let source_rows = SourceDb::open(&self.source_path)?.row_count(&self.table)?;
         let buckets = u32::try_from((source_rows / 1_000).clamp(1, 1 << 16)).expect("clamped");
 
         let check = Arc::clone(self);

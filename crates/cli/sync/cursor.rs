@@ -91,7 +91,7 @@ pub fn sql_bound(column: &ColumnPlan, shape: ColumnShape, threshold: i64) -> Opt
 fn text_at(seconds: i64, separator: u8) -> String {
     let days = seconds.div_euclid(SECONDS_PER_DAY);
     let in_day = seconds.rem_euclid(SECONDS_PER_DAY);
-    let (y, m, d) = civil_from_days(days + 10_957);
+    let (y, m, d) = ferry_model::civil_from_days(days + ferry_model::PG_EPOCH_UNIX_DAYS);
     format!(
         "{y:04}-{m:02}-{d:02}{}{:02}:{:02}:{:02}",
         char::from(separator),
@@ -99,21 +99,6 @@ fn text_at(seconds: i64, separator: u8) -> String {
         in_day / 60 % 60,
         in_day % 60
     )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date
-/// (<https://howardhinnant.github.io/date_algorithms.html#civil_from_days>).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod calendar;
 mod ident;
 mod key;
 mod plan;
@@ -27,6 +28,7 @@ mod schema;
 mod types;
 mod value;
 
+pub use calendar::{civil_from_days, days_from_civil, PG_EPOCH_UNIX_DAYS};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{

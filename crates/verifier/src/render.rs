@@ -5,14 +5,10 @@
 
 use std::fmt::Write as _;
 
-use ferry_model::PgValue;
+use ferry_model::{civil_from_days, PgValue, PG_EPOCH_UNIX_DAYS};
 
 /// Microseconds in a day.
 const DAY_MICROS: i64 = 86_400_000_000;
-
-/// Days from 1970-01-01 (the epoch of the calendar arithmetic below) to
-/// 2000-01-01 (Postgres's epoch).
-const PG_EPOCH_UNIX_DAYS: i64 = 10_957;
 
 /// A human rendering of a value, cut to `max_chars` characters and marked
 /// with `…` where it was cut.
@@ -148,31 +144,6 @@ fn era(year: i64) -> (i64, &'static str) {
     } else {
         (1 - year, " BC")
     }
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01, with
-/// astronomical year numbering.
-///
-/// Howard Hinnant's `civil_from_days`: shifting the year to start in March
-/// puts the leap day last, so every month but February has a fixed place in
-/// a 400-year era of 146 097 days.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468; // days from 0000-03-01
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // Both are small and positive by construction.
-    (year, month as u32, day as u32)
 }
 
 fn render_uuid(bytes: &[u8; 16]) -> String {

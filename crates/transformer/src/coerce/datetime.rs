@@ -6,7 +6,7 @@
 /// Microseconds in a day.
 pub(crate) const USECS_PER_DAY: i64 = 86_400_000_000;
 /// 1970-01-01 counted in days from 2000-01-01.
-pub(crate) const UNIX_EPOCH_DAYS: i64 = -10_957;
+pub(crate) const UNIX_EPOCH_DAYS: i64 = -ferry_model::PG_EPOCH_UNIX_DAYS;
 /// The first microsecond Postgres timestamps hold: 4714-11-24 BC 00:00,
 /// julian day 0 (`MIN_TIMESTAMP` in Postgres's `datatype/timestamp.h`).
 pub(crate) const MIN_TIMESTAMP: i64 = -211_813_488_000_000_000;
@@ -19,29 +19,14 @@ pub(crate) const MIN_DATE: i64 = -2_451_545;
 pub(crate) const END_DATE: i64 = 2_147_483_494 - 2_451_545;
 
 /// Days from 2000-01-01 to a proleptic Gregorian date (`year` astronomical:
-/// 0 is 1 BC). Howard Hinnant's `days_from_civil`.
+/// 0 is 1 BC).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468 + UNIX_EPOCH_DAYS
+    ferry_model::days_from_civil(year, month, day) + UNIX_EPOCH_DAYS
 }
 
 /// The inverse of [`days_from_civil`].
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days - UNIX_EPOCH_DAYS + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    ferry_model::civil_from_days(days - UNIX_EPOCH_DAYS)
 }
 
 fn is_leap(year: i64) -> bool {
