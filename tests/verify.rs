@@ -93,6 +93,19 @@ fn sampled_verification_is_reproducible_and_finds_changed_rows() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     let report = run.json();
     assert!(table(&report, "types_exact")["changed"].as_u64().unwrap() > 0);
+
+    // With every text changed, the rows a sample names show which keys it
+    // drew: the same seed draws the same keys.
+    let sampled_keys = |seed: &str| {
+        let run = verify(
+            &db,
+            &["--sample", "10", "--seed", seed, "--tables", "types_exact"],
+        );
+        differences(&run.json(), "types_exact")
+    };
+    let drawn = sampled_keys("7");
+    assert!(!drawn.is_empty());
+    assert_eq!(drawn, sampled_keys("7"));
 }
 
 #[test]
