@@ -169,10 +169,25 @@ pub struct SourceArgs {
     pub partition: Vec<String>,
 }
 
+/// How the tables ferry creates are stored; shared by `copy`, `sync` and
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// TOAST compression of the text, bytea and jsonb columns ferry
+    /// creates: lz4 costs the server far less CPU while loading than pglz,
+    /// and copy falls back to the server's default when the server has no
+    /// lz4 [default: lz4, or `compression` in the config].
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub compression: Option<CompressionMode>,
+}
+
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     /// Target database as a libpq URL or key=value string; TLS follows
     /// `sslmode` (disable, prefer, require, verify-ca, verify-full).
@@ -225,6 +240,9 @@ pub struct CopyArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     /// Target database (libpq URL or key=value string).
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
@@ -317,6 +335,9 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
     /// Also scan every row: storage classes per column, date formats seen,
     /// and values that will not fit the mapped type, with example row keys.
     #[arg(long)]
@@ -330,6 +351,17 @@ pub enum IdentifierMode {
     Lower,
     /// Keep names exactly as in SQLite (quoted in SQL).
     Preserve,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionMode {
+    /// LZ4 (Postgres 14+ built with it, as Debian's and the official images are).
+    Lz4,
+    /// pglz, Postgres's historical method.
+    Pglz,
+    /// Whatever the server's `default_toast_compression` says.
+    Default,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

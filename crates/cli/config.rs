@@ -6,6 +6,7 @@
 //! identifiers = "lower"           # lower | preserve
 //! naive_timezone = "UTC"          # offset of datetimes written without one: UTC or ±HH:MM
 //! on_error = "abort"              # abort | quarantine
+//! compression = "lz4"             # lz4 | pglz | default (TOAST compression of created tables)
 //!
 //! [tables.emails]
 //! rename = "mail"
@@ -33,7 +34,7 @@ use ferry_model::{InvalidUtf8, PgType};
 use ferry_transformer::{ColumnOverride, TableOverride};
 use serde::Deserialize;
 
-use crate::args::{IdentifierMode, OnError};
+use crate::args::{CompressionMode, IdentifierMode, OnError};
 use crate::exit::UsageError;
 use crate::partition_config::PartitionConfig;
 use crate::sync::SyncConfig;
@@ -46,6 +47,7 @@ pub struct ConfigFile {
     identifiers: Option<IdentifierMode>,
     naive_timezone: Option<String>,
     on_error: Option<OnError>,
+    compression: Option<CompressionMode>,
     #[serde(default)]
     tables: BTreeMap<String, TableConfig>,
 }
@@ -85,6 +87,7 @@ pub struct Config {
     pub identifiers: Option<IdentifierMode>,
     pub naive_utc_offset_seconds: i32,
     pub on_error: Option<OnError>,
+    pub compression: Option<CompressionMode>,
     pub overrides: BTreeMap<String, TableOverride>,
     /// `[tables.NAME.sync]`, by source table name, checked by `ferry sync`.
     pub sync: BTreeMap<String, SyncConfig>,
@@ -154,6 +157,7 @@ impl Config {
             identifiers: raw.identifiers,
             naive_utc_offset_seconds,
             on_error: raw.on_error,
+            compression: raw.compression,
             overrides,
             sync,
         })

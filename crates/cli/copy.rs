@@ -53,6 +53,9 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     let mut client = ferry_writer::connect(&args.target)
         .await
         .context("connecting to the target")?;
+    let (storage, storage_warning) =
+        crate::storage::for_target(&client, &args.storage, &prepared.config).await?;
+    warnings.extend(storage_warning);
     let copy_id = copy_id(&prepared.plans);
     let sized: Vec<(&TableSchema, u64)> = sources
         .iter()
@@ -65,7 +68,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
         &prepared.plans,
         &sized,
         &prepared.source,
-        on_error,
+        &setup::Choices { on_error, storage },
     )
     .await?;
 

@@ -21,6 +21,7 @@ mod report;
 mod row_key;
 mod setup;
 mod snapshot;
+mod storage;
 mod sync;
 mod verify;
 

@@ -20,7 +20,8 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
             skipped.kind, skipped.name, skipped.reason
         ));
     }
-    out.push_str(&ferry_writer::plan_script(&prepared.plans));
+    let storage = crate::storage::planned(&args.storage, &prepared.config);
+    out.push_str(&ferry_writer::plan_script(&prepared.plans, &storage));
     out.push_str(&crate::sync::plan_comments(&prepared)?);
     if !args.profile {
         return Ok(out);

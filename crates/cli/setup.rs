@@ -9,7 +9,7 @@
 use anyhow::{Context, Result};
 use ferry_model::{quote_qualified, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
-use ferry_writer::{PlannedChunk, TableState};
+use ferry_writer::{PlannedChunk, Storage, TableState};
 
 use crate::args::{CopyArgs, IfExists, OnError};
 use crate::exit::UsageError;
@@ -52,6 +52,12 @@ pub fn fingerprint(source: &SourceDb, tables: &[TableSchema], rows: &[u64]) -> R
     Ok(hasher.finalize().to_hex()[..32].to_owned())
 }
 
+/// What the user chose that shapes the target before any row moves.
+pub struct Choices {
+    pub on_error: OnError,
+    pub storage: Storage,
+}
+
 /// Takes the copy's lock, decides, records, and releases the lock.
 pub async fn start(
     client: &mut tokio_postgres::Client,
@@ -59,14 +65,14 @@ pub async fn start(
     plans: &[TablePlan],
     sources: &[(&TableSchema, u64)],
     source: &SourceDb,
-    on_error: OnError,
+    choices: &Choices,
 ) -> Result<Setup> {
     let copy_id = copy_id(plans);
     ferry_writer::ensure_ledger(client)
         .await
         .context("creating the ledger in schema ferry")?;
     ferry_writer::lock_copy(client, &copy_id).await?;
-    let setup = decide(client, args, plans, sources, source, on_error, &copy_id).await;
+    let setup = decide(client, args, plans, sources, source, choices, &copy_id).await;
     ferry_writer::unlock_copy(client, &copy_id).await?;
     setup
 }
@@ -77,7 +83,7 @@ async fn decide(
     plans: &[TablePlan],
     sources: &[(&TableSchema, u64)],
     source: &SourceDb,
-    on_error: OnError,
+    choices: &Choices,
     copy_id: &str,
 ) -> Result<Setup> {
     let tables: Vec<TableSchema> = sources.iter().map(|(t, _)| (*t).clone()).collect();
@@ -95,7 +101,7 @@ async fn decide(
                 )
                 .into());
             }
-            if on_error == OnError::Quarantine {
+            if choices.on_error == OnError::Quarantine {
                 ferry_writer::ensure_rejects_table(client).await?;
             }
             return Ok(Setup {
@@ -112,8 +118,8 @@ async fn decide(
     // A fresh copy. With --if-exists resume and nothing recorded, it
     // refuses non-empty tables like a plain copy does.
     let if_exists = args.if_exists.filter(|mode| *mode != IfExists::Resume);
-    let created = prepare_target(client, plans, if_exists).await?;
-    if on_error == OnError::Quarantine {
+    let created = prepare_target(client, plans, if_exists, &choices.storage).await?;
+    if choices.on_error == OnError::Quarantine {
         ferry_writer::ensure_rejects_table(client)
             .await
             .context("creating ferry.rejects")?;
@@ -171,6 +177,7 @@ async fn prepare_target(
     client: &tokio_postgres::Client,
     plans: &[TablePlan],
     if_exists: Option<IfExists>,
+    storage: &Storage,
 ) -> Result<Vec<bool>> {
     let mut states = Vec::new();
     for plan in plans {
@@ -234,7 +241,7 @@ async fn prepare_target(
         if *create {
             run_sql(
                 client,
-                &ferry_writer::create_table_sql(plan),
+                &ferry_writer::create_table_sql(plan, storage),
                 &format!("creating {}.{}", plan.schema, plan.name),
             )
             .await?;

@@ -36,7 +36,7 @@ use ferry_writer::{ChangeSet, SyncRecord, SyncState, TableState};
 pub use report::SyncReport;
 pub use strategy::SyncConfig;
 
-use crate::args::{CopyArgs, Format, SnapshotMode, SourceArgs, SyncArgs};
+use crate::args::{CopyArgs, Format, SnapshotMode, SourceArgs, StorageArgs, SyncArgs};
 use crate::exit::{self, UsageError};
 use changes::TableJob;
 use report::TableOutcome;
@@ -409,6 +409,9 @@ async fn first_copy(
             exclude: Vec::new(),
             identifiers: args.source.identifiers,
             partition: args.source.partition.clone(),
+        },
+        storage: StorageArgs {
+            compression: args.storage.compression,
         },
         target: args.target.clone(),
         jobs: args.jobs,

@@ -4,7 +4,8 @@
 //!   with TLS chosen by `sslmode`; [`redact_url`] hides its password in
 //!   every message.
 //! - [`create_table_sql`], [`post_load_steps`], [`foreign_key_steps`] and
-//!   [`plan_script`] turn a [`TablePlan`](ferry_model::TablePlan) into SQL.
+//!   [`plan_script`] turn a [`TablePlan`](ferry_model::TablePlan) into SQL,
+//!   with the [`Storage`] (TOAST compression) chosen for the run.
 //!   Tables are created bare; keys and indexes are built once the rows are
 //!   in, and foreign keys are added `NOT VALID`, then validated. A plan
 //!   with a [`PartitionPlan`](ferry_model::PartitionPlan) creates a
@@ -80,6 +81,7 @@ mod load;
 mod partition_catalog;
 mod partition_ddl;
 mod read_back;
+mod storage;
 mod sync_apply;
 mod sync_state;
 mod tls;
@@ -110,6 +112,7 @@ pub use partition_ddl::{
 pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
 };
+pub use storage::{server_has_lz4, Compression, Storage};
 pub use sync_apply::{add_column_sql, apply_changes, Applied, ChangeSet, SyncRecord};
 pub use sync_state::{
     ensure_sync_state, max_key, read_sync_state, sync_lock_holder, sync_state_sql, try_lock_sync,

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio_postgres::{Client, CopyInSink, Transaction};
 
 use crate::ddl::{create_schema_sql, create_table_sql, rejects_table_sql, Step};
+use crate::storage::Storage;
 use crate::WriteError;
 
 /// What the target holds under a table's name.
@@ -67,20 +68,25 @@ pub async fn table_state(
     })
 }
 
-/// Creates the plan's schema (if needed) and its bare table.
+/// Creates the plan's schema (if needed) and its bare table, stored as
+/// `storage` says.
 ///
 /// # Errors
 ///
 /// A [`WriteError::Server`] if the table already exists or the DDL is
 /// refused.
-pub async fn create_table(client: &Client, plan: &TablePlan) -> Result<(), WriteError> {
+pub async fn create_table(
+    client: &Client,
+    plan: &TablePlan,
+    storage: &Storage,
+) -> Result<(), WriteError> {
     let display = format!("{}.{}", plan.schema, plan.name);
     client
         .batch_execute(&create_schema_sql(&plan.schema))
         .await
         .map_err(|e| WriteError::from_pg(&display, "create the schema", e))?;
     client
-        .batch_execute(&create_table_sql(plan))
+        .batch_execute(&create_table_sql(plan, storage))
         .await
         .map_err(|e| WriteError::from_pg(&display, "create the table", e))
 }

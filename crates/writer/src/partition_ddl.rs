@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn creates_the_parent_then_each_leaf_with_its_comment() {
-        let sql = create_table_sql(&emails());
+        let sql = create_table_sql(&emails(), &crate::Storage::default());
         assert_eq!(
             sql,
             "CREATE TABLE \"public\".\"emails\" (\n    \"id\" bigint,\n    \"received_at\" \

@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use ferry_model::{ForeignKeyPlan, PgType, PgValue, Reject, RowKey, SourceValue, TablePlan};
 use ferry_writer::{
     connect, create_table, ensure_rejects_table, foreign_key_steps, post_load_steps, run_step,
-    table_state, ChunkCopy, CopyEncoder, StepKind, TableState, WriteError,
+    server_has_lz4, table_state, ChunkCopy, Compression, CopyEncoder, StepKind, Storage,
+    TableState, WriteError,
 };
 use tokio_postgres::Client;
 
@@ -87,7 +88,9 @@ async fn every_type_round_trips_through_binary_copy() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
     let plan = every_type();
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     assert_eq!(
         table_state(&client, &plan.schema, &plan.name)
             .await
@@ -286,11 +289,62 @@ async fn every_type_round_trips_through_binary_copy() {
 }
 
 #[tokio::test]
+async fn lz4_storage_compresses_large_values_and_keeps_them_exact() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    if !server_has_lz4(&client).await.unwrap() {
+        eprintln!("skipped: this server has no lz4");
+        return;
+    }
+    let plan = plan(
+        "compressed",
+        vec![
+            column("t", PgType::Text),
+            column("b", PgType::Bytea),
+            column("j", PgType::Jsonb),
+        ],
+    );
+    let storage = Storage {
+        compression: Some(Compression::Lz4),
+    };
+    create_table(&client, &plan, &storage).await.unwrap();
+    let text = "lz4 ✓ ".repeat(20_000);
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 7) as u8).collect();
+    let json = format!("{{\"k\": \"{text}\"}}");
+    let rows = vec![vec![
+        PgValue::Text(Cow::Borrowed(&text)),
+        PgValue::Bytea(Cow::Borrowed(&bytes)),
+        PgValue::Jsonb(Cow::Borrowed(&json)),
+    ]];
+    assert_eq!(load(&mut client, &plan, &rows).await, 1);
+    let row = client
+        .query_one(
+            "SELECT t, b, j->>'k', pg_column_compression(t), pg_column_compression(b), \
+             pg_column_compression(j) FROM \"Target Schema\".\"compressed\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), text);
+    assert_eq!(row.get::<_, Vec<u8>>(1), bytes);
+    assert_eq!(row.get::<_, String>(2), text);
+    for i in 3..6 {
+        assert_eq!(
+            row.get::<_, Option<String>>(i).as_deref(),
+            Some("lz4"),
+            "column {i}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn numeric_text_survives_the_binary_encoding() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
     let plan = plan("numerics", vec![column("n", PgType::Numeric(None))]);
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     let cases = [
         "0",
         "1",
@@ -346,7 +400,9 @@ async fn copy_errors_name_the_table_and_column() {
     let mut id = column("id", PgType::Integer);
     id.not_null = true;
     let plan = plan("strict", vec![id]);
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     let mut copy = ChunkCopy::begin(&mut client, &plan).await.unwrap();
     copy.send(encode(&[vec![PgValue::Null]])).await.unwrap();
     let err = copy.commit(1, "run", &[]).await.unwrap_err();
@@ -361,7 +417,9 @@ async fn copy_errors_name_the_table_and_column() {
 
     // A value with no binary form fails the chunk instead of vanishing.
     let plan = self::plan("poisoned", vec![column("n", PgType::Numeric(None))]);
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     let mut copy = ChunkCopy::begin(&mut client, &plan).await.unwrap();
     copy.send(encode(&[vec![PgValue::Numeric(Cow::Borrowed("1e5"))]]))
         .await
@@ -380,7 +438,9 @@ async fn identity_continues_past_the_largest_loaded_value() {
     id.not_null = true;
     let mut plan = plan("with identity", vec![id, column("name", PgType::Text)]);
     plan.primary_key = vec!["Id".to_owned()];
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     let rows: Vec<Vec<PgValue>> = [1, 42, 5]
         .into_iter()
         .map(|i| vec![PgValue::Int8(i), PgValue::Text(Cow::Borrowed("x"))])
@@ -409,7 +469,9 @@ async fn identity_of_an_empty_table_starts_at_one() {
     let mut id = column("id", PgType::Integer);
     id.identity = true;
     let plan = plan("empty identity", vec![id]);
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     for step in post_load_steps(&plan) {
         run_step(&client, &step).await.unwrap();
     }
@@ -447,7 +509,9 @@ async fn dropping_a_chunk_rolls_it_back_and_the_client_stays_usable() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
     let plan = small_plan("rollback");
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
 
     let mut copy = ChunkCopy::begin(&mut client, &plan).await.unwrap();
     copy.send(encode(&small_rows(&[1, 2]))).await.unwrap();
@@ -465,7 +529,9 @@ async fn row_count_mismatch_fails_and_rolls_back() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
     let plan = small_plan("mismatch");
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
 
     let mut copy = ChunkCopy::begin(&mut client, &plan).await.unwrap();
     copy.send(encode(&small_rows(&[1, 2]))).await.unwrap();
@@ -491,7 +557,9 @@ async fn rejects_are_recorded_with_the_chunk() {
     ensure_rejects_table(&client).await.unwrap();
     ensure_rejects_table(&client).await.unwrap();
     let plan = small_plan("with rejects");
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
 
     let reject = |key: i64, value: SourceValue| Reject {
         table: "src_with rejects".to_owned(),
@@ -544,7 +612,9 @@ async fn a_failed_chunk_leaves_no_rejects_behind() {
     let mut client = db.client().await;
     ensure_rejects_table(&client).await.unwrap();
     let plan = small_plan("failed");
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     let rejects = [Reject {
         table: "failed".to_owned(),
         key: RowKey::rowid(1),
@@ -569,7 +639,9 @@ async fn server_errors_keep_sqlstate_and_constraint() {
     let mut client = db.client().await;
     let mut plan = small_plan("dupes");
     plan.primary_key = vec!["id".to_owned()];
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     load(&mut client, &plan, &small_rows(&[1, 1])).await;
     // The key's unique index is built first; that is where duplicates fail.
     let pk = &post_load_steps(&plan)[0];
@@ -598,7 +670,9 @@ async fn server_errors_keep_sqlstate_and_constraint() {
     assert!(message.contains("fix the rows"), "{message}");
 
     // Creating it again says it exists.
-    let err = create_table(&client, &plan).await.unwrap_err();
+    let err = create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.sqlstate(), Some("42P07"));
 }
 
@@ -618,7 +692,9 @@ async fn foreign_keys_are_added_and_validation_reports_violations() {
         on_delete: "CASCADE".to_owned(),
     }];
     for (plan, ids) in [(&parent, &[1][..]), (&child, &[1, 2][..])] {
-        create_table(&client, plan).await.unwrap();
+        create_table(&client, plan, &Storage::default())
+            .await
+            .unwrap();
         load(&mut client, plan, &small_rows(ids)).await;
         for step in post_load_steps(plan) {
             run_step(&client, &step).await.unwrap();

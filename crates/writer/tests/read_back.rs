@@ -12,7 +12,7 @@ use ferry_model::{
 use ferry_writer::{
     count_rows, create_table, ensure_rejects_table, fetch_rejects, foreign_key_steps,
     inspect_table, post_load_steps, run_step, schema_differences, stream_rows, ChunkCopy,
-    CopyEncoder, RowFilter, WriteError,
+    CopyEncoder, RowFilter, Storage, WriteError,
 };
 use tokio_postgres::Client;
 
@@ -34,7 +34,9 @@ async fn load(
     rows: &[Vec<PgValue<'_>>],
     rejects: &[Reject],
 ) {
-    create_table(client, plan).await.unwrap();
+    create_table(client, plan, &Storage::default())
+        .await
+        .unwrap();
     let mut encoder = CopyEncoder::new();
     for row in rows {
         encoder.begin_row(row.len() as i16);
@@ -172,7 +174,9 @@ async fn values_written_as_sql_text_decode_to_the_same_pg_values() {
     let db = TestDb::new().await;
     let client = db.client().await;
     let plan = every_type();
-    create_table(&client, &plan).await.unwrap();
+    create_table(&client, &plan, &Storage::default())
+        .await
+        .unwrap();
     client
         .batch_execute(
             "SET TimeZone = 'America/New_York';
@@ -468,7 +472,9 @@ async fn inspect_sees_what_the_plan_created() {
         on_delete: "CASCADE".to_owned(),
     }];
     for plan in [&customer, &order] {
-        create_table(&client, plan).await.unwrap();
+        create_table(&client, plan, &Storage::default())
+            .await
+            .unwrap();
         for step in post_load_steps(plan).iter().chain(&foreign_key_steps(plan)) {
             run_step(&client, step).await.unwrap();
         }
