@@ -130,7 +130,7 @@ impl Cluster {
             )
             .expect("write pg_hba.conf");
         }
-        cluster.pg_ctl("start");
+        cluster.pg_ctl("start", "fast");
         Some(cluster)
     }
 
@@ -167,7 +167,14 @@ impl Cluster {
 
     /// A fast restart: connections are cut, transactions roll back.
     pub fn restart(&self) {
-        self.pg_ctl("restart");
+        self.pg_ctl("restart", "fast");
+    }
+
+    /// A crash: the server stops at once, without a checkpoint, and starts
+    /// again through crash recovery, which empties unlogged tables.
+    pub fn crash(&self) {
+        self.pg_ctl("stop", "immediate");
+        self.pg_ctl("start", "fast");
     }
 
     fn data(&self) -> PathBuf {
@@ -184,8 +191,9 @@ impl Cluster {
     }
 
     /// `pg_ctl ACTION` with the cluster's data directory, log, socket
-    /// directory and port; waits for the action to complete.
-    fn pg_ctl(&self, action: &str) {
+    /// directory and port, stopping in `mode`; waits for the action to
+    /// complete.
+    fn pg_ctl(&self, action: &str, mode: &str) {
         let options = format!(
             "-k {} -p {} -c listen_addresses={} -c fsync=off",
             self.dir.display(),
@@ -203,7 +211,7 @@ impl Cluster {
                 log.as_os_str(),
                 "-w".as_ref(),
                 "-m".as_ref(),
-                "fast".as_ref(),
+                mode.as_ref(),
                 "-o".as_ref(),
                 options.as_ref(),
                 action.as_ref(),

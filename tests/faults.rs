@@ -517,6 +517,40 @@ impl Drop for ScratchFile {
 }
 
 #[test]
+fn unlogged_copy_reloads_what_a_server_crash_emptied() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let source = mail_source();
+    let url = cluster.create_database("unlogged");
+    let mut watch = connect(&url);
+    let mut copying = Running::copy(source, &url, &["--retries", "10", "--unlogged"]);
+    copying.wait_until("a quarter of the chunks to commit", || {
+        committed_share(&mut watch, 0.25)
+    });
+    drop(watch);
+    cluster.crash();
+
+    let run = copying.finish();
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("emptied unlogged tables"),
+        "ferry should reload the chunks the crash emptied: {}",
+        run.stderr
+    );
+    assert_intact(source, &url);
+    let unlogged: i64 = connect(&url)
+        .query_one(
+            "SELECT count(*) FROM pg_class
+              WHERE relnamespace = 'public'::regnamespace AND relpersistence = 'u'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(unlogged, 0, "every table is LOGGED once the copy is done");
+}
+
+#[test]
 fn server_restart_mid_copy_is_survived_without_a_resume() {
     let Some(cluster) = Cluster::start() else {
         return;

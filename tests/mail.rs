@@ -1,7 +1,7 @@
 //! The mail fixture copied whole, every value compared independently.
 
 use crate::compare::assert_same_rows;
-use crate::util::{copy, fixture, pg_column_types, TestDb};
+use crate::util::{copy, fixture, pg_column_types, TempSqlite, TestDb};
 
 #[test]
 fn copies_every_value_of_the_mail_fixture_with_faithful_types() {
@@ -204,4 +204,47 @@ fn compression_flag_sets_the_toast_method_of_large_value_columns() {
         copy(&source, &db, &["--compression", flag]).assert_ok();
         assert_eq!(methods(&db), expect(method), "--compression {flag}");
     }
+}
+
+#[test]
+fn a_table_loaded_in_one_chunk_is_written_frozen() {
+    let source = fixture("mail-1k.sqlite");
+    let all_frozen = |db: &TestDb, table: &str| -> bool {
+        let mut pg = db.client();
+        pg.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+            .unwrap();
+        pg.query_one(
+            &format!(
+                "SELECT bool_and(all_visible AND all_frozen) FROM pg_visibility_map('{table}')"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    // Every table of the fixture fits one chunk: truncated and COPY FREEZE
+    // in the chunk's transaction.
+    let db = TestDb::new();
+    copy(&source, &db, &[]).assert_ok();
+    for table in ["accounts", "emails", "events"] {
+        assert!(all_frozen(&db, table), "{table} should be frozen");
+    }
+    // Split into chunks, emails and events load concurrently, unfrozen.
+    let db = TestDb::new();
+    copy(&source, &db, &["--chunk-rows", "300"]).assert_ok();
+    assert!(all_frozen(&db, "accounts"));
+    assert!(!all_frozen(&db, "emails"));
+
+    // Appending to a table that holds rows never truncates it.
+    let log = TempSqlite::new("CREATE TABLE log (msg TEXT); INSERT INTO log VALUES ('a'), ('b');");
+    let db = TestDb::new();
+    copy(&log.path, &db, &[]).assert_ok();
+    copy(&log.path, &db, &["--if-exists", "append"]).assert_ok();
+    let rows: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM log", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 4);
+    assert!(!all_frozen(&db, "log"));
 }

@@ -179,6 +179,13 @@ pub struct StorageArgs {
     /// lz4 [default: lz4, or `compression` in the config].
     #[arg(long, value_enum, value_name = "METHOD")]
     pub compression: Option<CompressionMode>,
+
+    /// Create the tables UNLOGGED and set them LOGGED after the load: no
+    /// WAL while rows load, the whole table written to the WAL at the end.
+    /// A server crash meanwhile empties them and their chunks are loaded
+    /// again. Not for partitioned tables.
+    #[arg(long)]
+    pub unlogged: bool,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,13 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     let mut client = ferry_writer::connect(&args.target)
         .await
         .context("connecting to the target")?;
+    if args.storage.unlogged && prepared.plans.iter().any(|p| p.partition.is_some()) {
+        return Err(UsageError::new(
+            "--unlogged cannot create partitioned tables (Postgres has no unlogged partitioned \
+             tables); drop --unlogged or the partitioning",
+        )
+        .into());
+    }
     let (storage, storage_warning) =
         crate::storage::for_target(&client, &args.storage, &prepared.config).await?;
     warnings.extend(storage_warning);

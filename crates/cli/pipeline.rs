@@ -463,7 +463,18 @@ async fn reconnect(
             return None;
         }
         match ferry_writer::connect(&shared.target).await {
-            Ok(client) => return Some(client),
+            Ok(client) => {
+                // The first writer back after a crash requeues what the
+                // crash emptied, before any new chunk commits.
+                if let Err(err) =
+                    crate::setup::requeue_lost_unlogged(&client, &shared.copy_id, &shared.plans)
+                        .await
+                {
+                    shared.stop.fail(err);
+                    return None;
+                }
+                return Some(client);
+            }
             Err(err) if failures < shared.retries => {
                 failures += 1;
                 last = err.to_string();

@@ -25,6 +25,13 @@ pub async fn build(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let (builds, finishing) = post_load_waves(plans, created, rows);
+    run_in_parallel(
+        clients,
+        set_logged(&clients[0], plans, created).await?,
+        resumed,
+        stop,
+    )
+    .await?;
     for client in clients {
         // What pgloader does too: index builds sort in memory, not on disk.
         client
@@ -35,6 +42,32 @@ pub async fn build(
     run_in_parallel(clients, builds, resumed, stop).await?;
     run_in_parallel(clients, finishing, resumed, stop).await?;
     add_foreign_keys(&clients[0], plans, created, resumed, warnings).await
+}
+
+/// `SET LOGGED` for every created table still `UNLOGGED` (an `--unlogged`
+/// copy, whichever process started it), before any index is built so the
+/// rewrite does not rebuild them too.
+async fn set_logged(
+    client: &tokio_postgres::Client,
+    plans: &[TablePlan],
+    created: &[bool],
+) -> Result<Vec<Vec<Step>>> {
+    let Some(schema) = plans.first().map(|p| p.schema.as_str()) else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = plans
+        .iter()
+        .zip(created)
+        .filter(|(_, created)| **created)
+        .map(|(p, _)| p.name.clone())
+        .collect();
+    let unlogged = ferry_writer::unlogged_tables(client, schema, &names)
+        .await
+        .context("looking for unlogged tables")?;
+    Ok(unlogged
+        .iter()
+        .map(|table| vec![ferry_writer::set_logged_step(schema, table)])
+        .collect())
 }
 
 fn already_exists(err: &WriteError) -> bool {

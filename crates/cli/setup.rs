@@ -91,6 +91,7 @@ async fn decide(
     let fingerprint = fingerprint(source, &tables, &rows)?;
     let resume = args.if_exists == Some(IfExists::Resume);
     if resume {
+        requeue_lost_unlogged(client, copy_id, plans).await?;
         if let Some(record) = ferry_writer::copy_record(client, copy_id).await? {
             if record.source_fingerprint != fingerprint && !args.allow_changed_source {
                 return Err(UsageError::new(
@@ -255,4 +256,29 @@ async fn run_sql(client: &tokio_postgres::Client, sql: &str, what: &str) -> Resu
         .batch_execute(sql)
         .await
         .with_context(|| format!("{what}: {sql}"))
+}
+
+/// Sends the chunks of `UNLOGGED` tables a server crash emptied back to
+/// pending (see [`ferry_writer::requeue_lost_unlogged`]), saying so on
+/// stderr. Runs before a copy resumes and whenever a writer reconnects.
+pub async fn requeue_lost_unlogged(
+    client: &tokio_postgres::Client,
+    copy_id: &str,
+    plans: &[TablePlan],
+) -> Result<()> {
+    let Some(schema) = plans.first().map(|p| p.schema.as_str()) else {
+        return Ok(());
+    };
+    let tables: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
+    let requeued = ferry_writer::requeue_lost_unlogged(client, copy_id, schema, &tables)
+        .await
+        .context("checking unlogged tables after a lost connection")?;
+    if !requeued.is_empty() {
+        eprintln!(
+            "ferry: the server emptied unlogged tables {} (it crashed or restarted without a \
+             clean shutdown); their chunks are loaded again",
+            requeued.join(", ")
+        );
+    }
+    Ok(())
 }

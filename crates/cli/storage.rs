@@ -1,5 +1,6 @@
-//! How the tables a copy creates are stored: the `--compression` flag or
-//! the config's `compression`, checked against what the server can do.
+//! How the tables a copy creates are stored: `--unlogged`, and the
+//! `--compression` flag or the config's `compression`, checked against
+//! what the server can do.
 
 use anyhow::{Context, Result};
 use ferry_writer::{Compression, Storage};
@@ -16,8 +17,9 @@ fn requested(args: &StorageArgs, config: &Config) -> (CompressionMode, bool) {
     }
 }
 
-fn storage(mode: CompressionMode) -> Storage {
+fn storage(args: &StorageArgs, mode: CompressionMode) -> Storage {
     Storage {
+        unlogged: args.unlogged,
         compression: match mode {
             CompressionMode::Lz4 => Some(Compression::Lz4),
             CompressionMode::Pglz => Some(Compression::Pglz),
@@ -29,7 +31,7 @@ fn storage(mode: CompressionMode) -> Storage {
 /// The storage `ferry plan` shows: what was asked for, without a server
 /// to check it against.
 pub fn planned(args: &StorageArgs, config: &Config) -> Storage {
-    storage(requested(args, config).0)
+    storage(args, requested(args, config).0)
 }
 
 /// The storage a copy uses on this server, and a warning when the default
@@ -46,7 +48,7 @@ pub async fn for_target(
             .await
             .context("checking the server's TOAST compression methods")?
     {
-        return Ok((storage(mode), None));
+        return Ok((storage(args, mode), None));
     }
     if explicit {
         return Err(UsageError::new(
@@ -56,7 +58,7 @@ pub async fn for_target(
         .into());
     }
     Ok((
-        storage(CompressionMode::Default),
+        storage(args, CompressionMode::Default),
         Some(
             "the server has no lz4, so text, bytea and jsonb columns use its \
              default_toast_compression"

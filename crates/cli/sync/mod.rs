@@ -412,6 +412,7 @@ async fn first_copy(
         },
         storage: StorageArgs {
             compression: args.storage.compression,
+            unlogged: args.storage.unlogged,
         },
         target: args.target.clone(),
         jobs: args.jobs,

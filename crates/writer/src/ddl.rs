@@ -21,6 +21,8 @@ const MAX_IDENT_BYTES: usize = 63;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StepKind {
+    /// `ALTER TABLE … SET LOGGED` after an `--unlogged` load.
+    SetLogged,
     /// `ADD CONSTRAINT … PRIMARY KEY`.
     PrimaryKey,
     /// `ADD CONSTRAINT … UNIQUE`.
@@ -74,7 +76,8 @@ pub fn create_schema_sql(schema: &str) -> String {
 /// [`post_load_steps`] and [`foreign_key_steps`].
 pub fn create_table_sql(plan: &TablePlan, storage: &Storage) -> String {
     let mut sql = format!(
-        "CREATE TABLE {} (",
+        "CREATE {}TABLE {} (",
+        if storage.unlogged { "UNLOGGED " } else { "" },
         quote_qualified(&plan.schema, &plan.name)
     );
     for (i, column) in plan.columns.iter().enumerate() {
@@ -98,6 +101,17 @@ pub fn create_table_sql(plan: &TablePlan, storage: &Storage) -> String {
         sql.push_str(&crate::partition_ddl::partitioned_suffix(plan, partition));
     }
     sql
+}
+
+/// Makes an `UNLOGGED` table durable once its rows are in: Postgres
+/// rewrites it and writes it to the WAL in one pass.
+pub fn set_logged_step(schema: &str, table: &str) -> Step {
+    Step {
+        kind: StepKind::SetLogged,
+        table: format!("{schema}.{table}"),
+        description: format!("set {schema}.{table} LOGGED"),
+        sql: format!("ALTER TABLE {} SET LOGGED", quote_qualified(schema, table)),
+    }
 }
 
 /// `DROP TABLE IF EXISTS`, without `CASCADE`: views or foreign keys that

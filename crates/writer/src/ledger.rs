@@ -285,14 +285,108 @@ pub async fn unlock_copy(client: &Client, copy_id: &str) -> Result<(), WriteErro
     Ok(())
 }
 
+/// Tables of `schema` that are still `UNLOGGED` (an `--unlogged` copy not
+/// yet set logged), among `tables`.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the catalog cannot be read.
+pub async fn unlogged_tables(
+    client: &Client,
+    schema: &str,
+    tables: &[String],
+) -> Result<Vec<String>, WriteError> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relpersistence = 'u'
+              ORDER BY 1",
+            &[&schema, &tables],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "look for unlogged tables", e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// A server crash empties every `UNLOGGED` table, committed chunks and
+/// all, while the ledger still says those chunks are done. For each
+/// unlogged table of the copy that is empty although its committed chunks
+/// wrote rows, marks those chunks pending again (and the copy `loading`),
+/// so they are loaded anew instead of being lost. Returns the tables
+/// requeued. Cheap and idempotent: run it whenever a connection came back
+/// and when a copy resumes.
+///
+/// # Errors
+///
+/// A [`WriteError`] if a query fails.
+pub async fn requeue_lost_unlogged(
+    client: &Client,
+    copy_id: &str,
+    schema: &str,
+    tables: &[String],
+) -> Result<Vec<String>, WriteError> {
+    let mut requeued = Vec::new();
+    for table in unlogged_tables(client, schema, tables).await? {
+        let display = format!("{schema}.{table}");
+        let written: Option<i64> = client
+            .query_one(
+                "SELECT sum(rows_written)::bigint FROM \"ferry\".\"chunks\"
+                  WHERE copy_id = $1 AND target_table = $2 AND status = 'done'",
+                &[&copy_id, &table],
+            )
+            .await
+            .map_err(|e| WriteError::from_pg(WHERE, "sum committed chunks", e))?
+            .get(0);
+        if written.unwrap_or(0) == 0 {
+            continue;
+        }
+        let holds_rows: bool = client
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {})",
+                    ferry_model::quote_qualified(schema, &table)
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "check whether the table is empty", e))?
+            .get(0);
+        if holds_rows {
+            continue;
+        }
+        // One statement, so the chunks and the copy's status move together.
+        client
+            .execute(
+                "WITH requeued AS (
+                     UPDATE \"ferry\".\"chunks\"
+                        SET status = 'pending', rows_read = NULL, rows_written = NULL,
+                            rows_rejected = NULL, committed_at = NULL
+                      WHERE copy_id = $1 AND target_table = $2 AND status = 'done'
+                     RETURNING 1)
+                 UPDATE \"ferry\".\"copies\" SET status = 'loading', finished_at = NULL
+                  WHERE copy_id = $1 AND EXISTS (SELECT 1 FROM requeued)",
+                &[&copy_id, &table],
+            )
+            .await
+            .map_err(|e| WriteError::from_pg(WHERE, "requeue the chunks of an emptied table", e))?;
+        requeued.push(table);
+    }
+    Ok(requeued)
+}
+
 /// The statement that claims the next pending chunk of a copy for the
 /// calling transaction, skipping chunks other transactions hold.
 pub(crate) fn claim_sql() -> &'static str {
-    "SELECT target_table, chunk_index, rowid_start, rowid_end FROM \"ferry\".\"chunks\"
+    "SELECT target_table, chunk_index, rowid_start, rowid_end,
+            NOT EXISTS (SELECT 1 FROM \"ferry\".\"chunks\" o
+                         WHERE o.copy_id = c.copy_id AND o.target_table = c.target_table
+                           AND o.chunk_index <> c.chunk_index) AS only_chunk
+       FROM \"ferry\".\"chunks\" c
       WHERE copy_id = $1 AND status = 'pending'
       ORDER BY claim_order
       LIMIT 1
-      FOR UPDATE SKIP LOCKED"
+      FOR UPDATE OF c SKIP LOCKED"
 }
 
 /// The statement that marks a claimed chunk done, with its counts.

@@ -90,14 +90,15 @@ pub use connect::{connect, redact_url};
 pub use copy_encoding::CopyEncoder;
 pub use ddl::{
     create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
-    post_load_steps, rejects_table_sql, truncate_table_sql, Step, StepKind,
+    post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Step, StepKind,
 };
 pub use decode::decode_value;
 pub use error::{ServerError, WriteError};
 pub use inspect::{inspect_table, schema_differences, TargetColumn, TargetTable};
 pub use ledger::{
     advance_copy, committed_rows, copy_record, ensure_ledger, ledger_sql, lock_copy,
-    pending_chunks, register_copy, unlock_copy, CopyRecord, PlannedChunk,
+    pending_chunks, register_copy, requeue_lost_unlogged, unlock_copy, unlogged_tables, CopyRecord,
+    PlannedChunk,
 };
 pub use load::{
     create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy,

@@ -33,6 +33,11 @@ pub struct Storage {
     /// `COMPRESSION` of the `text`, `bytea` and `jsonb` columns; `None`
     /// keeps the server's `default_toast_compression`.
     pub compression: Option<Compression>,
+    /// Create the tables `UNLOGGED` (no WAL while loading) and set them
+    /// `LOGGED` after the load, which writes them to the WAL whole then.
+    /// A server crash meanwhile empties them (see
+    /// [`requeue_lost_unlogged`](crate::requeue_lost_unlogged)).
+    pub unlogged: bool,
 }
 
 impl Storage {
@@ -72,6 +77,7 @@ mod tests {
     fn only_large_value_types_take_a_clause() {
         let lz4 = Storage {
             compression: Some(Compression::Lz4),
+            unlogged: false,
         };
         for pg_type in [PgType::Text, PgType::Bytea, PgType::Jsonb] {
             assert_eq!(
