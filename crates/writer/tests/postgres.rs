@@ -306,6 +306,7 @@ async fn lz4_storage_compresses_large_values_and_keeps_them_exact() {
     );
     let storage = Storage {
         compression: Some(Compression::Lz4),
+        unlogged: false,
     };
     create_table(&client, &plan, &storage).await.unwrap();
     let text = "lz4 ✓ ".repeat(20_000);
