@@ -33,6 +33,9 @@ use crate::row_key::KeyColumns;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
 const FLUSH_BYTES: usize = 1 << 20;
+/// Room past FLUSH_BYTES for the row that crosses it, so that a buffer is
+/// allocated once at its full size instead of grown (and copied) from small.
+const ROW_SLACK: usize = 64 << 10;
 /// Buffers in flight per reader/writer pair: with FLUSH_BYTES, the memory a
 /// pair can hold is about this many MiB.
 const CHANNEL_BUFFERS: usize = 4;
@@ -246,7 +249,7 @@ impl ReaderJob {
     fn run(&self, mut tasks: mpsc::Receiver<ReadTask>) -> Result<()> {
         let db = SourceDb::open_as(&self.source_path, &self.source_shown)
             .context("opening the source")?;
-        let mut encoder = CopyEncoder::new();
+        let mut encoder = CopyEncoder::with_capacity(FLUSH_BYTES + ROW_SLACK);
         while let Some((task, tx)) = tasks.blocking_recv() {
             if self.stop.is_stopped() {
                 return Ok(());

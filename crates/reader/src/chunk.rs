@@ -34,9 +34,14 @@ impl SourceDb {
             return Ok(vec![ChunkRange::Whole]);
         }
         let rowid = rowid_expr(table)?;
+        let from = format!("FROM main.{}", quote_sqlite_ident(&table.name));
+        // Three subqueries, not one `SELECT min(), max(), count(*)`: alone,
+        // min and max each read one end of the b-tree and count(*) counts
+        // cells without decoding rows, where together they would step
+        // through every row (<https://www.sqlite.org/optoverview.html#minmax>).
         let sql = format!(
-            "SELECT min({rowid}), max({rowid}), count(*) FROM main.{}",
-            quote_sqlite_ident(&table.name)
+            "SELECT (SELECT min({rowid}) {from}), (SELECT max({rowid}) {from}), \
+             (SELECT count(*) {from})"
         );
         let (min, max, count): (Option<i64>, Option<i64>, i64) = self
             .conn

@@ -28,6 +28,8 @@ const POISON_LENGTH: i32 = -2;
 #[derive(Debug, Default)]
 pub struct CopyEncoder {
     buf: BytesMut,
+    /// The room [`take`](Self::take) makes after splitting the buffer off.
+    capacity: usize,
     /// Where the open row starts, so a value that cannot be encoded removes
     /// its whole row instead of leaving half a row in the stream.
     row_start: usize,
@@ -39,10 +41,15 @@ impl CopyEncoder {
         Self::default()
     }
 
-    /// An empty encoder with room for `capacity` bytes.
+    /// An empty encoder with room for `capacity` bytes, and again after
+    /// every [`take`](Self::take).
+    ///
+    /// Size it to what is written between two takes: a buffer that has to
+    /// grow copies everything written so far at every doubling.
     pub fn with_capacity(capacity: usize) -> Self {
         CopyEncoder {
             buf: BytesMut::with_capacity(capacity),
+            capacity,
             row_start: 0,
         }
     }
@@ -91,7 +98,7 @@ impl CopyEncoder {
     }
 
     /// Writes one field, or nothing at all when the value has no binary
-    /// form: every check happens before the first byte is written.
+    /// form.
     fn encode(&mut self, value: &PgValue<'_>) -> Result<(), WriteError> {
         put_field(&mut self.buf, value)
     }
@@ -119,11 +126,14 @@ impl CopyEncoder {
     }
 
     /// Splits off everything written so far. The buffer's spare capacity
-    /// stays with the encoder, and once the returned bytes are dropped the
-    /// next writes can reclaim their allocation. Call it between rows.
+    /// stays with the encoder, topped up to the capacity it was made with
+    /// (reclaiming the allocation of bytes taken earlier and already
+    /// dropped, when it can). Call it between rows.
     pub fn take(&mut self) -> Bytes {
         self.row_start = 0;
-        self.buf.split().freeze()
+        let taken = self.buf.split().freeze();
+        self.buf.reserve(self.capacity);
+        taken
     }
 }
 
@@ -323,6 +333,8 @@ mod tests {
         let first = enc.take();
         assert_eq!(first.len(), 2 + 4 + 8);
         assert!(enc.is_empty());
+        // Room for the next rows even while the taken bytes are in flight.
+        assert!(enc.buf.capacity() >= 64);
         drop(first);
         enc.begin_row(1);
         assert_eq!(enc.len(), 2);

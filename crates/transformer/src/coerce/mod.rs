@@ -78,7 +78,11 @@ pub fn coerce<'a>(
         return Ok(PgValue::Null);
     }
     match column.pg_type {
-        PgType::BigInt => to_integer(value, "bigint").map(PgValue::Int8),
+        // The most common case of all, kept clear of `to_integer`'s call.
+        PgType::BigInt => match value {
+            SourceValueRef::Integer(i) => Ok(PgValue::Int8(i)),
+            _ => to_integer(value, "bigint").map(PgValue::Int8),
+        },
         PgType::Integer => to_integer(value, "integer")
             .and_then(|i| i32::try_from(i).map_err(|_| out_of_range(value, "integer")))
             .map(PgValue::Int4),
