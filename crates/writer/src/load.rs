@@ -238,7 +238,7 @@ impl<'a> ChunkCopy<'a> {
             })?;
         let only_chunk: bool = row.get(4);
         let freeze =
-            only_chunk && plan.partition.is_none() && empty_table(&transaction, plan).await?;
+            only_chunk && plan.partition.is_none() && truncate_if_empty(&transaction, plan).await?;
         let mut copy = ChunkCopy::start(transaction, plan, freeze).await?;
         copy.claimed = Some((copy_id.to_owned(), chunk.clone()));
         Ok(Some((copy, chunk)))
@@ -265,7 +265,7 @@ impl<'a> ChunkCopy<'a> {
 
     /// Starts COPY into the plan's columns inside `transaction` and sends
     /// the binary COPY header. `freeze` when the table was emptied in this
-    /// transaction (see [`empty_table`]).
+    /// transaction (see [`truncate_if_empty`]).
     async fn start(
         transaction: Transaction<'a>,
         plan: &TablePlan,
@@ -424,6 +424,63 @@ impl<'a> ChunkCopy<'a> {
     }
 }
 
+/// Truncates the table inside the chunk's transaction when it holds no
+/// rows, so the chunk can `COPY … FREEZE`: rows written frozen and their
+/// pages marked all-visible, which spares the index builds, `ANALYZE` and
+/// later vacuums a rewrite of every page to set hint bits. Postgres allows
+/// FREEZE only when the table was created or truncated in the same
+/// transaction. Only a table's single chunk does it: truncating while other
+/// chunks of the table load would wait for them and then find rows.
+///
+/// Anything that stands in the way (rows already there, a foreign key
+/// pointing at the table, no TRUNCATE privilege) rolls back to the
+/// savepoint and the chunk loads without FREEZE. Returns whether the table
+/// was truncated.
+async fn truncate_if_empty(
+    transaction: &Transaction<'_>,
+    plan: &TablePlan,
+) -> Result<bool, WriteError> {
+    let display = format!("{}.{}", plan.schema, plan.name);
+    let table = quote_qualified(&plan.schema, &plan.name);
+    let savepoint = |sql: &'static str| {
+        let display = &display;
+        async move {
+            transaction
+                .batch_execute(sql)
+                .await
+                .map_err(|e| WriteError::from_pg(display, "prepare COPY FREEZE", e))
+        }
+    };
+    savepoint("SAVEPOINT ferry_freeze").await?;
+    let emptied = async {
+        transaction
+            .batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await?;
+        let holds_rows: bool = transaction
+            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
+            .await?
+            .get(0);
+        if holds_rows {
+            return Ok(false);
+        }
+        transaction
+            .batch_execute(&format!("TRUNCATE TABLE {table}"))
+            .await?;
+        Ok::<_, tokio_postgres::Error>(true)
+    }
+    .await;
+    match emptied {
+        Ok(true) => {
+            savepoint("RELEASE SAVEPOINT ferry_freeze").await?;
+            Ok(true)
+        }
+        Ok(false) | Err(_) => {
+            savepoint("ROLLBACK TO SAVEPOINT ferry_freeze").await?;
+            Ok(false)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,60 +529,6 @@ mod tests {
             let json = reject_json(&value);
             let expected: Value = serde_json::from_str(expected).unwrap();
             assert_eq!(json, expected, "{value:?}");
-        }
-    }
-}
-
-/// Truncates the table inside the chunk's transaction when it holds no
-/// rows, so the chunk can `COPY … FREEZE`: rows written frozen and their
-/// pages marked all-visible, which spares the index builds, `ANALYZE` and
-/// later vacuums a rewrite of every page to set hint bits. Postgres allows
-/// FREEZE only when the table was created or truncated in the same
-/// transaction. Only a table's single chunk does it: truncating while other
-/// chunks of the table load would wait for them and then find rows.
-///
-/// Anything that stands in the way (rows already there, a foreign key
-/// pointing at the table, no TRUNCATE privilege) rolls back to the
-/// savepoint and the chunk loads without FREEZE. Returns whether the table
-/// was truncated.
-async fn empty_table(transaction: &Transaction<'_>, plan: &TablePlan) -> Result<bool, WriteError> {
-    let display = format!("{}.{}", plan.schema, plan.name);
-    let table = quote_qualified(&plan.schema, &plan.name);
-    let savepoint = |sql: &'static str| {
-        let display = &display;
-        async move {
-            transaction
-                .batch_execute(sql)
-                .await
-                .map_err(|e| WriteError::from_pg(display, "prepare COPY FREEZE", e))
-        }
-    };
-    savepoint("SAVEPOINT ferry_freeze").await?;
-    let emptied = async {
-        transaction
-            .batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
-            .await?;
-        let holds_rows: bool = transaction
-            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
-            .await?
-            .get(0);
-        if holds_rows {
-            return Ok(false);
-        }
-        transaction
-            .batch_execute(&format!("TRUNCATE TABLE {table}"))
-            .await?;
-        Ok::<_, tokio_postgres::Error>(true)
-    }
-    .await;
-    match emptied {
-        Ok(true) => {
-            savepoint("RELEASE SAVEPOINT ferry_freeze").await?;
-            Ok(true)
-        }
-        Ok(false) | Err(_) => {
-            savepoint("ROLLBACK TO SAVEPOINT ferry_freeze").await?;
-            Ok(false)
         }
     }
 }
