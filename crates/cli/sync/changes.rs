@@ -41,6 +41,13 @@ pub struct TableJob {
     key_namer: KeyColumns,
 }
 
+/// Where the keys of the two sides differ: the bucket count of the
+/// comparison and the buckets whose digests disagree.
+pub struct KeyMismatch {
+    buckets: u32,
+    bad: HashSet<u32>,
+}
+
 /// A key's canonical bytes and its values, as the target stores them.
 type Keys = HashMap<Vec<u8>, Vec<PgValue<'static>>>;
 
@@ -281,16 +288,20 @@ impl TableJob {
         client: &tokio_postgres::Client,
         changes: &mut ChangeSet,
     ) -> Result<Option<i64>> {
+        let buckets = self.source_buckets().await?;
+        // Both sides at once: SQLite on a blocking thread, Postgres here.
         let job = Arc::clone(self);
-        let source = tokio::task::spawn_blocking(move || job.source_digests());
-        let (buckets, source, max_cursor) = source.await.context("source pass panicked")??;
+        let source = tokio::task::spawn_blocking(move || job.source_digests(buckets));
         let mut target = BucketDigests::new(buckets);
-        ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
-            target.add(&self.key_of(&values), &row_digest(&values));
-            ControlFlow::Continue(())
-        })
-        .await
-        .with_context(|| format!("reading {} from the target", self.plan.name))?;
+        let streamed =
+            ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
+                target.add(&self.key_of(&values), &row_digest(&values));
+                ControlFlow::Continue(())
+            })
+            .await
+            .with_context(|| format!("reading {} from the target", self.plan.name));
+        let (source, max_cursor) = source.await.context("source pass panicked")??;
+        streamed?;
         let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
         if bad.is_empty() {
             return Ok(max_cursor);
@@ -353,11 +364,18 @@ impl TableJob {
         Ok(max_cursor)
     }
 
+    /// The bucket count of a comparison, from the source's row count.
+    async fn source_buckets(self: &Arc<Self>) -> Result<u32> {
+        let job = Arc::clone(self);
+        tokio::task::spawn_blocking(move || job.buckets(&job.open()?))
+            .await
+            .context("source pass panicked")?
+    }
+
     /// One pass over the source: bucket digests of whole rows, and the
     /// largest cursor value.
-    fn source_digests(&self) -> Result<(u32, BucketDigests, Option<i64>)> {
+    fn source_digests(&self, buckets: u32) -> Result<(BucketDigests, Option<i64>)> {
         let db = self.open()?;
-        let buckets = self.buckets(&db)?;
         let mut digests = BucketDigests::new(buckets);
         let cursor_column = self.cursor_column();
         let mut max = None;
@@ -383,7 +401,7 @@ impl TableJob {
         .with_context(|| format!("reading table {}", self.table.name))?;
         match failure {
             Some(err) => Err(err),
-            None => Ok((buckets, digests, max)),
+            None => Ok((digests, max)),
         }
     }
 
@@ -414,20 +432,9 @@ impl TableJob {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Keys-only comparison: a digest of each key on both sides finds the
-    /// keys gone from the source, deleted from the target, and the keys
-    /// the target lacks that this run did not already pick up, whose rows
-    /// are added (a row whose cursor never moved forward still arrives).
-    pub async fn detect_deletes(
-        self: &Arc<Self>,
-        client: &tokio_postgres::Client,
-        changes: &mut ChangeSet,
-        seen: HashSet<Vec<u8>>,
-    ) -> Result<()> {
-        if self.key_positions.is_empty() {
-            return Ok(());
-        }
-        let key_plan = TablePlan {
+    /// The plan of the key columns alone.
+    fn key_plan(&self) -> TablePlan {
+        TablePlan {
             columns: self
                 .key_positions
                 .iter()
@@ -435,21 +442,56 @@ impl TableJob {
                 .collect(),
             partition: None,
             ..self.plan.clone()
-        };
+        }
+    }
+
+    /// Keys-only comparison, first step: a digest of each key on both
+    /// sides, in buckets; the buckets that differ hold the keys gone from
+    /// the source or missing from the target. `None` for a table without
+    /// a primary key. It reads no other column, so it can run while the
+    /// source pass reads the changed rows.
+    pub async fn compare_keys(
+        self: &Arc<Self>,
+        client: &tokio_postgres::Client,
+    ) -> Result<Option<KeyMismatch>> {
+        if self.key_positions.is_empty() {
+            return Ok(None);
+        }
+        let key_plan = self.key_plan();
+        let buckets = self.source_buckets().await?;
+        // Both sides at once: SQLite on a blocking thread, Postgres here.
         let job = Arc::clone(self);
-        let source = tokio::task::spawn_blocking(move || job.source_keys(None));
-        let (buckets, source, _) = source.await.context("source pass panicked")??;
+        let source = tokio::task::spawn_blocking(move || job.source_keys(buckets, None));
         let mut target = BucketDigests::new(buckets);
-        ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
-            target.add(&key_bytes(&key), &row_digest(&key));
+        let streamed = ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
+            target.add_key(&key_bytes(&key));
             ControlFlow::Continue(())
         })
         .await
-        .with_context(|| format!("reading the keys of {} from the target", self.plan.name))?;
-        let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
+        .with_context(|| format!("reading the keys of {} from the target", self.plan.name));
+        let (source, _) = source.await.context("source pass panicked")??;
+        streamed?;
+        let bad = source.mismatched(&target).into_iter().collect();
+        Ok(Some(KeyMismatch { buckets, bad }))
+    }
+
+    /// Keys-only comparison, second step: the keys of the differing
+    /// buckets on both sides; the keys gone from the source are deleted
+    /// from the target, and the keys the target lacks that this run did
+    /// not already pick up (`seen`) have their rows added (a row whose
+    /// cursor never moved forward still arrives).
+    pub async fn detect_deletes(
+        self: &Arc<Self>,
+        client: &tokio_postgres::Client,
+        mismatch: KeyMismatch,
+        changes: &mut ChangeSet,
+        seen: HashSet<Vec<u8>>,
+    ) -> Result<()> {
+        let KeyMismatch { buckets, bad } = mismatch;
         if bad.is_empty() {
             return Ok(());
         }
+        let key_plan = self.key_plan();
         let mut theirs: Keys = HashMap::new();
         ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
             let bytes = key_bytes(&key);
@@ -464,7 +506,7 @@ impl TableJob {
         let job = Arc::clone(self);
         let mut owned = std::mem::take(changes);
         let pass = tokio::task::spawn_blocking(move || {
-            let (_, _, mine) = job.source_keys(Some((&bad, buckets)))?;
+            let (_, mine) = job.source_keys(buckets, Some(&bad))?;
             for (key, values) in &theirs {
                 if !mine.contains(key) {
                     owned.delete(values)?;
@@ -485,17 +527,15 @@ impl TableJob {
         Ok(())
     }
 
-    /// One pass over the source's key columns: digests of the keys, and,
-    /// when `collect` names buckets, the keys that fall in them.
+    /// One pass over the source's key columns: digests of the keys in
+    /// `buckets` buckets, or, when `collect` names some of them, the keys
+    /// that fall in those.
     fn source_keys(
         &self,
-        collect: Option<(&HashSet<u32>, u32)>,
-    ) -> Result<(u32, BucketDigests, HashSet<Vec<u8>>)> {
+        buckets: u32,
+        collect: Option<&HashSet<u32>>,
+    ) -> Result<(BucketDigests, HashSet<Vec<u8>>)> {
         let db = self.open()?;
-        let buckets = match collect {
-            Some((_, buckets)) => buckets,
-            None => self.buckets(&db)?,
-        };
         let mut digests = BucketDigests::new(buckets);
         let mut keys = HashSet::new();
         let failure = Mutex::new(None);
@@ -525,12 +565,12 @@ impl TableJob {
                 }
                 let bytes = key_bytes(&key);
                 match collect {
-                    Some((bad, buckets)) => {
+                    Some(bad) => {
                         if bad.contains(&bucket_of(&bytes, buckets)) {
                             keys.insert(bytes);
                         }
                     }
-                    None => digests.add(&bytes, &row_digest(&key)),
+                    None => digests.add_key(&bytes),
                 }
                 ControlFlow::Continue(())
             },
@@ -538,7 +578,7 @@ impl TableJob {
         .with_context(|| format!("reading the keys of table {}", self.table.name))?;
         match failure.into_inner().expect("not poisoned") {
             Some(err) => Err(err),
-            None => Ok((buckets, digests, keys)),
+            None => Ok((digests, keys)),
         }
     }
 }

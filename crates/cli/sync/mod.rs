@@ -512,13 +512,12 @@ async fn sync_table(
             };
             ("reconciled", watermark)
         }
+        Action::Incremental(_) if job.strategy.mode == Mode::Full => {
+            job.reconcile(client, &mut changes).await?;
+            ("incremental", None)
+        }
         Action::Incremental(state) => {
-            let mut seen = HashSet::new();
-            let watermark = match &job.strategy.mode {
-                Mode::Full => {
-                    job.reconcile(client, &mut changes).await?;
-                    None
-                }
+            let source_pass = match &job.strategy.mode {
                 Mode::Cursor {
                     column,
                     lag_seconds,
@@ -527,19 +526,14 @@ async fn sync_table(
                     let lag = cursor::lag_units(&plan.columns[*column], *lag_seconds);
                     let threshold = state.watermark.map(|w| w.saturating_sub(lag));
                     let j = Arc::clone(job);
-                    let (c, s, max) = tokio::task::spawn_blocking(move || {
+                    tokio::task::spawn_blocking(move || {
                         let mut seen = HashSet::new();
                         let mut c = ChangeSet::new();
                         let (_, max) = j.cursor_pass(threshold, &mut c, &mut seen)?;
                         Ok::<_, anyhow::Error>((c, seen, max))
                     })
-                    .await
-                    .context("source pass panicked")??;
-                    changes = c;
-                    seen = s;
-                    state.watermark.max(max)
                 }
-                Mode::Append => {
+                _ => {
                     let after = ferry_writer::max_key(
                         client,
                         &plan.schema,
@@ -548,22 +542,33 @@ async fn sync_table(
                     )
                     .await?;
                     let j = Arc::clone(job);
-                    let (c, s, max) = tokio::task::spawn_blocking(move || {
+                    tokio::task::spawn_blocking(move || {
                         let mut seen = HashSet::new();
                         let mut c = ChangeSet::new();
                         let (_, max) = j.append_pass(after, &mut c, &mut seen)?;
                         Ok::<_, anyhow::Error>((c, seen, max))
                     })
-                    .await
-                    .context("source pass panicked")??;
-                    changes = c;
-                    seen = s;
-                    max
                 }
             };
-            if job.strategy.deletes == Deletes::Detect && job.strategy.mode != Mode::Full {
-                job.detect_deletes(client, &mut changes, seen).await?;
+            // The key comparison for deletes runs while the source pass
+            // reads the changed rows.
+            let compare = async {
+                match job.strategy.deletes {
+                    Deletes::Detect => job.compare_keys(client).await,
+                    Deletes::Ignore => Ok(None),
+                }
+            };
+            let (pass, mismatch) = tokio::join!(source_pass, compare);
+            let (c, seen, max) = pass.context("source pass panicked")??;
+            changes = c;
+            if let Some(mismatch) = mismatch? {
+                job.detect_deletes(client, mismatch, &mut changes, seen)
+                    .await?;
             }
+            let watermark = match job.strategy.mode {
+                Mode::Cursor { .. } => state.watermark.max(max),
+                _ => max,
+            };
             ("incremental", watermark)
         }
     };
