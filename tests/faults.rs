@@ -516,15 +516,35 @@ impl Drop for ScratchFile {
     }
 }
 
+/// A copy of the mail database with a bad timestamp every 1,000 rows of
+/// `emails` and `events` (20 and 40 rows), for quarantining copies.
+fn mail_source_with_bad_rows(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faults-{name}-{}.sqlite", std::process::id()));
+    std::fs::copy(mail_source(), &path).expect("copy the mail fixture");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "UPDATE emails SET received_at = 'not a date' WHERE id % 1000 = 0;
+             UPDATE events SET ts = 'not a date' WHERE id % 1000 = 0;",
+        )
+        .unwrap();
+    path
+}
+
 #[test]
 fn unlogged_copy_reloads_what_a_server_crash_emptied() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let source = mail_source();
+    let source = mail_source_with_bad_rows("unlogged");
     let url = cluster.create_database("unlogged");
     let mut watch = connect(&url);
-    let mut copying = Running::copy(source, &url, &["--retries", "10", "--unlogged"]);
+    let mut copying = Running::copy(
+        &source,
+        &url,
+        &["--retries", "10", "--unlogged", "--on-error", "quarantine"],
+    );
     copying.wait_until("a quarter of the chunks to commit", || {
         committed_share(&mut watch, 0.25)
     });
@@ -538,16 +558,62 @@ fn unlogged_copy_reloads_what_a_server_crash_emptied() {
         "ferry should reload the chunks the crash emptied: {}",
         run.stderr
     );
-    assert_intact(source, &url);
-    let unlogged: i64 = connect(&url)
+    let verify = ferry(&[
+        "verify",
+        "--source",
+        source.to_str().unwrap(),
+        "--target",
+        &url,
+        "--full",
+        "--format",
+        "json",
+    ]);
+    verify.assert_ok();
+    let report = verify.json();
+    let quarantined = |table: &str| {
+        report["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .map(|t| t["quarantined"].clone())
+    };
+    assert_eq!(quarantined("emails"), Some(20.into()));
+    assert_eq!(quarantined("events"), Some(40.into()));
+
+    let mut pg = connect(&url);
+    // Each bad row recorded once, though some were quarantined before
+    // the crash and again after it.
+    let rejects = pg
         .query_one(
-            "SELECT count(*) FROM pg_class
-              WHERE relnamespace = 'public'::regnamespace AND relpersistence = 'u'",
+            "SELECT count(*), count(DISTINCT (target_table, row_key)) FROM ferry.rejects",
             &[],
         )
-        .unwrap()
-        .get(0);
-    assert_eq!(unlogged, 0, "every table is LOGGED once the copy is done");
+        .unwrap();
+    assert_eq!(
+        (rejects.get::<_, i64>(0), rejects.get::<_, i64>(1)),
+        (60, 60)
+    );
+    let sqlite = rusqlite::Connection::open(&source).unwrap();
+    for (table, bad) in [("accounts", 0), ("emails", 20), ("events", 40)] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let rows: i64 = sqlite.query_row(&sql, [], |r| r.get(0)).unwrap();
+        let sql = format!("SELECT count(*), count(DISTINCT id) FROM public.{table}");
+        let row = pg.query_one(&sql, &[]).unwrap();
+        let (count, keys): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!((count, keys), (rows - bad, rows - bad), "{table}");
+    }
+    let unlogged = count(
+        &mut pg,
+        "SELECT count(*) FROM pg_class
+          WHERE relnamespace = 'public'::regnamespace AND relpersistence = 'u'",
+    );
+    assert_eq!(
+        unlogged,
+        Some(0),
+        "every table is LOGGED once the copy is done"
+    );
+    std::fs::remove_file(&source).ok();
 }
 
 #[test]

@@ -355,17 +355,32 @@ pub async fn requeue_lost_unlogged(
         if holds_rows {
             continue;
         }
-        // One statement, so the chunks and the copy's status move together.
+        // The rows those chunks quarantined outlived the crash (ferry's own
+        // tables are logged) and are recorded again when the chunks are
+        // copied anew: they go with the chunks.
+        let forget_rejects = if rejects_table_exists(client).await? {
+            ", forgotten AS (
+                 DELETE FROM \"ferry\".\"rejects\" r USING \"ferry\".\"copies\" c
+                  WHERE c.copy_id = $1 AND r.target_schema = c.target_schema
+                    AND r.target_table = $2 AND r.created_at >= c.started_at
+                    AND EXISTS (SELECT 1 FROM requeued))"
+        } else {
+            ""
+        };
+        // One statement, so the chunks, their rejects and the copy's status
+        // move together.
         client
             .execute(
-                "WITH requeued AS (
-                     UPDATE \"ferry\".\"chunks\"
-                        SET status = 'pending', rows_read = NULL, rows_written = NULL,
-                            rows_rejected = NULL, committed_at = NULL
-                      WHERE copy_id = $1 AND target_table = $2 AND status = 'done'
-                     RETURNING 1)
-                 UPDATE \"ferry\".\"copies\" SET status = 'loading', finished_at = NULL
-                  WHERE copy_id = $1 AND EXISTS (SELECT 1 FROM requeued)",
+                &format!(
+                    "WITH requeued AS (
+                         UPDATE \"ferry\".\"chunks\"
+                            SET status = 'pending', rows_read = NULL, rows_written = NULL,
+                                rows_rejected = NULL, committed_at = NULL
+                          WHERE copy_id = $1 AND target_table = $2 AND status = 'done'
+                         RETURNING 1){forget_rejects}
+                     UPDATE \"ferry\".\"copies\" SET status = 'loading', finished_at = NULL
+                      WHERE copy_id = $1 AND EXISTS (SELECT 1 FROM requeued)"
+                ),
                 &[&copy_id, &table],
             )
             .await
@@ -373,6 +388,18 @@ pub async fn requeue_lost_unlogged(
         requeued.push(table);
     }
     Ok(requeued)
+}
+
+/// Whether `"ferry"."rejects"` exists (a quarantining copy created it).
+async fn rejects_table_exists(client: &Client) -> Result<bool, WriteError> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass('\"ferry\".\"rejects\"') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "look for the rejects table", e))?
+        .get(0))
 }
 
 /// The statement that claims the next pending chunk of a copy for the
