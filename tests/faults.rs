@@ -253,8 +253,9 @@ fn resume(source: &Path, url: &str, extra: &[&str]) -> Run {
 /// table holds as many rows as the source and each key once, and every
 /// chunk of the ledger committed.
 #[track_caller]
-fn assert_intact(source: &Path, url: &str) {
-    let verify = ferry(&[
+/// `ferry verify --full` of `url` against `source`, as JSON.
+fn verify_full(source: &Path, url: &str) -> Run {
+    ferry(&[
         "verify",
         "--source",
         source.to_str().unwrap(),
@@ -263,8 +264,11 @@ fn assert_intact(source: &Path, url: &str) {
         "--full",
         "--format",
         "json",
-    ]);
-    verify.assert_ok();
+    ])
+}
+
+fn assert_intact(source: &Path, url: &str) {
+    verify_full(source, url).assert_ok();
     let sqlite =
         rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
@@ -558,16 +562,7 @@ fn unlogged_copy_reloads_what_a_server_crash_emptied() {
         "ferry should reload the chunks the crash emptied: {}",
         run.stderr
     );
-    let verify = ferry(&[
-        "verify",
-        "--source",
-        source.to_str().unwrap(),
-        "--target",
-        &url,
-        "--full",
-        "--format",
-        "json",
-    ]);
+    let verify = verify_full(&source, &url);
     verify.assert_ok();
     let report = verify.json();
     let quarantined = |table: &str| {
