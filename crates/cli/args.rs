@@ -299,10 +299,16 @@ pub struct VerifyArgs {
     #[arg(long, conflicts_with_all = ["full", "sample"])]
     pub schema_only: bool,
 
-    /// Compare every row: bucket digests of both sides, then the exact
-    /// rows of the buckets that differ.
+    /// Compare every row exactly: both sides reduced to per-row digests,
+    /// partitioned by key and merged; counts are exact at any number of
+    /// differences, in bounded memory.
     #[arg(long, conflicts_with = "sample")]
     pub full: bool,
+
+    /// Rows listed per table in the report (the counts are always
+    /// complete; the report says how many were left out).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_listed: usize,
 
     /// Rows per table to compare in sampled mode (the default mode).
     #[arg(long, default_value_t = 1000, value_name = "ROWS")]

@@ -145,6 +145,9 @@ pub struct TableResult {
     /// Listed differences; the caller caps the list, the counts above are
     /// the totals.
     pub differences: Vec<Difference>,
+    /// Missing, extra and changed rows counted above but left out of
+    /// `differences` by the cap ([`count_unlisted`](Self::count_unlisted)).
+    pub unlisted: u64,
     /// Why the table could not be compared: `Some` exactly when `status` is
     /// `Error`, as the JSON schema requires.
     pub error: Option<String>,
@@ -169,6 +172,7 @@ impl TableResult {
             quarantined: 0,
             schema: Vec::new(),
             differences: Vec::new(),
+            unlisted: 0,
             error: None,
             seconds: 0.0,
         }
@@ -210,7 +214,7 @@ impl TableResult {
 
     /// How many missing, extra and changed rows the counts hold beyond the
     /// ones listed in `differences`.
-    fn unlisted(&self) -> u64 {
+    pub fn count_unlisted(&self) -> u64 {
         let listed = |kind| self.differences.iter().filter(|d| d.kind == kind).count() as u64;
         self.missing.saturating_sub(listed(DifferenceKind::Missing))
             + self.extra.saturating_sub(listed(DifferenceKind::Extra))
@@ -359,7 +363,7 @@ impl VerifyReport {
                     );
                 }
             }
-            match table.unlisted() {
+            match table.unlisted {
                 0 => {}
                 more => {
                     let _ = writeln!(out, "  … and {more} more");
@@ -519,7 +523,7 @@ impl VerifyReport {
                     );
                 }
             }
-            match table.unlisted() {
+            match table.unlisted {
                 0 => {}
                 more => {
                     let _ = writeln!(out, "- … and {more} more");
@@ -552,7 +556,7 @@ fn failure_details(table: &TableResult) -> String {
         }
         out.push('\n');
     }
-    match table.unlisted() {
+    match table.unlisted {
         0 => {}
         more => {
             let _ = writeln!(out, "… and {more} more");
@@ -635,6 +639,7 @@ mod tests {
                 columns: Vec::new(),
             },
         ];
+        fail.unlisted = fail.count_unlisted();
         fail.seconds = 0.5;
 
         let mut error = TableResult::new("logs", "public.logs");
@@ -750,6 +755,7 @@ verify: 2 of 3 tables differ"
             "quarantined",
             "schema",
             "differences",
+            "unlisted",
             "error",
             "seconds",
         ];

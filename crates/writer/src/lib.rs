@@ -26,6 +26,9 @@
 //!   a list of keys, see [`RowFilter`]) decoded by the column types the
 //!   server reports; [`count_rows`] and [`fetch_rejects`] read counts and
 //!   recorded rejects. Key values travel as binary [`PgParam`]s.
+//! - [`stream_located_rows`] streams every row with its [`TargetLocator`]
+//!   (table oid and tuple id), and [`fetch_located`] reads the few rows a
+//!   full comparison lists back by it.
 //! - [`inspect_table`] reads a table's columns, keys, indexes and foreign
 //!   keys from the catalogs, and [`schema_differences`] lists how they
 //!   differ from the plan.
@@ -78,6 +81,7 @@ mod field;
 mod inspect;
 mod ledger;
 mod load;
+mod locate;
 mod partition_catalog;
 mod partition_ddl;
 mod read_back;
@@ -104,6 +108,7 @@ pub use load::{
     create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy,
     ClaimedChunk, TableState,
 };
+pub use locate::{fetch_located, stream_located_rows, TargetLocator};
 pub use partition_catalog::{list_leaves, TargetLeaf};
 pub use partition_ddl::{
     attach_leaf_sql, bound_sql, comment_leaf_sql, create_detached_leaf_sql, create_leaf_sql,

@@ -133,14 +133,9 @@ impl<'a> TargetRows<'a> {
     /// [`WriteError::InvalidFilter`] when a key has a different number of
     /// values than there are key columns, or no key columns are named.
     pub fn new(plan: &TablePlan, filter: RowFilter<'a>) -> Result<TargetRows<'a>, WriteError> {
-        let columns = plan
-            .columns
-            .iter()
-            .map(|c| quote_ident(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
         let select = format!(
-            "SELECT {columns} FROM {}",
+            "SELECT {} FROM {}",
+            select_list(plan),
             quote_qualified(&plan.schema, &plan.name)
         );
         let invalid = |reason: String| WriteError::InvalidFilter {
@@ -191,6 +186,15 @@ impl<'a> TargetRows<'a> {
             (sql.as_str(), params)
         })
     }
+}
+
+/// The plan's columns, quoted, in plan order, as a `SELECT` list.
+pub(crate) fn select_list(plan: &TablePlan) -> String {
+    plan.columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `WHERE "k" IN ($1::int4, …)` for one column, `WHERE ("a", "b") IN
@@ -272,27 +276,14 @@ pub async fn stream_rows(
             .await
             .map_err(|e| WriteError::from_pg(&display, "read the table's rows", e))?;
         let mut stream = pin!(stream);
-        let mut types: Option<Vec<PgType>> = None;
+        let mut decoder = RowDecoder::new(&display, 0);
         while let Some(row) = stream
             .try_next()
             .await
             .map_err(|e| WriteError::from_pg(&display, "read the table's rows", e))?
         {
-            let types = match &mut types {
-                Some(types) => types,
-                None => types.insert(column_types(&display, &row)?),
-            };
-            let mut values = Vec::with_capacity(types.len());
-            for (i, pg_type) in types.iter().enumerate() {
-                let raw: Option<RawField<'_>> = row
-                    .try_get(i)
-                    .map_err(|e| WriteError::from_pg(&display, "read a field", e))?;
-                let value = decode_value(*pg_type, raw.map(|r| r.0))
-                    .map_err(|err| with_location(err, &display, row.columns()[i].name()))?;
-                values.push(value.into_owned());
-            }
             count += 1;
-            if on_row(values).is_break() {
+            if on_row(decoder.decode(&row)?).is_break() {
                 return Ok(count);
             }
         }
@@ -300,10 +291,59 @@ pub async fn stream_rows(
     Ok(count)
 }
 
+/// Decodes result rows into [`PgValue`]s by the column types the server
+/// reports, learnt from the first row.
+pub(crate) struct RowDecoder<'a> {
+    display: &'a str,
+    /// Leading result columns that are not table columns (a row locator).
+    skip: usize,
+    types: Option<Vec<PgType>>,
+}
+
+impl<'a> RowDecoder<'a> {
+    /// A decoder for rows of the table shown as `display`, whose first
+    /// `skip` result columns are left to the caller.
+    pub(crate) fn new(display: &'a str, skip: usize) -> Self {
+        RowDecoder {
+            display,
+            skip,
+            types: None,
+        }
+    }
+
+    /// The table columns of one row, in result order.
+    pub(crate) fn decode(
+        &mut self,
+        row: &tokio_postgres::Row,
+    ) -> Result<Vec<PgValue<'static>>, WriteError> {
+        let display = self.display;
+        let skip = self.skip;
+        let types = match &mut self.types {
+            Some(types) => types,
+            None => self
+                .types
+                .insert(column_types(display, &row.columns()[skip..])?),
+        };
+        let mut values = Vec::with_capacity(types.len());
+        for (i, pg_type) in types.iter().enumerate() {
+            let raw: Option<RawField<'_>> = row
+                .try_get(skip + i)
+                .map_err(|e| WriteError::from_pg(display, "read a field", e))?;
+            let value = decode_value(*pg_type, raw.map(|r| r.0))
+                .map_err(|err| with_location(err, display, row.columns()[skip + i].name()))?;
+            values.push(value.into_owned());
+        }
+        Ok(values)
+    }
+}
+
 /// The [`PgType`] to decode each result column as, from the types the
 /// server reports.
-fn column_types(table: &str, row: &tokio_postgres::Row) -> Result<Vec<PgType>, WriteError> {
-    row.columns()
+fn column_types(
+    table: &str,
+    columns: &[tokio_postgres::Column],
+) -> Result<Vec<PgType>, WriteError> {
+    columns
         .iter()
         .map(|column| {
             pg_type_of(column.type_()).ok_or_else(|| WriteError::UnsupportedType {
@@ -373,21 +413,30 @@ pub async fn count_rows(client: &Client, schema: &str, table: &str) -> Result<u6
     Ok(row.get::<_, i64>(0).unsigned_abs())
 }
 
-/// The rejected rows recorded for `source_table` in `"ferry"."rejects"`,
-/// oldest first, as `(row key, column, reason)`; empty when nothing was
-/// ever rejected (the table does not exist).
+/// The rejected rows the last copy into `schema.table` recorded in
+/// `"ferry"."rejects"`, oldest first, as `(row key, column, reason)`; empty
+/// when nothing was ever rejected (the table does not exist).
+///
+/// Only that copy's rejects describe what the target lacks: rows rejected
+/// by an earlier copy that was fixed and run again, or by a copy of a
+/// same-named table into another schema, do not. The last copy is the one
+/// the ledger (`"ferry"."copies"`) started last with a chunk of the table;
+/// without a ledger every reject recorded for the table counts.
 ///
 /// # Errors
 ///
 /// A [`WriteError`] from the server.
 pub async fn fetch_rejects(
     client: &Client,
-    source_table: &str,
+    schema: &str,
+    table: &str,
 ) -> Result<Vec<(String, String, String)>, WriteError> {
     const TABLE: &str = "ferry.rejects";
     let exists = client
         .query_one(
-            "SELECT to_regclass('\"ferry\".\"rejects\"') IS NOT NULL",
+            "SELECT to_regclass('\"ferry\".\"rejects\"') IS NOT NULL,
+                    to_regclass('\"ferry\".\"chunks\"') IS NOT NULL
+                    AND to_regclass('\"ferry\".\"copies\"') IS NOT NULL",
             &[],
         )
         .await
@@ -395,11 +444,22 @@ pub async fn fetch_rejects(
     if !exists.get::<_, bool>(0) {
         return Ok(Vec::new());
     }
+    let since = if exists.get::<_, bool>(1) {
+        "(SELECT max(c.started_at) FROM \"ferry\".\"copies\" c
+           JOIN \"ferry\".\"chunks\" k ON k.copy_id = c.copy_id
+          WHERE c.target_schema = $1 AND k.target_table = $2)"
+    } else {
+        "NULL::timestamptz"
+    };
     let rows = client
         .query(
-            "SELECT row_key, column_name, reason FROM \"ferry\".\"rejects\" \
-             WHERE source_table = $1 ORDER BY id",
-            &[&source_table],
+            &format!(
+                "SELECT row_key, column_name, reason FROM \"ferry\".\"rejects\"
+                  WHERE target_schema = $1 AND target_table = $2
+                    AND created_at >= coalesce({since}, '-infinity')
+                  ORDER BY id"
+            ),
+            &[&schema, &table],
         )
         .await
         .map_err(|e| WriteError::from_pg(TABLE, "read the rejected rows", e))?;

@@ -10,9 +10,10 @@ use ferry_model::{
     UniquePlan,
 };
 use ferry_writer::{
-    count_rows, create_table, ensure_rejects_table, fetch_rejects, foreign_key_steps,
-    inspect_table, post_load_steps, run_step, schema_differences, stream_rows, ChunkCopy,
-    CopyEncoder, RowFilter, Storage, WriteError,
+    count_rows, create_table, ensure_ledger, ensure_rejects_table, fetch_located, fetch_rejects,
+    foreign_key_steps, inspect_table, post_load_steps, register_copy, run_step, schema_differences,
+    stream_located_rows, stream_rows, ChunkCopy, CopyEncoder, PlannedChunk, RowFilter, Storage,
+    WriteError,
 };
 use tokio_postgres::Client;
 
@@ -392,17 +393,18 @@ fn plan_named(plan: &TablePlan, name: &str) -> TablePlan {
     plan
 }
 
+async fn rejects(client: &Client, schema: &str, table: &str) -> Vec<(String, String, String)> {
+    fetch_rejects(client, schema, table).await.unwrap()
+}
+
 #[tokio::test]
-async fn rejects_are_read_per_source_table() {
+async fn rejects_are_read_for_the_last_copy_of_a_target_table() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
-    assert!(fetch_rejects(&client, "src_keyed")
-        .await
-        .unwrap()
-        .is_empty());
+    let plan = keyed();
+    assert!(rejects(&client, &plan.schema, &plan.name).await.is_empty());
 
     ensure_rejects_table(&client).await.unwrap();
-    let plan = keyed();
     let reject = |id: i64, reason: &str| Reject {
         table: String::new(),
         key: RowKey::rowid(id),
@@ -417,18 +419,102 @@ async fn rejects_are_read_per_source_table() {
         &[reject(5, "not a number"), reject(6, "too 'big'")],
     )
     .await;
+    let both = [
+        (
+            "rowid=5".to_owned(),
+            "n".to_owned(),
+            "not a number".to_owned(),
+        ),
+        ("rowid=6".to_owned(), "n".to_owned(), "too 'big'".to_owned()),
+    ];
+    assert_eq!(rejects(&client, &plan.schema, &plan.name).await, both);
+    // Same table name, another schema: not this table's rejects.
+    assert!(rejects(&client, "public", &plan.name).await.is_empty());
+    assert!(rejects(&client, &plan.schema, "other").await.is_empty());
+
+    // A later copy of the table (fixed source, recopied) started after
+    // those rejects: they no longer describe the target.
+    ensure_ledger(&client).await.unwrap();
+    let chunk = PlannedChunk {
+        table: plan.name.clone(),
+        index: 0,
+        rowids: Some((1, 2)),
+    };
+    register_copy(
+        &mut client,
+        "other-copy",
+        "elsewhere",
+        "fingerprint",
+        10,
+        &[],
+        std::slice::from_ref(&chunk),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        fetch_rejects(&client, "src_keyed").await.unwrap(),
-        [
-            (
-                "rowid=5".to_owned(),
-                "n".to_owned(),
-                "not a number".to_owned()
-            ),
-            ("rowid=6".to_owned(), "n".to_owned(), "too 'big'".to_owned()),
-        ]
+        rejects(&client, &plan.schema, &plan.name).await,
+        both,
+        "a copy into another schema does not hide them"
     );
-    assert!(fetch_rejects(&client, "other").await.unwrap().is_empty());
+    register_copy(
+        &mut client,
+        "recopy",
+        &plan.schema,
+        "fingerprint",
+        10,
+        &[],
+        &[chunk],
+    )
+    .await
+    .unwrap();
+    assert!(rejects(&client, &plan.schema, &plan.name).await.is_empty());
+}
+
+#[tokio::test]
+async fn located_rows_are_read_back_by_locator_across_leaves() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE parted (id int8, name text) PARTITION BY RANGE (id);
+             CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
+             CREATE TABLE parted_high PARTITION OF parted FOR VALUES FROM (100) TO (200);
+             INSERT INTO parted VALUES (1, 'a'), (2, 'b'), (101, 'c'), (102, 'd');",
+        )
+        .await
+        .unwrap();
+    let mut plan = common::plan(
+        "parted",
+        vec![column("id", PgType::BigInt), column("name", PgType::Text)],
+    );
+    plan.schema = "public".to_owned();
+    let mut located = Vec::new();
+    let count = stream_located_rows(&client, &plan, &mut |at, values| {
+        located.push((at, values));
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, 4);
+    // The first row of each leaf has the same tuple id in another table.
+    let wanted: Vec<_> = located
+        .iter()
+        .filter(|(_, values)| values[0] == PgValue::Int8(1) || values[0] == PgValue::Int8(102))
+        .map(|(at, _)| *at)
+        .collect();
+    let mut back = fetch_located(&client, &plan, &wanted).await.unwrap();
+    back.sort_by_key(|(at, _)| wanted.iter().position(|w| w == at));
+    let ids: Vec<_> = back.iter().map(|(_, values)| values[0].clone()).collect();
+    assert_eq!(ids, [PgValue::Int8(1), PgValue::Int8(102)]);
+    assert_eq!(back[1].1[1], PgValue::Text(Cow::Borrowed("d")));
+
+    // A row updated since it was located is gone from its old place.
+    client
+        .batch_execute("UPDATE parted SET name = 'z' WHERE id = 1")
+        .await
+        .unwrap();
+    let back = fetch_located(&client, &plan, &wanted[..1]).await.unwrap();
+    assert!(back.is_empty(), "{back:?}");
 }
 
 #[tokio::test]

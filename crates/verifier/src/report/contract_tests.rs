@@ -91,6 +91,7 @@ fn failing_table() -> TableResult {
             }],
         },
     ];
+    table.unlisted = table.count_unlisted();
     table.seconds = 0.5;
     table
 }

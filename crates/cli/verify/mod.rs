@@ -4,10 +4,12 @@
 //!
 //! Checks run cheapest first: the target schema against the plan, then row
 //! counts, then rows. Rows are reduced on both sides to canonical blake3
-//! digests (ferry-verifier). `--full` compares order-independent digests
-//! per key bucket, computed on both sides at once in one streaming pass
-//! each, then re-reads only the buckets that differ to name their rows.
-//! `--sample N` (the default) checks a reproducible random sample of keys.
+//! digests (ferry-verifier). `--full` compares every row exactly (see
+//! [`full`]); `--sample N` (the default) checks a reproducible random
+//! sample of keys.
+
+mod full;
+mod spill;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -19,8 +21,8 @@ use anyhow::{Context, Result};
 use ferry_model::{ChunkRange, PgValue, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
 use ferry_verifier::{
-    bucket_of, diff_rows, key_bytes, row_digest, BucketDigests, Difference, DifferenceKind, Mode,
-    RowEntry, Status, TableDiff, TableResult, VerifyReport,
+    diff_rows, Difference, DifferenceKind, Mode, RowEntry, Status, TableDiff, TableResult,
+    VerifyReport,
 };
 use ferry_writer::RowFilter;
 
@@ -28,11 +30,6 @@ use crate::args::VerifyArgs;
 use crate::prepare::prepare;
 use crate::row_key::KeyColumns;
 
-/// Differences listed per table; the counts are always complete.
-const LISTED_DIFFERENCES: usize = 100;
-/// Rows per side kept in memory while naming the rows of differing
-/// buckets; past it the counts are lower bounds and the report says so.
-const DRILL_DOWN_ROWS: usize = 500_000;
 /// Keys looked up in the target per query in sampled mode.
 const LOOKUP_BATCH: usize = 1_000;
 
@@ -63,6 +60,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport> {
             prepared.source.path().to_owned(),
             source,
             plan.clone(),
+            args.max_listed,
         ));
         let table_started = Instant::now();
         let mut result = check
@@ -90,17 +88,60 @@ struct TableCheck {
     /// table without one (the whole row is then its key).
     key_positions: Vec<usize>,
     key_namer: KeyColumns,
+    /// Rows listed per table; counts are always complete.
+    max_listed: usize,
 }
 
-/// What one pass over the source found besides digests: rows that cannot
-/// be converted (quarantined by the copy, or never copied).
+/// Source rows that cannot be converted: quarantined by the copy (their
+/// key is in `ferry.rejects`) or missing from the target.
 #[derive(Default)]
 struct Unconvertible {
-    rows: Vec<(String, String, String)>,
+    missing: u64,
+    /// Up to the listing cap, as differences.
+    listed: Vec<Difference>,
+}
+
+impl Unconvertible {
+    /// Counts one unconvertible row `(key, column, reason)`.
+    fn add(&mut self, row: (String, String, String), rejected: &HashSet<String>, cap: usize) {
+        let (key, column, reason) = row;
+        let kind = if rejected.contains(&key) {
+            DifferenceKind::Quarantined
+        } else {
+            self.missing += 1;
+            DifferenceKind::Missing
+        };
+        if self.listed.len() < cap {
+            self.listed.push(Difference {
+                kind,
+                key,
+                columns: vec![ferry_verifier::ColumnDiff {
+                    column,
+                    source: Some(reason),
+                    target: None,
+                }],
+            });
+        }
+    }
+}
+
+/// What a comparison of rows found: exact counts, and the differences
+/// listed (at most the cap, fairly across kinds).
+struct RowsOutcome {
+    missing: u64,
+    extra: u64,
+    changed: u64,
+    checked: u64,
+    differences: Vec<Difference>,
 }
 
 impl TableCheck {
-    fn new(source_path: PathBuf, table: TableSchema, plan: TablePlan) -> TableCheck {
+    fn new(
+        source_path: PathBuf,
+        table: TableSchema,
+        plan: TablePlan,
+        max_listed: usize,
+    ) -> TableCheck {
         let key_positions = plan
             .primary_key
             .iter()
@@ -113,6 +154,7 @@ impl TableCheck {
             key_positions,
             table,
             plan,
+            max_listed,
         }
     }
 
@@ -150,59 +192,39 @@ impl TableCheck {
 
         result.source_rows = source.row_count(&self.table)?;
         result.target_rows = ferry_writer::count_rows(client, &plan.schema, &plan.name).await?;
-        let rejected: HashSet<String> = ferry_writer::fetch_rejects(client, &self.table.name)
-            .await?
-            .into_iter()
-            .map(|(key, _, _)| key)
-            .collect();
-
-        let (diff, unconvertible, checked, complete) = match mode {
-            Mode::Sample { rows, seed } if !self.key_positions.is_empty() => {
-                let (diff, unconvertible, checked) =
-                    self.sampled(client, source, *rows, *seed).await?;
-                (diff, unconvertible, checked, true)
-            }
-            _ => self.full(client, jobs, result.source_rows).await?,
-        };
-        result.checked_rows = checked;
+        let rejected: Arc<HashSet<String>> =
+            ferry_writer::fetch_rejects(client, &plan.schema, &plan.name)
+                .await?
+                .into_iter()
+                .map(|(key, _, _)| key)
+                .collect::<HashSet<String>>()
+                .into();
         // Every row the copy put in ferry.rejects, sampled or not: the
         // target is expected to lack exactly these.
         result.quarantined = rejected.len() as u64;
-        let mut differences = Vec::new();
-        for (key, column, reason) in unconvertible.rows {
-            let kind = if rejected.contains(&key) {
-                DifferenceKind::Quarantined
-            } else {
-                result.missing += 1;
-                DifferenceKind::Missing
-            };
-            differences.push(Difference {
-                kind,
-                key,
-                columns: vec![ferry_verifier::ColumnDiff {
-                    column,
-                    source: Some(reason),
-                    target: None,
-                }],
-            });
-        }
-        result.missing += diff.missing.len() as u64;
-        result.extra += diff.extra.len() as u64;
-        result.changed += diff.changed.len() as u64;
-        differences.extend(diff.into_differences(LISTED_DIFFERENCES));
-        differences.truncate(LISTED_DIFFERENCES);
-        result.differences = differences;
+
+        let outcome = match mode {
+            Mode::Sample { rows, seed } if !self.key_positions.is_empty() => {
+                self.sampled(client, source, *rows, *seed, &rejected)
+                    .await?
+            }
+            _ => {
+                let rows = result.source_rows.max(result.target_rows);
+                self.full(client, jobs, rows, &rejected).await?
+            }
+        };
+        result.checked_rows = outcome.checked;
+        result.missing = outcome.missing;
+        result.extra = outcome.extra;
+        result.changed = outcome.changed;
+        result.differences = outcome.differences;
+        result.unlisted = result.count_unlisted();
 
         let expected_target = result.source_rows.saturating_sub(result.quarantined);
         if result.target_rows != expected_target && result.missing + result.extra == 0 {
             result.schema.push(format!(
                 "row counts differ: the source has {} rows ({} quarantined), the target {}",
                 result.source_rows, result.quarantined, result.target_rows
-            ));
-        }
-        if !complete {
-            result.schema.push(format!(
-                "more than {DRILL_DOWN_ROWS} rows differ: the counts are lower bounds"
             ));
         }
         let differs = result.missing + result.extra + result.changed > 0;
@@ -245,120 +267,8 @@ impl TableCheck {
         Ok(values)
     }
 
-    fn key_of(&self, values: &[PgValue<'_>]) -> Vec<u8> {
-        if self.key_positions.is_empty() {
-            key_bytes(values)
-        } else {
-            let key: Vec<PgValue<'_>> = self
-                .key_positions
-                .iter()
-                .map(|&i| values[i].clone())
-                .collect();
-            key_bytes(&key)
-        }
-    }
-
     fn entry(&self, values: Vec<PgValue<'static>>) -> RowEntry {
         RowEntry::new(&self.names, &self.key_positions, values)
-    }
-
-    /// Full mode: bucket digests of both sides at once, then the rows of
-    /// the buckets that differ. Returns the diff, the unconvertible source
-    /// rows, the rows checked and whether the drill-down was complete.
-    async fn full(
-        self: &Arc<Self>,
-        client: &tokio_postgres::Client,
-        jobs: usize,
-        source_rows: u64,
-    ) -> Result<(TableDiff, Unconvertible, u64, bool)> {
-        let buckets = u32::try_from((source_rows / 1_000).clamp(1, 1 << 16)).expect("clamped");
-
-        let check = Arc::clone(self);
-        let source_pass = tokio::task::spawn_blocking(move || check.source_buckets(buckets, jobs));
-        let mut target = BucketDigests::new(buckets);
-        ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
-            target.add(&self.key_of(&values), &row_digest(&values));
-            ControlFlow::Continue(())
-        })
-        .await
-        .with_context(|| format!("reading {} from the target", self.plan.name))?;
-        let (source, unconvertible) = source_pass.await.context("source pass panicked")??;
-        let checked = source.rows().max(target.rows());
-
-        let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
-        if bad.is_empty() {
-            return Ok((TableDiff::default(), unconvertible, checked, true));
-        }
-        let in_bad = |key: &[u8]| bad.contains(&bucket_of(key, buckets));
-        let check = Arc::clone(self);
-        let bad_buckets = bad.clone();
-        let source_rows = tokio::task::spawn_blocking(move || {
-            check.source_entries(|key| bad_buckets.contains(&bucket_of(key, buckets)))
-        });
-        let mut target_rows = Vec::new();
-        let mut complete = true;
-        ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
-            if in_bad(&self.key_of(&values)) {
-                if target_rows.len() == DRILL_DOWN_ROWS {
-                    complete = false;
-                    return ControlFlow::Break(());
-                }
-                target_rows.push(self.entry(values));
-            }
-            ControlFlow::Continue(())
-        })
-        .await?;
-        let (source_rows, source_complete) =
-            source_rows.await.context("source pass panicked")??;
-        let diff = diff_rows(&self.names, source_rows, target_rows);
-        Ok((diff, unconvertible, checked, complete && source_complete))
-    }
-
-    /// One streaming pass over the source, chunks spread over `jobs`
-    /// threads, each with its own read-only connection.
-    fn source_buckets(&self, buckets: u32, jobs: usize) -> Result<(BucketDigests, Unconvertible)> {
-        let total = Mutex::new((BucketDigests::new(buckets), Unconvertible::default()));
-        self.for_each_chunk(jobs, |db, range| {
-            let mut local = BucketDigests::new(buckets);
-            let mut bad = Vec::new();
-            db.read_chunk(&self.table, range, &mut |rowid, row| {
-                match self.convert(rowid, row) {
-                    Ok(values) => local.add(&self.key_of(&values), &row_digest(&values)),
-                    Err(unconvertible) => bad.push(unconvertible),
-                }
-                ControlFlow::Continue(())
-            })?;
-            let mut total = total.lock().expect("digest lock poisoned");
-            total.0.merge(&local);
-            total.1.rows.extend(bad);
-            Ok(())
-        })?;
-        Ok(total.into_inner().expect("digest lock poisoned"))
-    }
-
-    /// The source rows whose key passes `keep`, as diff entries; `false`
-    /// when more than DRILL_DOWN_ROWS matched.
-    fn source_entries(&self, keep: impl Fn(&[u8]) -> bool + Sync) -> Result<(Vec<RowEntry>, bool)> {
-        let kept = Mutex::new((Vec::new(), true));
-        self.for_each_chunk(1, |db, range| {
-            db.read_chunk(&self.table, range, &mut |rowid, row| {
-                let Ok(values) = self.convert(rowid, row) else {
-                    return ControlFlow::Continue(());
-                };
-                if keep(&self.key_of(&values)) {
-                    let mut kept = kept.lock().expect("entries lock poisoned");
-                    if kept.0.len() == DRILL_DOWN_ROWS {
-                        kept.1 = false;
-                        return ControlFlow::Break(());
-                    }
-                    kept.0
-                        .push(self.entry(values.into_iter().map(PgValue::into_owned).collect()));
-                }
-                ControlFlow::Continue(())
-            })?;
-            Ok(())
-        })?;
-        Ok(kept.into_inner().expect("entries lock poisoned"))
     }
 
     /// Runs `work` on every chunk of the table, over `jobs` threads.
@@ -405,15 +315,20 @@ impl TableCheck {
         source: &SourceDb,
         rows: u64,
         seed: u64,
-    ) -> Result<(TableDiff, Unconvertible, u64)> {
+        rejected: &HashSet<String>,
+    ) -> Result<RowsOutcome> {
         let mut unconvertible = Unconvertible::default();
+        let mut unconvertible_rows = 0u64;
         let mut entries = Vec::new();
         let mut collect =
             |rowid: Option<i64>, row: &[SourceValueRef<'_>]| match self.convert(rowid, row) {
                 Ok(values) => {
                     entries.push(self.entry(values.into_iter().map(PgValue::into_owned).collect()))
                 }
-                Err(bad) => unconvertible.rows.push(bad),
+                Err(bad) => {
+                    unconvertible_rows += 1;
+                    unconvertible.add(bad, rejected, self.max_listed);
+                }
             };
         let ranges = source.chunk_ranges(&self.table, u64::MAX)?;
         match (
@@ -472,7 +387,7 @@ impl TableCheck {
                 }
             }
         }
-        let checked = (entries.len() + unconvertible.rows.len()) as u64;
+        let checked = entries.len() as u64 + unconvertible_rows;
 
         let key_columns: Vec<String> = self.plan.primary_key.clone();
         let mut target = Vec::new();
@@ -500,12 +415,71 @@ impl TableCheck {
             )
             .await?;
         }
-        Ok((
-            diff_rows(&self.names, entries, target),
-            unconvertible,
+        let diff = diff_rows(&self.names, entries, target);
+        Ok(RowsOutcome {
+            missing: unconvertible.missing + diff.missing.len() as u64,
+            extra: diff.extra.len() as u64,
+            changed: diff.changed.len() as u64,
             checked,
-        ))
+            differences: list_fairly(
+                self.max_listed,
+                std::iter::once(unconvertible.listed)
+                    .chain(kind_groups(diff))
+                    .collect(),
+            ),
+        })
     }
+}
+
+/// At most `cap` differences to list, taken from each group in turn (rows
+/// that could not be converted, then missing, extra and changed rows), so
+/// that thousands of one kind do not hide the others. Groups keep their
+/// order and their rows' order.
+fn list_fairly(cap: usize, groups: Vec<Vec<Difference>>) -> Vec<Difference> {
+    let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+    groups
+        .into_iter()
+        .zip(fair_shares(cap, &sizes))
+        .flat_map(|(group, taken)| group.into_iter().take(taken))
+        .collect()
+}
+
+/// How many of each group's `sizes` to list within `cap`: one of each in
+/// turn until the cap or every group is used up.
+fn fair_shares(cap: usize, sizes: &[usize]) -> Vec<usize> {
+    let mut shares = vec![0; sizes.len()];
+    let mut left = cap;
+    while left > 0 {
+        let before = left;
+        for (taken, size) in shares.iter_mut().zip(sizes) {
+            if left > 0 && *taken < *size {
+                *taken += 1;
+                left -= 1;
+            }
+        }
+        if left == before {
+            break;
+        }
+    }
+    shares
+}
+
+/// A diff's rows as listed differences, one group per kind.
+fn kind_groups(diff: TableDiff) -> [Vec<Difference>; 3] {
+    let group = |kind, rows: Vec<ferry_verifier::RowDiff>| {
+        rows.into_iter()
+            .map(|row| Difference {
+                kind,
+                key: row.key,
+                columns: row.columns,
+            })
+            .collect()
+    };
+    [
+        group(DifferenceKind::Missing, diff.missing),
+        group(DifferenceKind::Extra, diff.extra),
+        group(DifferenceKind::Changed, diff.changed),
+    ]
 }
 
 /// The `index`-th pseudo-random draw for a table: blake3 of seed, table
@@ -517,4 +491,48 @@ fn sample_draw(seed: u64, table: &str, index: u64) -> u64 {
     hasher.update(&index.to_le_bytes());
     let bytes = hasher.finalize();
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(kind: DifferenceKind, count: usize) -> Vec<Difference> {
+        (0..count)
+            .map(|i| Difference {
+                kind,
+                key: format!("id={i}"),
+                columns: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn listing_is_fair_across_kinds_and_capped() {
+        let listed = list_fairly(
+            5,
+            vec![
+                group(DifferenceKind::Missing, 1),
+                group(DifferenceKind::Extra, 0),
+                group(DifferenceKind::Changed, 100),
+                group(DifferenceKind::Missing, 2),
+            ],
+        );
+        let kinds: Vec<_> = listed.iter().map(|d| (d.kind, d.key.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (DifferenceKind::Missing, "id=0"),
+                (DifferenceKind::Changed, "id=0"),
+                (DifferenceKind::Changed, "id=1"),
+                (DifferenceKind::Missing, "id=0"),
+                (DifferenceKind::Missing, "id=1"),
+            ]
+        );
+        assert!(list_fairly(0, vec![group(DifferenceKind::Extra, 3)]).is_empty());
+        assert_eq!(
+            list_fairly(10, vec![group(DifferenceKind::Extra, 3)]).len(),
+            3
+        );
+    }
 }
