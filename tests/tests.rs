@@ -17,3 +17,4 @@ mod snapshot;
 mod sync;
 mod tls;
 mod verify;
+mod verify_exact;
