@@ -9,15 +9,19 @@
 //! depend on row order, so buckets can be hashed in parallel and merged.
 //! Nothing here does I/O and nothing panics on bad data.
 //!
-//! A table is compared in three steps:
+//! A full comparison of a table reduces each side's rows to fixed-size
+//! [`RowRecord`]s (a hash of the key, of the row, and a locator), split
+//! into partitions by key; [`reconcile`] sorts one partition of each side
+//! and merges them, counting every missing, extra and changed row exactly,
+//! in memory bounded by one partition however many rows differ. The rows
+//! it names are read again as [`RowEntry`]s and [`diff_rows`] names their
+//! changed columns, with values shown by [`render_value`]; [`diff_rows`]
+//! alone compares small sets of rows, such as a sample.
 //!
-//! 1. each side feeds its rows into [`BucketDigests`], placed in a bucket by
-//!    the hash of their [`key_bytes`] (the whole row for a table without a
-//!    primary key), in any order and on any number of threads;
-//! 2. [`BucketDigests::mismatched`] names the buckets whose digests differ;
-//! 3. the rows of those buckets are read again as [`RowEntry`]s and
-//!    [`diff_rows`] lists the missing, extra and changed rows, with the
-//!    changed columns' values shown by [`render_value`].
+//! [`BucketDigests`] place rows in buckets by the hash of their
+//! [`key_bytes`] (the whole row for a table without a primary key), in any
+//! order and on any number of threads; [`BucketDigests::mismatched`] names
+//! the buckets whose digests differ, so a sync reads again only those.
 //!
 //! The results of all tables make a [`VerifyReport`], rendered as text,
 //! JSON, JUnit XML or Markdown (the JSON shape is documented in
