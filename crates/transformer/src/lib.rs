@@ -26,7 +26,7 @@
 //! | Declared SQLite type | Postgres type | Values accepted |
 //! |---|---|---|
 //! | contains `BOOL` | `boolean` | INTEGER 0/1; REAL 0.0/1.0; TEXT `t`/`f`, `true`/`false`, `y`/`n`, `yes`/`no`, `on`/`off`, `1`/`0` (any case, no spaces) |
-//! | contains `DATETIME` or `TIMESTAMP` | `timestamptz` | TEXT `YYYY-MM-DD[( \|T)HH:MM[:SS[.f…]]][Z\|±HH:MM\|±HHMM\|±HH]`, years 0001-9999, strictly valid calendar and clock, at most microseconds (extra digits must be zeros); without an offset the column's `naive_timezone` (default UTC) applies. INTEGER: unix epoch seconds. REAL: julian day number, rounded to the microsecond. Within Postgres's range (4713 BC - 294276 AD) |
+//! | contains `DATETIME` or `TIMESTAMP` | `timestamptz` | TEXT `YYYY-MM-DD[( \|T)HH:MM[:SS[.f…]]][Z\|±HH:MM\|±HHMM\|±HH]`, years 0001-9999, strictly valid calendar and clock, at most microseconds (extra digits must be zeros); without an offset the column's `naive_timezone` (default UTC) applies. INTEGER: unix epoch seconds. REAL: julian day number, computed on the double's exact value and rounded once to the nearest microsecond, a tie (a julian day of `x + odd/16384`) to the later one. Within Postgres's range (4713 BC - 294276 AD) |
 //! | the word `DATE` | `date` | TEXT `YYYY-MM-DD`, or a datetime text at exactly midnight without offset; INTEGER: unix epoch seconds that are a multiple of 86400; REAL: julian day ending in .5 (midnight) |
 //! | contains `JSON` | `jsonb` | TEXT or BLOB holding valid UTF-8 JSON (`null` included) without `\u0000` or unpaired surrogate escapes; finite INTEGER/REAL as JSON numbers |
 //! | contains `UUID` or `GUID` | `uuid` | TEXT as 32 hex digits, hyphenated 8-4-4-4-12, `{…}` or `urn:uuid:…`, any case; BLOB of exactly 16 bytes |

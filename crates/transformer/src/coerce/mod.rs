@@ -7,6 +7,7 @@
 //! or is bad.
 
 mod datetime;
+mod julian;
 mod number;
 mod text;
 
@@ -46,7 +47,8 @@ fn bad(value: SourceValueRef<'_>, reason: impl Into<String>, hint: &'static str)
 /// NULL is NULL for every type. Everything else converts only when the
 /// result means exactly what the source held; the crate docs list what each
 /// type accepts. The one rounding allowed is a julian-day REAL to the
-/// nearest microsecond, because such reals hold no more precision than that.
+/// nearest microsecond (a tie to the later one), computed on the double's
+/// exact value, because such reals hold no more precision than that.
 ///
 /// ```
 /// use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
@@ -239,16 +241,13 @@ fn to_date(value: SourceValueRef<'_>) -> Result<i32, CoerceError> {
             seconds / 86_400 + datetime::UNIX_EPOCH_DAYS
         }
         SourceValueRef::Real(julian) => {
-            // Exactly x.5 is midnight; below 2^51 `julian - 0.5` is exact.
-            let midnight = julian - 0.5;
-            if !julian.is_finite() || julian.abs() >= 2f64.powi(51) || midnight.fract() != 0.0 {
-                return Err(bad(
+            julian::julian_to_midnight_days(julian).ok_or_else(|| {
+                bad(
                     value,
                     "is not midnight as a julian day number (it has a time of day)",
                     TIMESTAMPTZ,
-                ));
-            }
-            midnight as i64 - (ferry_model::PG_EPOCH_JULIAN_DAY - 1)
+                )
+            })?
         }
         SourceValueRef::Blob(_) | SourceValueRef::Null => {
             return Err(not_a(value, "a date", FIX_OR_TEXT))
@@ -287,13 +286,7 @@ fn to_timestamp(
             .and_then(|s| s.checked_mul(1_000_000))
             .ok_or_else(|| out_of_range(value, type_name))?,
         SourceValueRef::Real(julian) => {
-            let micros = ((julian - (ferry_model::PG_EPOCH_JULIAN_DAY as f64 - 0.5))
-                * datetime::USECS_PER_DAY as f64)
-                .round();
-            if !(datetime::MIN_TIMESTAMP as f64..datetime::END_TIMESTAMP as f64).contains(&micros) {
-                return Err(out_of_range(value, type_name));
-            }
-            micros as i64
+            julian::julian_to_micros(julian).ok_or_else(|| out_of_range(value, type_name))?
         }
         SourceValueRef::Blob(_) | SourceValueRef::Null => {
             return Err(not_a(value, "a timestamp", FIX_OR_TEXT))

@@ -175,6 +175,18 @@ const CASES: &[(PgType, Coercion, SourceValueRef<'static>, Expect)] = &[
     (T::Date, STRICT, S::Real(2_451_544.5), Is(PgValue::Date(0))),
     (T::Date, STRICT, S::Real(2_451_545.0), Fails("is not midnight as a julian day number")),
     (T::Date, STRICT, S::Integer(86_400 * 100_000_000_000_000), Fails("is out of range for date")),
+    (T::Date, STRICT, S::Real(-0.5), Is(PgValue::Date(-2_451_545))),
+    (T::Date, STRICT, S::Real(0.5), Is(PgValue::Date(-2_451_544))),
+    (T::Date, STRICT, S::Real(-1.5), Fails("is out of range for date")),
+    // Midnight of julian day number 2147483493, Postgres's last date.
+    (T::Date, STRICT, S::Real(2_147_483_492.5), Is(PgValue::Date(2_147_483_493 - 2_451_545))),
+    (T::Date, STRICT, S::Real(2_147_483_493.5), Fails("is out of range for date")),
+    (T::Date, STRICT, S::Real(2_451_544.5000000005), Fails("is not midnight as a julian day number")),
+    (T::Date, STRICT, S::Real(0.0), Fails("is not midnight as a julian day number")),
+    (T::Date, STRICT, S::Real(1e300), Fails("is not midnight as a julian day number")),
+    (T::Date, STRICT, S::Real(f64::NAN), Fails("is not midnight as a julian day number")),
+    (T::Date, STRICT, S::Integer(-86_400), Is(PgValue::Date(-10_958))),
+    (T::Date, STRICT, S::Integer(-1), Fails("has a time of day")),
     // timestamptz
     (T::Timestamptz, STRICT, t("2000-01-01"), Is(PgValue::Timestamptz(0))),
     (T::Timestamptz, STRICT, t("2000-01-01 00:01"), Is(PgValue::Timestamptz(60_000_000))),
@@ -201,6 +213,49 @@ const CASES: &[(PgType, Coercion, SourceValueRef<'static>, Expect)] = &[
     (T::Timestamptz, STRICT, S::Real(2_440_587.5), Is(PgValue::Timestamptz(UNIX_EPOCH_MICROS))),
     (T::Timestamptz, STRICT, S::Real(2_451_545.0), Is(PgValue::Timestamptz(43_200_000_000))),
     (T::Timestamptz, STRICT, S::Real(-1.0), Fails("is out of range for timestamptz")),
+    // Julian days are computed on the double's exact value and rounded once,
+    // to the nearest microsecond, a tie to the later one (issue 12). The
+    // expected values are floor((jd - 2451544.5) × 86400000000 + 1/2) done
+    // in exact rational arithmetic; "old" is what float arithmetic gave.
+    // A tie (jd = x + odd/16384 days) goes to the later microsecond…
+    (T::Timestamptz, STRICT, S::Real(2451545.000061035), Is(PgValue::Timestamptz(43_205_273_438))),
+    (T::Timestamptz, STRICT, S::Real(2451545.0000610347), Is(PgValue::Timestamptz(43_205_273_397))),
+    (T::Timestamptz, STRICT, S::Real(2451545.0000610356), Is(PgValue::Timestamptz(43_205_273_478))),
+    (T::Timestamptz, STRICT, S::Real(2460000.5001831055), Is(PgValue::Timestamptz(730_598_415_820_313))),
+    // …before 2000 too, not away from zero (old: -43194726563).
+    (T::Timestamptz, STRICT, S::Real(2451544.000061035), Is(PgValue::Timestamptz(-43_194_726_562))),
+    (T::Timestamptz, STRICT, S::Real(2451544.0000610347), Is(PgValue::Timestamptz(-43_194_726_603))),
+    // 3.8e-6 µs below and above a half microsecond (old: …142 and …267).
+    (T::Timestamptz, STRICT, S::Real(2460310.500086969), Is(PgValue::Timestamptz(757_382_407_514_141))),
+    (T::Timestamptz, STRICT, S::Real(2460310.500035101), Is(PgValue::Timestamptz(757_382_403_032_734))),
+    (T::Timestamptz, STRICT, S::Real(2440000.250086969), Is(PgValue::Timestamptz(-997_423_192_485_859))),
+    (T::Timestamptz, STRICT, S::Real(2440000.250035101), Is(PgValue::Timestamptz(-997_423_196_967_266))),
+    // Ordinary julian days that float arithmetic put 1 µs off (old: one more).
+    (T::Timestamptz, STRICT, S::Real(2442141.1127198115), Is(PgValue::Timestamptz(-812_452_661_008_286))),
+    (T::Timestamptz, STRICT, S::Real(2444040.389465518), Is(PgValue::Timestamptz(-648_355_150_179_259))),
+    (T::Timestamptz, STRICT, S::Real(2441918.0138748745), Is(PgValue::Timestamptz(-831_728_401_210_847))),
+    (T::Timestamptz, STRICT, S::Real(2465099.792075176), Is(PgValue::Timestamptz(1_171_177_235_295_188))),
+    (T::Timestamptz, STRICT, S::Real(2441198.3078861427), Is(PgValue::Timestamptz(-893_910_998_637_266))),
+    (T::Timestamptz, STRICT, S::Real(2465182.6204816457), Is(PgValue::Timestamptz(1_178_333_609_614_187))),
+    // Extremes: julian day -0.5 is Postgres's first microsecond, and the
+    // double just below it rounds up to it; 0.0 is noon of that day.
+    (T::Timestamptz, STRICT, S::Real(-0.5), Is(PgValue::Timestamptz(-211_813_488_000_000_000))),
+    (T::Timestamptz, STRICT, S::Real(-0.5000000000000001), Is(PgValue::Timestamptz(-211_813_488_000_000_000))),
+    (T::Timestamptz, STRICT, S::Real(-0.500_000_000_01), Fails("is out of range for timestamptz")),
+    (T::Timestamptz, STRICT, S::Real(-0.25), Is(PgValue::Timestamptz(-211_813_466_400_000_000))),
+    (T::Timestamptz, STRICT, S::Real(0.0), Is(PgValue::Timestamptz(-211_813_444_800_000_000))),
+    (T::Timestamptz, STRICT, S::Real(-0.0), Is(PgValue::Timestamptz(-211_813_444_800_000_000))),
+    (T::Timestamptz, STRICT, S::Real(5e-324), Is(PgValue::Timestamptz(-211_813_444_800_000_000))),
+    (T::Timestamptz, STRICT, S::Real(-5e-324), Is(PgValue::Timestamptz(-211_813_444_800_000_000))),
+    // The last double before 294277-01-01 (old: 9223371331199998976, 263 µs
+    // off), and that day itself, one past Postgres's last microsecond.
+    (T::Timestamptz, STRICT, S::Real(109203527.49999999), Is(PgValue::Timestamptz(9_223_371_331_199_998_713))),
+    (T::Timestamptz, STRICT, S::Real(109203527.5), Fails("is out of range for timestamptz")),
+    (T::Timestamptz, STRICT, S::Real(1e300), Fails("is out of range for timestamptz")),
+    (T::Timestamptz, STRICT, S::Real(f64::INFINITY), Fails("is out of range for timestamptz")),
+    (T::Timestamptz, STRICT, S::Real(f64::NEG_INFINITY), Fails("is out of range for timestamptz")),
+    (T::Timestamp, STRICT, S::Real(2451545.000061035), Is(PgValue::Timestamp(43_205_273_438))),
+    (T::Timestamp, STRICT, S::Real(109203527.5), Fails("is out of range for timestamp")),
     (T::Timestamptz, STRICT, S::Real(f64::NAN), Fails("is out of range")),
     (T::Timestamptz, STRICT, S::Blob(b"x"), Fails("is a blob value, not a timestamp")),
     // timestamp (without time zone)
