@@ -23,6 +23,13 @@
 //! order and on any number of threads; [`BucketDigests::mismatched`] names
 //! the buckets whose digests differ, so a sync reads again only those.
 //!
+//! For the source values whose coercion does arithmetic (julian-day and
+//! unix-epoch timestamps and dates, REALs into numerics),
+//! [`independent_value`] recomputes what the target must hold by a route
+//! that shares no code with ferry-transformer (exact decimal expansion of
+//! the double, decimal digit arithmetic), so that a bug in the copy's
+//! coercion cannot hide by converting both sides the same way.
+//!
 //! The results of all tables make a [`VerifyReport`], rendered as text,
 //! JSON, JUnit XML or Markdown (the JSON shape is documented in
 //! [`report`]).
@@ -132,6 +139,8 @@ mod diff;
 mod digest;
 mod encode;
 mod escape;
+mod exact;
+mod independent;
 mod json;
 mod numeric;
 mod reconcile;
@@ -142,6 +151,7 @@ pub use buckets::{bucket_of, key_bytes, BucketDigests};
 pub use diff::{diff_rows, ColumnDiff, RowDiff, RowEntry, TableDiff, MAX_RENDERED_CHARS};
 pub use digest::{row_digest, RowDigest, SetDigest};
 pub use encode::{encode_row, encode_value};
+pub use independent::independent_value;
 pub use reconcile::{reconcile, Pairing, RowRecord};
 pub use render::render_value;
 pub use report::{Difference, DifferenceKind, Mode, Status, TableResult, VerifyReport};
