@@ -9,6 +9,7 @@ mod edge;
 mod errors;
 mod faults;
 mod hostile;
+mod julian;
 mod mail;
 mod mapping;
 mod partitions;
