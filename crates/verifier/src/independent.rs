@@ -176,18 +176,21 @@ fn real_numeric(r: f64, typmod: Option<(u16, u16)>) -> Option<String> {
 /// significant digits without trailing zeros and the power of ten of the
 /// last one. Zero is `(false, [], 0)`.
 ///
-/// For each length n it rounds `r`'s exact expansion to n significant
-/// digits and asks the float parser whether that, or a neighbour one unit
-/// away, reads back as `r`: the rounded value is the nearest n-digit
-/// decimal, and when it falls outside `r`'s rounding interval a neighbour
-/// can still fall inside the wider side of an interval at a power of two.
+/// For a length n it rounds `r`'s exact expansion to n significant digits
+/// and asks the float parser whether that, or a neighbour one unit away,
+/// reads back as `r`: the rounded value is the nearest n-digit decimal, and
+/// when it falls outside `r`'s rounding interval a neighbour can still fall
+/// inside the wider side of an interval at a power of two (the interval is
+/// one piece, so no decimal further away can be inside when both
+/// neighbours are not).
 fn shortest(r: f64) -> Option<(bool, Vec<u8>, i64)> {
     let exact = ExactDecimal::of(r)?;
     let (digits, exponent) = exact.significand();
     if digits.is_empty() {
         return Some((false, Vec::new(), 0));
     }
-    for n in 1..=17usize {
+    // The n-digit decimal that reads back as `r`, if there is one.
+    let with_digits = |n: usize| -> Option<(u64, i64)> {
         let (kept, unit) = if digits.len() <= n {
             (digits, exponent)
         } else {
@@ -205,22 +208,29 @@ fn shortest(r: f64) -> Option<(bool, Vec<u8>, i64)> {
             let text = format!("{candidate}e{unit}");
             text.parse::<f64>().ok() == Some(r.abs())
         };
-        let found = [rounded, rounded.wrapping_sub(1), rounded + 1]
+        [rounded, rounded.wrapping_sub(1), rounded + 1]
             .into_iter()
-            .find(|&c| c > 0 && reads_back(c));
-        if let Some(candidate) = found {
-            let mut significand: Vec<u8> =
-                candidate.to_string().bytes().map(|b| b - b'0').collect();
-            let mut unit = unit;
-            while significand.last() == Some(&0) {
-                significand.pop();
-                unit += 1;
-            }
-            return Some((exact.negative, significand, unit));
+            .find(|&c| c > 0 && reads_back(c))
+            .map(|c| (c, unit))
+    };
+    // An n-digit decimal is also an (n+1)-digit one, so whether one reads
+    // back is monotonic in n: search for the least n. 17 digits always do.
+    let (mut too_few, mut enough) = (0usize, 17usize);
+    while enough - too_few > 1 {
+        let middle = (too_few + enough) / 2;
+        if with_digits(middle).is_some() {
+            enough = middle;
+        } else {
+            too_few = middle;
         }
     }
-    // 17 significant digits always read back; not reached.
-    None
+    let (candidate, mut unit) = with_digits(enough)?;
+    let mut significand: Vec<u8> = candidate.to_string().bytes().map(|b| b - b'0').collect();
+    while significand.last() == Some(&0) {
+        significand.pop();
+        unit += 1;
+    }
+    Some((exact.negative, significand, unit))
 }
 
 /// `±digits × 10^exponent` written without exponent, with at least `scale`
