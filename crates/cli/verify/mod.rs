@@ -249,6 +249,12 @@ impl TableCheck {
 
     /// Reduces a source row to borrowed target values, or says why it
     /// cannot be: `(key text, column, reason)`.
+    ///
+    /// A value whose conversion does arithmetic (julian days, unix epochs,
+    /// REAL to numeric) is cross-checked by an independent route; where the
+    /// two disagree the independent value stands for the source, so a
+    /// conversion bug the copy made shows as a changed row instead of
+    /// hiding behind the same conversion on both sides.
     fn convert<'a>(
         &self,
         rowid: Option<i64>,
@@ -257,7 +263,9 @@ impl TableCheck {
         let mut values = Vec::with_capacity(row.len());
         for (column, value) in self.plan.columns.iter().zip(row) {
             match ferry_transformer::coerce(column, *value) {
-                Ok(pg) => values.push(pg),
+                Ok(pg) => {
+                    values.push(ferry_verifier::cross_check(column, *value, &pg).unwrap_or(pg))
+                }
                 Err(error) => {
                     let key = self.key_namer.key(rowid, row).to_string();
                     return Err((key, column.source_name.clone(), error.to_string()));

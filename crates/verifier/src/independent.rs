@@ -17,6 +17,7 @@ use std::borrow::Cow;
 
 use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
 
+use crate::encode::encode_value;
 use crate::exact::ExactDecimal;
 
 /// Postgres's first timestamp, 4714-11-24 BC 00:00, in µs since 2000-01-01
@@ -88,6 +89,37 @@ pub fn independent_value(
         }
         _ => None,
     }
+}
+
+/// The value the target must hold when the copy's coercion of `source`
+/// (`coerced`) disagrees with an independent route; `None` when they agree
+/// or no route applies. `verify` puts this value on the source side, so a
+/// conversion bug shows as a changed row naming the column.
+///
+/// Shortest round-trip numerics are first compared with Rust's float
+/// `Display`, which the mapping table's rule names and which costs a
+/// fraction of [`independent_value`]'s exact expansion; only a value on
+/// which the two disagree is decided by [`independent_value`]. Every other
+/// route is [`independent_value`] itself. Values compare by their
+/// canonical encoding, so `12.30` equals `12.3`.
+pub fn cross_check(
+    column: &ColumnPlan,
+    source: SourceValueRef<'_>,
+    coerced: &PgValue<'_>,
+) -> Option<PgValue<'static>> {
+    let same = |expected: &PgValue<'_>| {
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        encode_value(expected, &mut left);
+        encode_value(coerced, &mut right);
+        left == right
+    };
+    if let (PgType::Numeric(_), SourceValueRef::Real(r)) = (column.pg_type, source) {
+        if r.is_finite() && same(&PgValue::Numeric(Cow::Owned(r.to_string()))) {
+            return None;
+        }
+    }
+    let expected = independent_value(column, source)?;
+    (!same(&expected)).then_some(expected)
 }
 
 fn timestamp_in_range(micros: i128) -> Option<i64> {
@@ -289,6 +321,48 @@ mod tests {
 
     fn micros(jd: f64) -> Option<PgValue<'static>> {
         value(PgType::Timestamptz, SourceValueRef::Real(jd))
+    }
+
+    #[test]
+    fn cross_check_returns_the_true_value_only_on_disagreement() {
+        let at = column(PgType::Timestamptz);
+        let noon = SourceValueRef::Real(2_451_545.0);
+        assert_eq!(
+            cross_check(&at, noon, &PgValue::Timestamptz(43_200_000_000)),
+            None
+        );
+        // A conversion 1 µs off is caught and corrected.
+        assert_eq!(
+            cross_check(&at, noon, &PgValue::Timestamptz(43_200_000_001)),
+            Some(PgValue::Timestamptz(43_200_000_000))
+        );
+        let price = column(PgType::Numeric(Some((12, 2))));
+        let coerced = |text: &'static str| PgValue::Numeric(Cow::Borrowed(text));
+        assert_eq!(
+            cross_check(&price, SourceValueRef::Real(12.3), &coerced("12.30")),
+            None
+        );
+        assert_eq!(
+            cross_check(&price, SourceValueRef::Real(12.3), &coerced("12.29")),
+            Some(PgValue::Numeric(Cow::Owned("12.30".into())))
+        );
+        // Not the shortest spelling of the double: another numeric value.
+        let any = column(PgType::Numeric(None));
+        assert!(cross_check(
+            &any,
+            SourceValueRef::Real(0.1),
+            &coerced("0.1000000000000000055511151231257827021181583404541015625")
+        )
+        .is_some());
+        // No route: nothing to say.
+        assert_eq!(
+            cross_check(
+                &column(PgType::Text),
+                SourceValueRef::Real(1.5),
+                &coerced("x")
+            ),
+            None
+        );
     }
 
     /// Expected values are `floor((jd - 2451544.5) × 86400000000 + 1/2)` in

@@ -151,7 +151,7 @@ pub use buckets::{bucket_of, key_bytes, BucketDigests};
 pub use diff::{diff_rows, ColumnDiff, RowDiff, RowEntry, TableDiff, MAX_RENDERED_CHARS};
 pub use digest::{row_digest, RowDigest, SetDigest};
 pub use encode::{encode_row, encode_value};
-pub use independent::independent_value;
+pub use independent::{cross_check, independent_value};
 pub use reconcile::{reconcile, Pairing, RowRecord};
 pub use render::render_value;
 pub use report::{Difference, DifferenceKind, Mode, Status, TableResult, VerifyReport};
