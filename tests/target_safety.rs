@@ -452,7 +452,9 @@ fn issue_14_identity_reset_handles_the_largest_key() {
         .unwrap_err();
     let message = err.as_db_error().map(|e| e.message().to_owned());
     assert!(
-        message.as_deref().is_some_and(|m| m.contains("maximum value")),
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("maximum value")),
         "{err:?}"
     );
 

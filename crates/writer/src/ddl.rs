@@ -617,11 +617,27 @@ pub(crate) mod tests {
                 "CREATE UNIQUE INDEX \"order_status_key\" ON \"shop\".\"order\" (\"Status\", \"id\")",
                 "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE USING INDEX \"order_status_key\"",
                 "CREATE INDEX IF NOT EXISTS \"order_customer\" ON \"shop\".\"order\" (\"customer_id\" DESC) WHERE \"customer_id\" > 0",
-                "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(COALESCE(max(\"id\"), 0), 0) + 1, false) FROM \"shop\".\"order\"",
+                "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(max(\"id\"), 1), COALESCE(max(\"id\") >= 1, false)) FROM \"shop\".\"order\"",
                 "ANALYZE \"shop\".\"order\"",
             ]
         );
         assert!(steps.iter().all(|s| s.table == "shop.order"));
+        // What a resumed run looks for before running each step again.
+        assert_eq!(
+            steps[1].leaves,
+            Leaves::Constraint {
+                relation: "\"shop\".\"order\"".to_owned(),
+                name: "order_pkey".to_owned()
+            }
+        );
+        assert_eq!(
+            steps[4].leaves,
+            Leaves::Index {
+                schema: "shop".to_owned(),
+                name: "order_customer".to_owned()
+            }
+        );
+        assert_eq!(steps[6].leaves, Leaves::Nothing);
         assert_eq!(
             steps[1].description,
             "primary key order_pkey on shop.order (id)"
