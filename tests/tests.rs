@@ -16,6 +16,7 @@ mod partitions;
 mod safety;
 mod snapshot;
 mod sync;
+mod target_safety;
 mod tls;
 mod verify;
 mod verify_exact;

@@ -64,6 +64,12 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
         crate::storage::for_target(&client, &args.storage, &prepared.config).await?;
     warnings.extend(storage_warning);
     let copy_id = copy_id(&prepared.plans);
+    let mut session = setup::Session::open(
+        &args.target,
+        &copy_id,
+        args.if_exists == Some(crate::args::IfExists::Resume),
+    )
+    .await?;
     let sized: Vec<(&TableSchema, u64)> = sources
         .iter()
         .copied()
@@ -158,6 +164,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     if finisher {
         check_counts(lead, &copy_id, &tables, &expected_rows, &mut warnings).await?;
         progress.step("building keys and indexes");
+        crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
         crate::post_load::build(
             &clients,
             &prepared.plans,
@@ -172,6 +179,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     }
     signals.abort();
     progress.finish();
+    drop(session);
     Ok(report(
         &tables,
         load_seconds,

@@ -16,7 +16,8 @@ pub const DIFFERENCES: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The source or target failed (I/O, connection, server error).
 pub const FAILURE: u8 = 3;
-/// Another `ferry sync` of the same source and schema holds the lock.
+/// Another `ferry sync` of the same source and schema, or another copy
+/// into the same target tables, holds the lock.
 pub const LOCKED: u8 = 4;
 /// Interrupted by SIGINT or SIGTERM.
 pub const INTERRUPTED: u8 = 130;
@@ -84,7 +85,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<Interrupted>() {
             return INTERRUPTED;
         }
-        if cause.is::<crate::sync::Locked>() {
+        if cause.is::<crate::sync::Locked>() || cause.is::<crate::setup::LoaderBusy>() {
             return LOCKED;
         }
         if cause.is::<UsageError>() || cause.is::<BadValue>() || cause.is::<TransformError>() {
@@ -98,6 +99,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             };
         }
         if let Some(write) = cause.downcast_ref::<WriteError>() {
+            if write.is_input_error() {
+                return USAGE;
+            }
             // Data exceptions, constraint violations and program limits
             // (a row too big for a page) come from what the source holds:
             // the user must change the data or the plan.

@@ -14,7 +14,36 @@ use crate::pipeline::Stop;
 /// constraints a stopped run had built.
 const ALREADY_EXISTS: [&str; 2] = ["42P07", "42710"];
 
+/// Makes this process the one building the copy's keys and indexes, and
+/// ends the backends a killed run left still building them (issue 14: an
+/// orphan finishing an index under the retry's own build): it takes the
+/// copy's post-load lock, names its sessions after the copy, and ends
+/// every other session of that name. Run it before [`build`].
+pub async fn take_over(
+    session: &mut crate::setup::Session,
+    clients: &[tokio_postgres::Client],
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let name = session.lead_post_load().await?;
+    let mut own = Vec::new();
+    for client in clients {
+        ferry_writer::set_application_name(client, &name).await?;
+        own.push(ferry_writer::backend_pid(client).await?);
+    }
+    let ended = ferry_writer::end_orphans(&clients[0], &name, &own)
+        .await
+        .context("ending the sessions a stopped run left building")?;
+    if ended > 0 {
+        warnings.push(format!(
+            "ended {ended} session(s) a stopped run of this copy left building keys and indexes"
+        ));
+    }
+    Ok(())
+}
+
 /// Builds what the plans ask for. `resumed`: some of it may exist already.
+/// Every step is safe to run again: it first looks for what it would
+/// create ([`ferry_writer::step_done`]).
 pub async fn build(
     clients: &[tokio_postgres::Client],
     plans: &[TablePlan],
@@ -122,6 +151,12 @@ async fn run_in_parallel(
                         .take_error()
                         .unwrap_or_else(|| crate::exit::Interrupted.into()));
                 }
+                if ferry_writer::step_done(client, step)
+                    .await
+                    .with_context(|| step.description.clone())?
+                {
+                    continue;
+                }
                 match ferry_writer::run_step(client, step).await {
                     Err(err) if resumed && already_exists(&err) => {}
                     result => result.with_context(|| step.description.clone())?,
@@ -146,6 +181,12 @@ async fn add_foreign_keys(
 ) -> Result<()> {
     for (plan, _) in plans.iter().zip(created).filter(|(_, c)| **c) {
         for step in ferry_writer::foreign_key_steps(plan) {
+            if ferry_writer::step_done(client, &step)
+                .await
+                .with_context(|| step.description.clone())?
+            {
+                continue;
+            }
             let result = ferry_writer::run_step(client, &step).await;
             match (step.kind, result) {
                 (_, Ok(())) => {}

@@ -10,6 +10,10 @@ use crate::args::{IdentifierMode, SourceArgs};
 use crate::config::Config;
 use crate::exit::UsageError;
 
+/// The schema ferry keeps its ledger, rejects and sync state in; never a
+/// target schema.
+const RESERVED_SCHEMA: &str = "ferry";
+
 /// A source opened and planned, ready to print or to copy.
 pub struct Prepared {
     pub source: SourceDb,
@@ -34,12 +38,21 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
         .identifiers
         .or(config.identifiers)
         .unwrap_or(IdentifierMode::Lower);
+    let schema_name = args
+        .schema
+        .clone()
+        .or_else(|| config.schema.clone())
+        .unwrap_or_else(|| "public".to_owned());
+    if schema_name == RESERVED_SCHEMA {
+        return Err(UsageError::new(
+            "schema ferry is reserved for ferry's ledger and rejects (a table named copies, \
+             chunks or rejects there would be ferry's own, and --if-exists drop would drop \
+             them for every copy); choose another --schema",
+        )
+        .into());
+    }
     let options = PlanOptions {
-        schema: args
-            .schema
-            .clone()
-            .or_else(|| config.schema.clone())
-            .unwrap_or_else(|| "public".to_owned()),
+        schema: schema_name,
         identifiers: match identifiers {
             IdentifierMode::Lower => IdentifierCase::Lower,
             IdentifierMode::Preserve => IdentifierCase::Preserve,

@@ -6,10 +6,12 @@
 //! started together take turns: the first creates the tables and the
 //! ledger, the others find the ledger and claim chunks from it.
 
+use std::fmt;
+
 use anyhow::{Context, Result};
 use ferry_model::{quote_qualified, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
-use ferry_writer::{PlannedChunk, Storage, TableState};
+use ferry_writer::{LockHolder, NewCopy, PlannedChunk, Storage, TableState};
 
 use crate::args::{CopyArgs, IfExists, OnError};
 use crate::exit::UsageError;
@@ -36,6 +38,144 @@ pub fn copy_id(plans: &[TablePlan]) -> String {
     let hash = blake3::hash(names.join("\0").as_bytes());
     let schema = plans.first().map_or("public", |p| p.schema.as_str());
     format!("{schema}/{}", &hash.to_hex()[..16])
+}
+
+/// What the target is planned to look like, as far as the rows already
+/// loaded depend on it: each table's columns (types, typmods, nullability,
+/// coercion options, so `type =` overrides and lossy repairs), its
+/// partitioning, and the chunk size. A resumed copy refuses a plan whose
+/// fingerprint changed: its committed chunks were encoded for the old one.
+pub fn plan_fingerprint(plans: &[TablePlan], chunk_rows: u64) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&chunk_rows.to_le_bytes());
+    for plan in plans {
+        hasher.update(
+            format!(
+                "{:?}\0{:?}\0{:?}\0",
+                plan.name, plan.columns, plan.partition
+            )
+            .as_bytes(),
+        );
+    }
+    hasher.finalize().to_hex()[..32].to_owned()
+}
+
+/// Another run loads the same target tables: exit 4, like a sync's lock.
+#[derive(Debug)]
+pub struct LoaderBusy {
+    /// The copy (`schema/hash` of its table set).
+    pub copy_id: String,
+    /// The session holding the lock, when it could be read.
+    pub holder: Option<LockHolder>,
+    /// The holders are `--if-exists resume` processes, not a plain copy.
+    pub joiners: bool,
+}
+
+impl fmt::Display for LoaderBusy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.joiners {
+            write!(
+                f,
+                "ferry copy --if-exists resume processes are loading these tables (copy {})",
+                self.copy_id
+            )?;
+        } else {
+            write!(
+                f,
+                "another ferry copy is loading these tables (copy {})",
+                self.copy_id
+            )?;
+        }
+        if let Some(holder) = &self.holder {
+            write!(f, "; it holds the lock from {holder}")?;
+        }
+        f.write_str(
+            "; this run changed nothing: wait for it to finish, or run with --if-exists resume \
+             to join it",
+        )
+    }
+}
+
+impl std::error::Error for LoaderBusy {}
+
+/// The run's own connection to the target, holding the copy's locks. It
+/// stays idle, so the server drops it, and its locks, the moment the
+/// process dies, while busy worker connections may outlive it.
+///
+/// A plain copy holds `ferry copy <id>` exclusively for its whole run, so a
+/// second plain copy of the same tables is refused at once (two plain
+/// copies used to load every row twice). `--if-exists resume` processes
+/// hold `ferry copy joiners <id>` shared: they may join each other and a
+/// running plain copy, and a plain copy refuses to start under them.
+pub struct Session {
+    client: tokio_postgres::Client,
+    target: String,
+    copy_id: String,
+    resume: bool,
+}
+
+impl Session {
+    pub async fn open(target: &str, copy_id: &str, resume: bool) -> Result<Session> {
+        let client = ferry_writer::connect(target)
+            .await
+            .context("opening the copy's lock connection to the target")?;
+        acquire(&client, copy_id, resume).await?;
+        Ok(Session {
+            client,
+            target: target.to_owned(),
+            copy_id: copy_id.to_owned(),
+            resume,
+        })
+    }
+
+    /// Makes this process the one that builds keys and indexes, waiting
+    /// for a live process already doing so; returns the
+    /// `application_name` its post-load sessions go by. Backends still
+    /// under that name once the lock is held were left by a run that died
+    /// mid-statement.
+    pub async fn lead_post_load(&mut self) -> Result<String> {
+        if self.client.is_closed() {
+            // The server restarted or the session was terminated: its
+            // locks went with it. Take them again, as at the start.
+            self.client = ferry_writer::connect(&self.target)
+                .await
+                .context("reopening the copy's lock connection to the target")?;
+            acquire(&self.client, &self.copy_id, self.resume).await?;
+        }
+        ferry_writer::advisory_lock(&self.client, &format!("ferry post-load {}", self.copy_id))
+            .await
+            .context("waiting for another process building this copy's keys and indexes")?;
+        let hash = blake3::hash(self.copy_id.as_bytes());
+        Ok(format!("ferry post-load {}", &hash.to_hex()[..16]))
+    }
+}
+
+/// Takes the locks of [`Session`] on `client`.
+async fn acquire(client: &tokio_postgres::Client, copy_id: &str, resume: bool) -> Result<()> {
+    let loader = format!("ferry copy {copy_id}");
+    let joiners = format!("ferry copy joiners {copy_id}");
+    let busy = |holder, joiners| LoaderBusy {
+        copy_id: copy_id.to_owned(),
+        holder,
+        joiners,
+    };
+    if resume {
+        // Fails only while a plain copy checks for joiners, a moment.
+        while !ferry_writer::try_advisory_lock(client, &joiners, true).await? {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        return Ok(());
+    }
+    if !ferry_writer::try_advisory_lock(client, &loader, false).await? {
+        let holder = ferry_writer::advisory_lock_holder(client, &loader).await?;
+        return Err(busy(holder, false).into());
+    }
+    if !ferry_writer::try_advisory_lock(client, &joiners, false).await? {
+        let holder = ferry_writer::advisory_lock_holder(client, &joiners).await?;
+        return Err(busy(holder, true).into());
+    }
+    ferry_writer::advisory_unlock(client, &joiners, false).await?;
+    Ok(())
 }
 
 /// What the source looked like: each table's definition, row count and
@@ -102,6 +242,22 @@ async fn decide(
                 )
                 .into());
             }
+            if record
+                .plan_fingerprint
+                .as_ref()
+                .is_some_and(|recorded| *recorded != plan_fingerprint(plans, args.chunk_rows))
+            {
+                return Err(UsageError::new(
+                    "the plan changed since this copy started (a column type, a type override or \
+                     lossy repair in ferry.toml, the partitioning or --chunk-rows differ), so \
+                     resuming would load one table under two plans; rerun with the settings the \
+                     copy started with, or with --if-exists truncate to start over",
+                )
+                .into());
+            }
+            for plan in plans {
+                ferry_writer::check_columns_match(client, plan).await?;
+            }
             if choices.on_error == OnError::Quarantine {
                 ferry_writer::ensure_rejects_table(client).await?;
             }
@@ -155,11 +311,14 @@ async fn decide(
     let schema = plans.first().map_or("public", |p| p.schema.as_str());
     ferry_writer::register_copy(
         client,
-        copy_id,
-        schema,
-        &fingerprint,
-        args.chunk_rows,
-        &created_tables,
+        &NewCopy {
+            copy_id,
+            target_schema: schema,
+            source_fingerprint: &fingerprint,
+            plan_fingerprint: &plan_fingerprint(plans, args.chunk_rows),
+            chunk_rows: args.chunk_rows,
+            created_tables: &created_tables,
+        },
         &chunks,
     )
     .await
@@ -203,6 +362,17 @@ async fn prepare_target(
             not_empty.join(", ")
         ))
         .into());
+    }
+    // Binary COPY sends each value in the planned type's format and the
+    // server reads it without checking: into a column of another type it
+    // lands as garbage (a REAL 1.5 as the bigint 4609434218613702656).
+    // Compare before anything is emptied or written.
+    if if_exists != Some(IfExists::Drop) {
+        for (plan, state) in plans.iter().zip(&states) {
+            if *state != TableState::Missing {
+                ferry_writer::check_columns_match(client, plan).await?;
+            }
+        }
     }
     let existing = names(&|s| *s != TableState::Missing);
     let mut created: Vec<bool> = states.iter().map(|s| *s == TableState::Missing).collect();

@@ -148,7 +148,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
     let mut client = ferry_writer::connect(&args.target)
         .await
         .context("connecting to the target")?;
-    ferry_writer::ensure_sync_state(&client)
+    ferry_writer::ensure_sync_state(&mut client)
         .await
         .context("creating ferry.sync_state")?;
     lock(&client, &schema, &identity, args.wait).await?;

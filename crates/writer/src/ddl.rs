@@ -53,6 +53,40 @@ pub struct Step {
     pub description: String,
     /// The statement, without a trailing `;`.
     pub sql: String,
+    /// What the statement leaves behind, so a resumed run can tell that it
+    /// already ran (see [`step_done`](crate::step_done)).
+    pub leaves: Leaves,
+}
+
+/// What a post-load step creates, looked for before the step runs again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Leaves {
+    /// Nothing to look for: running the step again is harmless (`ANALYZE`,
+    /// an identity reset, `SET LOGGED`, `VALIDATE CONSTRAINT`).
+    Nothing,
+    /// The index `name` in `schema`; done only once it is valid.
+    Index {
+        /// Schema of the index (that of its table).
+        schema: String,
+        /// Index name.
+        name: String,
+    },
+    /// The constraint `name` on `relation` (quoted and qualified).
+    Constraint {
+        /// The table, as [`quote_qualified`] writes it.
+        relation: String,
+        /// Constraint name.
+        name: String,
+    },
+}
+
+impl Step {
+    /// The same step, known to leave `leaves` behind.
+    pub(crate) fn leaving(mut self, leaves: Leaves) -> Step {
+        self.leaves = leaves;
+        self
+    }
 }
 
 /// Creates the schema only when it is missing. `CREATE SCHEMA IF NOT
@@ -111,6 +145,7 @@ pub fn set_logged_step(schema: &str, table: &str) -> Step {
         table: format!("{schema}.{table}"),
         description: format!("set {schema}.{table} LOGGED"),
         sql: format!("ALTER TABLE {} SET LOGGED", quote_qualified(schema, table)),
+        leaves: Leaves::Nothing,
     }
 }
 
@@ -153,6 +188,15 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
         table: display.clone(),
         description,
         sql,
+        leaves: Leaves::Nothing,
+    };
+    let index_named = |name: &str| Leaves::Index {
+        schema: plan.schema.clone(),
+        name: name.to_owned(),
+    };
+    let constraint_named = |name: &str| Leaves::Constraint {
+        relation: table.clone(),
+        name: name.to_owned(),
     };
 
     // Keys are built as plain unique indexes first and attached as
@@ -185,37 +229,46 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
         if plan.partition.is_some() {
             // Postgres cannot attach a constraint to an existing index of a
             // partitioned table; it builds one per leaf itself.
-            steps.push(step(
-                kind,
-                format!("{what} {name} on {display} ({})", columns.join(", ")),
+            steps.push(
+                step(
+                    kind,
+                    format!("{what} {name} on {display} ({})", columns.join(", ")),
+                    format!(
+                        "ALTER TABLE {table} ADD CONSTRAINT {} {constraint} ({})",
+                        quote_ident(&name),
+                        column_list(columns)
+                    ),
+                )
+                .leaving(constraint_named(&name)),
+            );
+            continue;
+        }
+        steps.push(
+            step(
+                StepKind::Index,
                 format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {} {constraint} ({})",
+                    "index of the {what} {name} on {display} ({})",
+                    columns.join(", ")
+                ),
+                format!(
+                    "CREATE UNIQUE INDEX {} ON {table} ({})",
                     quote_ident(&name),
                     column_list(columns)
                 ),
-            ));
-            continue;
-        }
-        steps.push(step(
-            StepKind::Index,
-            format!(
-                "index of the {what} {name} on {display} ({})",
-                columns.join(", ")
-            ),
-            format!(
-                "CREATE UNIQUE INDEX {} ON {table} ({})",
-                quote_ident(&name),
-                column_list(columns)
-            ),
-        ));
-        steps.push(step(
-            kind,
-            format!("{what} {name} on {display} ({})", columns.join(", ")),
-            format!(
-                "ALTER TABLE {table} ADD CONSTRAINT {name} {constraint} USING INDEX {name}",
-                name = quote_ident(&name)
-            ),
-        ));
+            )
+            .leaving(index_named(&name)),
+        );
+        steps.push(
+            step(
+                kind,
+                format!("{what} {name} on {display} ({})", columns.join(", ")),
+                format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {quoted} {constraint} USING INDEX {quoted}",
+                    quoted = quote_ident(&name)
+                ),
+            )
+            .leaving(constraint_named(&name)),
+        );
     }
     for index in plan.indexes.iter().filter(|_| per_leaf.is_none()) {
         let mut sql = format!(
@@ -227,22 +280,29 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
         if let Some(predicate) = &index.where_sql {
             let _ = write!(sql, " WHERE {predicate}");
         }
-        steps.push(step(
-            StepKind::Index,
-            format!(
-                "{}index {} on {display}",
-                if index.unique { "unique " } else { "" },
-                index.name
-            ),
-            sql,
-        ));
+        steps.push(
+            step(
+                StepKind::Index,
+                format!(
+                    "{}index {} on {display}",
+                    if index.unique { "unique " } else { "" },
+                    index.name
+                ),
+                sql,
+            )
+            .leaving(index_named(&index.name)),
+        );
     }
     if let Some(identity) = plan.identity_column() {
         let column = quote_ident(&identity.name);
         // pg_get_serial_sequence parses its first argument as SQL (so it
-        // takes the quoted name) and its second literally. `false` makes
-        // the next value the one given, past the largest loaded key; the
-        // floor of 1 respects the sequence's default MINVALUE.
+        // takes the quoted name) and its second literally. The sequence is
+        // set to the largest loaded key as already used (`true`), never
+        // to that key + 1, which overflows when the key is the type's
+        // largest value (issue 14: an INTEGER PRIMARY KEY holding
+        // i64::MAX); nextval then fails as it should, with no room left.
+        // Without a positive key the next value is 1 (`false`), the
+        // sequence's default MINVALUE.
         steps.push(step(
             StepKind::IdentityReset,
             format!(
@@ -251,7 +311,7 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
             ),
             format!(
                 "SELECT setval(pg_get_serial_sequence({}, {}), \
-                 GREATEST(COALESCE(max({column}), 0), 0) + 1, false) FROM {table}",
+                 GREATEST(max({column}), 1), COALESCE(max({column}) >= 1, false)) FROM {table}",
                 quote_literal(&table),
                 quote_literal(&identity.name)
             ),
@@ -307,6 +367,10 @@ pub fn foreign_key_steps(plan: &TablePlan) -> Vec<Step> {
                 table: display.clone(),
                 description: format!("add and validate {description}"),
                 sql: sql.trim_end_matches(" NOT VALID").to_owned(),
+                leaves: Leaves::Constraint {
+                    relation: table.clone(),
+                    name: fk.name.clone(),
+                },
             });
             continue;
         }
@@ -315,6 +379,10 @@ pub fn foreign_key_steps(plan: &TablePlan) -> Vec<Step> {
             table: display.clone(),
             description: description.clone(),
             sql: foreign_key_sql(&table, &plan.schema, fk),
+            leaves: Leaves::Constraint {
+                relation: table.clone(),
+                name: fk.name.clone(),
+            },
         });
         steps.push(Step {
             kind: StepKind::ValidateForeignKey,
@@ -324,6 +392,7 @@ pub fn foreign_key_steps(plan: &TablePlan) -> Vec<Step> {
                 "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
                 quote_ident(&fk.name)
             ),
+            leaves: Leaves::Nothing,
         });
     }
     steps
@@ -425,7 +494,7 @@ fn comment_text(text: &str) -> String {
 
 /// Cuts a name to the 63 bytes Postgres keeps, on a character boundary, so
 /// the name ferry reports is the name the server stores.
-fn truncate_ident(name: &str) -> String {
+pub(crate) fn truncate_ident(name: &str) -> String {
     if name.len() <= MAX_IDENT_BYTES {
         return name.to_owned();
     }
@@ -548,11 +617,27 @@ pub(crate) mod tests {
                 "CREATE UNIQUE INDEX \"order_status_key\" ON \"shop\".\"order\" (\"Status\", \"id\")",
                 "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE USING INDEX \"order_status_key\"",
                 "CREATE INDEX IF NOT EXISTS \"order_customer\" ON \"shop\".\"order\" (\"customer_id\" DESC) WHERE \"customer_id\" > 0",
-                "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(COALESCE(max(\"id\"), 0), 0) + 1, false) FROM \"shop\".\"order\"",
+                "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(max(\"id\"), 1), COALESCE(max(\"id\") >= 1, false)) FROM \"shop\".\"order\"",
                 "ANALYZE \"shop\".\"order\"",
             ]
         );
         assert!(steps.iter().all(|s| s.table == "shop.order"));
+        // What a resumed run looks for before running each step again.
+        assert_eq!(
+            steps[1].leaves,
+            Leaves::Constraint {
+                relation: "\"shop\".\"order\"".to_owned(),
+                name: "order_pkey".to_owned()
+            }
+        );
+        assert_eq!(
+            steps[4].leaves,
+            Leaves::Index {
+                schema: "shop".to_owned(),
+                name: "order_customer".to_owned()
+            }
+        );
+        assert_eq!(steps[6].leaves, Leaves::Nothing);
         assert_eq!(
             steps[1].description,
             "primary key order_pkey on shop.order (id)"

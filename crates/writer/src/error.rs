@@ -119,6 +119,24 @@ pub enum WriteError {
         /// What does not fit.
         reason: String,
     },
+    /// An object ferry would write to (or read) in the target is not
+    /// provably its own: ferry refuses to touch it (issue 14).
+    #[error("{object}: ferry does not trust it: {reason}; ferry runs no statement on it. If it was not made by ferry, find out who made it; to keep it, make the role ferry connects as its owner (ALTER … OWNER TO) and remove what ferry did not create; otherwise drop it and run ferry again")]
+    Untrusted {
+        /// The object (`schema ferry`, `table ferry.copies`).
+        object: String,
+        /// What makes it untrusted.
+        reason: String,
+    },
+    /// An existing target table's columns differ from the plan, so binary
+    /// COPY would store wrong values in it.
+    #[error("{table}: the existing table does not match the plan, so no row was written: {}; change the table to match `ferry plan`, set the column's type in ferry.toml to the table's, or rerun with --if-exists drop to recreate it", .differences.join("; "))]
+    TableMismatch {
+        /// The table (`schema.table`).
+        table: String,
+        /// One sentence per differing column.
+        differences: Vec<String>,
+    },
     /// The ledger holds a chunk of a table this run does not plan.
     #[error("the ledger of this copy holds chunks of {table}, which this run does not copy; rerun with the options the copy started with (--tables, --exclude, --config), or start over with --if-exists truncate")]
     UnplannedChunk {
@@ -172,6 +190,16 @@ impl WriteError {
             }
             _ => false,
         }
+    }
+
+    /// True when the user must change something in the target or the
+    /// plan before running again (exit code 2): an object ferry does not
+    /// trust, a table that does not match the plan.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            WriteError::Untrusted { .. } | WriteError::TableMismatch { .. }
+        )
     }
 
     /// The SQLSTATE of a server error.

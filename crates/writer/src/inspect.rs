@@ -273,6 +273,87 @@ pub fn schema_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
     out
 }
 
+/// How the columns of an existing table differ from the plan's, in the
+/// terms binary COPY cares about: the same columns in the same order, each
+/// of the planned type and typmod (COPY sends values in the planned type's
+/// binary format, which Postgres reads without checking: a `double
+/// precision` sent into a `bigint` column lands as its bit pattern), and
+/// the planned nullability. One sentence per difference, naming the
+/// column; empty when they agree.
+pub fn column_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String> {
+    let mut out = Vec::new();
+    for (position, column) in plan.columns.iter().enumerate() {
+        let Some(found) = actual.columns.get(position) else {
+            out.push(format!(
+                "column {} ({}) is missing",
+                column.name, column.pg_type
+            ));
+            continue;
+        };
+        if found.name != column.name {
+            out.push(format!(
+                "column {} is column {} of the plan but the table has {} ({}) there",
+                position + 1,
+                column.name,
+                found.name,
+                found.pg_type
+            ));
+            continue;
+        }
+        if found.pg_type.parse::<PgType>() != Ok(column.pg_type) {
+            out.push(format!(
+                "column {} is {} in the table but {} in the plan",
+                column.name, found.pg_type, column.pg_type
+            ));
+        }
+        if column.not_null != found.not_null {
+            out.push(format!(
+                "column {} is {} in the table but {} in the plan",
+                column.name,
+                if found.not_null {
+                    "NOT NULL"
+                } else {
+                    "nullable"
+                },
+                if column.not_null {
+                    "NOT NULL"
+                } else {
+                    "nullable"
+                },
+            ));
+        }
+    }
+    for found in actual.columns.iter().skip(plan.columns.len()) {
+        out.push(format!(
+            "column {} ({}) is not in the plan",
+            found.name, found.pg_type
+        ));
+    }
+    out
+}
+
+/// Refuses an existing table whose columns differ from the plan (see
+/// [`column_differences`]); `Ok` when it matches or does not exist. Run it
+/// before any COPY into a table ferry did not just create.
+///
+/// # Errors
+///
+/// [`WriteError::TableMismatch`] listing every difference, or a catalog
+/// error.
+pub async fn check_columns_match(client: &Client, plan: &TablePlan) -> Result<(), WriteError> {
+    let Some(actual) = inspect_table(client, &plan.schema, &plan.name).await? else {
+        return Ok(());
+    };
+    let differences = column_differences(plan, &actual);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(WriteError::TableMismatch {
+        table: format!("{}.{}", plan.schema, plan.name),
+        differences,
+    })
+}
+
 /// The name Postgres stores for `name`: its first 63 bytes, cut on a
 /// character boundary.
 fn stored_name(name: &str) -> String {
@@ -420,6 +501,44 @@ mod tests {
                 "column total: type differs: expected numeric(10,2) found numeric",
                 "column at: type differs: expected timestamptz found character varying(20)",
                 "primary key differs: expected (id) found (at)",
+            ]
+        );
+    }
+
+    #[test]
+    fn columns_compare_in_order_with_types_and_nullability() {
+        assert!(column_differences(&plan(), &matching()).is_empty());
+        let mut actual = matching();
+        actual.columns[1].pg_type = "bigint".to_owned();
+        actual.columns[2].not_null = false;
+        actual
+            .columns
+            .push(target_column("extra", "integer", false));
+        assert_eq!(
+            column_differences(&plan(), &actual),
+            [
+                "column total is bigint in the table but numeric(10,2) in the plan",
+                "column at is nullable in the table but NOT NULL in the plan",
+                "column extra (integer) is not in the plan",
+            ]
+        );
+        let mut swapped = matching();
+        swapped.columns.swap(1, 2);
+        assert_eq!(
+            column_differences(&plan(), &swapped),
+            [
+                "column 2 is column total of the plan but the table has at (timestamp with time zone) there",
+                "column 3 is column at of the plan but the table has total (numeric(10,2)) there",
+            ]
+        );
+        let mut typmod = matching();
+        typmod.columns[1].pg_type = "numeric(12,2)".to_owned();
+        typmod.columns.truncate(2);
+        assert_eq!(
+            column_differences(&plan(), &typmod),
+            [
+                "column total is numeric(12,2) in the table but numeric(10,2) in the plan",
+                "column at (timestamptz) is missing",
             ]
         );
     }

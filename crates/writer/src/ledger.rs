@@ -12,6 +12,7 @@
 
 use tokio_postgres::Client;
 
+use crate::trust::OwnTable;
 use crate::WriteError;
 
 const WHERE: &str = "ferry ledger";
@@ -28,8 +29,16 @@ pub fn ledger_sql() -> String {
          created_tables text[] NOT NULL,
          status text NOT NULL CHECK (status IN ('loading', 'indexing', 'done')),
          started_at timestamptz NOT NULL DEFAULT now(),
-         finished_at timestamptz
+         finished_at timestamptz,
+         plan_fingerprint text
      );
+     DO $ferry$ BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                         WHERE attrelid = '\"ferry\".\"copies\"'::regclass
+                           AND attname = 'plan_fingerprint' AND NOT attisdropped) THEN
+             ALTER TABLE \"ferry\".\"copies\" ADD COLUMN plan_fingerprint text;
+         END IF;
+     END $ferry$;
      CREATE TABLE IF NOT EXISTS \"ferry\".\"chunks\" (
          copy_id text NOT NULL REFERENCES \"ferry\".\"copies\" ON DELETE CASCADE,
          target_table text NOT NULL,
@@ -48,26 +57,69 @@ pub fn ledger_sql() -> String {
     )
 }
 
-/// Creates the ledger's schema and tables if they are missing.
+/// `ferry.copies` as [`ledger_sql`] creates it (see [`crate::trust`]).
+pub(crate) const COPIES: OwnTable = OwnTable {
+    name: "copies",
+    columns: &[
+        ("copy_id", "text", true),
+        ("target_schema", "text", true),
+        ("source_fingerprint", "text", true),
+        ("chunk_rows", "bigint", true),
+        ("created_tables", "text[]", true),
+        ("status", "text", true),
+        ("started_at", "timestamp with time zone", true),
+        ("finished_at", "timestamp with time zone", false),
+        ("plan_fingerprint", "text", false),
+    ],
+    constraints: &[("copies_pkey", "p"), ("copies_status_check", "c")],
+};
+
+/// `ferry.chunks` as [`ledger_sql`] creates it.
+pub(crate) const CHUNKS: OwnTable = OwnTable {
+    name: "chunks",
+    columns: &[
+        ("copy_id", "text", true),
+        ("target_table", "text", true),
+        ("chunk_index", "integer", true),
+        ("claim_order", "integer", true),
+        ("rowid_start", "bigint", false),
+        ("rowid_end", "bigint", false),
+        ("status", "text", true),
+        ("rows_read", "bigint", false),
+        ("rows_written", "bigint", false),
+        ("rows_rejected", "bigint", false),
+        ("committed_at", "timestamp with time zone", false),
+    ],
+    constraints: &[
+        ("chunks_pkey", "p"),
+        ("chunks_copy_id_fkey", "f"),
+        ("chunks_status_check", "c"),
+    ],
+};
+
+/// Creates the ledger's schema and tables if they are missing, after
+/// checking that whatever exists of them is ferry's own (see
+/// [`crate::trust`]): ferry writes to them as whoever runs it.
 ///
 /// Processes started together all run this: concurrent `CREATE … IF NOT
 /// EXISTS` of one object can still fail on the catalog's unique index, so
-/// the DDL runs in one implicit transaction (one simple query) behind a
-/// transaction-scoped advisory lock, and later arrivals find the objects
-/// committed.
+/// the DDL runs in one transaction behind a transaction-scoped advisory
+/// lock, and later arrivals find the objects committed.
 ///
 /// # Errors
 ///
-/// A [`WriteError`] if the DDL fails (for example, no CREATE privilege on
-/// the database for schema `ferry`).
-pub async fn ensure_ledger(client: &Client) -> Result<(), WriteError> {
-    client
-        .batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended('ferry ledger', 0));\n{}",
-            ledger_sql()
-        ))
-        .await
-        .map_err(|e| WriteError::from_pg(WHERE, "create the ledger", e))
+/// [`WriteError::Untrusted`] naming the object when schema `ferry` or a
+/// ledger table is not provably ferry's; another [`WriteError`] if the DDL
+/// fails (for example, no CREATE privilege on the database for schema
+/// `ferry`).
+pub async fn ensure_ledger(client: &mut Client) -> Result<(), WriteError> {
+    crate::trust::ensure_own_tables(
+        client,
+        &[&COPIES, &CHUNKS],
+        &ledger_sql(),
+        "create the ledger",
+    )
+    .await
 }
 
 /// A copy as the ledger remembers it.
@@ -77,6 +129,9 @@ pub struct CopyRecord {
     pub source_fingerprint: String,
     /// The chunk size the copy was planned with.
     pub chunk_rows: u64,
+    /// What the target was planned to look like (types, overrides,
+    /// chunking); `None` for a copy recorded before ferry kept it.
+    pub plan_fingerprint: Option<String>,
     /// Tables the copy created, and so builds keys and indexes for.
     pub created_tables: Vec<String>,
     /// `loading`, `indexing` or `done`.
@@ -102,7 +157,7 @@ pub struct PlannedChunk {
 pub async fn copy_record(client: &Client, copy_id: &str) -> Result<Option<CopyRecord>, WriteError> {
     let row = client
         .query_opt(
-            "SELECT source_fingerprint, chunk_rows, created_tables, status
+            "SELECT source_fingerprint, chunk_rows, created_tables, status, plan_fingerprint
                FROM \"ferry\".\"copies\" WHERE copy_id = $1",
             &[&copy_id],
         )
@@ -113,10 +168,28 @@ pub async fn copy_record(client: &Client, copy_id: &str) -> Result<Option<CopyRe
         chunk_rows: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
         created_tables: row.get(2),
         status: row.get(3),
+        plan_fingerprint: row.get(4),
     }))
 }
 
-/// Starts `copy_id` anew: forgets any earlier record of it and writes every
+/// What [`register_copy`] records about a new copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCopy<'a> {
+    /// The copy's name (its target schema and table set).
+    pub copy_id: &'a str,
+    /// The target schema.
+    pub target_schema: &'a str,
+    /// What the source looked like.
+    pub source_fingerprint: &'a str,
+    /// What the target was planned to look like.
+    pub plan_fingerprint: &'a str,
+    /// The chunk size.
+    pub chunk_rows: u64,
+    /// Tables the copy created.
+    pub created_tables: &'a [String],
+}
+
+/// Starts a copy anew: forgets any earlier record of it and writes every
 /// chunk as pending, in one transaction. Chunks are claimed in the order
 /// given.
 ///
@@ -125,13 +198,17 @@ pub async fn copy_record(client: &Client, copy_id: &str) -> Result<Option<CopyRe
 /// A [`WriteError`] if a statement fails; nothing is then recorded.
 pub async fn register_copy(
     client: &mut Client,
-    copy_id: &str,
-    target_schema: &str,
-    source_fingerprint: &str,
-    chunk_rows: u64,
-    created_tables: &[String],
+    copy: &NewCopy<'_>,
     chunks: &[PlannedChunk],
 ) -> Result<(), WriteError> {
+    let NewCopy {
+        copy_id,
+        target_schema,
+        source_fingerprint,
+        plan_fingerprint,
+        chunk_rows,
+        created_tables,
+    } = *copy;
     let fail = |action| move |e| WriteError::from_pg(WHERE, action, e);
     let transaction = client.transaction().await.map_err(fail("begin"))?;
     transaction
@@ -145,14 +222,16 @@ pub async fn register_copy(
     transaction
         .execute(
             "INSERT INTO \"ferry\".\"copies\"
-                 (copy_id, target_schema, source_fingerprint, chunk_rows, created_tables, status)
-             VALUES ($1, $2, $3, $4, $5, 'loading')",
+                 (copy_id, target_schema, source_fingerprint, chunk_rows, created_tables, status,
+                  plan_fingerprint)
+             VALUES ($1, $2, $3, $4, $5, 'loading', $6)",
             &[
                 &copy_id,
                 &target_schema,
                 &source_fingerprint,
                 &chunk_rows,
                 &created_tables,
+                &plan_fingerprint,
             ],
         )
         .await

@@ -16,7 +16,14 @@
 //! - [`ChunkCopy`] sends one chunk's encoded rows in one transaction with its
 //!   rejects, and commits only if the server wrote every row sent.
 //! - [`table_state`] and [`ensure_rejects_table`] inspect and prepare the
-//!   target.
+//!   target; [`check_columns_match`] refuses an existing table whose
+//!   columns are not the plan's before a row is sent to it.
+//! - ferry trusts only what it owns in schema `ferry`: [`ensure_ledger`],
+//!   [`ensure_rejects_table`] and [`ensure_sync_state`] check owner,
+//!   triggers, rules, policies and definition before touching them
+//!   ([`WriteError::Untrusted`] otherwise). [`try_advisory_lock`] and
+//!   [`advisory_lock_holder`] keep runs apart, and [`end_orphans`] ends
+//!   the backends a killed run left busy.
 //!
 //! For `ferry verify`, everything that reads the target back:
 //!
@@ -85,28 +92,34 @@ mod locate;
 mod partition_catalog;
 mod partition_ddl;
 mod read_back;
+mod session;
 mod storage;
 mod sync_apply;
 mod sync_state;
 mod tls;
+mod trust;
 
 pub use connect::{connect, redact_url};
 pub use copy_encoding::CopyEncoder;
 pub use ddl::{
     create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
-    post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Step, StepKind,
+    post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Leaves, Step,
+    StepKind,
 };
 pub use decode::decode_value;
 pub use error::{ServerError, WriteError};
-pub use inspect::{inspect_table, schema_differences, TargetColumn, TargetTable};
+pub use inspect::{
+    check_columns_match, column_differences, inspect_table, schema_differences, TargetColumn,
+    TargetTable,
+};
 pub use ledger::{
     advance_copy, committed_rows, copy_record, ensure_ledger, ledger_sql, lock_copy,
     pending_chunks, register_copy, requeue_lost_unlogged, unlock_copy, unlogged_tables, CopyRecord,
-    PlannedChunk,
+    NewCopy, PlannedChunk,
 };
 pub use load::{
-    create_table, ensure_rejects_table, reject_json, run_step, table_state, ChunkCopy,
-    ClaimedChunk, TableState,
+    create_table, ensure_rejects_table, reject_json, run_step, step_done, table_state,
+    trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
 };
 pub use locate::{fetch_located, stream_located_rows, TargetLocator};
 pub use partition_catalog::{list_leaves, TargetLeaf};
@@ -117,6 +130,10 @@ pub use partition_ddl::{
 };
 pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
+};
+pub use session::{
+    advisory_lock, advisory_lock_holder, advisory_unlock, backend_pid, end_orphans,
+    set_application_name, try_advisory_lock, LockHolder,
 };
 pub use storage::{server_has_lz4, Compression, Storage};
 pub use sync_apply::{add_column_sql, apply_changes, Applied, ChangeSet, SyncRecord};

@@ -13,8 +13,11 @@ use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_postgres::{Client, CopyInSink, Transaction};
 
-use crate::ddl::{create_schema_sql, create_table_sql, rejects_table_sql, Step};
+use crate::ddl::{
+    create_schema_sql, create_table_sql, rejects_table_sql, truncate_ident, Leaves, Step,
+};
 use crate::storage::Storage;
+use crate::trust::OwnTable;
 use crate::WriteError;
 
 /// What the target holds under a table's name.
@@ -91,22 +94,53 @@ pub async fn create_table(
         .map_err(|e| WriteError::from_pg(&display, "create the table", e))
 }
 
-/// Creates `"ferry"."rejects"` if it does not exist. Call it once, before
-/// the chunks that may reject rows start: concurrent `CREATE … IF NOT
-/// EXISTS` of the same table can still collide in the catalog.
+/// `ferry.rejects` as [`rejects_table_sql`] creates it (see
+/// [`crate::trust`]).
+pub(crate) const REJECTS: OwnTable = OwnTable {
+    name: "rejects",
+    columns: &[
+        ("id", "bigint", true),
+        ("run_id", "text", true),
+        ("source_table", "text", true),
+        ("target_schema", "text", true),
+        ("target_table", "text", true),
+        ("row_key", "text", true),
+        ("column_name", "text", true),
+        ("reason", "text", true),
+        ("raw_value", "jsonb", true),
+        ("created_at", "timestamp with time zone", true),
+    ],
+    constraints: &[("rejects_pkey", "p")],
+};
+
+/// Creates `"ferry"."rejects"` if it does not exist, after checking that
+/// schema `ferry` and any existing rejects table are ferry's own. Call it
+/// once, before the chunks that may reject rows start: concurrent `CREATE
+/// … IF NOT EXISTS` of the same table can still collide in the catalog.
 ///
 /// # Errors
 ///
-/// A [`WriteError`] if the schema or table cannot be created.
-pub async fn ensure_rejects_table(client: &Client) -> Result<(), WriteError> {
-    client
-        .batch_execute(&format!(
-            "{};\n{}",
-            create_schema_sql("ferry"),
-            rejects_table_sql()
-        ))
-        .await
-        .map_err(|e| WriteError::from_pg("ferry.rejects", "create the rejects table", e))
+/// [`WriteError::Untrusted`] naming the object ferry will not trust, or a
+/// [`WriteError`] if the schema or table cannot be created.
+pub async fn ensure_rejects_table(client: &mut Client) -> Result<(), WriteError> {
+    crate::trust::ensure_own_tables(
+        client,
+        &[&REJECTS],
+        &format!("{};\n{}", create_schema_sql("ferry"), rejects_table_sql()),
+        "create the rejects table",
+    )
+    .await
+}
+
+/// Whether `ferry.rejects` exists, checked like [`ensure_rejects_table`]
+/// checks it: ferry reads it (`ferry verify`), and a policy or a view's
+/// function would run as the reader.
+///
+/// # Errors
+///
+/// [`WriteError::Untrusted`] or a catalog error.
+pub async fn trusted_rejects_table(client: &Client) -> Result<bool, WriteError> {
+    crate::trust::check_before_reading(client, &REJECTS).await
 }
 
 /// Runs one post-load or foreign-key step.
@@ -121,6 +155,56 @@ pub async fn run_step(client: &Client, step: &Step) -> Result<(), WriteError> {
         .batch_execute(&step.sql)
         .await
         .map_err(|e| WriteError::from_pg(&step.table, &step.description, e))
+}
+
+/// Whether `step` already ran to completion, for a resumed run that must
+/// not build or attach anything twice (issue 14: a kill between attaching
+/// a primary key and the next step left every later resume failing on
+/// `index … is already associated with a constraint`). A constraint is
+/// done when it exists on its table; an index when it exists and is valid.
+/// An invalid index (a build that never finished, a partitioned parent
+/// whose leaves were not all attached) is dropped here, so the step builds
+/// it again.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the catalog query or the drop.
+pub async fn step_done(client: &Client, step: &Step) -> Result<bool, WriteError> {
+    let fail = |e| WriteError::from_pg(&step.table, &step.description, e);
+    match &step.leaves {
+        Leaves::Nothing => Ok(false),
+        Leaves::Constraint { relation, name } => Ok(client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                                 WHERE conrelid = to_regclass($1) AND conname = $2)",
+                &[relation, &truncate_ident(name)],
+            )
+            .await
+            .map_err(fail)?
+            .get(0)),
+        Leaves::Index { schema, name } => {
+            let index = quote_qualified(schema, &truncate_ident(name));
+            let valid: Option<bool> = client
+                .query_opt(
+                    "SELECT indisvalid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($1)",
+                    &[&index],
+                )
+                .await
+                .map_err(fail)?
+                .map(|row| row.get(0));
+            match valid {
+                Some(true) => Ok(true),
+                Some(false) => {
+                    client
+                        .batch_execute(&format!("DROP INDEX IF EXISTS {index}"))
+                        .await
+                        .map_err(fail)?;
+                    Ok(false)
+                }
+                None => Ok(false),
+            }
+        }
+    }
 }
 
 /// The JSON kept in `rejects.raw_value`: the storage class and the value as

@@ -14,7 +14,7 @@ use ferry_model::{
 };
 
 use crate::ddl::{column_list, display_name};
-use crate::{Step, StepKind};
+use crate::{Leaves, Step, StepKind};
 
 /// How every comment ferry puts on its partitions starts.
 pub const LEAF_COMMENT_PREFIX: &str = "ferry partition: ";
@@ -173,6 +173,15 @@ pub(crate) fn leaf_key_and_index_steps(
         table: display.clone(),
         description,
         sql,
+        leaves: Leaves::Nothing,
+    };
+    let index_named = |name: &str| Leaves::Index {
+        schema: plan.schema.clone(),
+        name: name.to_owned(),
+    };
+    let constraint_on = |relation: &str, name: &str| Leaves::Constraint {
+        relation: relation.to_owned(),
+        name: name.to_owned(),
     };
     let mut builds = Vec::new();
     let mut finishing = Vec::new();
@@ -188,39 +197,48 @@ pub(crate) fn leaf_key_and_index_steps(
         for leaf in &partition.leaves {
             let leaf_table = quote_qualified(&plan.schema, &leaf.name);
             let index = leaf_object_name(&leaf.name, &suffix);
-            builds.push(step(
-                StepKind::Index,
+            builds.push(
+                step(
+                    StepKind::Index,
+                    format!(
+                        "index of the {what} {name} on leaf {}.{} ({})",
+                        plan.schema,
+                        leaf.name,
+                        columns.join(", ")
+                    ),
+                    format!(
+                        "CREATE UNIQUE INDEX {} ON {leaf_table} ({})",
+                        quote_ident(&index),
+                        column_list(columns)
+                    ),
+                )
+                .leaving(index_named(&index)),
+            );
+            finishing.push(
+                step(
+                    *kind,
+                    format!("{what} {index} on leaf {}.{}", plan.schema, leaf.name),
+                    format!(
+                        "ALTER TABLE {leaf_table} ADD CONSTRAINT {index} {constraint} USING INDEX \
+                     {index}",
+                        index = quote_ident(&index)
+                    ),
+                )
+                .leaving(constraint_on(&leaf_table, &index)),
+            );
+        }
+        finishing.push(
+            step(
+                *kind,
+                format!("{what} {name} on {display} ({})", columns.join(", ")),
                 format!(
-                    "index of the {what} {name} on leaf {}.{} ({})",
-                    plan.schema,
-                    leaf.name,
-                    columns.join(", ")
-                ),
-                format!(
-                    "CREATE UNIQUE INDEX {} ON {leaf_table} ({})",
-                    quote_ident(&index),
+                    "ALTER TABLE {parent} ADD CONSTRAINT {} {constraint} ({})",
+                    quote_ident(name),
                     column_list(columns)
                 ),
-            ));
-            finishing.push(step(
-                *kind,
-                format!("{what} {index} on leaf {}.{}", plan.schema, leaf.name),
-                format!(
-                    "ALTER TABLE {leaf_table} ADD CONSTRAINT {index} {constraint} USING INDEX \
-                     {index}",
-                    index = quote_ident(&index)
-                ),
-            ));
-        }
-        finishing.push(step(
-            *kind,
-            format!("{what} {name} on {display} ({})", columns.join(", ")),
-            format!(
-                "ALTER TABLE {parent} ADD CONSTRAINT {} {constraint} ({})",
-                quote_ident(name),
-                column_list(columns)
-            ),
-        ));
+            )
+            .leaving(constraint_on(&parent, name)),
+        );
     }
     for index in &plan.indexes {
         let (unique, what) = if index.unique {
@@ -235,27 +253,33 @@ pub(crate) fn leaf_key_and_index_steps(
             .unwrap_or_default();
         let keys = index.key_sql.join(", ");
         for leaf in &partition.leaves {
-            builds.push(step(
-                StepKind::Index,
-                format!(
-                    "{what} {} on leaf {}.{}",
-                    index.name, plan.schema, leaf.name
-                ),
-                format!(
-                    "CREATE {unique}INDEX IF NOT EXISTS {} ON {} ({keys}){predicate}",
-                    quote_ident(&leaf_object_name(&leaf.name, &index.name)),
-                    quote_qualified(&plan.schema, &leaf.name)
-                ),
-            ));
+            builds.push(
+                step(
+                    StepKind::Index,
+                    format!(
+                        "{what} {} on leaf {}.{}",
+                        index.name, plan.schema, leaf.name
+                    ),
+                    format!(
+                        "CREATE {unique}INDEX IF NOT EXISTS {} ON {} ({keys}){predicate}",
+                        quote_ident(&leaf_object_name(&leaf.name, &index.name)),
+                        quote_qualified(&plan.schema, &leaf.name)
+                    ),
+                )
+                .leaving(index_named(&leaf_object_name(&leaf.name, &index.name))),
+            );
         }
-        finishing.push(step(
-            StepKind::AttachIndex,
-            format!("{what} {} on {display}", index.name),
-            format!(
-                "CREATE {unique}INDEX IF NOT EXISTS {} ON {parent} ({keys}){predicate}",
-                quote_ident(&index.name)
-            ),
-        ));
+        finishing.push(
+            step(
+                StepKind::AttachIndex,
+                format!("{what} {} on {display}", index.name),
+                format!(
+                    "CREATE {unique}INDEX IF NOT EXISTS {} ON {parent} ({keys}){predicate}",
+                    quote_ident(&index.name)
+                ),
+            )
+            .leaving(index_named(&index.name)),
+        );
     }
     builds.extend(finishing);
     builds

@@ -441,10 +441,15 @@ pub async fn fetch_rejects(
         )
         .await
         .map_err(|e| WriteError::from_pg(TABLE, "look up the rejects table", e))?;
-    if !exists.get::<_, bool>(0) {
+    // ferry reads these as whichever role verifies: each must be ferry's
+    // definition with nothing that runs code on a SELECT (issue 14).
+    if !exists.get::<_, bool>(0) || !crate::trusted_rejects_table(client).await? {
         return Ok(Vec::new());
     }
-    let since = if exists.get::<_, bool>(1) {
+    let ledger = exists.get::<_, bool>(1)
+        && crate::trust::check_before_reading(client, &crate::ledger::COPIES).await?
+        && crate::trust::check_before_reading(client, &crate::ledger::CHUNKS).await?;
+    let since = if ledger {
         "(SELECT max(c.started_at) FROM \"ferry\".\"copies\" c
            JOIN \"ferry\".\"chunks\" k ON k.copy_id = c.copy_id
           WHERE c.target_schema = $1 AND k.target_table = $2)"

@@ -12,6 +12,7 @@
 use ferry_model::{quote_ident, quote_qualified};
 use tokio_postgres::Client;
 
+use crate::trust::OwnTable;
 use crate::WriteError;
 
 const WHERE: &str = "ferry.sync_state";
@@ -42,22 +43,48 @@ pub fn sync_state_sql() -> String {
     )
 }
 
-/// Creates `ferry.sync_state` if it is missing, behind a transaction-scoped
-/// advisory lock like [`ensure_ledger`](crate::ensure_ledger), so runs
-/// started together do not collide in the catalog.
+/// `ferry.sync_state` as [`sync_state_sql`] creates it (see
+/// [`crate::trust`]).
+pub(crate) const SYNC_STATE: OwnTable = OwnTable {
+    name: "sync_state",
+    columns: &[
+        ("target_schema", "text", true),
+        ("target_table", "text", true),
+        ("source_table", "text", true),
+        ("source", "text", true),
+        ("mode", "text", true),
+        ("cursor_column", "text", false),
+        ("watermark", "bigint", false),
+        ("watermark_text", "text", false),
+        ("columns", "text[]", true),
+        ("last_success_at", "timestamp with time zone", true),
+        ("seconds", "double precision", true),
+        ("inserted", "bigint", true),
+        ("updated", "bigint", true),
+        ("deleted", "bigint", true),
+        ("unchanged", "bigint", true),
+    ],
+    constraints: &[("sync_state_pkey", "p")],
+};
+
+/// Creates `ferry.sync_state` if it is missing, after checking that schema
+/// `ferry` and any existing state table are ferry's own, behind the
+/// ledger's advisory lock like [`ensure_ledger`](crate::ensure_ledger), so
+/// runs started together do not collide in the catalog.
 ///
 /// # Errors
 ///
-/// A [`WriteError`] if the DDL fails (no CREATE privilege for schema
+/// [`WriteError::Untrusted`] naming the object ferry will not trust, or a
+/// [`WriteError`] if the DDL fails (no CREATE privilege for schema
 /// `ferry`, for example).
-pub async fn ensure_sync_state(client: &Client) -> Result<(), WriteError> {
-    client
-        .batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended('ferry ledger', 0));\n{}",
-            sync_state_sql()
-        ))
-        .await
-        .map_err(|e| WriteError::from_pg(WHERE, "create the sync state table", e))
+pub async fn ensure_sync_state(client: &mut Client) -> Result<(), WriteError> {
+    crate::trust::ensure_own_tables(
+        client,
+        &[&SYNC_STATE],
+        &sync_state_sql(),
+        "create the sync state table",
+    )
+    .await
 }
 
 /// One table's row of `ferry.sync_state`.
@@ -114,9 +141,10 @@ pub async fn read_sync_state(
     }))
 }
 
-/// The SQL expression of the advisory lock key of a sync: a 64-bit hash
-/// of `ferry sync `, the target schema and the source's identity.
-const LOCK_KEY_SQL: &str = "hashtextextended('ferry sync ' || $1 || ' ' || $2, 0)";
+/// The advisory lock key of a sync of `source` into `schema`.
+fn lock_key(schema: &str, source: &str) -> String {
+    format!("ferry sync {schema} {source}")
+}
 
 /// Tries to take the session advisory lock of a sync of `source` into
 /// `schema`, without waiting. `true` when this session now holds it; it is
@@ -130,21 +158,11 @@ pub async fn try_lock_sync(
     schema: &str,
     source: &str,
 ) -> Result<bool, WriteError> {
-    let row = client
-        .query_one(
-            &format!("SELECT pg_try_advisory_lock({LOCK_KEY_SQL})"),
-            &[&schema, &source],
-        )
-        .await
-        .map_err(|e| WriteError::from_pg(WHERE, "take the sync's lock", e))?;
-    Ok(row.get(0))
+    crate::session::try_advisory_lock(client, &lock_key(schema, source), false).await
 }
 
 /// The server process id of the session holding the lock of
 /// [`try_lock_sync`], if any is still holding it.
-///
-/// A 64-bit advisory key shows in `pg_locks` split in two: its high half as
-/// `classid`, its low half as `objid`, with `objsubid` 1.
 ///
 /// # Errors
 ///
@@ -154,21 +172,11 @@ pub async fn sync_lock_holder(
     schema: &str,
     source: &str,
 ) -> Result<Option<i32>, WriteError> {
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT pid FROM pg_catalog.pg_locks \
-                  WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
-                    AND database = (SELECT oid FROM pg_catalog.pg_database \
-                                     WHERE datname = current_database()) \
-                    AND ((classid::int8 << 32) | objid::int8) = {LOCK_KEY_SQL} \
-                  LIMIT 1"
-            ),
-            &[&schema, &source],
-        )
-        .await
-        .map_err(|e| WriteError::from_pg(WHERE, "look up the sync's lock", e))?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(
+        crate::session::advisory_lock_holder(client, &lock_key(schema, source))
+            .await?
+            .map(|holder| holder.pid),
+    )
 }
 
 /// The largest value of an integer key column, `None` for an empty table:

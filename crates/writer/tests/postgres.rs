@@ -555,8 +555,8 @@ async fn row_count_mismatch_fails_and_rolls_back() {
 async fn rejects_are_recorded_with_the_chunk() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
-    ensure_rejects_table(&client).await.unwrap();
-    ensure_rejects_table(&client).await.unwrap();
+    ensure_rejects_table(&mut client).await.unwrap();
+    ensure_rejects_table(&mut client).await.unwrap();
     let plan = small_plan("with rejects");
     create_table(&client, &plan, &Storage::default())
         .await
@@ -611,7 +611,7 @@ async fn rejects_are_recorded_with_the_chunk() {
 async fn a_failed_chunk_leaves_no_rejects_behind() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
-    ensure_rejects_table(&client).await.unwrap();
+    ensure_rejects_table(&mut client).await.unwrap();
     let plan = small_plan("failed");
     create_table(&client, &plan, &Storage::default())
         .await

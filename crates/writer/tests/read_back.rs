@@ -12,8 +12,8 @@ use ferry_model::{
 use ferry_writer::{
     count_rows, create_table, ensure_ledger, ensure_rejects_table, fetch_located, fetch_rejects,
     foreign_key_steps, inspect_table, post_load_steps, register_copy, run_step, schema_differences,
-    stream_located_rows, stream_rows, ChunkCopy, CopyEncoder, PlannedChunk, RowFilter, Storage,
-    WriteError,
+    stream_located_rows, stream_rows, ChunkCopy, CopyEncoder, NewCopy, PlannedChunk, RowFilter,
+    Storage, WriteError,
 };
 use tokio_postgres::Client;
 
@@ -404,7 +404,7 @@ async fn rejects_are_read_for_the_last_copy_of_a_target_table() {
     let plan = keyed();
     assert!(rejects(&client, &plan.schema, &plan.name).await.is_empty());
 
-    ensure_rejects_table(&client).await.unwrap();
+    ensure_rejects_table(&mut client).await.unwrap();
     let reject = |id: i64, reason: &str| Reject {
         table: String::new(),
         key: RowKey::rowid(id),
@@ -434,19 +434,23 @@ async fn rejects_are_read_for_the_last_copy_of_a_target_table() {
 
     // A later copy of the table (fixed source, recopied) started after
     // those rejects: they no longer describe the target.
-    ensure_ledger(&client).await.unwrap();
+    ensure_ledger(&mut client).await.unwrap();
     let chunk = PlannedChunk {
         table: plan.name.clone(),
         index: 0,
         rowids: Some((1, 2)),
     };
+    let new_copy = |copy_id, target_schema| NewCopy {
+        copy_id,
+        target_schema,
+        source_fingerprint: "fingerprint",
+        plan_fingerprint: "plan",
+        chunk_rows: 10,
+        created_tables: &[],
+    };
     register_copy(
         &mut client,
-        "other-copy",
-        "elsewhere",
-        "fingerprint",
-        10,
-        &[],
+        &new_copy("other-copy", "elsewhere"),
         std::slice::from_ref(&chunk),
     )
     .await
@@ -456,17 +460,9 @@ async fn rejects_are_read_for_the_last_copy_of_a_target_table() {
         both,
         "a copy into another schema does not hide them"
     );
-    register_copy(
-        &mut client,
-        "recopy",
-        &plan.schema,
-        "fingerprint",
-        10,
-        &[],
-        &[chunk],
-    )
-    .await
-    .unwrap();
+    register_copy(&mut client, &new_copy("recopy", &plan.schema), &[chunk])
+        .await
+        .unwrap();
     assert!(rejects(&client, &plan.schema, &plan.name).await.is_empty());
 }
 
