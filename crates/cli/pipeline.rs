@@ -183,6 +183,7 @@ pub async fn run(
     load: &Load<'_>,
     clients: Vec<tokio_postgres::Client>,
 ) -> Result<Vec<tokio_postgres::Client>> {
+    crate::signals::set_stop(&load.stop);
     let shared = Arc::new(WriterShared {
         tables: Arc::clone(&load.tables),
         plans: load.tables.iter().map(|t| t.plan.clone()).collect(),

@@ -190,17 +190,19 @@ impl SourceDb {
             source,
         };
         // create_new refuses an existing file atomically, so two runs
-        // choosing the same name cannot overwrite each other.
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dest)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AlreadyExists => ReadError::SnapshotExists {
-                    dest: dest.to_owned(),
-                },
-                _ => io_error(source),
-            })?;
+        // choosing the same name cannot overwrite each other. Owner-only,
+        // so the copy is never more readable than the source (SQLite gives
+        // its journal the same mode).
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(dest).map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => ReadError::SnapshotExists {
+                dest: dest.to_owned(),
+            },
+            _ => io_error(source),
+        })?;
         let result = self.backup_into(dest);
         if result.is_err() {
             remove_with_journals(dest);

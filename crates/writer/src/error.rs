@@ -37,6 +37,15 @@ pub enum WriteError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The server did not finish the connection handshake in time (it
+    /// accepted TCP and then said nothing, or TLS or authentication hung).
+    #[error("cannot connect to {target}: no answer within {seconds} seconds; check that the address is a Postgres server and that it is not overloaded, or raise connect_timeout in the target")]
+    ConnectTimeout {
+        /// The target, password redacted.
+        target: String,
+        /// The time allowed.
+        seconds: f64,
+    },
     /// The connection broke while working on a table.
     #[error("{table}: lost the connection to the target while trying to {action}: {source}; check the server and the network, then run ferry again (finished chunks are kept)")]
     ConnectionLost {
@@ -151,6 +160,8 @@ pub struct ServerError {
     pub server_column: Option<String>,
     /// The constraint the server names, if any.
     pub server_constraint: Option<String>,
+    /// Where the server was (its CONTEXT: `COPY t, line 3, column doc`).
+    pub server_where: Option<String>,
     /// The client's error.
     #[source]
     pub source: tokio_postgres::Error,
@@ -163,6 +174,7 @@ impl WriteError {
         match self {
             WriteError::Tls { .. }
             | WriteError::Connect { .. }
+            | WriteError::ConnectTimeout { .. }
             | WriteError::ConnectionLost { .. } => true,
             // Class 08 is "connection exception"; 57P01..57P03 are shutdowns
             // and "cannot connect now".
@@ -195,6 +207,7 @@ impl WriteError {
                 server_table: db.table().map(str::to_owned),
                 server_column: db.column().map(str::to_owned),
                 server_constraint: db.constraint().map(str::to_owned),
+                server_where: db.where_().map(str::to_owned),
                 source,
             }));
         }

@@ -82,6 +82,7 @@ mod inspect;
 mod ledger;
 mod load;
 mod locate;
+mod locks;
 mod partition_catalog;
 mod partition_ddl;
 mod read_back;
@@ -90,7 +91,7 @@ mod sync_apply;
 mod sync_state;
 mod tls;
 
-pub use connect::{connect, redact_url};
+pub use connect::{connect, redact_url, secrets, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT};
 pub use copy_encoding::CopyEncoder;
 pub use ddl::{
     create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
@@ -109,6 +110,7 @@ pub use load::{
     ClaimedChunk, TableState,
 };
 pub use locate::{fetch_located, stream_located_rows, TargetLocator};
+pub use locks::{lock_holders, LockHolder};
 pub use partition_catalog::{list_leaves, TargetLeaf};
 pub use partition_ddl::{
     attach_leaf_sql, bound_sql, comment_leaf_sql, create_detached_leaf_sql, create_leaf_sql,
