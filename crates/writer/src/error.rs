@@ -73,6 +73,14 @@ pub enum WriteError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A chunk's COPY was used after it ended: a bug in the caller.
+    #[error("{table}: cannot {action}: the chunk's COPY has already ended; this is a ferry bug, please report it")]
+    CopyEnded {
+        /// The ferry table being written (`schema.table`).
+        table: String,
+        /// What was attempted.
+        action: &'static str,
+    },
     /// COPY wrote a different number of rows than were sent; the chunk was
     /// rolled back.
     #[error("{table}: sent {sent} rows but COPY wrote {written}; the chunk was rolled back, run ferry again and report this if it repeats")]
@@ -184,6 +192,15 @@ impl WriteError {
             }
             _ => false,
         }
+    }
+
+    /// True when the server refused what one row holds (a data exception,
+    /// a constraint, a program limit such as JSON nested too deep: SQLSTATE
+    /// classes 22, 23 and 54), as opposed to the statement or the
+    /// connection failing: sending the rows again one by one finds it.
+    pub fn is_row_refusal(&self) -> bool {
+        self.sqlstate()
+            .is_some_and(|code| ["22", "23", "54"].iter().any(|c| code.starts_with(c)))
     }
 
     /// The SQLSTATE of a server error.
