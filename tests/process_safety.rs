@@ -3,6 +3,7 @@
 //! hangs on a silent server or a held lock, values only Postgres refuses,
 //! and closed pipes.
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -39,10 +40,20 @@ fn wait(mut child: Child, what: &str) -> (i32, String, String) {
     }
 }
 
-fn ferry_command() -> Command {
+/// Starts `ferry args…` with `env` set (and no inherited DATABASE_URL),
+/// its output piped.
+fn spawn(args: &[&str], env: &[(&str, &OsStr)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
     command.env_remove("DATABASE_URL");
+    for (key, value) in env {
+        command.env(key, value);
+    }
     command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// A directory of its own, for TMPDIR; removed when dropped.
@@ -219,13 +230,10 @@ fn issue_14_no_message_shows_a_password_of_a_malformed_target() {
             }
         }
         // From the environment too.
-        let child = ferry_command()
-            .args(["copy", "-vv", "--source", source.path.to_str().unwrap()])
-            .env("DATABASE_URL", target)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn(
+            &["copy", "-vv", "--source", source.path.to_str().unwrap()],
+            &[("DATABASE_URL", OsStr::new(target))],
+        );
         let (code, stdout, stderr) = wait(child, target);
         assert_ne!(code, 0);
         assert!(
@@ -258,18 +266,16 @@ fn issue_14_a_silent_server_ends_in_exit_3() {
     });
     for (command, mode) in [("copy", "disable"), ("verify", "prefer")] {
         let target = format!("postgres://app@127.0.0.1:{port}/db?connect_timeout=2&sslmode={mode}");
-        let child = ferry_command()
-            .args([
+        let child = spawn(
+            &[
                 command,
                 "--source",
                 source.path.to_str().unwrap(),
                 "--target",
                 &target,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+            &[],
+        );
         let (code, _, stderr) = wait(child, command);
         assert_eq!(code, 3, "{command}: {stderr}");
         assert!(stderr.contains("no answer within 2 seconds"), "{stderr}");
@@ -292,8 +298,8 @@ fn issue_14_lock_timeout_names_the_session_holding_the_lock() {
         .batch_execute("LOCK TABLE public.t IN ACCESS EXCLUSIVE MODE")
         .unwrap();
 
-    let child = ferry_command()
-        .args([
+    let child = spawn(
+        &[
             "copy",
             "--source",
             source.path.to_str().unwrap(),
@@ -303,11 +309,9 @@ fn issue_14_lock_timeout_names_the_session_holding_the_lock() {
             "truncate",
             "--lock-timeout",
             "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+        &[],
+    );
     let (code, _, stderr) = wait(child, "copy behind a lock");
     assert_eq!(code, 3, "{stderr}");
     assert!(
@@ -357,25 +361,23 @@ fn issue_14_snapshots_are_private_and_never_left_behind() {
     let (listener, port) = silent_server();
     let held = std::thread::spawn(move || listener.incoming().take(4).collect::<Vec<_>>());
     let hanging = format!("postgres://app@127.0.0.1:{port}/db?connect_timeout=60&sslmode=disable");
-    let spawn = || {
-        ferry_command()
-            .args([
+    let tmpdir = [("TMPDIR", tmp.0.as_os_str())];
+    let copy_to = |target: &str| {
+        spawn(
+            &[
                 "copy",
                 "--source",
                 path.to_str().unwrap(),
                 "--target",
-                &hanging,
-            ])
-            .env("TMPDIR", &tmp.0)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+                target,
+            ],
+            &tmpdir,
+        )
     };
 
     // While it runs (here: waits for the silent server), the copy is
     // owner-only in an owner-only directory.
-    let mut killed = spawn();
+    let mut killed = copy_to(&hanging);
     let dir = wait_for_snapshot(&tmp, &mut killed);
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join("source.sqlite")), 0o600);
@@ -385,7 +387,7 @@ fn issue_14_snapshots_are_private_and_never_left_behind() {
     assert!(dir.exists());
 
     // SIGTERM before any row moves: removed at once, exit 130.
-    let mut terminated = spawn();
+    let mut terminated = copy_to(&hanging);
     let second = wait_for_snapshot(&tmp, &mut terminated);
     assert!(!dir.exists(), "the killed run's snapshot should be gone");
     let status = Command::new("kill")
@@ -401,20 +403,7 @@ fn issue_14_snapshots_are_private_and_never_left_behind() {
 
     // A run that ends normally or with an error leaves nothing either.
     let db = TestDb::new();
-    let child = ferry_command()
-        .args([
-            "copy",
-            "--source",
-            path.to_str().unwrap(),
-            "--target",
-            &db.url,
-        ])
-        .env("TMPDIR", &tmp.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, _, stderr) = wait(child, "copy");
+    let (code, _, stderr) = wait(copy_to(&db.url), "copy");
     assert_eq!(code, 0, "{stderr}");
     assert!(tmp.snapshots().is_empty(), "{:?}", tmp.snapshots());
     let _ = std::fs::remove_dir_all(&named);
@@ -521,8 +510,8 @@ fn issue_14_closed_pipes_end_quietly_and_the_copy_completes() {
     // stdout closed before the summary is written (ferry … | head -1 after
     // head has gone), and stderr closed under -v.
     for (closed, extra) in [("stdout", "--chunk-rows=100"), ("stderr", "-vv")] {
-        let mut child = ferry_command()
-            .args([
+        let mut child = spawn(
+            &[
                 "copy",
                 "--source",
                 source.path.to_str().unwrap(),
@@ -531,11 +520,9 @@ fn issue_14_closed_pipes_end_quietly_and_the_copy_completes() {
                 "--if-exists",
                 "truncate",
                 extra,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+            &[],
+        );
         if closed == "stdout" {
             drop(child.stdout.take());
         } else {
