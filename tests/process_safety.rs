@@ -103,6 +103,19 @@ fn silent_server() -> (TcpListener, u16) {
     (listener, port)
 }
 
+/// [`source_rows`] with an impossible date in its last row, and a copy of
+/// it in chunks of 10 that stopped there (exit 2), leaving chunks pending.
+fn stopped_copy(db: &TestDb) -> TempSqlite {
+    let source = source_rows(100);
+    let conn = rusqlite::Connection::open(&source.path).unwrap();
+    conn.execute("UPDATE t SET day = '2024-02-30' WHERE id = 100", [])
+        .unwrap();
+    drop(conn);
+    let stopped = copy(&source.path, db, &["--chunk-rows", "10", "--jobs", "1"]);
+    assert_eq!(stopped.code, 2, "{}", stopped.stderr);
+    source
+}
+
 fn source_rows(rows: u32) -> TempSqlite {
     TempSqlite::new(&format!(
         "PRAGMA journal_mode = WAL;
@@ -115,14 +128,9 @@ fn source_rows(rows: u32) -> TempSqlite {
 
 #[test]
 fn issue_14_resume_refuses_a_source_updated_in_place() {
-    let source = source_rows(100);
     let db = TestDb::new();
+    let source = stopped_copy(&db);
     let conn = rusqlite::Connection::open(&source.path).unwrap();
-    conn.execute("UPDATE t SET day = '2024-02-30' WHERE id = 100", [])
-        .unwrap();
-    let stopped = copy(&source.path, &db, &["--chunk-rows", "10", "--jobs", "1"]);
-    assert_eq!(stopped.code, 2, "{}", stopped.stderr);
-
     // Fix the bad value and change another row: same count, same rowids,
     // and in WAL mode SQLite's change counter does not move either.
     conn.execute_batch(
@@ -158,18 +166,8 @@ fn issue_14_resume_refuses_a_source_updated_in_place() {
 
 #[test]
 fn issue_14_resume_of_an_unchanged_source_is_allowed() {
-    let source = source_rows(100);
     let db = TestDb::new();
-    let conn = rusqlite::Connection::open(&source.path).unwrap();
-    conn.execute("UPDATE t SET day = '2024-02-30' WHERE id = 100", [])
-        .unwrap();
-    drop(conn);
-    let stopped = copy(
-        &source.path,
-        &db,
-        &["--chunk-rows", "10", "--jobs", "1", "--snapshot", "backup"],
-    );
-    assert_eq!(stopped.code, 2, "{}", stopped.stderr);
+    let source = stopped_copy(&db);
     // Unchanged: another snapshot of the same state fingerprints the same.
     let again = copy(
         &source.path,
