@@ -13,6 +13,7 @@ mod julian;
 mod mail;
 mod mapping;
 mod partitions;
+mod process_safety;
 mod safety;
 mod snapshot;
 mod sync;

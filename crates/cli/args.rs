@@ -19,6 +19,13 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Give up waiting for a lock in the target (a table another session
+    /// holds, TRUNCATE or DDL behind a long query, another ferry process)
+    /// after this many seconds, naming the sessions that hold it (exit 3);
+    /// 0 waits forever.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS")]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

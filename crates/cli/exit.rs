@@ -63,6 +63,34 @@ impl fmt::Display for BadValue {
 
 impl std::error::Error for BadValue {}
 
+/// A value the server refused (JSON nested deeper than its stack allows,
+/// a constraint of an existing table…), found row by row, under
+/// `--on-error abort`.
+#[derive(Debug)]
+pub struct RefusedValue {
+    pub table: String,
+    pub key: RowKey,
+    pub column: String,
+    pub error: WriteError,
+}
+
+impl fmt::Display for RefusedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {}, column {}: Postgres refused the value (or rerun with --on-error quarantine \
+             to load the other rows and list the refused ones in ferry.rejects)",
+            self.table, self.key, self.column
+        )
+    }
+}
+
+impl std::error::Error for RefusedValue {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// The run was stopped by a signal before it finished.
 #[derive(Debug)]
 pub struct Interrupted;
@@ -88,7 +116,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<crate::sync::Locked>() || cause.is::<crate::setup::LoaderBusy>() {
             return LOCKED;
         }
-        if cause.is::<UsageError>() || cause.is::<BadValue>() || cause.is::<TransformError>() {
+        if cause.is::<UsageError>()
+            || cause.is::<BadValue>()
+            || cause.is::<RefusedValue>()
+            || cause.is::<TransformError>()
+        {
             return USAGE;
         }
         if let Some(read) = cause.downcast_ref::<ReadError>() {

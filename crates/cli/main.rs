@@ -9,6 +9,7 @@ mod args;
 mod config;
 mod copy;
 mod exit;
+mod locks;
 mod partition_config;
 mod partitioning;
 mod partitions;
@@ -19,7 +20,9 @@ mod prepare;
 mod progress;
 mod report;
 mod row_key;
+mod scrub;
 mod setup;
+mod signals;
 mod snapshot;
 mod storage;
 mod sync;
@@ -33,18 +36,48 @@ use clap::Parser;
 use crate::args::{Cli, Command, Format, ReportFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    signals::install();
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap may quote any argument, a misplaced target included.
+            scrub::install(&argv, true);
+            let text = scrub::scrub(&err.render().to_string());
+            if err.use_stderr() {
+                scrub::to_stderr(&text);
+            } else {
+                write_stdout(&text);
+            }
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::USAGE));
+        }
+    };
+    scrub::install(&argv, false);
     init_logging(cli.verbose);
+    ferry_writer::set_lock_timeout(
+        (cli.lock_timeout > 0).then(|| std::time::Duration::from_secs(cli.lock_timeout)),
+    );
     match run(&cli) {
         Ok((output, code)) => {
-            print!("{output}");
+            write_stdout(&output);
             ExitCode::from(code)
         }
         Err(err) => {
-            eprintln!("ferry: error: {err:#}");
+            scrub::say!("ferry: error: {err:#}");
             ExitCode::from(exit::exit_code(&err))
         }
     }
+}
+
+/// Prints the command's output. A closed stdout (ferry piped into `head`)
+/// is not an error: the work is done and the exit code stays the
+/// command's own; only the output is lost.
+fn write_stdout(output: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Runs the command; returns what to print on stdout and the exit code.
@@ -56,7 +89,10 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             exit::OK,
         )),
         Command::Copy(args) => {
-            let report = runtime(args.jobs)?.block_on(copy::copy(args))?;
+            let report = runtime(args.jobs)?.block_on(async {
+                let copied = copy::copy(args).await;
+                locks::explain(copied, &args.target, args.source.schema.as_deref()).await
+            })?;
             let output = match args.format {
                 Format::Text => report.to_text(),
                 Format::Json => report.to_json() + "\n",
@@ -64,11 +100,17 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             Ok((output, exit::OK))
         }
         Command::Sync(args) => {
-            let output = runtime(args.jobs)?.block_on(sync::run(args))?;
+            let output = runtime(args.jobs)?.block_on(async {
+                let synced = sync::run(args).await;
+                locks::explain(synced, &args.target, args.source.schema.as_deref()).await
+            })?;
             Ok((output.text, output.code))
         }
         Command::Verify(args) => {
-            let report = runtime(args.jobs)?.block_on(verify::verify(args))?;
+            let report = runtime(args.jobs)?.block_on(async {
+                let verified = verify::verify(args).await;
+                locks::explain(verified, &args.target, args.source.schema.as_deref()).await
+            })?;
             let output = match args.format {
                 ReportFormat::Text => report.to_text(),
                 ReportFormat::Json => report.to_json() + "\n",
@@ -111,6 +153,6 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| scrub::Stderr)
         .init();
 }

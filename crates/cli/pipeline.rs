@@ -27,7 +27,7 @@ use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
 use crate::args::OnError;
-use crate::exit::{BadValue, Interrupted};
+use crate::exit::{BadValue, Interrupted, RefusedValue};
 use crate::progress::Progress;
 use crate::row_key::KeyColumns;
 
@@ -98,13 +98,37 @@ impl TableStats {
 pub struct ChunkTask {
     pub table: usize,
     pub range: ChunkRange,
+    /// Send each row on its own, with its key and values (see
+    /// [`Message::Row`]), because the server refused one of the chunk's.
+    pub one_by_one: bool,
 }
 
 /// What a reader tells its writer about the chunk it is reading.
 enum Message {
+    /// Encoded rows.
     Data(Bytes),
+    /// One encoded row, when reading [`ChunkTask::one_by_one`].
+    Row(RowData),
     End(ChunkDone, Vec<Reject>),
 }
+
+/// A row read one by one: enough to COPY it alone and, if the server
+/// refuses it, to name or quarantine it.
+struct RowData {
+    data: Bytes,
+    key: ferry_model::RowKey,
+    values: Vec<ferry_model::SourceValue>,
+}
+
+/// Rows COPYed together while looking for the rows the server refuses; a
+/// refused batch is halved until the row is found.
+const ISOLATION_BATCH_ROWS: usize = 1000;
+
+/// Server refusals one chunk may quarantine before the copy stops: past
+/// this the cause is rarely one bad value per row (a whole column of the
+/// wrong type, rows already in the target) and finding each would take a
+/// COPY per row.
+const MAX_REFUSED_PER_CHUNK: usize = 1000;
 
 /// A chunk handed to a reader, with the channel for its rows.
 type ReadTask = (ChunkTask, mpsc::Sender<Message>);
@@ -167,6 +191,7 @@ pub struct Load<'a> {
 /// Shared by the writer tasks of a run.
 struct WriterShared {
     tables: Arc<Vec<TableLoad>>,
+    on_error: OnError,
     plans: Vec<TablePlan>,
     run_id: String,
     copy_id: String,
@@ -183,8 +208,10 @@ pub async fn run(
     load: &Load<'_>,
     clients: Vec<tokio_postgres::Client>,
 ) -> Result<Vec<tokio_postgres::Client>> {
+    crate::signals::set_stop(&load.stop);
     let shared = Arc::new(WriterShared {
         tables: Arc::clone(&load.tables),
+        on_error: load.on_error,
         plans: load.tables.iter().map(|t| t.plan.clone()).collect(),
         run_id: load.run_id.clone(),
         copy_id: load.copy_id.clone(),
@@ -255,9 +282,7 @@ impl ReaderJob {
                 return Ok(());
             }
             let table = &self.tables[task.table];
-            if let Some((done, rejects)) =
-                self.read_chunk(&db, table, task.range, &mut encoder, &tx)?
-            {
+            if let Some((done, rejects)) = self.read_chunk(&db, table, task, &mut encoder, &tx)? {
                 // A closed channel means the writer gave the chunk up: it
                 // stays pending in the ledger.
                 let _ = tx.blocking_send(Message::End(done, rejects));
@@ -272,10 +297,11 @@ impl ReaderJob {
         &self,
         db: &SourceDb,
         table: &TableLoad,
-        range: ChunkRange,
+        task: ChunkTask,
         encoder: &mut CopyEncoder,
         tx: &mpsc::Sender<Message>,
     ) -> Result<Option<(ChunkDone, Vec<Reject>)>> {
+        let (range, one_by_one) = (task.range, task.one_by_one);
         let columns = &table.plan.columns;
         let fields = i16::try_from(columns.len()).context("a table has more than 32767 columns")?;
         let mut done = ChunkDone {
@@ -334,6 +360,19 @@ impl ReaderJob {
                 done.rejected_rows += 1;
             } else {
                 done.rows_written += 1;
+            }
+            if one_by_one && !bad_row {
+                done.bytes += (encoder.len() - row_start) as u64;
+                let row_data = RowData {
+                    data: encoder.take(),
+                    key: table.key.key(rowid, row),
+                    values: row.iter().map(|v| v.to_owned_value()).collect(),
+                };
+                if tx.blocking_send(Message::Row(row_data)).is_err() || self.stop.is_stopped() {
+                    halted = true;
+                    return ControlFlow::Break(());
+                }
+                return ControlFlow::Continue(());
             }
             if encoder.len() >= FLUSH_BYTES {
                 done.bytes += encoder.len() as u64;
@@ -514,23 +553,204 @@ async fn claim_and_copy(
     if tasks.send((task, tx)).await.is_err() {
         return Ok(Claimed::Abandoned);
     }
+    let mut ended = None;
+    let mut refused = None;
     while let Some(message) = rx.recv().await {
         match message {
-            Message::Data(data) => copy
-                .send(data)
-                .await
-                .with_context(|| format!("sending rows to {name}"))?,
-            Message::End(mut done, rejects) => {
-                let written = copy
-                    .commit(done.rows_written, &shared.run_id, &rejects)
-                    .await
-                    .with_context(|| format!("committing a chunk of {name}"))?;
-                done.rows_written = written;
-                return Ok(Claimed::Copied(task.table, done, started));
+            Message::Data(data) => {
+                if let Err(err) = copy.send(data).await {
+                    refused = Some(err);
+                    break;
+                }
+            }
+            Message::Row(_) => anyhow::bail!("a reader sent a single row unasked; this is a bug"),
+            Message::End(done, rejects) => {
+                match copy.finish_rows().await {
+                    Ok(_) => ended = Some((done, rejects)),
+                    Err(err) => refused = Some(err),
+                }
+                break;
             }
         }
     }
-    Ok(Claimed::Abandoned)
+    // The reader stops reading this pass as soon as it sees the channel
+    // closed.
+    drop(rx);
+    if let Some(err) = refused {
+        if !err.is_row_refusal() {
+            return Err(anyhow::Error::new(err).context(format!("sending rows to {name}")));
+        }
+        // The server refused a row but said nothing usable about which:
+        // undo the chunk's rows (the claim stays) and send them again, a
+        // batch at a time, halving a refused batch down to its row.
+        copy.restart_rows()
+            .await
+            .with_context(|| format!("undoing the rows of a chunk of {name}"))?;
+        let one_by_one = ChunkTask {
+            one_by_one: true,
+            ..task
+        };
+        ended = send_one_by_one(&mut copy, tasks, one_by_one, shared).await?;
+    }
+    let Some((mut done, rejects)) = ended else {
+        return Ok(Claimed::Abandoned);
+    };
+    let written = copy
+        .commit(done.rows_written, &shared.run_id, &rejects)
+        .await
+        .with_context(|| format!("committing a chunk of {name}"))?;
+    done.rows_written = written;
+    Ok(Claimed::Copied(task.table, done, started))
+}
+
+/// Has the reader read `task` again row by row and COPYs the rows in
+/// batches, finding each row the server refuses: quarantined (added to
+/// the chunk's rejects) under `--on-error quarantine`, or the copy's error,
+/// naming the row, under `abort`. `None` when the run is stopping.
+async fn send_one_by_one(
+    copy: &mut ChunkCopy<'_>,
+    tasks: &mpsc::Sender<ReadTask>,
+    task: ChunkTask,
+    shared: &WriterShared,
+) -> Result<Option<(ChunkDone, Vec<Reject>)>> {
+    let (tx, mut rx) = mpsc::channel(CHANNEL_BUFFERS);
+    if tasks.send((task, tx)).await.is_err() {
+        return Ok(None);
+    }
+    let table = &shared.tables[task.table];
+    let mut batch: Vec<RowData> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut refused = Vec::new();
+    while let Some(message) = rx.recv().await {
+        match message {
+            Message::Row(row) => {
+                batch_bytes += row.data.len();
+                batch.push(row);
+                if batch.len() >= ISOLATION_BATCH_ROWS || batch_bytes >= FLUSH_BYTES {
+                    copy_finding_refusals(copy, &batch, table, shared, &mut refused).await?;
+                    batch.clear();
+                    batch_bytes = 0;
+                }
+            }
+            Message::Data(_) => {
+                anyhow::bail!("a reader sent a buffer of rows unasked; this is a bug")
+            }
+            Message::End(mut done, mut rejects) => {
+                copy_finding_refusals(copy, &batch, table, shared, &mut refused).await?;
+                let count = refused.len() as u64;
+                done.rows_written -= count;
+                done.rejected_rows += count;
+                rejects.extend(refused);
+                return Ok(Some((done, rejects)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// COPYs `rows` as one batch; when the server refuses it, halves it until
+/// each refused row stands alone, and records that row in `refused`.
+async fn copy_finding_refusals(
+    copy: &mut ChunkCopy<'_>,
+    rows: &[RowData],
+    table: &TableLoad,
+    shared: &WriterShared,
+    refused: &mut Vec<Reject>,
+) -> Result<()> {
+    let name = &table.plan.name;
+    let mut pending = Vec::new();
+    pending.push(0..rows.len());
+    while let Some(range) = pending.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        let data: Vec<Bytes> = rows[range.clone()].iter().map(|r| r.data.clone()).collect();
+        let err = match copy.copy_rows(&data).await {
+            Ok(_) => continue,
+            Err(err) if err.is_row_refusal() => err,
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!("sending rows to {name}")))
+            }
+        };
+        if range.len() > 1 {
+            let middle = range.start + range.len() / 2;
+            pending.push(middle..range.end);
+            pending.push(range.start..middle);
+            continue;
+        }
+        let row = &rows[range.start];
+        let (column, value) = refused_column(table, row, &err);
+        if shared.on_error == OnError::Abort {
+            return Err(RefusedValue {
+                table: table.source.name.clone(),
+                key: row.key.clone(),
+                column,
+                error: err,
+            }
+            .into());
+        }
+        if refused.len() >= MAX_REFUSED_PER_CHUNK {
+            return Err(anyhow::Error::new(err).context(format!(
+                "{}: the server refused more than {MAX_REFUSED_PER_CHUNK} rows of one chunk; \
+                 fix the cause (a column's type in ferry.toml, rows already in the target) \
+                 instead of quarantining them one by one",
+                table.source.name
+            )));
+        }
+        refused.push(Reject {
+            table: table.source.name.clone(),
+            key: row.key.clone(),
+            column,
+            reason: format!("refused by the server: {}", server_reason(&err)),
+            value,
+        });
+    }
+    Ok(())
+}
+
+/// The source column (and its value) of a refused row: the one the server
+/// names, in its error fields or in its CONTEXT (`COPY t, line 1, column
+/// doc: …`); failing that, the row's biggest value, the usual culprit of a
+/// limit.
+fn refused_column(
+    table: &TableLoad,
+    row: &RowData,
+    err: &WriteError,
+) -> (String, ferry_model::SourceValue) {
+    let columns = &table.plan.columns;
+    let (named, context) = match err {
+        WriteError::Server(server) => (server.server_column.clone(), server.server_where.clone()),
+        _ => (None, None),
+    };
+    let found = columns.iter().position(|c| {
+        named.as_deref() == Some(c.name.as_str())
+            || context
+                .as_deref()
+                .is_some_and(|w| w.contains(&format!("column {}:", c.name)))
+    });
+    let index = found.unwrap_or_else(|| {
+        (0..row.values.len())
+            .max_by_key(|&i| match &row.values[i] {
+                ferry_model::SourceValue::Text(bytes) | ferry_model::SourceValue::Blob(bytes) => {
+                    bytes.len()
+                }
+                _ => 0,
+            })
+            .unwrap_or(0)
+    });
+    match (columns.get(index), row.values.get(index)) {
+        (Some(column), Some(value)) => (column.source_name.clone(), value.clone()),
+        _ => (String::new(), ferry_model::SourceValue::Null),
+    }
+}
+
+/// The server's message and SQLSTATE, without the advice meant for a
+/// failed copy.
+fn server_reason(err: &WriteError) -> String {
+    match err {
+        WriteError::Server(server) => format!("{} (SQLSTATE {})", server.message, server.code),
+        other => other.to_string(),
+    }
 }
 
 /// The reader's view of a chunk the ledger handed out.
@@ -548,5 +768,9 @@ fn chunk_task(tables: &[TableLoad], chunk: &ClaimedChunk) -> Result<ChunkTask> {
         Some((start, end)) => ChunkRange::Rowid { start, end },
         None => ChunkRange::Whole,
     };
-    Ok(ChunkTask { table, range })
+    Ok(ChunkTask {
+        table,
+        range,
+        one_by_one: false,
+    })
 }

@@ -62,7 +62,7 @@ impl Progress {
                     bar.finish();
                 }
             }
-            None if done >= table.total => eprintln!(
+            None if done >= table.total => crate::scrub::say!(
                 "ferry: {}: {} rows loaded ({:.1}s)",
                 table.name,
                 done,
@@ -76,7 +76,7 @@ impl Progress {
     pub fn step(&self, message: &str) {
         match self.tables.iter().find_map(|t| t.bar.as_ref()) {
             Some(bar) => bar.println(format!("ferry: {message}")),
-            None => eprintln!("ferry: {message}"),
+            None => crate::scrub::say!("ferry: {message}"),
         }
     }
 

@@ -179,9 +179,17 @@ async fn acquire(client: &tokio_postgres::Client, copy_id: &str, resume: bool) -
 }
 
 /// What the source looked like: each table's definition, row count and
-/// rowid span. A resumed copy refuses a source whose fingerprint changed.
+/// rowid span, and a digest of its bytes (so an in-place update that
+/// keeps counts and rowids is seen too, issue 14). A resumed copy refuses
+/// a source whose fingerprint changed.
 pub fn fingerprint(source: &SourceDb, tables: &[TableSchema], rows: &[u64]) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
+    hasher.update(
+        source
+            .content_digest()
+            .context("reading the source to fingerprint it")?
+            .as_bytes(),
+    );
     for (table, rows) in tables.iter().zip(rows) {
         hasher.update(table.sql.as_bytes());
         hasher.update(&rows.to_le_bytes());
@@ -235,8 +243,8 @@ async fn decide(
         if let Some(record) = ferry_writer::copy_record(client, copy_id).await? {
             if record.source_fingerprint != fingerprint && !args.allow_changed_source {
                 return Err(UsageError::new(
-                    "the source changed since this copy started (its tables, row counts or rowid \
-                     ranges differ), so resuming could mix two states of it; rerun with \
+                    "the source changed since this copy started (its tables, rows or bytes differ), \
+                     so resuming could mix two states of it; rerun with \
                      --if-exists truncate to start over, or add --allow-changed-source to resume \
                      anyway",
                 )

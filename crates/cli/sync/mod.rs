@@ -216,7 +216,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
         match first_copy(&mut client, args, snapshot.path(), &identity, &copies).await {
             Ok(done) => outcomes.extend(done),
             Err(err) => {
-                eprintln!("ferry: error: {err:#}");
+                crate::scrub::say!("ferry: error: {err:#}");
                 code = code.max(exit::exit_code(&err));
                 let message = format!("{err:#}");
                 outcomes.extend(copies.iter().map(|p| failed(p, &message, 0.0)));
@@ -228,7 +228,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
         match sync_table(&mut client, p, &identity).await {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
-                eprintln!("ferry: error: {}: {err:#}", p.job.table.name);
+                crate::scrub::say!("ferry: error: {}: {err:#}", p.job.table.name);
                 code = code.max(exit::exit_code(&err));
                 outcomes.push(failed(
                     p,
@@ -246,7 +246,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
         match crate::partitions::ensure_leaves(&mut client, &prepared.plans, today, 0).await {
             Ok(lines) => partitions = lines,
             Err(err) => {
-                eprintln!("ferry: error: ensuring partitions: {err:#}");
+                crate::scrub::say!("ferry: error: ensuring partitions: {err:#}");
                 code = code.max(exit::exit_code(&err));
             }
         }

@@ -157,7 +157,7 @@ impl TableCheck {
             db.read_chunk(&self.table, range, &mut |rowid, row| {
                 let locator = rowid.map_or(ordinal, |rowid| rowid as u64);
                 ordinal += 1;
-                match self.convert(rowid, row) {
+                match self.convert_expected(rowid, row, rejected) {
                     Ok(values) => {
                         batch.push(RowRecord::of_row(&values, &self.key_positions, locator))
                     }

@@ -169,6 +169,67 @@ impl SourceDb {
         })
     }
 
+    /// A digest of the database's bytes (blake3, 32 hex digits), to tell
+    /// whether a source is still in the state a copy started from.
+    ///
+    /// Counts, rowid ranges and even SQLite's file change counter miss an
+    /// in-place update in WAL mode (issue 14), and `PRAGMA data_version`
+    /// only compares states within one connection; the pages themselves
+    /// do not. It reads the main file and, if there is one, its
+    /// write-ahead log, under one read transaction, leaving out the header
+    /// fields that only count writes (change counter, version-valid-for,
+    /// SQLite version), so two backups of one state agree. A change that
+    /// leaves every row as it was (a checkpoint, a `VACUUM`) may still
+    /// change it: that errs on the side of refusing to resume. Costs one
+    /// read of the file (about a second per GB).
+    pub fn content_digest(&self) -> Result<String, ReadError> {
+        let guard = if self.conn.is_autocommit() {
+            Some(self.hold_read_lock()?)
+        } else {
+            None
+        };
+        let mut hasher = blake3::Hasher::new();
+        self.hash_file(&self.path, true, &mut hasher)?;
+        let mut wal = self.path.clone();
+        wal.as_mut_os_string().push("-wal");
+        if wal.is_file() {
+            hasher.update(b"\0wal\0");
+            self.hash_file(&wal, false, &mut hasher)?;
+        }
+        if let Some(guard) = guard {
+            guard.release()?;
+        }
+        Ok(hasher.finalize().to_hex()[..32].to_owned())
+    }
+
+    fn hash_file(
+        &self,
+        path: &Path,
+        main: bool,
+        hasher: &mut blake3::Hasher,
+    ) -> Result<(), ReadError> {
+        let io_error = |source: io::Error| ReadError::Io {
+            path: self.shown.clone(),
+            source,
+        };
+        let mut file = fs::File::open(path).map_err(io_error)?;
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut first = main;
+        loop {
+            let read = file.read(&mut buffer).map_err(io_error)?;
+            if read == 0 {
+                return Ok(());
+            }
+            if first && read >= HEADER_BYTES {
+                // Change counter, version-valid-for, SQLite version.
+                buffer[24..28].fill(0);
+                buffer[92..100].fill(0);
+            }
+            first = false;
+            hasher.update(&buffer[..read]);
+        }
+    }
+
     /// Copies the whole database into a new file at `dest`, as one
     /// point-in-time state, with SQLite's online backup API
     /// (<https://www.sqlite.org/backup.html>).
@@ -190,17 +251,19 @@ impl SourceDb {
             source,
         };
         // create_new refuses an existing file atomically, so two runs
-        // choosing the same name cannot overwrite each other.
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dest)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AlreadyExists => ReadError::SnapshotExists {
-                    dest: dest.to_owned(),
-                },
-                _ => io_error(source),
-            })?;
+        // choosing the same name cannot overwrite each other. Owner-only,
+        // so the copy is never more readable than the source (SQLite gives
+        // its journal the same mode).
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(dest).map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => ReadError::SnapshotExists {
+                dest: dest.to_owned(),
+            },
+            _ => io_error(source),
+        })?;
         let result = self.backup_into(dest);
         if result.is_err() {
             remove_with_journals(dest);
@@ -476,6 +539,42 @@ mod tests {
         let altered = source.identity().unwrap();
         assert_ne!(altered.schema_cookie, updated.schema_cookie);
         assert!(altered.schema_sql.contains("CREATE TABLE u(b)"));
+    }
+
+    #[test]
+    fn content_digest_sees_in_place_updates_and_agrees_across_backups() {
+        for mode in ["WAL", "DELETE"] {
+            let db = TempDb::new(&format!(
+                "PRAGMA journal_mode = {mode}; CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT);
+                 INSERT INTO t(a) VALUES ('one'), ('two'), ('six');"
+            ));
+            let source = SourceDb::open(db.path()).unwrap();
+            let first = source.content_digest().unwrap();
+            assert_eq!(source.content_digest().unwrap(), first, "{mode}");
+            let (one, two) = (Scratch::new(), Scratch::new());
+            source.backup_to(&one.0).unwrap();
+            source.backup_to(&two.0).unwrap();
+            let backup = SourceDb::open(&one.0).unwrap().content_digest().unwrap();
+            assert_eq!(
+                SourceDb::open(&two.0).unwrap().content_digest().unwrap(),
+                backup,
+                "{mode}: two backups of one state"
+            );
+
+            // Same row count, same rowids, same size: only the bytes move.
+            let writer = Connection::open(db.path()).unwrap();
+            writer
+                .execute("UPDATE t SET a = 'ten' WHERE id = 3", [])
+                .unwrap();
+            assert_ne!(source.content_digest().unwrap(), first, "{mode}");
+            let three = Scratch::new();
+            source.backup_to(&three.0).unwrap();
+            assert_ne!(
+                SourceDb::open(&three.0).unwrap().content_digest().unwrap(),
+                backup,
+                "{mode}: a backup after the update"
+            );
+        }
     }
 
     #[test]

@@ -3,12 +3,43 @@
 //! hidden.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::tls::{self, TlsMode};
 use crate::WriteError;
+
+/// How long connecting may take, TLS and authentication included, when
+/// the target names no `connect_timeout` (libpq waits forever by default,
+/// which turns a server that accepts TCP and never answers into a hang).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// TCP keepalive: the first probe after this much silence, then one every
+/// [`KEEPALIVE_INTERVAL`], [`KEEPALIVE_RETRIES`] times, so a target host
+/// that vanished mid-run ends the connection in about a minute instead of
+/// the kernel's two hours. Set `keepalives_idle` in the target to change it.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// `lock_timeout` of every session [`connect`] opens, in milliseconds; 0
+/// leaves the server's setting.
+static LOCK_TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every session opened afterwards give up waiting for a lock (a
+/// table another session holds, `TRUNCATE` or DDL behind a long query)
+/// after `timeout`, with SQLSTATE 55P03, instead of waiting silently
+/// forever. Process-wide because every connection, reconnections
+/// included, must carry it; `None` leaves the server's `lock_timeout`.
+pub fn set_lock_timeout(timeout: Option<Duration>) {
+    let ms = timeout.map_or(0, |t| {
+        u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+    });
+    LOCK_TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
 
 /// Connects to `url`, a libpq URL (`postgres://user:pw@host:5432/db?sslmode=require`)
 /// or key=value string (`host=localhost dbname=app`), and drives the
@@ -37,6 +68,7 @@ pub async fn connect(url: &str) -> Result<Client, WriteError> {
             target: target.clone(),
             reason: err.to_string(),
         })?;
+    let timeout = session_settings(&mut config, &options.conninfo);
     let mode = match options.verify {
         Some(mode) => {
             config.ssl_mode(SslMode::Require);
@@ -51,26 +83,75 @@ pub async fn connect(url: &str) -> Result<Client, WriteError> {
         },
     };
 
-    let connected = match mode {
-        TlsMode::Disable => config.connect(NoTls).await.map(|(client, connection)| {
-            spawn_connection(connection);
-            client
-        }),
-        mode => {
-            let connector =
-                tls::connector(mode, options.root_cert.as_deref()).map_err(|reason| {
-                    WriteError::Tls {
-                        target: target.clone(),
-                        reason,
-                    }
-                })?;
-            config.connect(connector).await.map(|(client, connection)| {
+    let handshake = async {
+        match mode {
+            TlsMode::Disable => config.connect(NoTls).await.map(|(client, connection)| {
                 spawn_connection(connection);
                 client
-            })
+            }),
+            mode => {
+                let connector =
+                    tls::connector(mode, options.root_cert.as_deref()).map_err(|reason| {
+                        WriteError::Tls {
+                            target: target.clone(),
+                            reason,
+                        }
+                    })?;
+                config.connect(connector).await.map(|(client, connection)| {
+                    spawn_connection(connection);
+                    client
+                })
+            }
+        }
+        .map_err(|source| WriteError::Connect {
+            target: target.clone(),
+            source,
+        })
+    };
+    // tokio-postgres bounds only the TCP connect by `connect_timeout`; the
+    // startup, TLS and authentication exchange is bounded here.
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(connected) => connected,
+        Err(_) => Err(WriteError::ConnectTimeout {
+            target,
+            seconds: timeout.as_secs_f64(),
+        }),
+    }
+}
+
+/// Applies ferry's defaults where the target says nothing: a connect
+/// timeout, TCP keepalives, and the process's `lock_timeout`. Returns how
+/// long the whole connection may take: the connect timeout for each host.
+fn session_settings(config: &mut Config, conninfo: &str) -> Duration {
+    let per_host = match config.get_connect_timeout() {
+        Some(timeout) => *timeout,
+        None => {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+            DEFAULT_CONNECT_TIMEOUT
         }
     };
-    connected.map_err(|source| WriteError::Connect { target, source })
+    let named = |key: &str| conninfo.contains(key);
+    config.keepalives(true);
+    if !named("keepalives_idle") {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if !named("keepalives_interval") {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if !named("keepalives_retries") {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    let lock_ms = LOCK_TIMEOUT_MS.load(Ordering::Relaxed);
+    if lock_ms > 0 {
+        let setting = format!("-c lock_timeout={lock_ms}");
+        let options = match config.get_options() {
+            Some(given) if !given.is_empty() => format!("{given} {setting}"),
+            _ => setting,
+        };
+        config.options(&options);
+    }
+    let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+    per_host.saturating_mul(hosts)
 }
 
 /// The connection future does the socket I/O; when it ends with an error,
@@ -187,8 +268,6 @@ struct KeyValue<'a> {
     value: String,
     /// As written, for rebuilding the string.
     raw: &'a str,
-    /// Byte range of the value as written.
-    value_range: std::ops::Range<usize>,
 }
 
 /// Splits a key=value string the way libpq does: spaces around `=` are
@@ -219,7 +298,6 @@ fn key_values(text: &str) -> Vec<KeyValue<'_>> {
                 key,
                 value: String::new(),
                 raw: &text[start..i],
-                value_range: i..i,
             });
             continue;
         }
@@ -227,7 +305,6 @@ fn key_values(text: &str) -> Vec<KeyValue<'_>> {
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }
-        let value_start = i;
         let mut value = Vec::new();
         if i < bytes.len() && bytes[i] == b'\'' {
             i += 1;
@@ -252,64 +329,146 @@ fn key_values(text: &str) -> Vec<KeyValue<'_>> {
             key,
             value: String::from_utf8_lossy(&value).into_owned(),
             raw: &text[start..i],
-            value_range: value_start..i,
         });
     }
     pairs
 }
 
-/// The connection string with its password replaced by `***`, for messages
-/// and logs. Handles URL user info (`postgres://user:secret@host`), a
-/// `password=` query parameter, and `password=` in key=value strings
-/// (quoted or not).
+/// The target text with everything that may be a password replaced by
+/// `***`, for messages and logs.
+///
+/// It does not depend on the text being a valid connection string: a
+/// mistyped scheme (`postgress://`, `POSTGRES://`, `mysql://`), a URL
+/// without a scheme (`u:pw@host/db`), leading spaces, an unencoded `?`,
+/// `/` or `@` in the password, and `password=` in any case, in a query or
+/// in key=value pairs, are all hidden. When in doubt it hides too much (a
+/// query value holding an `@` hides the host too), never too little.
 pub fn redact_url(url: &str) -> String {
-    if is_url(url) {
-        let scheme_end = url.find("://").map_or(0, |p| p + 3);
-        let (before_query, query) = match url.split_once('?') {
-            Some((head, query)) => (head, Some(query)),
-            None => (url, None),
-        };
-        let mut out = String::with_capacity(url.len());
-        // The user info ends at the last '@' before the query, so a
-        // password holding an unescaped '/' or '@' is still hidden whole.
-        match before_query[scheme_end..].rfind('@') {
-            Some(at) => {
-                let at = scheme_end + at;
-                let userinfo = &before_query[scheme_end..at];
-                out.push_str(&before_query[..scheme_end]);
-                match userinfo.split_once(':') {
-                    Some((user, _)) => {
-                        out.push_str(user);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&before_query[at..]);
-            }
-            None => out.push_str(before_query),
-        }
-        if let Some(query) = query {
-            out.push('?');
-            let redacted: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if percent_decode(key) == "password" => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            out.push_str(&redacted.join("&"));
-        }
-        out
-    } else {
-        let mut out = url.to_owned();
-        // Replace from the end so earlier ranges stay valid.
-        for pair in key_values(url).iter().rev() {
-            if pair.key == "password" {
-                out.replace_range(pair.value_range.clone(), "***");
-            }
-        }
-        out
+    let mut out = url.to_owned();
+    // Replace from the end so earlier ranges stay valid.
+    for range in secret_ranges(url).into_iter().rev() {
+        out.replace_range(range, "***");
     }
+    out
+}
+
+/// Every substring of `text` that [`redact_url`] hides, and its
+/// percent-decoded form, for scrubbing them from text that quotes them
+/// (an error from a library, a log line).
+pub fn secrets(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for range in secret_ranges(text) {
+        let raw = &text[range];
+        let unquoted = raw.trim_matches('\'');
+        for candidate in [
+            raw.to_owned(),
+            unquoted.to_owned(),
+            percent_decode(unquoted),
+        ] {
+            if !candidate.is_empty() && !found.contains(&candidate) {
+                found.push(candidate);
+            }
+        }
+    }
+    found
+}
+
+/// Byte ranges of `text` that may hold a password, sorted and disjoint.
+fn secret_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    if let Some(range) = userinfo_password(text) {
+        ranges.push(range);
+    }
+    ranges.extend(password_values(text));
+    ranges.sort_by_key(|r| r.start);
+    // Merge overlaps so that replacing from the end stays valid.
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
+/// The password of `scheme://user:password@host` (any scheme, any case)
+/// or of `user:password@host`: from the first `:` of the user info to the
+/// last `@` of the text, so a password holding `/`, `?`, `#` or `@` is
+/// hidden whole.
+fn userinfo_password(text: &str) -> Option<std::ops::Range<usize>> {
+    let at = text.rfind('@')?;
+    let start = match text.find("://") {
+        Some(scheme) if scheme < at => scheme + 3,
+        Some(_) => return None,
+        None => {
+            // Without a scheme, only `user:password@…` with nothing that
+            // looks like key=value pairs before the `@`.
+            let lead = text.len() - text.trim_start().len();
+            let userinfo = &text[lead..at];
+            if userinfo.contains('=') || userinfo.contains(char::is_whitespace) {
+                return None;
+            }
+            lead
+        }
+    };
+    let colon = start + text[start..at].find(':')?;
+    Some(colon + 1..at)
+}
+
+/// The values of every `password=` (any case, spaces around `=`, quoted or
+/// not), in a URL query or in key=value pairs. An unquoted value ends at
+/// whitespace, or at an `&` that starts another `key=`.
+fn password_values(text: &str) -> Vec<std::ops::Range<usize>> {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut ranges = Vec::new();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("password") {
+        let mut i = from + found + "password".len();
+        from = i;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() || bytes[i] != b'=' {
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        let start = i;
+        if i < bytes.len() && bytes[i] == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                if bytes[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(bytes.len());
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                if bytes[i] == b'&' && starts_key(&bytes[i + 1..]) {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        let end = i.min(bytes.len());
+        ranges.push(start..end);
+        from = end.max(from);
+    }
+    ranges
+}
+
+/// Whether `bytes` starts with `name=`.
+fn starts_key(bytes: &[u8]) -> bool {
+    let name = bytes
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    name > 0 && bytes.get(name) == Some(&b'=')
 }
 
 #[cfg(test)]
@@ -349,6 +508,42 @@ mod tests {
         );
         assert_eq!(redact_url("password="), "password=***");
         assert_eq!(redact_url("host=db"), "host=db");
+    }
+
+    #[test]
+    fn redacts_passwords_of_malformed_targets() {
+        let cases = [
+            "postgress://u:hunter22@db/app",
+            "POSTGRES://u:hunter22@db/app",
+            "u:hunter22@db/app",
+            " postgres://u:hunter22@db/app",
+            "postgres://u:hun?ter22@db/app?sslmode=disable",
+            "postgres://u:hun#ter22@db/app",
+            "mysql://u:hunter22@db/app",
+            "host=db PASSWORD=hunter22 user=u",
+            "host=db Password = 'hunter ter22' user=u",
+            "postgres://db/app?PassWord=hunter22&sslmode=disable",
+            "postgres://db/app?password=hunter22&x",
+        ];
+        for case in cases {
+            let shown = redact_url(case);
+            assert!(!shown.contains("hunter"), "{case} -> {shown}");
+            assert!(!shown.contains("ter22"), "{case} -> {shown}");
+            assert!(shown.contains("***"), "{case} -> {shown}");
+            assert!(
+                secrets(case).iter().any(|s| s.contains("ter22")),
+                "{case}: {:?}",
+                secrets(case)
+            );
+        }
+        assert_eq!(redact_url("u:pw@db/app"), "u:***@db/app");
+        assert_eq!(
+            redact_url("postgres://db/app?password=a%20b&sslmode=disable"),
+            "postgres://db/app?password=***&sslmode=disable"
+        );
+        assert!(secrets("postgres://db/app?password=a%20b").contains(&"a b".to_owned()));
+        assert!(secrets("postgres://u@db/app").is_empty());
+        assert!(secrets("host=db user=a@b").is_empty());
     }
 
     #[test]

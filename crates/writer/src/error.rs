@@ -37,6 +37,15 @@ pub enum WriteError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The server did not finish the connection handshake in time (it
+    /// accepted TCP and then said nothing, or TLS or authentication hung).
+    #[error("cannot connect to {target}: no answer within {seconds} seconds; check that the address is a Postgres server and that it is not overloaded, or raise connect_timeout in the target")]
+    ConnectTimeout {
+        /// The target, password redacted.
+        target: String,
+        /// The time allowed.
+        seconds: f64,
+    },
     /// The connection broke while working on a table.
     #[error("{table}: lost the connection to the target while trying to {action}: {source}; check the server and the network, then run ferry again (finished chunks are kept)")]
     ConnectionLost {
@@ -63,6 +72,14 @@ pub enum WriteError {
         /// The client's error.
         #[source]
         source: tokio_postgres::Error,
+    },
+    /// A chunk's COPY was used after it ended: a bug in the caller.
+    #[error("{table}: cannot {action}: the chunk's COPY has already ended; this is a ferry bug, please report it")]
+    CopyEnded {
+        /// The ferry table being written (`schema.table`).
+        table: String,
+        /// What was attempted.
+        action: &'static str,
     },
     /// COPY wrote a different number of rows than were sent; the chunk was
     /// rolled back.
@@ -169,6 +186,8 @@ pub struct ServerError {
     pub server_column: Option<String>,
     /// The constraint the server names, if any.
     pub server_constraint: Option<String>,
+    /// Where the server was (its CONTEXT: `COPY t, line 3, column doc`).
+    pub server_where: Option<String>,
     /// The client's error.
     #[source]
     pub source: tokio_postgres::Error,
@@ -181,6 +200,7 @@ impl WriteError {
         match self {
             WriteError::Tls { .. }
             | WriteError::Connect { .. }
+            | WriteError::ConnectTimeout { .. }
             | WriteError::ConnectionLost { .. } => true,
             // Class 08 is "connection exception"; 57P01..57P03 are shutdowns
             // and "cannot connect now".
@@ -200,6 +220,15 @@ impl WriteError {
             self,
             WriteError::Untrusted { .. } | WriteError::TableMismatch { .. }
         )
+    }
+
+    /// True when the server refused what one row holds (a data exception,
+    /// a constraint, a program limit such as JSON nested too deep: SQLSTATE
+    /// classes 22, 23 and 54), as opposed to the statement or the
+    /// connection failing: sending the rows again one by one finds it.
+    pub fn is_row_refusal(&self) -> bool {
+        self.sqlstate()
+            .is_some_and(|code| ["22", "23", "54"].iter().any(|c| code.starts_with(c)))
     }
 
     /// The SQLSTATE of a server error.
@@ -223,6 +252,7 @@ impl WriteError {
                 server_table: db.table().map(str::to_owned),
                 server_column: db.column().map(str::to_owned),
                 server_constraint: db.constraint().map(str::to_owned),
+                server_where: db.where_().map(str::to_owned),
                 source,
             }));
         }

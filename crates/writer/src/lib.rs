@@ -89,6 +89,7 @@ mod inspect;
 mod ledger;
 mod load;
 mod locate;
+mod locks;
 mod partition_catalog;
 mod partition_ddl;
 mod read_back;
@@ -99,7 +100,7 @@ mod sync_state;
 mod tls;
 mod trust;
 
-pub use connect::{connect, redact_url};
+pub use connect::{connect, redact_url, secrets, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT};
 pub use copy_encoding::CopyEncoder;
 pub use ddl::{
     create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
@@ -122,6 +123,7 @@ pub use load::{
     trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
 };
 pub use locate::{fetch_located, stream_located_rows, TargetLocator};
+pub use locks::{blocking_sessions, BlockingSession};
 pub use partition_catalog::{list_leaves, TargetLeaf};
 pub use partition_ddl::{
     attach_leaf_sql, bound_sql, comment_leaf_sql, create_detached_leaf_sql, create_leaf_sql,

@@ -259,8 +259,16 @@ fn hex(bytes: &[u8]) -> String {
 pub struct ChunkCopy<'a> {
     // Field order matters: the sink must drop (CopyFail) before the
     // transaction (ROLLBACK).
-    sink: Pin<Box<CopyInSink<Bytes>>>,
+    /// The COPY in progress; `None` once finished or abandoned.
+    sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
     transaction: Transaction<'a>,
+    /// `COPY … FROM STDIN` without FREEZE, for [`copy_rows`](Self::copy_rows).
+    copy_sql: String,
+    /// Rows the finished COPYs of this chunk wrote.
+    rows_copied: u64,
+    /// A savepoint `ferry_rows` was taken before the rows (see
+    /// [`restart_rows`](Self::restart_rows)).
+    savepoint: bool,
     schema: String,
     table: String,
     source_table: String,
@@ -307,6 +315,14 @@ impl<'a> ChunkCopy<'a> {
         let Some(row) = row else {
             return Ok(None);
         };
+        // Rows go after a savepoint, so a row the server refuses costs the
+        // rows, not the claim (see `restart_rows`). Taken before the
+        // truncate: COPY FREEZE needs the table emptied in its own
+        // subtransaction.
+        transaction
+            .batch_execute("SAVEPOINT ferry_rows")
+            .await
+            .map_err(|e| WriteError::from_pg(ledger, "take a savepoint", e))?;
         let start: Option<i64> = row.get(2);
         let end: Option<i64> = row.get(3);
         let chunk = ClaimedChunk {
@@ -325,6 +341,7 @@ impl<'a> ChunkCopy<'a> {
             only_chunk && plan.partition.is_none() && truncate_if_empty(&transaction, plan).await?;
         let mut copy = ChunkCopy::start(transaction, plan, freeze).await?;
         copy.claimed = Some((copy_id.to_owned(), chunk.clone()));
+        copy.savepoint = true;
         Ok(Some((copy, chunk)))
     }
 
@@ -362,18 +379,25 @@ impl<'a> ChunkCopy<'a> {
             .map(|c| quote_ident(&c.name))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
-            "COPY {} ({columns}) FROM STDIN (FORMAT binary{})",
+        let copy_sql = format!(
+            "COPY {} ({columns}) FROM STDIN (FORMAT binary)",
             quote_qualified(&plan.schema, &plan.name),
-            if freeze { ", FREEZE" } else { "" }
         );
+        let sql = if freeze {
+            copy_sql.replace("(FORMAT binary)", "(FORMAT binary, FREEZE)")
+        } else {
+            copy_sql.clone()
+        };
         let sink = transaction
             .copy_in::<_, Bytes>(&sql)
             .await
             .map_err(|e| WriteError::from_pg(&display, "start COPY", e))?;
         let mut copy = ChunkCopy {
-            sink: Box::pin(sink),
+            sink: Some(Box::pin(sink)),
             transaction,
+            copy_sql,
+            rows_copied: 0,
+            savepoint: false,
             schema: plan.schema.clone(),
             table: plan.name.clone(),
             source_table: plan.source_name.clone(),
@@ -394,11 +418,119 @@ impl<'a> ChunkCopy<'a> {
     /// connection is lost; drop the `ChunkCopy` to roll back.
     pub async fn send(&mut self, data: Bytes) -> Result<(), WriteError> {
         let display = self.display();
-        self.sink
-            .as_mut()
+        let sink = self.sink.as_mut().ok_or_else(|| WriteError::CopyEnded {
+            table: display.clone(),
+            action: "send rows to COPY",
+        })?;
+        sink.as_mut()
             .feed(data)
             .await
             .map_err(|e| WriteError::from_pg(&display, "send rows to COPY", e))
+    }
+
+    /// Sends the trailer and finishes the COPY in progress (if any),
+    /// adding the rows it wrote to the chunk's count. Returns that count.
+    ///
+    /// # Errors
+    ///
+    /// A [`WriteError`] if the server refuses a row or the connection is
+    /// lost; [`restart_rows`](Self::restart_rows) can then undo the rows.
+    pub async fn finish_rows(&mut self) -> Result<u64, WriteError> {
+        if self.sink.is_some() {
+            self.send(Bytes::from_static(&[0xff, 0xff])).await?;
+            let display = self.display();
+            if let Some(mut sink) = self.sink.take() {
+                let written = sink
+                    .as_mut()
+                    .finish()
+                    .await
+                    .map_err(|e| WriteError::from_pg(&display, "finish COPY", e))?;
+                self.rows_copied += written;
+            }
+        }
+        Ok(self.rows_copied)
+    }
+
+    /// Undoes every row of the chunk sent so far (after the server refused
+    /// one), keeping the transaction and the claim on the chunk, so the
+    /// rows can be sent again with [`copy_rows`](Self::copy_rows).
+    ///
+    /// # Errors
+    ///
+    /// A [`WriteError`] if the connection is lost, or if the chunk was not
+    /// claimed (only a claimed chunk has the savepoint).
+    pub async fn restart_rows(&mut self) -> Result<(), WriteError> {
+        let display = self.display();
+        if !self.savepoint {
+            return Err(WriteError::CopyEnded {
+                table: display,
+                action: "undo the rows of a chunk that was not claimed",
+            });
+        }
+        // Dropping the sink ends the COPY (CopyFail) before the rollback.
+        self.sink = None;
+        self.rows_copied = 0;
+        self.transaction
+            .batch_execute("ROLLBACK TO SAVEPOINT ferry_rows")
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "undo the chunk's rows", e))
+    }
+
+    /// COPYs `rows` (encoded rows, no header or trailer) as one unit inside
+    /// the chunk's transaction: all of them land, or none do and the
+    /// server's refusal is returned, with the transaction still usable. How
+    /// one row the server refuses is found among many.
+    ///
+    /// # Errors
+    ///
+    /// The [`WriteError`] of the COPY (the rows were undone) or of the
+    /// savepoint statements.
+    pub async fn copy_rows(&mut self, rows: &[Bytes]) -> Result<u64, WriteError> {
+        let display = self.display();
+        self.transaction
+            .batch_execute("SAVEPOINT ferry_batch")
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "take a savepoint", e))?;
+        let copied = self.copy_batch(rows).await;
+        let end = if copied.is_ok() {
+            "RELEASE SAVEPOINT ferry_batch"
+        } else {
+            self.sink = None;
+            "ROLLBACK TO SAVEPOINT ferry_batch"
+        };
+        self.transaction
+            .batch_execute(end)
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "end a savepoint", e))?;
+        let written = copied?;
+        self.rows_copied += written;
+        Ok(written)
+    }
+
+    async fn copy_batch(&mut self, rows: &[Bytes]) -> Result<u64, WriteError> {
+        let display = self.display();
+        let sink = self
+            .transaction
+            .copy_in::<_, Bytes>(&self.copy_sql)
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "start COPY", e))?;
+        let mut sink = Box::pin(sink);
+        let mut header = crate::CopyEncoder::with_capacity(19);
+        header.header();
+        let trailer = Bytes::from_static(&[0xff, 0xff]);
+        for data in std::iter::once(header.take())
+            .chain(rows.iter().cloned())
+            .chain(std::iter::once(trailer))
+        {
+            sink.as_mut()
+                .feed(data)
+                .await
+                .map_err(|e| WriteError::from_pg(&display, "send rows to COPY", e))?;
+        }
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| WriteError::from_pg(&display, "finish COPY", e))
     }
 
     /// Sends the trailer, finishes the COPY and checks that the server
@@ -417,20 +549,15 @@ impl<'a> ChunkCopy<'a> {
         rejects: &[Reject],
     ) -> Result<u64, WriteError> {
         let display = self.display();
-        self.send(Bytes::from_static(&[0xff, 0xff])).await?;
+        let written = self.finish_rows().await?;
         let ChunkCopy {
-            mut sink,
             transaction,
             schema,
             table,
             source_table,
             claimed,
+            ..
         } = self;
-        let written = sink
-            .as_mut()
-            .finish()
-            .await
-            .map_err(|e| WriteError::from_pg(&display, "finish COPY", e))?;
         if written != rows_sent {
             return Err(WriteError::RowCountMismatch {
                 table: display,

@@ -1,0 +1,109 @@
+//! Keeps passwords out of everything ferry prints.
+//!
+//! Every message that names the target shows it through
+//! [`ferry_writer::redact_url`]; this is the second line of defence, for
+//! text ferry does not control (a library's error, a log line, clap
+//! quoting a misplaced argument): every string that may be a password in
+//! a target given on the command line or in `DATABASE_URL` is replaced by
+//! `***` in stderr output, at any verbosity, even when the target could
+//! not be parsed.
+
+use std::io::{self, Write};
+use std::sync::OnceLock;
+
+/// Candidate passwords shorter than this are only hidden inside the
+/// target itself (by `redact_url`): scrubbing every `pw` or `a` from all
+/// output would garble messages without protecting anything real.
+const MIN_SCRUBBED: usize = 3;
+
+static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Collects the secrets of every target in `args` (`--target URL`,
+/// `--target=URL`; with `all`, every argument, for errors about the
+/// command line itself) and of `DATABASE_URL`. The first call wins.
+pub fn install(args: &[String], all: bool) {
+    let mut texts: Vec<&str> = Vec::new();
+    let mut next_is_target = false;
+    for arg in args {
+        if all || next_is_target {
+            texts.push(arg);
+        } else if let Some(value) = arg.strip_prefix("--target=") {
+            texts.push(value);
+        }
+        next_is_target = arg == "--target";
+    }
+    let env = std::env::var("DATABASE_URL").ok();
+    texts.extend(env.as_deref());
+    let mut secrets: Vec<String> = texts
+        .iter()
+        .flat_map(|text| ferry_writer::secrets(text))
+        .filter(|s| s.chars().count() >= MIN_SCRUBBED)
+        .collect();
+    // Longest first, so a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let _ = SECRETS.set(secrets);
+}
+
+/// `text` with every installed secret replaced by `***`.
+pub fn scrub(text: &str) -> String {
+    let mut out = text.to_owned();
+    for secret in SECRETS.get().map_or(&[][..], Vec::as_slice) {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// Writes `text`, scrubbed, to stderr. A closed or broken stderr (ferry
+/// piped into `head`) is ignored: losing a message must not stop a copy.
+pub fn to_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(scrub(text).as_bytes());
+}
+
+/// `eprintln!` through [`to_stderr`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::scrub::to_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// The log writer: stderr through [`scrub`], ignoring write errors.
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        to_stderr(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_targets_from_arguments() {
+        let args: Vec<String> = [
+            "copy",
+            "--target",
+            "postgress://u:hunter22@db/x",
+            "--source",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        install(&args, false);
+        assert_eq!(
+            scrub("cannot parse postgress://u:hunter22@db/x: hunter22"),
+            "cannot parse postgress://u:***@db/x: ***"
+        );
+    }
+}
