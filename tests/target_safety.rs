@@ -359,13 +359,13 @@ fn issue_14_a_resume_with_a_changed_plan_is_refused() {
         &["--if-exists", "resume", "--config", &config_path],
     );
     assert_refused(&run, 2, &["the plan changed since this copy started"]);
-    let run = copy(
+    // The chunks come from the ledger: another --chunk-rows changes no plan.
+    copy(
         &source.path,
         &db,
         &["--if-exists", "resume", "--chunk-rows", "1"],
-    );
-    assert_refused(&run, 2, &["the plan changed since this copy started"]);
-    copy(&source.path, &db, &["--if-exists", "resume"]).assert_ok();
+    )
+    .assert_ok();
 }
 
 /// A scratch `ferry.toml`, removed when dropped.

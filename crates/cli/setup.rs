@@ -42,12 +42,13 @@ pub fn copy_id(plans: &[TablePlan]) -> String {
 
 /// What the target is planned to look like, as far as the rows already
 /// loaded depend on it: each table's columns (types, typmods, nullability,
-/// coercion options, so `type =` overrides and lossy repairs), its
-/// partitioning, and the chunk size. A resumed copy refuses a plan whose
-/// fingerprint changed: its committed chunks were encoded for the old one.
-pub fn plan_fingerprint(plans: &[TablePlan], chunk_rows: u64) -> String {
+/// coercion options, so `type =` overrides and lossy repairs) and its
+/// partitioning. A resumed copy refuses a plan whose fingerprint changed:
+/// its committed chunks were encoded for the old one. The chunk size is
+/// not part of it: a resume takes its chunks from the ledger, whatever
+/// `--chunk-rows` says.
+pub fn plan_fingerprint(plans: &[TablePlan]) -> String {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(&chunk_rows.to_le_bytes());
     for plan in plans {
         hasher.update(
             format!(
@@ -253,11 +254,11 @@ async fn decide(
             if record
                 .plan_fingerprint
                 .as_ref()
-                .is_some_and(|recorded| *recorded != plan_fingerprint(plans, args.chunk_rows))
+                .is_some_and(|recorded| *recorded != plan_fingerprint(plans))
             {
                 return Err(UsageError::new(
                     "the plan changed since this copy started (a column type, a type override or \
-                     lossy repair in ferry.toml, the partitioning or --chunk-rows differ), so \
+                     lossy repair in ferry.toml, or the partitioning differ), so \
                      resuming would load one table under two plans; rerun with the settings the \
                      copy started with, or with --if-exists truncate to start over",
                 )
@@ -323,7 +324,7 @@ async fn decide(
             copy_id,
             target_schema: schema,
             source_fingerprint: &fingerprint,
-            plan_fingerprint: &plan_fingerprint(plans, args.chunk_rows),
+            plan_fingerprint: &plan_fingerprint(plans),
             chunk_rows: args.chunk_rows,
             created_tables: &created_tables,
         },
