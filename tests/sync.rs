@@ -58,11 +58,28 @@ fn counts(report: &serde_json::Value, name: &str) -> [u64; 3] {
     ["inserted", "updated", "deleted"].map(|k| t[k].as_u64().unwrap())
 }
 
+/// The strategies the application's tables are configured with; the
+/// other tables get the default.
+const STRATEGIES: &str = "
+[tables.emails.sync]
+cursor = \"updated_at\"
+[tables.events.sync]
+mode = \"append\"
+";
+
 #[test]
 fn a_live_application_is_followed_through_three_rounds_of_writes() {
     let app = TempSqlite::new(APP);
     let db = TestDb::new();
     copy(&app.path, &db, &[]).assert_ok();
+    let config = std::env::temp_dir().join(format!("ferry-sync-{}.toml", db.name));
+    std::fs::write(&config, STRATEGIES).unwrap();
+    let config_path = config.to_str().unwrap().to_owned();
+    let sync = |app: &TempSqlite, db: &TestDb, extra: &[&str]| {
+        let mut args = vec!["--config", config_path.as_str()];
+        args.extend_from_slice(extra);
+        sync(app, db, &args)
+    };
 
     // Already copied, never synced: reconciled once, without a second copy.
     let first = sync(&app, &db, &[]);
@@ -73,8 +90,17 @@ fn a_live_application_is_followed_through_three_rounds_of_writes() {
         assert_eq!(counts(&report, name), [0, 0, 0], "{report}");
     }
     assert_eq!(table(&report, "emails")["mode"], "cursor");
+    assert_eq!(table(&report, "accounts")["mode"], "full");
     assert_eq!(table(&report, "settings")["mode"], "full");
     assert_eq!(table(&report, "events")["mode"], "append");
+    // A configured strategy says what it cannot see; the default sees all.
+    let notes = table(&report, "events")["notes"].to_string();
+    assert!(notes.contains("misses updates and deletes"), "{report}");
+    assert!(notes.contains("ferry sync --check"), "{report}");
+    assert!(
+        table(&report, "settings").get("notes").is_none(),
+        "{report}"
+    );
     verify_full(&app, &db);
 
     // Round 1: new rows, updates that bump updated_at (one in another
@@ -199,6 +225,7 @@ fn a_live_application_is_followed_through_three_rounds_of_writes() {
     assert_eq!(row.get::<_, String>(0), "cursor");
     assert_eq!(row.get::<_, String>(1), "updated_at");
     assert_eq!(row.get::<_, String>(2), "2024-05-02T10:00:00.000000Z");
+    std::fs::remove_file(&config).unwrap();
 }
 
 #[test]

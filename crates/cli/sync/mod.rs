@@ -17,6 +17,7 @@
 //! counts) commit in one transaction, so a run killed at any instant
 //! leaves each table as it was before the run or as it is after it.
 
+mod apply;
 mod changes;
 mod cursor;
 mod report;
@@ -104,8 +105,22 @@ pub fn plan_comments(prepared: &crate::prepare::Prepared) -> Result<String> {
             .expect("plans are made from the source's tables");
         let strategy = strategy::strategy(table, plan, sync_config(prepared, &table.name))?;
         out.push_str(&format!("-- {}: {strategy}\n", plan.name));
+        if let Some(note) = blind_note(&strategy) {
+            out.push_str(&format!("--   {note}\n"));
+        }
     }
     Ok(out)
+}
+
+/// What a strategy cannot see and how to catch it, for the plan and the
+/// summary; `None` for one that sees every change.
+fn blind_note(strategy: &Strategy) -> Option<String> {
+    strategy.blind_spots().map(|missed| {
+        format!(
+            "misses {missed}: run ferry sync --check now and then to find the drift, or use \
+             mode = \"full\""
+        )
+    })
 }
 
 fn sync_config<'a>(prepared: &'a crate::prepare::Prepared, table: &str) -> Option<&'a SyncConfig> {
@@ -223,10 +238,21 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
             }
         }
     }
-    for p in planned.iter().filter(|p| !matches!(p.action, Action::Copy)) {
+    // Every table's changes are found first, then applied together in
+    // one transaction (see `apply`).
+    let mut pending = Vec::new();
+    for (index, p) in planned.iter().enumerate() {
+        if matches!(p.action, Action::Copy) {
+            continue;
+        }
         let table_started = Instant::now();
-        match sync_table(&mut client, p, &identity).await {
-            Ok(outcome) => outcomes.push(outcome),
+        match find_changes(&mut client, p).await {
+            Ok(found) => pending.push(apply::Pending {
+                index,
+                found,
+                started: table_started,
+                started_unix: unix_now(),
+            }),
             Err(err) => {
                 crate::scrub::say!("ferry: error: {}: {err:#}", p.job.table.name);
                 code = code.max(exit::exit_code(&err));
@@ -238,6 +264,10 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
             }
         }
     }
+    let (applied, apply_code) =
+        apply::apply_run(&mut client, &planned, pending, &prepared.plans, &identity).await;
+    outcomes.extend(applied);
+    code = code.max(apply_code);
     // Rows for a range that has no leaf yet landed in DEFAULT: give them
     // their leaf, as `ferry partitions ensure` would.
     let mut partitions = Vec::new();
@@ -469,20 +499,25 @@ async fn first_copy(
             watermark: text,
             success: true,
             error: None,
+            notes: blind_note(&p.job.strategy).into_iter().collect(),
             last_success_unix: Some(unix_now()),
         });
     }
     Ok(outcomes)
 }
 
-/// Reconciles or incrementally syncs one table, in one transaction.
-async fn sync_table(
-    client: &mut tokio_postgres::Client,
-    p: &Planned,
-    identity: &str,
-) -> Result<TableOutcome> {
-    let started = Instant::now();
-    let started_unix = unix_now();
+/// What one table's run found: its changes and its new watermark.
+struct Found {
+    changes: ChangeSet,
+    /// `reconciled` or `incremental`.
+    action: &'static str,
+    watermark: Option<i64>,
+}
+
+/// Finds what changed in one table since its last run (everything, for a
+/// reconciliation), reading both sides; applies nothing but the columns
+/// the source gained.
+async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Result<Found> {
     let job = &p.job;
     let plan = &job.plan;
     let display = format!("{}.{}", plan.schema, plan.name);
@@ -572,34 +607,10 @@ async fn sync_table(
             ("incremental", watermark)
         }
     };
-    let text = watermark_text(job, watermark);
-    let record = SyncRecord {
-        source_table: &job.table.name,
-        source: identity,
-        mode: job.strategy.mode_name(),
-        cursor_column: job.strategy.cursor_name(),
+    Ok(Found {
+        changes,
+        action,
         watermark,
-        watermark_text: text.as_deref(),
-        started_unix,
-        copied: 0,
-    };
-    let applied = ferry_writer::apply_changes(client, plan, changes, &[], &record)
-        .await
-        .with_context(|| format!("applying the changes to {display}"))?;
-    Ok(TableOutcome {
-        table: job.table.name.clone(),
-        target: display,
-        mode: job.strategy.mode_name().to_owned(),
-        action: action.to_owned(),
-        inserted: applied.inserted,
-        updated: applied.updated,
-        deleted: applied.deleted,
-        unchanged: applied.unchanged,
-        seconds: started.elapsed().as_secs_f64(),
-        watermark: text,
-        success: true,
-        error: None,
-        last_success_unix: Some(unix_now()),
     })
 }
 
@@ -646,6 +657,7 @@ fn failed(p: &Planned, error: &str, seconds: f64) -> TableOutcome {
         watermark: None,
         success: false,
         error: Some(error.to_owned()),
+        notes: blind_note(&p.job.strategy).into_iter().collect(),
         last_success_unix: p.last_success_unix,
     }
 }

@@ -26,6 +26,9 @@ pub struct TableOutcome {
     pub watermark: Option<String>,
     pub success: bool,
     pub error: Option<String>,
+    /// What the table's strategy cannot see, and how to catch it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// When the table last synced successfully (this run or an earlier
     /// one), as Unix seconds.
     #[serde(skip)]
@@ -71,6 +74,9 @@ impl SyncReport {
             ));
             if let Some(error) = &t.error {
                 out.push_str(&format!("  failed: {error}\n"));
+            }
+            for note in &t.notes {
+                out.push_str(&format!("  note: {note}\n"));
             }
         }
         for line in &self.partitions {
@@ -199,6 +205,7 @@ mod tests {
             watermark: Some("2024-01-01T00:00:00.000000Z".into()),
             success,
             error: (!success).then(|| "boom".into()),
+            notes: vec!["misses updates".into()],
             last_success_unix: success.then_some(1_700_000_000.0),
         };
         SyncReport {
@@ -238,6 +245,7 @@ mod tests {
         let text = report.to_text();
         assert!(text.contains("synced 1 of 2 tables into app"), "{text}");
         assert!(text.contains("failed: boom"), "{text}");
+        assert!(text.contains("  note: misses updates\n"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["tables"][0]["inserted"], 3);
         assert_eq!(json["tables"][1]["success"], false);

@@ -9,10 +9,14 @@
 //! deletes = "detect"     # detect | ignore
 //! ```
 //!
-//! Default: a timestamp column named `updated_at`, `modified_at`,
-//! `updated` or `mtime` in a table with a primary key → cursor on it, lag
-//! 5 minutes, deletes detected; else an `INTEGER PRIMARY KEY` → append
-//! (deletes ignored); else full.
+//! Default: full, for every table. A cursor misses an update that leaves
+//! it unchanged and append misses every update and delete, and nothing in
+//! a schema proves that an application never writes such a change (a
+//! `users(id, name)` table, or an `updated_at` some code path forgets), so
+//! they are used only when the config asks for them; what each one cannot
+//! see is then said by `ferry plan` and the sync summary
+//! ([`Strategy::blind_spots`]), and `ferry sync --check` finds the drift.
+//! See issue 13.
 
 use std::fmt;
 
@@ -22,8 +26,6 @@ use serde::Deserialize;
 
 use crate::exit::UsageError;
 
-/// Column names a cursor is looked for under, in this order.
-const CURSOR_NAMES: [&str; 4] = ["updated_at", "modified_at", "updated", "mtime"];
 /// The default lag of a cursor: writes committed this long after their
 /// timestamp was taken, or by a clock this far behind, are still caught.
 const DEFAULT_LAG_SECONDS: i64 = 300;
@@ -94,6 +96,22 @@ impl Strategy {
         }
     }
 
+    /// The kinds of change this strategy cannot see, as a phrase
+    /// (`updates that leave updated_at unchanged`), or `None` when it sees
+    /// every change.
+    pub fn blind_spots(&self) -> Option<String> {
+        let deletes = self.deletes == Deletes::Ignore;
+        match &self.mode {
+            Mode::Full => None,
+            Mode::Cursor { name, .. } if deletes => {
+                Some(format!("updates that leave {name} unchanged, and deletes"))
+            }
+            Mode::Cursor { name, .. } => Some(format!("updates that leave {name} unchanged")),
+            Mode::Append if deletes => Some("updates and deletes".to_owned()),
+            Mode::Append => Some("updates".to_owned()),
+        }
+    }
+
     /// The cursor's target column name, in cursor mode.
     pub fn cursor_name(&self) -> Option<&str> {
         match &self.mode {
@@ -136,8 +154,12 @@ pub fn strategy(
         Some(lag) => parse_lag(lag).map_err(|e| UsageError::new(format!("{key} lag: {e}")))?,
         None => DEFAULT_LAG_SECONDS,
     };
-    let mode = match config.mode {
-        None => default_mode(table, plan, lag_seconds, config.cursor.as_deref()),
+    // `cursor = "COLUMN"` alone asks for a cursor as plainly as `mode`.
+    let mode = match config
+        .mode
+        .or(config.cursor.as_ref().map(|_| ModeConfig::Cursor))
+    {
+        None => Mode::Full,
         Some(ModeConfig::Full) => Mode::Full,
         Some(ModeConfig::Append) => {
             if table.rowid_alias.is_none() || plan.primary_key.len() != 1 {
@@ -178,41 +200,8 @@ pub fn strategy(
     Ok(Strategy {
         mode,
         deletes,
-        default: config.mode.is_none(),
+        default: config.mode.is_none() && config.cursor.is_none(),
     })
-}
-
-fn default_mode(
-    table: &TableSchema,
-    plan: &TablePlan,
-    lag_seconds: i64,
-    cursor: Option<&str>,
-) -> Mode {
-    if !plan.primary_key.is_empty() {
-        let names: Vec<&str> = match cursor {
-            Some(cursor) => vec![cursor],
-            None => CURSOR_NAMES.to_vec(),
-        };
-        for name in names {
-            let is_time = |t: PgType| matches!(t, PgType::Timestamp | PgType::Timestamptz);
-            let found = plan.columns.iter().position(|c| {
-                (c.source_name.eq_ignore_ascii_case(name) || c.name.eq_ignore_ascii_case(name))
-                    && is_time(c.pg_type)
-            });
-            if let Some(column) = found {
-                return Mode::Cursor {
-                    column,
-                    name: plan.columns[column].name.clone(),
-                    lag_seconds,
-                };
-            }
-        }
-    }
-    if table.rowid_alias.is_some() && plan.primary_key.len() == 1 {
-        Mode::Append
-    } else {
-        Mode::Full
-    }
 }
 
 fn cursor_mode(
@@ -330,34 +319,60 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_table_shape() {
+    fn the_default_sees_every_change() {
+        // A cursor-looking column and an INTEGER PRIMARY KEY do not prove
+        // that every write moves the cursor or that rows never change.
+        for (columns, alias) in [
+            (
+                &[("id", "INTEGER", 1), ("Updated_At", "DATETIME", 0)][..],
+                Some("id"),
+            ),
+            (&[("id", "INTEGER", 1), ("name", "TEXT", 0)][..], Some("id")),
+            (&[("k", "TEXT", 1), ("v", "TEXT", 0)][..], None),
+            (&[("k", "TEXT", 0), ("mtime", "TIMESTAMP", 0)][..], None),
+        ] {
+            let (t, p) = table(columns, alias);
+            let s = strategy(&t, &p, None).unwrap();
+            assert_eq!(s.to_string(), "full (default)");
+            assert_eq!(s.blind_spots(), None);
+        }
+    }
+
+    #[test]
+    fn configured_strategies_name_what_they_miss() {
         let (t, p) = table(
-            &[("id", "INTEGER", 1), ("Updated_At", "DATETIME", 0)],
+            &[("id", "INTEGER", 1), ("updated_at", "DATETIME", 0)],
             Some("id"),
         );
-        let s = strategy(&t, &p, None).unwrap();
+        let config = |text: &str| toml::from_str::<SyncConfig>(text).unwrap();
+        let cursor = strategy(&t, &p, Some(&config("cursor = 'updated_at'"))).unwrap();
         assert_eq!(
-            s.to_string(),
-            "cursor on updated_at, lag 5m, deletes detect (default)"
-        );
-
-        // A text column named updated_at is no cursor.
-        let (t, p) = table(
-            &[("id", "INTEGER", 1), ("updated_at", "TEXT", 0)],
-            Some("id"),
+            cursor.to_string(),
+            "cursor on updated_at, lag 5m, deletes detect"
         );
         assert_eq!(
-            strategy(&t, &p, None).unwrap().to_string(),
-            "append (default)"
+            cursor.blind_spots().as_deref(),
+            Some("updates that leave updated_at unchanged")
         );
-
-        let (t, p) = table(&[("k", "TEXT", 1), ("v", "TEXT", 0)], None);
+        let cursor = strategy(
+            &t,
+            &p,
+            Some(&config(
+                "mode = 'cursor'\ncursor = 'updated_at'\ndeletes = 'ignore'",
+            )),
+        )
+        .unwrap();
         assert_eq!(
-            strategy(&t, &p, None).unwrap().to_string(),
-            "full (default)"
+            cursor.blind_spots().as_deref(),
+            Some("updates that leave updated_at unchanged, and deletes")
         );
-        let (t, p) = table(&[("k", "TEXT", 0), ("mtime", "TIMESTAMP", 0)], None);
-        assert_eq!(strategy(&t, &p, None).unwrap().mode, Mode::Full);
+        let append = strategy(&t, &p, Some(&config("mode = 'append'"))).unwrap();
+        assert_eq!(append.blind_spots().as_deref(), Some("updates and deletes"));
+        let append =
+            strategy(&t, &p, Some(&config("mode = 'append'\ndeletes = 'detect'"))).unwrap();
+        assert_eq!(append.blind_spots().as_deref(), Some("updates"));
+        let full = strategy(&t, &p, Some(&config("mode = 'full'"))).unwrap();
+        assert_eq!(full.blind_spots(), None);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct UniquePlan {
     pub name: String,
     /// Target column names.
     pub columns: Vec<String>,
+    /// Created `DEFERRABLE INITIALLY IMMEDIATE`, so that `ferry sync` can
+    /// apply two rows swapping a value in one transaction. `false` when a
+    /// foreign key references it: Postgres requires a referenced key to
+    /// be checked at once.
+    pub deferrable: bool,
 }
 
 /// A `CREATE INDEX`, run after the load.

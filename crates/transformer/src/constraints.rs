@@ -71,7 +71,11 @@ pub(crate) fn add_constraints(
             let base = format!("{}_{}_key", plan.name, columns.join("_"));
             let name =
                 relations.claim_generated(&base, format!("unique constraint {}", index.name));
-            plan.uniques.push(UniquePlan { name, columns });
+            plan.uniques.push(UniquePlan {
+                name,
+                columns,
+                deferrable: true,
+            });
         }
     }
     for i in 0..plans.len() {
@@ -98,7 +102,32 @@ pub(crate) fn add_constraints(
         }
         plans[i].warnings.extend(warnings);
     }
+    keep_referenced_uniques_immediate(plans);
     Ok(())
+}
+
+/// Postgres refuses a foreign key whose referenced columns are only
+/// unique through a deferrable constraint, so such constraints stay
+/// immediate.
+fn keep_referenced_uniques_immediate(plans: &mut [TablePlan]) {
+    let sorted = |columns: &[String]| {
+        let mut columns = columns.to_vec();
+        columns.sort();
+        columns
+    };
+    let referenced: Vec<(String, Vec<String>)> = plans
+        .iter()
+        .flat_map(|p| &p.foreign_keys)
+        .map(|fk| (fk.referenced_table.clone(), sorted(&fk.referenced_columns)))
+        .collect();
+    for plan in plans.iter_mut() {
+        for unique in &mut plan.uniques {
+            let key = (plan.name.clone(), sorted(&unique.columns));
+            if referenced.contains(&key) {
+                unique.deferrable = false;
+            }
+        }
+    }
 }
 
 fn plan_index(

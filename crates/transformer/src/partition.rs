@@ -363,6 +363,7 @@ mod tests {
             uniques: vec![UniquePlan {
                 name: "emails_message_id_key".to_owned(),
                 columns: vec!["message_id".to_owned()],
+                deferrable: true,
             }],
             indexes: vec![IndexPlan {
                 name: "emails_lower".to_owned(),

@@ -204,12 +204,18 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
     // indexes of the same table build in parallel, while ADD CONSTRAINT
     // builds its index under an exclusive lock that serialises them.
     let mut keys: Vec<(StepKind, String, &[String])> = Vec::new();
+    // The primary key stays immediate: it is the arbiter of the sync's
+    // `ON CONFLICT`, which Postgres refuses on a deferrable constraint.
+    // Unique constraints are deferrable (see `UniquePlan::deferrable`).
+    let mut deferrable: Vec<bool> = Vec::new();
     if !plan.primary_key.is_empty() {
         let name = truncate_ident(&format!("{}_pkey", plan.name));
         keys.push((StepKind::PrimaryKey, name, &plan.primary_key));
+        deferrable.push(false);
     }
     for unique in &plan.uniques {
         keys.push((StepKind::Unique, unique.name.clone(), &unique.columns));
+        deferrable.push(unique.deferrable);
     }
     // A partitioned table's keys and indexes are built leaf by leaf, in
     // parallel like any other index, then declared on the parent, which
@@ -221,7 +227,12 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
         ));
         keys.clear();
     }
-    for (kind, name, columns) in keys {
+    for ((kind, name, columns), deferrable) in keys.into_iter().zip(deferrable) {
+        let deferrable = if deferrable {
+            " DEFERRABLE INITIALLY IMMEDIATE"
+        } else {
+            ""
+        };
         let (constraint, what) = match kind {
             StepKind::PrimaryKey => ("PRIMARY KEY", "primary key"),
             _ => ("UNIQUE", "unique constraint"),
@@ -263,7 +274,8 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
                 kind,
                 format!("{what} {name} on {display} ({})", columns.join(", ")),
                 format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {quoted} {constraint} USING INDEX {quoted}",
+                    "ALTER TABLE {table} ADD CONSTRAINT {quoted} {constraint} USING INDEX \
+                     {quoted}{deferrable}",
                     quoted = quote_ident(&name)
                 ),
             )
@@ -415,7 +427,10 @@ fn foreign_key_sql(table: &str, schema: &str, fk: &ForeignKeyPlan) -> String {
             let _ = write!(sql, " {clause} {action}");
         }
     }
-    sql.push_str(" NOT VALID");
+    // Deferrable, so that `ferry sync` can apply a parent's delete and
+    // insert and its children's in one transaction, in any order; the
+    // application still sees the key checked at once (issue 13).
+    sql.push_str(" DEFERRABLE INITIALLY IMMEDIATE NOT VALID");
     sql
 }
 
@@ -555,6 +570,7 @@ pub(crate) mod tests {
         plan.uniques = vec![UniquePlan {
             name: "order_status_key".to_owned(),
             columns: vec!["Status".to_owned(), "id".to_owned()],
+            deferrable: true,
         }];
         plan.indexes = vec![IndexPlan {
             name: "order_customer".to_owned(),
@@ -615,7 +631,7 @@ pub(crate) mod tests {
                 "CREATE UNIQUE INDEX \"order_pkey\" ON \"shop\".\"order\" (\"id\")",
                 "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_pkey\" PRIMARY KEY USING INDEX \"order_pkey\"",
                 "CREATE UNIQUE INDEX \"order_status_key\" ON \"shop\".\"order\" (\"Status\", \"id\")",
-                "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE USING INDEX \"order_status_key\"",
+                "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE USING INDEX \"order_status_key\" DEFERRABLE INITIALLY IMMEDIATE",
                 "CREATE INDEX IF NOT EXISTS \"order_customer\" ON \"shop\".\"order\" (\"customer_id\" DESC) WHERE \"customer_id\" > 0",
                 "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(max(\"id\"), 1), COALESCE(max(\"id\") >= 1, false)) FROM \"shop\".\"order\"",
                 "ANALYZE \"shop\".\"order\"",
@@ -672,7 +688,7 @@ pub(crate) mod tests {
         assert_eq!(
             steps[0].sql,
             "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_customer_fk\" FOREIGN KEY (\"customer_id\") \
-             REFERENCES \"shop\".\"customer\" (\"id\") ON UPDATE NO ACTION ON DELETE CASCADE NOT VALID"
+             REFERENCES \"shop\".\"customer\" (\"id\") ON UPDATE NO ACTION ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE NOT VALID"
         );
         assert_eq!(steps[1].kind, StepKind::ValidateForeignKey);
         assert_eq!(
@@ -688,7 +704,10 @@ pub(crate) mod tests {
         plan.foreign_keys[0].on_update.clear();
         let sql = &foreign_key_steps(&plan)[0].sql;
         assert!(
-            sql.ends_with("REFERENCES \"shop\".\"customer\" ON DELETE CASCADE NOT VALID"),
+            sql.ends_with(
+                "REFERENCES \"shop\".\"customer\" ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE \
+                 NOT VALID"
+            ),
             "{sql}"
         );
     }

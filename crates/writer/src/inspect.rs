@@ -399,6 +399,7 @@ mod tests {
             uniques: vec![UniquePlan {
                 name: "orders_at_key".to_owned(),
                 columns: vec!["at".to_owned(), "id".to_owned()],
+                deferrable: true,
             }],
             indexes: vec![IndexPlan {
                 name: "orders_total".to_owned(),

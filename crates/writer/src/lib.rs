@@ -138,7 +138,10 @@ pub use session::{
     set_application_name, try_advisory_lock, LockHolder,
 };
 pub use storage::{server_has_lz4, Compression, Storage};
-pub use sync_apply::{add_column_sql, apply_changes, Applied, ChangeSet, SyncRecord};
+pub use sync_apply::{
+    add_column_sql, apply_all, apply_changes, constraint_is_deferrable, dependency_order, Applied,
+    ApplyFailure, ChangeSet, SyncRecord, TableChanges,
+};
 pub use sync_state::{
     ensure_sync_state, max_key, read_sync_state, sync_lock_holder, sync_state_sql, try_lock_sync,
     SyncState,

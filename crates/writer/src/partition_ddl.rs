@@ -470,7 +470,9 @@ mod tests {
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].kind, StepKind::ValidateForeignKey);
         assert!(
-            steps[0].sql.ends_with("ON DELETE NO ACTION"),
+            steps[0]
+                .sql
+                .ends_with("ON DELETE NO ACTION DEFERRABLE INITIALLY IMMEDIATE"),
             "{}",
             steps[0].sql
         );

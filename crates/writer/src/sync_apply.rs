@@ -27,6 +27,9 @@ pub struct ChangeSet {
     deletes: CopyEncoder,
     delete_rows: u64,
     replace_all: bool,
+    /// The encoded rows and keys, once taken out of the encoders to be
+    /// sent: kept, so that a failed apply can be run again.
+    frozen: (Bytes, Bytes),
 }
 
 impl ChangeSet {
@@ -38,6 +41,7 @@ impl ChangeSet {
             deletes: CopyEncoder::new(),
             delete_rows: 0,
             replace_all: false,
+            frozen: (Bytes::new(), Bytes::new()),
         }
     }
 
@@ -81,6 +85,20 @@ impl ChangeSet {
     /// Keys to delete.
     pub fn deletes(&self) -> u64 {
         self.delete_rows
+    }
+
+    /// Moves what the encoders hold to the rows and keys to send.
+    fn freeze(&mut self) {
+        for (encoder, frozen) in [
+            (&mut self.upserts, &mut self.frozen.0),
+            (&mut self.deletes, &mut self.frozen.1),
+        ] {
+            if !encoder.is_empty() {
+                let mut all = bytes::BytesMut::from(&frozen[..]);
+                all.extend_from_slice(&encoder.take());
+                *frozen = all.freeze();
+            }
+        }
     }
 
     /// Whether the rows replace the whole table.
@@ -156,16 +174,11 @@ pub fn add_column_sql(plan: &TablePlan, column: &ColumnPlan) -> String {
 /// statements (columns added to follow the source), then the deletes, then
 /// the merge of the staged rows, then the identity reset and the table's
 /// row of `ferry.sync_state` (see [`ensure_sync_state`](crate::ensure_sync_state)).
-///
-/// Rows are merged on the plan's primary key. A table without one must be
-/// given a [`ChangeSet::replacing_all`].
+/// [`apply_all`] with one table.
 ///
 /// # Errors
 ///
-/// A [`WriteError`] from any statement, [`WriteError::RowCountMismatch`]
-/// when COPY did not stage every row, or [`WriteError::InvalidFilter`] for
-/// a merge on a table without a key; the transaction then rolls back and
-/// nothing of the run remains.
+/// As [`apply_all`].
 pub async fn apply_changes(
     client: &mut Client,
     plan: &TablePlan,
@@ -173,58 +186,251 @@ pub async fn apply_changes(
     ddl: &[String],
     record: &SyncRecord<'_>,
 ) -> Result<Applied, WriteError> {
-    let display = format!("{}.{}", plan.schema, plan.name);
+    let mut tables = [TableChanges {
+        plan,
+        changes,
+        ddl,
+        record: *record,
+    }];
+    let mut applied = apply_all(client, &mut tables).await.map_err(|f| f.error)?;
+    Ok(applied.remove(0))
+}
+
+/// One table's part of a sync run.
+#[derive(Debug)]
+pub struct TableChanges<'a> {
+    /// The table.
+    pub plan: &'a TablePlan,
+    /// Its rows to write and keys to delete.
+    pub changes: ChangeSet,
+    /// Statements run first (columns added to follow the source).
+    pub ddl: &'a [String],
+    /// Its new row of `ferry.sync_state`.
+    pub record: SyncRecord<'a>,
+}
+
+/// Why [`apply_all`] rolled back: the error, and the position of the table
+/// whose statement failed when one did. A violation of a deferred
+/// constraint is found after every table's statements ran, so it names no
+/// position; the server's table and constraint in `error` say where.
+#[derive(Debug)]
+pub struct ApplyFailure {
+    /// Position in the tables given of the table being applied.
+    pub table: Option<usize>,
+    /// What failed.
+    pub error: WriteError,
+}
+
+/// Applies every table's changes in one transaction, so the target moves
+/// from one snapshot of the source to the next as a whole, as a reader of
+/// a replica expects (issue 13).
+///
+/// Constraints declared `DEFERRABLE` (ferry creates its foreign keys and
+/// unique constraints so) are checked once, after every change: a row
+/// deleted and another inserted in one interval, a child declared before
+/// its parent, or two rows swapping a unique value all land together.
+/// Deletes run children first and writes parents first anyway (by the
+/// plans' foreign keys), so constraints that are not deferrable are met
+/// where an order can meet them. Then each table's identity is moved past
+/// its keys and its row of `ferry.sync_state` written.
+///
+/// Rows are merged on each plan's primary key. A table without one must be
+/// given a [`ChangeSet::replacing_all`]. The change sets can be applied
+/// again after a failure (without the table at fault, say): their rows are
+/// kept.
+///
+/// # Errors
+///
+/// An [`ApplyFailure`]: any statement, a COPY that did not stage every
+/// row ([`WriteError::RowCountMismatch`]), a merge on a table without a
+/// key ([`WriteError::InvalidFilter`]) or a deferred constraint violated
+/// at the end. The transaction then rolls back and nothing of the run
+/// remains.
+pub async fn apply_all(
+    client: &mut Client,
+    tables: &mut [TableChanges<'_>],
+) -> Result<Vec<Applied>, ApplyFailure> {
+    for (i, t) in tables.iter_mut().enumerate() {
+        if t.plan.primary_key.is_empty() && !t.changes.replace_all && t.changes.upsert_rows > 0 {
+            return Err(ApplyFailure {
+                table: Some(i),
+                error: WriteError::InvalidFilter {
+                    table: display(t.plan),
+                    reason: "rows of a table without a primary key can only replace the whole \
+                             table"
+                        .to_owned(),
+                },
+            });
+        }
+        t.changes.freeze();
+    }
+    let run = tables
+        .iter()
+        .map(|t| display(t.plan))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fail_run = |action: &'static str| {
+        let run = run.clone();
+        move |e| ApplyFailure {
+            table: None,
+            error: WriteError::from_pg(&run, action, e),
+        }
+    };
+    let plans: Vec<&TablePlan> = tables.iter().map(|t| t.plan).collect();
+    let at = |i: usize| {
+        let display = display(plans[i]);
+        move |action: &'static str| {
+            move |e| ApplyFailure {
+                table: Some(i),
+                error: WriteError::from_pg(&display, action, e),
+            }
+        }
+    };
+
+    let order = dependency_order(&plans);
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(fail_run("begin the sync's transaction"))?;
+    transaction
+        .batch_execute("SET CONSTRAINTS ALL DEFERRED")
+        .await
+        .map_err(fail_run("defer the constraints"))?;
+    let mut applied = vec![Applied::default(); tables.len()];
+    for (i, t) in tables.iter().enumerate() {
+        for sql in t.ddl {
+            transaction
+                .batch_execute(sql)
+                .await
+                .map_err(at(i)("change the table to follow the source"))?;
+        }
+    }
+    // Children's deletes before their parents'.
+    for &i in order.iter().rev() {
+        applied[i].deleted = apply_deletes(&transaction, i, &tables[i])
+            .await
+            .map_err(|error| ApplyFailure {
+                table: Some(i),
+                error,
+            })?;
+    }
+    // Parents' rows before their children's.
+    for &i in &order {
+        let (inserted, updated) =
+            apply_upserts(&transaction, i, &tables[i])
+                .await
+                .map_err(|error| ApplyFailure {
+                    table: Some(i),
+                    error,
+                })?;
+        let a = &mut applied[i];
+        a.inserted = inserted;
+        a.updated = updated;
+        a.unchanged = tables[i]
+            .changes
+            .upsert_rows
+            .saturating_sub(inserted + updated);
+    }
+    for (i, t) in tables.iter().enumerate() {
+        record_state(&transaction, t.plan, &t.record, &applied[i])
+            .await
+            .map_err(at(i)("record the sync state"))?;
+    }
+    // Checked here rather than by COMMIT, so that the error carries the
+    // server's table and constraint like any other statement's.
+    transaction
+        .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+        .await
+        .map_err(fail_run("check the deferred constraints"))?;
+    transaction
+        .commit()
+        .await
+        .map_err(fail_run("commit the sync's transaction"))?;
+    Ok(applied)
+}
+
+/// `schema.table` as messages name it.
+fn display(plan: &TablePlan) -> String {
+    format!("{}.{}", plan.schema, plan.name)
+}
+
+/// The tables in an order where each comes after the tables its foreign
+/// keys reference (in the same schema), as far as cycles allow; otherwise
+/// in the order given.
+pub fn dependency_order(plans: &[&TablePlan]) -> Vec<usize> {
+    let parents = |i: usize| -> Vec<usize> {
+        plans[i]
+            .foreign_keys
+            .iter()
+            .filter_map(|fk| {
+                plans
+                    .iter()
+                    .position(|p| p.name == fk.referenced_table && p.schema == plans[i].schema)
+            })
+            .filter(|&j| j != i)
+            .collect()
+    };
+    let mut order = Vec::with_capacity(plans.len());
+    let mut state = vec![0u8; plans.len()]; // 0 new, 1 visiting, 2 done
+    fn visit(
+        i: usize,
+        parents: &dyn Fn(usize) -> Vec<usize>,
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) {
+        if state[i] != 0 {
+            return; // done, or a cycle: its order is left as found
+        }
+        state[i] = 1;
+        for j in parents(i) {
+            visit(j, parents, state, order);
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    for i in 0..plans.len() {
+        visit(i, &parents, &mut state, &mut order);
+    }
+    order
+}
+
+/// The deletes of one table (the whole table for a replacing change set);
+/// returns the rows deleted.
+async fn apply_deletes(
+    transaction: &Transaction<'_>,
+    i: usize,
+    t: &TableChanges<'_>,
+) -> Result<u64, WriteError> {
+    let plan = t.plan;
+    let display = display(plan);
     let fail = |action: &'static str| {
         let display = display.clone();
         move |e| WriteError::from_pg(&display, action, e)
     };
-    if plan.primary_key.is_empty() && !changes.replace_all && changes.upsert_rows > 0 {
-        return Err(WriteError::InvalidFilter {
-            table: display,
-            reason: "rows of a table without a primary key can only replace the whole table"
-                .to_owned(),
-        });
-    }
     let target = quote_qualified(&plan.schema, &plan.name);
-    let ChangeSet {
-        mut upserts,
-        upsert_rows,
-        mut deletes,
-        delete_rows,
-        replace_all,
-    } = changes;
-    let transaction = client
-        .transaction()
-        .await
-        .map_err(fail("begin the sync's transaction"))?;
-    for sql in ddl {
-        transaction
-            .batch_execute(sql)
-            .await
-            .map_err(fail("change the table to follow the source"))?;
-    }
-    let mut applied = Applied::default();
-    if replace_all {
-        applied.deleted = transaction
+    let mut deleted = 0;
+    if t.changes.replace_all {
+        deleted = transaction
             .execute(&format!("DELETE FROM {target}"), &[])
             .await
             .map_err(fail("empty the table"))?;
     }
-    if delete_rows > 0 {
+    if t.changes.delete_rows > 0 {
+        let stage_name = format!("ferry_sync_deletes_{i}");
         let keys = column_list(&plan.primary_key);
         transaction
             .batch_execute(&format!(
-                "CREATE TEMP TABLE ferry_sync_deletes ON COMMIT DROP AS \
+                "CREATE TEMP TABLE {stage_name} ON COMMIT DROP AS \
                  SELECT {keys} FROM {target} WITH NO DATA"
             ))
             .await
             .map_err(fail("create the stage of deleted keys"))?;
         stage(
-            &transaction,
+            transaction,
             &display,
-            &format!("COPY ferry_sync_deletes ({keys}) FROM STDIN (FORMAT binary)"),
-            deletes.take(),
-            delete_rows,
+            &format!("COPY {stage_name} ({keys}) FROM STDIN (FORMAT binary)"),
+            t.changes.frozen.1.clone(),
+            t.changes.delete_rows,
         )
         .await?;
         let matches = plan
@@ -233,72 +439,107 @@ pub async fn apply_changes(
             .map(|k| format!("t.{k} = d.{k}", k = quote_ident(k)))
             .collect::<Vec<_>>()
             .join(" AND ");
-        applied.deleted += transaction
+        deleted += transaction
             .execute(
-                &format!("DELETE FROM {target} AS t USING ferry_sync_deletes AS d WHERE {matches}"),
+                &format!("DELETE FROM {target} AS t USING {stage_name} AS d WHERE {matches}"),
                 &[],
             )
             .await
             .map_err(fail("delete the rows gone from the source"))?;
     }
-    if upsert_rows > 0 {
-        let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
-        let columns = column_list(&names);
+    Ok(deleted)
+}
+
+/// The rows of one table, merged by key (or inserted, for a replacing
+/// change set), and its identity moved past them; returns the rows
+/// inserted and updated.
+async fn apply_upserts(
+    transaction: &Transaction<'_>,
+    i: usize,
+    t: &TableChanges<'_>,
+) -> Result<(u64, u64), WriteError> {
+    let plan = t.plan;
+    let display = display(plan);
+    let fail = |action: &'static str| {
+        let display = display.clone();
+        move |e| WriteError::from_pg(&display, action, e)
+    };
+    if t.changes.upsert_rows == 0 {
+        return Ok((0, 0));
+    }
+    let target = quote_qualified(&plan.schema, &plan.name);
+    let stage_name = format!("ferry_sync_stage_{i}");
+    let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+    let columns = column_list(&names);
+    transaction
+        .batch_execute(&format!(
+            "CREATE TEMP TABLE {stage_name} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ))
+        .await
+        .map_err(fail("create the stage table"))?;
+    stage(
+        transaction,
+        &display,
+        &format!("COPY {stage_name} ({columns}) FROM STDIN (FORMAT binary)"),
+        t.changes.frozen.0.clone(),
+        t.changes.upsert_rows,
+    )
+    .await?;
+    let counts = if t.changes.replace_all {
+        let inserted = transaction
+            .execute(
+                &format!("INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage_name}"),
+                &[],
+            )
+            .await
+            .map_err(fail("insert the source's rows"))?;
+        (inserted, 0)
+    } else {
+        let row = transaction
+            .query_one(&merge_sql(plan, &stage_name), &[])
+            .await
+            .map_err(fail("merge the changed rows"))?;
+        (
+            row.get::<_, i64>(0).unsigned_abs(),
+            row.get::<_, i64>(1).unsigned_abs(),
+        )
+    };
+    if let Some(identity) = plan.identity_column() {
         transaction
             .batch_execute(&format!(
-                "CREATE TEMP TABLE ferry_sync_stage (LIKE {target} INCLUDING DEFAULTS) \
-                 ON COMMIT DROP"
+                "SELECT setval(pg_get_serial_sequence({}, {}), \
+                 GREATEST(COALESCE(max({}), 0), 0) + 1, false) FROM {target}",
+                quote_literal(&target),
+                quote_literal(&identity.name),
+                quote_ident(&identity.name)
             ))
             .await
-            .map_err(fail("create the stage table"))?;
-        stage(
-            &transaction,
-            &display,
-            &format!("COPY ferry_sync_stage ({columns}) FROM STDIN (FORMAT binary)"),
-            upserts.take(),
-            upsert_rows,
-        )
-        .await?;
-        if replace_all {
-            applied.inserted = transaction
-                .execute(
-                    &format!(
-                        "INSERT INTO {target} ({columns}) SELECT {columns} FROM ferry_sync_stage"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(fail("insert the source's rows"))?;
-        } else {
-            let row = transaction
-                .query_one(&merge_sql(plan), &[])
-                .await
-                .map_err(fail("merge the changed rows"))?;
-            applied.inserted = row.get::<_, i64>(0).unsigned_abs();
-            applied.updated = row.get::<_, i64>(1).unsigned_abs();
-        }
-        applied.unchanged = upsert_rows.saturating_sub(applied.inserted + applied.updated);
-        if let Some(identity) = plan.identity_column() {
-            transaction
-                .batch_execute(&format!(
-                    "SELECT setval(pg_get_serial_sequence({}, {}), \
-                     GREATEST(COALESCE(max({}), 0), 0) + 1, false) FROM {target}",
-                    quote_literal(&target),
-                    quote_literal(&identity.name),
-                    quote_ident(&identity.name)
-                ))
-                .await
-                .map_err(fail("move the identity past the synced keys"))?;
-        }
+            .map_err(fail("move the identity past the synced keys"))?;
     }
-    record_state(&transaction, plan, record, &applied)
+    Ok(counts)
+}
+
+/// Whether the constraint `name` of schema `schema` is `DEFERRABLE`;
+/// `None` when there is no such constraint.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn constraint_is_deferrable(
+    client: &Client,
+    schema: &str,
+    name: &str,
+) -> Result<Option<bool>, WriteError> {
+    let row = client
+        .query_opt(
+            "SELECT c.condeferrable FROM pg_catalog.pg_constraint c \
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
+              WHERE n.nspname = $1 AND c.conname = $2 LIMIT 1",
+            &[&schema, &name],
+        )
         .await
-        .map_err(fail("record the sync state"))?;
-    transaction
-        .commit()
-        .await
-        .map_err(fail("commit the sync's transaction"))?;
-    Ok(applied)
+        .map_err(|e| WriteError::from_pg(schema, "look up a constraint", e))?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// COPYs encoded rows into a stage table and checks that all arrived.
@@ -353,7 +594,7 @@ async fn stage(
 /// row, as the upsert does anyway: as a join, the planner (which has no
 /// statistics for the stage) hashes the whole table once the stage holds
 /// some thousands of rows, reading every page of it.
-fn merge_sql(plan: &TablePlan) -> String {
+fn merge_sql(plan: &TablePlan, stage: &str) -> String {
     let target = quote_qualified(&plan.schema, &plan.name);
     let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
     let columns = column_list(&names);
@@ -391,10 +632,10 @@ fn merge_sql(plan: &TablePlan) -> String {
         .join(" AND ");
     format!(
         "WITH fresh AS (\
-           SELECT count(*) AS n FROM ferry_sync_stage s \
+           SELECT count(*) AS n FROM {stage} s \
             WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {key_match} OFFSET 0)), \
          merged AS (\
-           INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM ferry_sync_stage \
+           INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM {stage} \
            ON CONFLICT ({keys}) {action} RETURNING 1) \
          SELECT (SELECT n FROM fresh), (SELECT count(*) FROM merged) - (SELECT n FROM fresh)"
     )
@@ -490,7 +731,7 @@ mod tests {
 
     #[test]
     fn merge_updates_only_rows_that_differ() {
-        let sql = merge_sql(&plan(&["id", "Name", "at"], &["id"]));
+        let sql = merge_sql(&plan(&["id", "Name", "at"], &["id"]), "ferry_sync_stage");
         assert!(sql.contains(
             "INSERT INTO \"app\".\"t\" AS t (\"id\", \"Name\", \"at\") SELECT \"id\", \"Name\", \"at\" FROM ferry_sync_stage"
         ), "{sql}");
@@ -508,7 +749,7 @@ mod tests {
 
     #[test]
     fn a_table_of_keys_only_merges_with_do_nothing() {
-        let sql = merge_sql(&plan(&["a", "b"], &["a", "b"]));
+        let sql = merge_sql(&plan(&["a", "b"], &["a", "b"]), "ferry_sync_stage");
         assert!(
             sql.contains("ON CONFLICT (\"a\", \"b\") DO NOTHING"),
             "{sql}"

@@ -73,6 +73,7 @@ fn every_type() -> TablePlan {
     plan.uniques = vec![ferry_model::UniquePlan {
         name: "every_type_label_key".to_owned(),
         columns: vec!["Label".to_owned(), "id".to_owned()],
+        deferrable: true,
     }];
     plan.indexes = vec![ferry_model::IndexPlan {
         name: "every_type_ts".to_owned(),

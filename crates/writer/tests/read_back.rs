@@ -538,6 +538,7 @@ async fn inspect_sees_what_the_plan_created() {
     order.uniques = vec![UniquePlan {
         name: "order_at_id_key".to_owned(),
         columns: vec!["at".to_owned(), "id".to_owned()],
+        deferrable: true,
     }];
     order.indexes = vec![IndexPlan {
         name: "order_total".to_owned(),
