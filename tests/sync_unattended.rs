@@ -209,3 +209,75 @@ fn issue_13_a_table_that_cannot_be_applied_fails_alone_with_its_cause_and_is_ret
     assert_eq!(counts(&report, "messages"), [1, 0, 0], "{report}");
     verify_full(&app, &db);
 }
+
+#[test]
+fn issue_13_check_finds_what_a_cursor_missed_and_reset_repairs_it() {
+    let app = TempSqlite::new(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT,
+                            updated_at DATETIME NOT NULL);
+         INSERT INTO items VALUES (1, 'a', '2023-01-01 00:00:00'),
+                                  (2, 'b', '2024-01-01 00:00:00');",
+    );
+    let db = TestDb::new();
+    let config = std::env::temp_dir().join(format!("ferry-unattended-{}.toml", db.name));
+    std::fs::write(&config, "[tables.items.sync]\ncursor = \"updated_at\"\n").unwrap();
+    let config_arg = ["--config", config.to_str().unwrap()];
+    sync(&app, &db, &config_arg).assert_ok();
+
+    // An update that forgets the cursor, and a delete.
+    write(
+        &app,
+        "UPDATE items SET name = 'changed' WHERE id = 1; DELETE FROM items WHERE id = 2;",
+    );
+    let report = sync(&app, &db, &config_arg).assert_ok().json();
+    assert_eq!(
+        counts(&report, "items"),
+        [0, 0, 1],
+        "the cursor cannot see it"
+    );
+    let notes = table(&report, "items")["notes"].to_string();
+    assert!(
+        notes.contains("updates that leave updated_at unchanged"),
+        "{notes}"
+    );
+
+    let run = sync(
+        &app,
+        &db,
+        &["--config", config.to_str().unwrap(), "--check"],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["check"], true, "{report}");
+    assert_eq!(table(&report, "items")["action"], "checked");
+    assert_eq!(counts(&report, "items"), [0, 1, 0], "{report}");
+    // The check changed nothing.
+    let name: String = db
+        .client()
+        .query_one("SELECT name FROM items WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "a");
+
+    let report = sync(
+        &app,
+        &db,
+        &["--config", config.to_str().unwrap(), "--reset", "items"],
+    )
+    .assert_ok()
+    .json();
+    assert_eq!(table(&report, "items")["action"], "reconciled", "{report}");
+    assert_eq!(counts(&report, "items"), [0, 1, 0], "{report}");
+    verify_full(&app, &db);
+    let run = sync(
+        &app,
+        &db,
+        &["--config", config.to_str().unwrap(), "--check"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let run = sync(&app, &db, &["--reset", "nope"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("--reset nope"), "{}", run.stderr);
+    std::fs::remove_file(&config).unwrap();
+}

@@ -268,6 +268,18 @@ pub struct SyncArgs {
     #[arg(long)]
     pub allow_schema_changes: bool,
 
+    /// Change nothing: compare every table in full (digests per key
+    /// range, as `ferry verify --full`) and report the rows the target
+    /// lacks, holds changed or holds extra; exit 1 when any differ. Finds
+    /// what a cursor or append strategy missed.
+    #[arg(long, conflicts_with = "reset")]
+    pub check: bool,
+
+    /// Forget the sync state of these tables (source names, repeatable or
+    /// comma-separated) and reconcile them from scratch in this run.
+    #[arg(long, value_delimiter = ',', value_name = "TABLE")]
+    pub reset: Vec<String>,
+
     /// When another sync of the same source into the same schema is
     /// running, wait up to this long for it instead of exiting 4 at once.
     #[arg(long, value_name = "SECONDS")]

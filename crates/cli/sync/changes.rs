@@ -48,6 +48,24 @@ pub struct KeyMismatch {
     bad: HashSet<u32>,
 }
 
+/// How the target differs from the source, in rows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drift {
+    /// In the source only.
+    pub missing: u64,
+    /// Same key, other values.
+    pub changed: u64,
+    /// In the target only.
+    pub extra: u64,
+}
+
+impl Drift {
+    /// Whether both sides hold the same rows.
+    pub fn is_empty(&self) -> bool {
+        *self == Drift::default()
+    }
+}
+
 /// A key's canonical bytes and its values, as the target stores them.
 type Keys = HashMap<Vec<u8>, Vec<PgValue<'static>>>;
 
@@ -287,14 +305,16 @@ impl TableJob {
         self: &Arc<Self>,
         client: &tokio_postgres::Client,
         changes: &mut ChangeSet,
-    ) -> Result<Option<i64>> {
+    ) -> Result<(Option<i64>, Drift)> {
         let buckets = self.source_buckets().await?;
         // Both sides at once: SQLite on a blocking thread, Postgres here.
         let job = Arc::clone(self);
         let source = tokio::task::spawn_blocking(move || job.source_digests(buckets));
         let mut target = BucketDigests::new(buckets);
+        let mut target_rows = 0;
         let streamed =
             ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
+                target_rows += 1;
                 target.add(&self.key_of(&values), &row_digest(&values));
                 ControlFlow::Continue(())
             })
@@ -304,7 +324,7 @@ impl TableJob {
         streamed?;
         let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
         if bad.is_empty() {
-            return Ok(max_cursor);
+            return Ok((max_cursor, Drift::default()));
         }
         if self.key_positions.is_empty() {
             // Rows without a key cannot be matched one by one: the
@@ -318,7 +338,12 @@ impl TableJob {
                 Ok::<_, anyhow::Error>(all)
             });
             *changes = all.await.context("source pass panicked")??;
-            return Ok(max_cursor);
+            let drift = Drift {
+                missing: changes.upserts(),
+                changed: 0,
+                extra: target_rows,
+            };
+            return Ok((max_cursor, drift));
         }
 
         let in_bad = |key: &[u8]| bad.contains(&bucket_of(key, buckets));
@@ -339,6 +364,7 @@ impl TableJob {
         let mut owned = std::mem::take(changes);
         let pass = tokio::task::spawn_blocking(move || {
             let mut mine = HashSet::new();
+            let mut drift = Drift::default();
             job.source_rows(
                 |key| bad_buckets.contains(&bucket_of(key, buckets)),
                 &mut |values| {
@@ -346,22 +372,28 @@ impl TableJob {
                     let same = theirs
                         .get(&key)
                         .is_some_and(|(digest, _)| *digest == row_digest(&values));
-                    mine.insert(key);
                     if !same {
+                        match theirs.contains_key(&key) {
+                            true => drift.changed += 1,
+                            false => drift.missing += 1,
+                        }
                         owned.upsert(&values)?;
                     }
+                    mine.insert(key);
                     Ok(())
                 },
             )?;
             for (key, (_, key_values)) in &theirs {
                 if !mine.contains(key) {
+                    drift.extra += 1;
                     owned.delete(key_values)?;
                 }
             }
-            Ok::<_, anyhow::Error>(owned)
+            Ok::<_, anyhow::Error>((owned, drift))
         });
-        *changes = pass.await.context("source pass panicked")??;
-        Ok(max_cursor)
+        let (owned, drift) = pass.await.context("source pass panicked")??;
+        *changes = owned;
+        Ok((max_cursor, drift))
     }
 
     /// The bucket count of a comparison, from the source's row count.

@@ -19,6 +19,7 @@
 
 mod apply;
 mod changes;
+mod check;
 mod cursor;
 mod report;
 mod strategy;
@@ -171,6 +172,22 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
     let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
     let prepared = crate::prepare::prepare_at(&args.source, snapshot.path())?;
 
+    for name in &args.reset {
+        let plan = prepared
+            .plans
+            .iter()
+            .find(|p| p.source_name.eq_ignore_ascii_case(name) || p.name == *name)
+            .ok_or_else(|| {
+                UsageError::new(format!(
+                    "--reset {name}: the source has no such table (or --tables/--exclude leave \
+                     it out)"
+                ))
+            })?;
+        ferry_writer::forget_sync_state(&client, &plan.schema, &plan.name)
+            .await
+            .with_context(|| format!("forgetting the sync state of {}", plan.name))?;
+    }
+
     let mut planned = Vec::new();
     let mut drift = Vec::new();
     for plan in &prepared.plans {
@@ -191,7 +208,8 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
             &client,
             plan,
             &job.strategy,
-            args.allow_schema_changes,
+            // A check changes nothing, columns included.
+            args.allow_schema_changes && !args.check,
             &mut drift,
         )
         .await?;
@@ -215,10 +233,24 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
                 partitions: Vec::new(),
                 seconds: started.elapsed().as_secs_f64(),
                 started_unix,
+                check: false,
             };
             report::write_atomically(path, &report.to_metrics())?;
         }
         return Err(UsageError::new(message).into());
+    }
+
+    if args.check {
+        let (outcomes, code) = check::check(&client, &planned).await;
+        let report = SyncReport {
+            schema,
+            tables: outcomes,
+            partitions: Vec::new(),
+            seconds: started.elapsed().as_secs_f64(),
+            started_unix,
+            check: true,
+        };
+        return Ok((report, code));
     }
 
     let mut outcomes = Vec::new();
@@ -294,6 +326,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
         partitions,
         seconds: started.elapsed().as_secs_f64(),
         started_unix,
+        check: false,
     };
     if let Some(path) = &args.metrics_textfile {
         report::write_atomically(path, &report.to_metrics())?;
@@ -534,7 +567,7 @@ async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Resul
     let (action, watermark) = match &p.action {
         Action::Copy => unreachable!("copies are run by first_copy"),
         Action::Reconcile => {
-            let cursor_max = job.reconcile(client, &mut changes).await?;
+            let (cursor_max, _) = job.reconcile(client, &mut changes).await?;
             let watermark = match job.strategy.mode {
                 Mode::Cursor { .. } => cursor_max,
                 Mode::Append => {

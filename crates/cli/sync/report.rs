@@ -47,6 +47,10 @@ pub struct SyncReport {
     /// When the run started, as Unix seconds.
     #[serde(skip)]
     pub started_unix: f64,
+    /// A `--check`: the counts are the differences found, nothing was
+    /// applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub check: bool,
 }
 
 impl SyncReport {
@@ -83,6 +87,24 @@ impl SyncReport {
             out.push_str(&format!("partitions: {line}\n"));
         }
         let failed = self.tables.iter().filter(|t| !t.success).count();
+        if self.check {
+            let differ = self
+                .tables
+                .iter()
+                .filter(|t| !t.success || t.inserted + t.updated + t.deleted > 0)
+                .count();
+            out.push_str(&format!(
+                "checked {} tables in {} in {:.2}s: {}\n",
+                self.tables.len(),
+                self.schema,
+                self.seconds,
+                match differ {
+                    0 => "the target matches the source".to_owned(),
+                    n => format!("{n} differ (inserted, updated, deleted: what a sync would do)"),
+                }
+            ));
+            return out;
+        }
         out.push_str(&format!(
             "synced {} of {} tables into {} in {:.2}s\n",
             self.tables.len() - failed,
@@ -214,6 +236,7 @@ mod tests {
             partitions: Vec::new(),
             seconds: 1.5,
             started_unix: 1_700_000_000.0,
+            check: false,
         }
     }
 

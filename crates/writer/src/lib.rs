@@ -143,6 +143,6 @@ pub use sync_apply::{
     ApplyFailure, ChangeSet, SyncRecord, TableChanges,
 };
 pub use sync_state::{
-    ensure_sync_state, max_key, read_sync_state, sync_lock_holder, sync_state_sql, try_lock_sync,
-    SyncState,
+    ensure_sync_state, forget_sync_state, max_key, read_sync_state, sync_lock_holder,
+    sync_state_sql, try_lock_sync, SyncState,
 };

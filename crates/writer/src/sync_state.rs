@@ -141,6 +141,27 @@ pub async fn read_sync_state(
     }))
 }
 
+/// Forgets the sync state of `schema.table` (`ferry sync --reset`): the
+/// next run reconciles it from scratch. `true` when there was one.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn forget_sync_state(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<bool, WriteError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM \"ferry\".\"sync_state\" WHERE target_schema = $1 AND target_table = $2",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "forget the sync state", e))?;
+    Ok(deleted > 0)
+}
+
 /// The advisory lock key of a sync of `source` into `schema`.
 fn lock_key(schema: &str, source: &str) -> String {
     format!("ferry sync {schema} {source}")
