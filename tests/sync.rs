@@ -24,11 +24,11 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
 INSERT INTO events SELECT i, 'login', '2024-05-01 08:00:00' FROM n;
 ";
 
-fn sync(source: &TempSqlite, db: &TestDb, extra: &[&str]) -> Run {
+pub(crate) fn sync(source: &TempSqlite, db: &TestDb, extra: &[&str]) -> Run {
     command_json("sync", &source.path, db, extra)
 }
 
-fn verify_full(source: &TempSqlite, db: &TestDb) {
+pub(crate) fn verify_full(source: &TempSqlite, db: &TestDb) {
     let run = command_json("verify", &source.path, db, &["--full"]);
     assert_eq!(
         run.code, 0,
@@ -37,14 +37,14 @@ fn verify_full(source: &TempSqlite, db: &TestDb) {
     );
 }
 
-fn write(source: &TempSqlite, sql: &str) {
+pub(crate) fn write(source: &TempSqlite, sql: &str) {
     rusqlite::Connection::open(&source.path)
         .unwrap()
         .execute_batch(sql)
         .unwrap_or_else(|e| panic!("{e}\n{sql}"));
 }
 
-fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["tables"]
         .as_array()
         .unwrap()
@@ -53,7 +53,7 @@ fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
         .unwrap_or_else(|| panic!("{name} missing from {report}"))
 }
 
-fn counts(report: &serde_json::Value, name: &str) -> [u64; 3] {
+pub(crate) fn counts(report: &serde_json::Value, name: &str) -> [u64; 3] {
     let t = table(report, name);
     ["inserted", "updated", "deleted"].map(|k| t[k].as_u64().unwrap())
 }

@@ -3,41 +3,8 @@
 //! applied is reported and retried, and a seeded random workload always
 //! converges on an independent reading of SQLite.
 
-use crate::util::{command_json, ferry, Run, TempSqlite, TestDb};
-
-fn sync(source: &TempSqlite, db: &TestDb, extra: &[&str]) -> Run {
-    command_json("sync", &source.path, db, extra)
-}
-
-fn write(source: &TempSqlite, sql: &str) {
-    rusqlite::Connection::open(&source.path)
-        .unwrap()
-        .execute_batch(sql)
-        .unwrap_or_else(|e| panic!("{e}\n{sql}"));
-}
-
-fn verify_full(source: &TempSqlite, db: &TestDb) {
-    let run = command_json("verify", &source.path, db, &["--full"]);
-    assert_eq!(
-        run.code, 0,
-        "verify --full:\n{}\n{}",
-        run.stdout, run.stderr
-    );
-}
-
-fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from {report}"))
-}
-
-fn counts(report: &serde_json::Value, name: &str) -> [u64; 3] {
-    let t = table(report, name);
-    ["inserted", "updated", "deleted"].map(|k| t[k].as_u64().unwrap())
-}
+use crate::sync::{counts, sync, table, verify_full, write};
+use crate::util::{ferry, TempSqlite, TestDb};
 
 #[test]
 fn issue_13_updates_and_deletes_on_a_key_only_table_are_synced_by_default() {

@@ -227,14 +227,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
         );
         if let Some(path) = &args.metrics_textfile {
             let outcomes = planned.iter().map(|p| failed(p, &message, 0.0)).collect();
-            let report = SyncReport {
-                schema,
-                tables: outcomes,
-                partitions: Vec::new(),
-                seconds: started.elapsed().as_secs_f64(),
-                started_unix,
-                check: false,
-            };
+            let report = SyncReport::new(schema, outcomes, started, started_unix);
             report::write_atomically(path, &report.to_metrics())?;
         }
         return Err(UsageError::new(message).into());
@@ -243,12 +236,8 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
     if args.check {
         let (outcomes, code) = check::check(&client, &planned).await;
         let report = SyncReport {
-            schema,
-            tables: outcomes,
-            partitions: Vec::new(),
-            seconds: started.elapsed().as_secs_f64(),
-            started_unix,
             check: true,
+            ..SyncReport::new(schema, outcomes, started, started_unix)
         };
         return Ok((report, code));
     }
@@ -321,12 +310,8 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
             .unwrap_or(usize::MAX)
     });
     let report = SyncReport {
-        schema,
-        tables: outcomes,
         partitions,
-        seconds: started.elapsed().as_secs_f64(),
-        started_unix,
-        check: false,
+        ..SyncReport::new(schema, outcomes, started, started_unix)
     };
     if let Some(path) = &args.metrics_textfile {
         report::write_atomically(path, &report.to_metrics())?;

@@ -54,6 +54,23 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
+    /// A run's report, its seconds counted up to now.
+    pub fn new(
+        schema: String,
+        tables: Vec<TableOutcome>,
+        started: std::time::Instant,
+        started_unix: f64,
+    ) -> SyncReport {
+        SyncReport {
+            schema,
+            tables,
+            partitions: Vec::new(),
+            seconds: started.elapsed().as_secs_f64(),
+            started_unix,
+            check: false,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the report serializes")
     }
