@@ -176,6 +176,12 @@ impl TempSqlite {
 impl Drop for TempSqlite {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        // A WAL-mode file leaves its log and shared-memory index beside it.
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = self.path.clone().into_os_string();
+            side.push(suffix);
+            let _ = std::fs::remove_file(side);
+        }
     }
 }
 

@@ -107,19 +107,73 @@ pub fn cross_check(
     source: SourceValueRef<'_>,
     coerced: &PgValue<'_>,
 ) -> Option<PgValue<'static>> {
-    let same = |expected: &PgValue<'_>| {
-        let (mut left, mut right) = (Vec::new(), Vec::new());
-        encode_value(expected, &mut left);
-        encode_value(coerced, &mut right);
-        left == right
-    };
-    if let (PgType::Numeric(_), SourceValueRef::Real(r)) = (column.pg_type, source) {
-        if r.is_finite() && same(&PgValue::Numeric(Cow::Owned(r.to_string()))) {
+    if let (PgType::Numeric(_), SourceValueRef::Real(r), PgValue::Numeric(text)) =
+        (column.pg_type, source, coerced)
+    {
+        if r.is_finite() && (short_round_trip(r, text) || same_decimal(&r.to_string(), text)) {
             return None;
         }
     }
     let expected = independent_value(column, source)?;
-    (!same(&expected)).then_some(expected)
+    let agrees = match (&expected, coerced) {
+        (PgValue::Numeric(_), _) | (_, PgValue::Numeric(_)) => {
+            let (mut left, mut right) = (Vec::new(), Vec::new());
+            encode_value(&expected, &mut left);
+            encode_value(coerced, &mut right);
+            left == right
+        }
+        _ => expected == *coerced,
+    };
+    (!agrees).then_some(expected)
+}
+
+/// Whether `text` is, by value, the shortest decimal that reads back as
+/// `r`, proven without formatting `r`: it has at most 15 significant
+/// digits and parses to `r`. Distinct decimals of at most 15 significant
+/// digits are distinct doubles (a double carries 15.95 digits), so the
+/// shortest one, no longer than `text`, is `text` itself. Longer texts are
+/// left to the formatter.
+fn short_round_trip(r: f64, text: &str) -> bool {
+    let digits = text.trim_start_matches('-');
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if !whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let count = whole.len() + fraction.len();
+    let digit = |at: usize| match at.checked_sub(whole.len()) {
+        None => whole.as_bytes()[at],
+        Some(at) => fraction.as_bytes()[at],
+    };
+    let first = (0..count).find(|&at| digit(at) != b'0');
+    let last = (0..count).rev().find(|&at| digit(at) != b'0');
+    let significant = match (first, last) {
+        (Some(first), Some(last)) => last - first + 1,
+        _ => 0,
+    };
+    significant <= 15 && text.parse::<f64>() == Ok(r)
+}
+
+/// Whether `padded` spells the decimal `short` the way a scaled numeric
+/// does: the same text, or with zeros added to its fraction (`12.3` and
+/// `12.30`, `12` and `12.00`). Anything else is left to the canonical
+/// comparison.
+fn same_decimal(short: &str, padded: &str) -> bool {
+    let Some(rest) = padded.strip_prefix(short) else {
+        return false;
+    };
+    let zeros = if rest.is_empty() || short.contains('.') {
+        rest
+    } else {
+        match rest.strip_prefix('.') {
+            Some(zeros) if !zeros.is_empty() => zeros,
+            _ => return false,
+        }
+    };
+    zeros.bytes().all(|b| b == b'0')
 }
 
 fn timestamp_in_range(micros: i128) -> Option<i64> {
@@ -321,6 +375,34 @@ mod tests {
 
     fn micros(jd: f64) -> Option<PgValue<'static>> {
         value(PgType::Timestamptz, SourceValueRef::Real(jd))
+    }
+
+    #[test]
+    fn short_decimals_that_read_back_are_the_shortest() {
+        assert!(short_round_trip(12.3, "12.30"));
+        assert!(short_round_trip(0.1, "0.1"));
+        assert!(short_round_trip(-0.0, "0"));
+        assert!(short_round_trip(1e15, "1000000000000000"));
+        assert!(!short_round_trip(12.3, "12.29"));
+        // Reads back as 0.1, but is another numeric value: not short.
+        assert!(!short_round_trip(
+            0.1,
+            "0.1000000000000000055511151231257827"
+        ));
+        // 17 digits: left to the formatter.
+        assert!(!short_round_trip(0.1 + 0.2, "0.30000000000000004"));
+        assert!(!short_round_trip(1.0, "1e0"));
+    }
+
+    #[test]
+    fn padded_decimals_are_recognised() {
+        assert!(same_decimal("12.3", "12.3"));
+        assert!(same_decimal("12.3", "12.30"));
+        assert!(same_decimal("12", "12.00"));
+        assert!(!same_decimal("12", "120"));
+        assert!(!same_decimal("12", "12."));
+        assert!(!same_decimal("12.3", "12.31"));
+        assert!(!same_decimal("1", "12.0"));
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub struct RowRecord {
     pub locator: u64,
 }
 
+thread_local! {
+    /// Encoding buffer for keys, kept per thread so hashing millions of
+    /// keys allocates nothing per row.
+    static KEY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A 128-bit truncation keeps accidental collisions out of reach: with
 /// 10^10 rows the chance that two keys share a hash is below 10^-18.
 const HALF: usize = 16;
@@ -50,18 +56,24 @@ impl RowRecord {
         if key_positions.is_empty() {
             return RowRecord::keyless(&digest, locator);
         }
-        let key: Vec<&PgValue<'_>> = key_positions
-            .iter()
-            .filter_map(|&at| values.get(at))
-            .collect();
-        let mut bytes = Vec::with_capacity(16 * key.len());
-        // The same bytes as `key_bytes` of the key's values: the count,
-        // then each value.
-        bytes.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        for value in key {
-            encode_value(value, &mut bytes);
-        }
-        let hash = blake3::hash(&bytes);
+        let hash = KEY_BUFFER.with_borrow_mut(|bytes| {
+            bytes.clear();
+            // The same bytes as `key_bytes` of the key's values: the
+            // count, then each value.
+            let count = key_positions
+                .iter()
+                .filter(|&&at| at < values.len())
+                .count();
+            bytes.extend_from_slice(&(count as u16).to_le_bytes());
+            for value in key_positions.iter().filter_map(|&at| values.get(at)) {
+                encode_value(value, bytes);
+            }
+            let hash = blake3::hash(bytes);
+            if bytes.capacity() > 1 << 16 {
+                *bytes = Vec::new();
+            }
+            hash
+        });
         RowRecord {
             key: first_half(hash.as_bytes()),
             digest: second_half(&digest.0),
