@@ -572,3 +572,66 @@ fn issue_14_a_superuser_does_not_trust_the_loaders_ledger() {
     let run = run(&db.url, "other", &[]);
     assert_refused(&run, 2, &["schema ferry", &loader.name]);
 }
+
+/// The same attack through an existing target table: a role with `CREATE`
+/// on the schema makes the empty table first, with a trigger that makes it
+/// superuser when a superuser's copy fills the table.
+#[test]
+fn issue_14_an_existing_table_with_another_roles_trigger_is_refused() {
+    let source = source();
+    let db = TestDb::new();
+    let planter = Role::new("tablebait", &db);
+    db.client()
+        .batch_execute(&format!(
+            "GRANT CONNECT ON DATABASE {} TO {name}; GRANT CREATE ON SCHEMA public TO {name}",
+            db.name,
+            name = planter.name
+        ))
+        .unwrap();
+    let mut as_planter = postgres::Client::connect(&planter.url(), postgres::NoTls).unwrap();
+    as_planter
+        .batch_execute(&format!(
+            "CREATE TABLE public.items (id bigint NOT NULL, name text NOT NULL,
+                                        price double precision, at bigint);
+             CREATE FUNCTION public.escalate() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN ALTER ROLE {} SUPERUSER; RETURN NEW; END $$;
+             CREATE TRIGGER escalate BEFORE INSERT ON public.items
+                 FOR EACH ROW EXECUTE FUNCTION public.escalate();",
+            planter.name
+        ))
+        .unwrap();
+    drop(as_planter);
+
+    let run = copy(&source.path, &db, &["--if-exists", "append"]);
+    assert_refused(
+        &run,
+        2,
+        &["table public.items", &planter.name, "does not trust"],
+    );
+    let superuser: bool = db
+        .client()
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = $1",
+            &[&planter.name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!superuser, "the planted trigger ran as the superuser");
+    assert_eq!(count(&db, "items"), 0);
+
+    // Owned by the runner, the table is trusted, but a trigger running
+    // another role's function still is not.
+    db.client()
+        .batch_execute("ALTER TABLE public.items OWNER TO postgres")
+        .unwrap();
+    let run = copy(&source.path, &db, &["--if-exists", "append"]);
+    assert_refused(&run, 2, &["trigger escalate", &planter.name]);
+    assert_eq!(count(&db, "items"), 0);
+
+    // Without the trigger, the runner's own table loads.
+    db.client()
+        .batch_execute("DROP TRIGGER escalate ON public.items")
+        .unwrap();
+    copy(&source.path, &db, &["--if-exists", "append"]).assert_ok();
+    assert_eq!(count(&db, "items"), 3);
+}

@@ -332,18 +332,23 @@ pub fn column_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
     out
 }
 
-/// Refuses an existing table whose columns differ from the plan (see
-/// [`column_differences`]); `Ok` when it matches or does not exist. Run it
-/// before any COPY into a table ferry did not just create.
+/// Refuses an existing table that ferry cannot trust (owned by another
+/// role, or with a trigger running another role's function, which COPY
+/// would fire with ferry's privileges) or whose columns differ from the
+/// plan (see [`column_differences`]); `Ok` when it is trusted and matches,
+/// or does not exist. Run it before any COPY into a table ferry did not
+/// just create.
 ///
 /// # Errors
 ///
+/// [`WriteError::Untrusted`] naming the owner or trigger,
 /// [`WriteError::TableMismatch`] listing every difference, or a catalog
 /// error.
 pub async fn check_columns_match(client: &Client, plan: &TablePlan) -> Result<(), WriteError> {
     let Some(actual) = inspect_table(client, &plan.schema, &plan.name).await? else {
         return Ok(());
     };
+    crate::trust::check_target_table(client, &plan.schema, &plan.name).await?;
     let differences = column_differences(plan, &actual);
     if differences.is_empty() {
         return Ok(());

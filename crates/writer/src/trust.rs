@@ -342,3 +342,64 @@ pub(crate) async fn check_before_reading(
     }
     check_table(client, table, false, false).await
 }
+
+/// Checks an existing target table before ferry writes into it: the table
+/// (and, for a partitioned one, every partition) must be owned by a
+/// trusted role, and no trigger on it may run a function owned by another
+/// role. COPY fires row triggers as whoever runs ferry, often a superuser:
+/// a role able to create the empty target table first (`CREATE` on the
+/// schema is enough) could otherwise run its own function with the
+/// runner's privileges (issue 14). Only owners can add rules, policies,
+/// constraints or index expressions, so a trusted owner covers those.
+///
+/// # Errors
+///
+/// [`WriteError::Untrusted`] naming the table and what is wrong, or a
+/// [`WriteError`] from the catalog query.
+pub(crate) async fn check_target_table(
+    client: &impl GenericClient,
+    schema: &str,
+    table: &str,
+) -> Result<(), WriteError> {
+    let object = format!("table {schema}.{table}");
+    let rows = client
+        .query(
+            &format!(
+                "WITH trusted AS ({TRUSTED_OWNER_SQL}),
+                      root AS (SELECT pg_catalog.format('%I.%I', $1::text, $2::text)::regclass
+                                          AS relid),
+                      -- A plain table has no partition tree: itself alone.
+                      tree AS (SELECT relid FROM root
+                               UNION SELECT t.relid FROM root,
+                                            pg_catalog.pg_partition_tree(root.relid) t)
+                 SELECT pg_catalog.format('table %s is owned by role %s',
+                            c.oid::regclass, pg_catalog.pg_get_userbyid(c.relowner))
+                   FROM tree JOIN pg_catalog.pg_class c ON c.oid = tree.relid
+                  WHERE c.relowner NOT IN (SELECT oid FROM trusted)
+                 UNION ALL
+                 SELECT pg_catalog.format('trigger %s on %s runs %s, owned by role %s',
+                            t.tgname, t.tgrelid::regclass, p.oid::regprocedure,
+                            pg_catalog.pg_get_userbyid(p.proowner))
+                   FROM tree JOIN pg_catalog.pg_trigger t ON t.tgrelid = tree.relid
+                   JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+                  WHERE NOT t.tgisinternal AND p.proowner NOT IN (SELECT oid FROM trusted)"
+            ),
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(&object, "check who owns the existing table", e))?;
+    match rows.first() {
+        None => Ok(()),
+        Some(_) => Err(untrusted(
+            &object,
+            format!(
+                "{}, which is neither the role ferry connects as, a role it is a member of, nor \
+                 a superuser",
+                rows.iter()
+                    .map(|row| row.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )),
+    }
+}
