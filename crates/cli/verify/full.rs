@@ -3,7 +3,7 @@
 //!
 //! 1. Both sides are streamed at once: the source over `--jobs` threads,
 //!    the target in one scan. Each row becomes a
-//!    [`RowRecord`](ferry_verifier::RowRecord) (key hash, row digest, and
+//!    [`RowRecord`] (key hash, row digest, and
 //!    where to find the row again: its rowid, or its tuple id in the
 //!    target), spread over partitions by key hash and spilled to unlinked
 //!    temporary files past a memory budget ([`RecordSpill`]).

@@ -99,7 +99,7 @@ pub(crate) const CHUNKS: OwnTable = OwnTable {
 
 /// Creates the ledger's schema and tables if they are missing, after
 /// checking that whatever exists of them is ferry's own (see
-/// [`crate::trust`]): ferry writes to them as whoever runs it.
+/// the `trust` module): ferry writes to them as whoever runs it.
 ///
 /// Processes started together all run this: concurrent `CREATE … IF NOT
 /// EXISTS` of one object can still fail on the catalog's unique index, so
