@@ -18,7 +18,7 @@ use crate::util::{copy, ferry, TempSqlite, TestDb};
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// Waits for `child`, killing it and failing if it outlives [`HANG_GUARD`].
-fn wait(mut child: Child, what: &str) -> (i32, String, String) {
+pub(crate) fn wait(mut child: Child, what: &str) -> (i32, String, String) {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -42,7 +42,7 @@ fn wait(mut child: Child, what: &str) -> (i32, String, String) {
 
 /// Starts `ferry args…` with `env` set (and no inherited DATABASE_URL),
 /// its output piped.
-fn spawn(args: &[&str], env: &[(&str, &OsStr)]) -> Child {
+pub(crate) fn spawn(args: &[&str], env: &[(&str, &OsStr)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
     command.env_remove("DATABASE_URL");
     for (key, value) in env {
@@ -57,10 +57,10 @@ fn spawn(args: &[&str], env: &[(&str, &OsStr)]) -> Child {
 }
 
 /// A directory of its own, for TMPDIR; removed when dropped.
-struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir(pub(crate) PathBuf);
 
 impl ScratchDir {
-    fn new() -> ScratchDir {
+    pub(crate) fn new() -> ScratchDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "ferry-process-safety-{}-{}",
@@ -71,7 +71,7 @@ impl ScratchDir {
         ScratchDir(dir)
     }
 
-    fn snapshots(&self) -> Vec<PathBuf> {
+    pub(crate) fn snapshots(&self) -> Vec<PathBuf> {
         std::fs::read_dir(&self.0)
             .unwrap()
             .flatten()

@@ -488,3 +488,115 @@ fn issue_13_random_writes_converge_after_every_sync() {
         std::fs::remove_file(&config).unwrap();
     }
 }
+
+/// `id|n` of every row of `items`, read from SQLite.
+fn sqlite_items(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id || '|' || n FROM items ORDER BY id")
+        .unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// The same, read from Postgres.
+fn postgres_items(db: &TestDb) -> Vec<String> {
+    db.client()
+        .query("SELECT id || '|' || n FROM items ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn issue_13_sigterm_rolls_a_blocked_apply_back_and_the_next_run_converges() {
+    use crate::process_safety::{spawn, wait, ScratchDir};
+    use std::time::{Duration, Instant};
+
+    let app = TempSqlite::new(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 1000)
+         INSERT INTO items SELECT i, 0 FROM s;",
+    );
+    let db = TestDb::new();
+    sync(&app, &db, &[]).assert_ok();
+    let before = postgres_items(&db);
+    write(
+        &app,
+        "UPDATE items SET n = 1; DELETE FROM items WHERE id > 900;",
+    );
+
+    // The test holds a row the apply must update, so the run blocks in its
+    // apply, inside its transaction, until it is stopped.
+    let mut holder = db.client();
+    let mut held = holder.transaction().unwrap();
+    held.execute("SELECT 1 FROM items WHERE id = 1 FOR UPDATE", &[])
+        .unwrap();
+    let tmp = ScratchDir::new();
+    let child = spawn(
+        &[
+            "sync",
+            "--source",
+            app.path.to_str().unwrap(),
+            "--target",
+            &db.url,
+            "--lock-timeout",
+            "0",
+        ],
+        &[("TMPDIR", tmp.0.as_os_str())],
+    );
+    let mut watcher = db.client();
+    let blocked_pid = |watcher: &mut postgres::Client| -> Option<i32> {
+        watcher
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    AND backend_type = 'client backend'",
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get(0))
+    };
+    let started = Instant::now();
+    let pid = loop {
+        if let Some(pid) = blocked_pid(&mut watcher) {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the sync never blocked on the held row"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(tmp.snapshots().len(), 1, "the run reads a snapshot");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _, stderr) = wait(child, "terminated sync");
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("the next ferry sync catches up"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--if-exists"), "{stderr}");
+    assert!(tmp.snapshots().is_empty(), "{:?}", tmp.snapshots());
+    // Its session is gone while the test still holds the row: the apply
+    // was rolled back, not left waiting.
+    let alive: bool = watcher
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+            &[&pid],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!alive, "the interrupted session {pid} is still there");
+    held.rollback().unwrap();
+    assert_eq!(postgres_items(&db), before, "half-applied sync");
+
+    let report = sync(&app, &db, &[]).assert_ok().json();
+    assert_eq!(counts(&report, "items"), [0, 900, 100], "{report}");
+    assert_eq!(postgres_items(&db), sqlite_items(&app.path));
+}

@@ -258,7 +258,7 @@ fn report(
 }
 
 /// SIGINT or SIGTERM: stop handing out chunks; in-flight ones roll back.
-async fn interrupt_on_signal(stop: Arc<Stop>) {
+pub async fn interrupt_on_signal(stop: Arc<Stop>) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

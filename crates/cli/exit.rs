@@ -106,11 +106,28 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// A `ferry sync` stopped by a signal: its apply was rolled back.
+#[derive(Debug)]
+pub struct SyncInterrupted;
+
+impl fmt::Display for SyncInterrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SYNC_INTERRUPTED)
+    }
+}
+
+impl std::error::Error for SyncInterrupted {}
+
+/// What an interrupted sync says, also when a second signal ends it at
+/// once.
+pub const SYNC_INTERRUPTED: &str = "interrupted: the changes in flight were rolled back and no \
+     table moved past its last finished sync; the next ferry sync catches up";
+
 /// Maps an error to its documented exit code by looking at the types in its
 /// chain, never at its text.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<Interrupted>() {
+        if cause.is::<Interrupted>() || cause.is::<SyncInterrupted>() {
             return INTERRUPTED;
         }
         if cause.is::<crate::sync::Locked>() || cause.is::<crate::setup::LoaderBusy>() {

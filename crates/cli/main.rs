@@ -100,10 +100,15 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             Ok((output, exit::OK))
         }
         Command::Sync(args) => {
-            let output = runtime(args.jobs)?.block_on(async {
+            let runtime = runtime(args.jobs)?;
+            let synced = runtime.block_on(async {
                 let synced = sync::run(args).await;
                 locks::explain(synced, &args.target, args.source.schema.as_deref()).await
-            })?;
+            });
+            // An interrupted run leaves source passes reading on blocking
+            // threads; the process is about to exit, so do not wait for them.
+            runtime.shutdown_background();
+            let output = synced?;
             Ok((output.text, output.code))
         }
         Command::Verify(args) => {

@@ -24,6 +24,9 @@ use crate::scrub::say;
 
 static STOP: Mutex<Option<Weak<Stop>>> = Mutex::new(None);
 static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// What to say when a signal ends the process at once, if not a copy's
+/// message.
+static MESSAGE: Mutex<Option<&'static str>> = Mutex::new(None);
 
 /// Installs the handlers; call first thing in `main`.
 pub fn install() {
@@ -71,7 +74,10 @@ pub fn install() {
 /// Removes what is registered for cleanup and exits 130.
 fn exit_now() -> ! {
     remove_registered();
-    say!("ferry: error: {}", Interrupted);
+    match MESSAGE.lock().ok().and_then(|m| *m) {
+        Some(message) => say!("ferry: error: {message}"),
+        None => say!("ferry: error: {}", Interrupted),
+    }
     std::process::exit(i32::from(INTERRUPTED));
 }
 
@@ -80,6 +86,14 @@ fn exit_now() -> ! {
 pub fn set_stop(stop: &Arc<Stop>) {
     if let Ok(mut slot) = STOP.lock() {
         *slot = Some(Arc::downgrade(stop));
+    }
+}
+
+/// Says `message` instead of a copy's advice when a signal ends the
+/// process at once.
+pub fn set_message(message: &'static str) {
+    if let Ok(mut slot) = MESSAGE.lock() {
+        *slot = Some(message);
     }
 }
 

@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -39,7 +39,8 @@ pub use report::SyncReport;
 pub use strategy::SyncConfig;
 
 use crate::args::{CopyArgs, Format, SnapshotMode, SourceArgs, StorageArgs, SyncArgs};
-use crate::exit::{self, UsageError};
+use crate::exit::{self, SyncInterrupted, UsageError};
+use crate::pipeline::Stop;
 use changes::TableJob;
 use report::TableOutcome;
 use strategy::{Deletes, Mode, Strategy};
@@ -83,8 +84,28 @@ pub struct SyncOutput {
 
 /// Runs one sync and renders its summary as `--format` (or the terminal)
 /// asks.
+///
+/// SIGINT, SIGTERM or SIGHUP stops the run wherever it is (issue 13): the
+/// run is dropped, which removes its snapshot, and its session on the
+/// target is ended from a second connection, which rolls the apply in
+/// flight back and releases the lock even when a statement is blocked
+/// on a lock held elsewhere. Nothing is half-applied, since every table
+/// commits with its state, and the run exits 130.
 pub async fn run(args: &SyncArgs) -> Result<SyncOutput> {
-    let (report, code) = sync(args).await?;
+    crate::signals::set_message(exit::SYNC_INTERRUPTED);
+    let stop = Arc::new(Stop::default());
+    crate::signals::set_stop(&stop);
+    let session = OnceLock::new();
+    let synced = tokio::select! {
+        synced = sync(args, &stop, &session) => synced,
+        () = crate::copy::interrupt_on_signal(Arc::clone(&stop)) => {
+            if let Some(pid) = session.get() {
+                end_session(&args.target, *pid).await;
+            }
+            Err(SyncInterrupted.into())
+        }
+    };
+    let (report, code) = synced?;
     let format = args
         .format
         .or_else(|| std::io::stdout().is_terminal().then_some(Format::Text));
@@ -94,6 +115,20 @@ pub async fn run(args: &SyncArgs) -> Result<SyncOutput> {
         None => String::new(),
     };
     Ok(SyncOutput { text, code })
+}
+
+/// Ends the interrupted run's session, so its transaction is rolled back
+/// before the process exits. Best effort: should the target not answer,
+/// the server rolls the transaction back when it notices the connection
+/// is gone.
+async fn end_session(target: &str, pid: i32) {
+    let ended = async {
+        let client = ferry_writer::connect(target).await?;
+        ferry_writer::end_session(&client, pid, Duration::from_secs(10)).await
+    };
+    if let Err(err) = ended.await {
+        tracing::warn!("ending the interrupted session {pid} on the target: {err}");
+    }
 }
 
 /// Every table's strategy, as `ferry plan` shows them.
@@ -149,7 +184,14 @@ struct Planned {
     last_success_unix: Option<f64>,
 }
 
-async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
+/// One run; `stop` is the run's, given back the signals after the first
+/// copy borrowed them, and `session` receives the backend pid of the
+/// connection that applies.
+async fn sync(
+    args: &SyncArgs,
+    stop: &Arc<Stop>,
+    session: &OnceLock<i32>,
+) -> Result<(SyncReport, u8)> {
     let started = Instant::now();
     let started_unix = unix_now();
     let identity = identity_of(&args.source.source).display().to_string();
@@ -167,6 +209,7 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
     ferry_writer::ensure_sync_state(&mut client)
         .await
         .context("creating ferry.sync_state")?;
+    let _ = session.set(ferry_writer::backend_pid(&client).await?);
     lock(&client, &schema, &identity, args.wait).await?;
 
     let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
@@ -249,7 +292,9 @@ async fn sync(args: &SyncArgs) -> Result<(SyncReport, u8)> {
         .filter(|p| matches!(p.action, Action::Copy))
         .collect();
     if !copies.is_empty() {
-        match first_copy(&mut client, args, snapshot.path(), &identity, &copies).await {
+        let copied = first_copy(&mut client, args, snapshot.path(), &identity, &copies).await;
+        crate::signals::set_stop(stop);
+        match copied {
             Ok(done) => outcomes.extend(done),
             Err(err) => {
                 crate::scrub::say!("ferry: error: {err:#}");

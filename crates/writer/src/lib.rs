@@ -134,7 +134,7 @@ pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
 };
 pub use session::{
-    advisory_lock, advisory_lock_holder, advisory_unlock, backend_pid, end_orphans,
+    advisory_lock, advisory_lock_holder, advisory_unlock, backend_pid, end_orphans, end_session,
     set_application_name, try_advisory_lock, LockHolder,
 };
 pub use storage::{server_has_lz4, Compression, Storage};

@@ -193,21 +193,55 @@ pub async fn end_orphans(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    while !orphans.is_empty() {
+    wait_until_gone(client, &orphans, None)
+        .await
+        .map_err(fail)?;
+    Ok(orphans.len())
+}
+
+/// Ends the session with server process id `pid` and waits until it is
+/// gone, so that its open transaction is rolled back and its locks are
+/// released before the caller returns. A statement blocked on a lock, or
+/// still running, does not notice that its client went away: a process
+/// stopped by a signal ends its own session this way, over `client` (a
+/// second connection). Gives up waiting after `wait`.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn end_session(client: &Client, pid: i32, wait: Duration) -> Result<(), WriteError> {
+    let fail = |e| WriteError::from_pg("the target", "end the interrupted session", e);
+    client
+        .execute("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
+        .await
+        .map_err(fail)?;
+    wait_until_gone(client, &[pid], Some(wait))
+        .await
+        .map_err(fail)
+}
+
+/// Waits until none of the backends `pids` is left, or `limit` has
+/// passed.
+async fn wait_until_gone(
+    client: &Client,
+    pids: &[i32],
+    limit: Option<Duration>,
+) -> Result<(), tokio_postgres::Error> {
+    let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+    while !pids.is_empty() && deadline.is_none_or(|d| tokio::time::Instant::now() < d) {
         let left: i64 = client
             .query_one(
                 "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)",
-                &[&orphans],
+                &[&pids],
             )
-            .await
-            .map_err(fail)?
+            .await?
             .get(0);
         if left == 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(orphans.len())
+    Ok(())
 }
 
 /// The server process id of this session.
