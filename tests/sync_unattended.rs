@@ -4,7 +4,7 @@
 //! converges on an independent reading of SQLite.
 
 use crate::sync::{counts, sync, table, verify_full, write};
-use crate::util::{ferry, TempSqlite, TestDb};
+use crate::util::{command_json, ferry, TempSqlite, TestDb};
 
 #[test]
 fn issue_13_updates_and_deletes_on_a_key_only_table_are_synced_by_default() {
@@ -599,4 +599,104 @@ fn issue_13_sigterm_rolls_a_blocked_apply_back_and_the_next_run_converges() {
     let report = sync(&app, &db, &[]).assert_ok().json();
     assert_eq!(counts(&report, "items"), [0, 900, 100], "{report}");
     assert_eq!(postgres_items(&db), sqlite_items(&app.path));
+}
+
+#[test]
+fn issue_13_a_not_null_default_column_lands_as_not_null_default() {
+    let app = TempSqlite::new(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+         INSERT INTO items VALUES (1, 10), (2, 20), (3, 30);
+         CREATE TABLE tags(id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO tags VALUES (1, 'a'), (2, 'b');",
+    );
+    let db = TestDb::new();
+    sync(&app, &db, &[]).assert_ok();
+    // An ADD COLUMN, and a table rebuilt with a NOT NULL column that has
+    // no default (existing rows got their values from the rebuild).
+    write(
+        &app,
+        "ALTER TABLE items ADD COLUMN qty INTEGER NOT NULL DEFAULT 7;
+         UPDATE items SET qty = 9 WHERE id = 2;
+         INSERT INTO items VALUES (4, 40, 1);
+         CREATE TABLE tags_new(id INTEGER PRIMARY KEY, name TEXT, label TEXT NOT NULL);
+         INSERT INTO tags_new SELECT id, name, upper(name) FROM tags;
+         DROP TABLE tags;
+         ALTER TABLE tags_new RENAME TO tags;",
+    );
+    sync(&app, &db, &["--allow-schema-changes"]).assert_ok();
+    let column = db
+        .client()
+        .query_one(
+            "SELECT is_nullable, column_default FROM information_schema.columns
+              WHERE table_name = 'items' AND column_name = 'qty'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(column.get::<_, String>(0), "NO");
+    assert_eq!(column.get::<_, Option<String>>(1).as_deref(), Some("7"));
+    let qty: Vec<String> = db
+        .client()
+        .query("SELECT id || '|' || qty FROM items ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(qty, ["1|7", "2|9", "3|7", "4|1"]);
+    let label: bool = db
+        .client()
+        .query_one(
+            "SELECT attnotnull FROM pg_attribute
+              WHERE attrelid = 'tags'::regclass AND attname = 'label'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(label, "tags.label should be NOT NULL");
+    let schema = command_json("verify", &app.path, &db, &["--schema-only"]);
+    assert_eq!(schema.code, 0, "{}\n{}", schema.stdout, schema.stderr);
+    verify_full(&app, &db);
+    // And the next run has nothing left to do.
+    let report = sync(&app, &db, &[]).assert_ok().json();
+    assert_eq!(counts(&report, "items"), [0, 0, 0], "{report}");
+}
+
+#[test]
+fn issue_13_a_table_added_to_the_source_is_copied_with_its_foreign_keys() {
+    let app = TempSqlite::new(
+        "CREATE TABLE accounts(id INTEGER PRIMARY KEY, email TEXT NOT NULL);
+         INSERT INTO accounts VALUES (1, 'a@x'), (2, 'b@x');",
+    );
+    let db = TestDb::new();
+    sync(&app, &db, &[]).assert_ok();
+    write(
+        &app,
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY,
+                            account_id INTEGER NOT NULL REFERENCES accounts(id),
+                            body TEXT);
+         INSERT INTO notes VALUES (1, 1, 'hi'), (2, 2, 'yo');
+         INSERT INTO accounts VALUES (3, 'c@x');",
+    );
+    let report = sync(&app, &db, &[]).assert_ok().json();
+    assert_eq!(table(&report, "notes")["action"], "copied", "{report}");
+    assert_eq!(counts(&report, "accounts"), [1, 0, 0], "{report}");
+    let references: Vec<String> = db
+        .client()
+        .query(
+            "SELECT confrelid::regclass::text FROM pg_constraint
+              WHERE contype = 'f' AND conrelid = 'notes'::regclass",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(references, ["accounts"]);
+    verify_full(&app, &db);
+    let schema = command_json("verify", &app.path, &db, &["--schema-only"]);
+    assert_eq!(schema.code, 0, "{}\n{}", schema.stdout, schema.stderr);
+    // The key holds from now on: the next run carries a new note.
+    write(&app, "INSERT INTO notes VALUES (3, 3, 'new');");
+    let report = sync(&app, &db, &[]).assert_ok().json();
+    assert_eq!(counts(&report, "notes"), [1, 0, 0], "{report}");
+    verify_full(&app, &db);
 }

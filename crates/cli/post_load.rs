@@ -172,7 +172,7 @@ async fn run_in_parallel(
 /// rows that violate its own constraints. Each key is added `NOT VALID`
 /// (enforced for new rows) and then validated; a failed validation is a
 /// warning naming the constraint, not a failed copy.
-async fn add_foreign_keys(
+pub async fn add_foreign_keys(
     client: &tokio_postgres::Client,
     plans: &[TablePlan],
     created: &[bool],

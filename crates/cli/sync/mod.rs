@@ -181,6 +181,9 @@ struct Planned {
     action: Action,
     /// Columns to add first, to follow the source.
     added: Vec<String>,
+    /// `SET NOT NULL` for the added columns that could not take it at
+    /// once, run once the run's changes filled them in.
+    tighten: Vec<String>,
     last_success_unix: Option<f64>,
 }
 
@@ -247,7 +250,7 @@ async fn sync(
             plan.clone(),
             strategy,
         )?;
-        let (action, added, last_success_unix) = decide(
+        let (action, added, tighten, last_success_unix) = decide(
             &client,
             plan,
             &job.strategy,
@@ -260,6 +263,7 @@ async fn sync(
             job: Arc::new(job),
             action,
             added,
+            tighten,
             last_success_unix,
         });
     }
@@ -334,6 +338,11 @@ async fn sync(
         apply::apply_run(&mut client, &planned, pending, &prepared.plans, &identity).await;
     outcomes.extend(applied);
     code = code.max(apply_code);
+    if let Err(err) = link_copied(&client, &planned, &mut outcomes).await {
+        crate::scrub::say!("ferry: error: {err:#}");
+        code = code.max(exit::exit_code(&err));
+    }
+    code = code.max(tighten(&client, &planned, &mut outcomes).await);
     // Rows for a range that has no leaf yet landed in DEFAULT: give them
     // their leaf, as `ferry partitions ensure` would.
     let mut partitions = Vec::new();
@@ -404,19 +413,21 @@ async fn decide(
     strategy: &Strategy,
     allow_schema_changes: bool,
     drift: &mut Vec<String>,
-) -> Result<(Action, Vec<String>, Option<f64>)> {
+) -> Result<(Action, Vec<String>, Vec<String>, Option<f64>)> {
     let display = format!("{}.{}", plan.schema, plan.name);
     let actual = ferry_writer::inspect_table(client, &plan.schema, &plan.name)
         .await
         .with_context(|| format!("inspecting {display}"))?;
     let Some(actual) = actual else {
-        return Ok((Action::Copy, Vec::new(), None));
+        return Ok((Action::Copy, Vec::new(), Vec::new(), None));
     };
     let mut added = Vec::new();
+    let mut tighten = Vec::new();
     for column in &plan.columns {
         match actual.columns.iter().find(|a| a.name == column.name) {
             None if allow_schema_changes => {
                 added.push(ferry_writer::add_column_sql(plan, column));
+                tighten.extend(ferry_writer::set_not_null_sql(plan, column));
             }
             None => drift.push(format!(
                 "{display}: column {} ({}) was added in the source; rerun with \
@@ -456,7 +467,7 @@ async fn decide(
         } else {
             Action::Reconcile
         };
-        return Ok((action, added, None));
+        return Ok((action, added, tighten, None));
     };
     let columns: Vec<&str> = plan.columns.iter().map(|c| c.name.as_str()).collect();
     let same = state.mode == strategy.mode_name()
@@ -468,7 +479,7 @@ async fn decide(
     } else {
         Action::Reconcile
     };
-    Ok((action, added, last_success))
+    Ok((action, added, tighten, last_success))
 }
 
 /// Copies the tables that have nothing in the target yet with the copy
@@ -567,6 +578,82 @@ async fn first_copy(
         });
     }
     Ok(outcomes)
+}
+
+/// Adds the foreign keys of the tables this run copied that reference
+/// tables it did not copy (a table added to the source, issue 13): the
+/// copy saw only its own tables, so it could not. They are added after
+/// the apply, so that parents' rows new in this run are there when the
+/// keys are validated; a key the rows violate stays `NOT VALID` with a
+/// note on its table, as in a copy.
+async fn link_copied(
+    client: &tokio_postgres::Client,
+    planned: &[Planned],
+    outcomes: &mut [TableOutcome],
+) -> Result<()> {
+    let copied: Vec<TablePlan> = planned
+        .iter()
+        .filter(|p| matches!(p.action, Action::Copy))
+        .filter(|p| {
+            outcomes
+                .iter()
+                .any(|o| o.table == p.job.table.name && o.success)
+        })
+        .map(|p| p.job.plan.clone())
+        .collect();
+    let mut warnings = Vec::new();
+    crate::post_load::add_foreign_keys(
+        client,
+        &copied,
+        &vec![true; copied.len()],
+        true,
+        &mut warnings,
+    )
+    .await
+    .context("adding the foreign keys of the tables copied")?;
+    for warning in warnings {
+        crate::scrub::say!("ferry: warning: {warning}");
+        let table = copied.iter().find(|p| warning.starts_with(&p.name));
+        if let Some(o) = table.and_then(|p| outcomes.iter_mut().find(|o| o.table == p.source_name))
+        {
+            o.notes.push(warning);
+        }
+    }
+    Ok(())
+}
+
+/// Sets `NOT NULL` on the columns added nullable this run, in the tables
+/// whose changes (which filled those columns in) were applied; returns
+/// the exit code. A failure marks the table failed; the column is left
+/// nullable (`ferry verify --schema-only` shows it).
+async fn tighten(
+    client: &tokio_postgres::Client,
+    planned: &[Planned],
+    outcomes: &mut [TableOutcome],
+) -> u8 {
+    let mut code = exit::OK;
+    for p in planned.iter().filter(|p| !p.tighten.is_empty()) {
+        let Some(outcome) = outcomes
+            .iter_mut()
+            .find(|o| o.table == p.job.table.name && o.success)
+        else {
+            continue;
+        };
+        for sql in &p.tighten {
+            if let Err(err) = client.batch_execute(sql).await {
+                let message = format!(
+                    "{}: {sql} failed: {err}; the column stays nullable: fix its NULLs in \
+                     Postgres and run that statement by hand",
+                    outcome.target
+                );
+                crate::scrub::say!("ferry: error: {message}");
+                outcome.success = false;
+                outcome.error = Some(message);
+                code = exit::FAILURE;
+            }
+        }
+    }
+    code
 }
 
 /// What one table's run found: its changes and its new watermark.

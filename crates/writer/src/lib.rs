@@ -139,8 +139,8 @@ pub use session::{
 };
 pub use storage::{server_has_lz4, Compression, Storage};
 pub use sync_apply::{
-    add_column_sql, apply_all, apply_changes, constraint_is_deferrable, dependency_order, Applied,
-    ApplyFailure, ChangeSet, SyncRecord, TableChanges,
+    add_column_sql, apply_all, apply_changes, constraint_is_deferrable, dependency_order,
+    set_not_null_sql, Applied, ApplyFailure, ChangeSet, SyncRecord, TableChanges,
 };
 pub use sync_state::{
     ensure_sync_state, forget_sync_state, max_key, read_sync_state, sync_lock_holder,

@@ -158,16 +158,41 @@ pub struct Applied {
     pub unchanged: u64,
 }
 
-/// `ALTER TABLE … ADD COLUMN` for a column the source gained: nullable and
-/// without a default, whatever the source declares, so that existing rows
-/// can take it at once; a reconciliation fills it in.
+/// `ALTER TABLE … ADD COLUMN` for a column the source gained, with the
+/// source's default, which Postgres gives every existing row (as SQLite
+/// did when the column was added), and then its `NOT NULL`, so that the
+/// column ends as the source declares it and `ferry verify
+/// --schema-only` agrees (issue 13). A `NOT NULL` column without a
+/// default (a table rebuilt in SQLite) is added nullable, since existing
+/// rows have no value yet: the reconciliation fills it in, and
+/// [`set_not_null_sql`] tightens it afterwards.
 pub fn add_column_sql(plan: &TablePlan, column: &ColumnPlan) -> String {
-    format!(
+    let mut sql = format!(
         "ALTER TABLE {} ADD COLUMN {} {}",
         quote_qualified(&plan.schema, &plan.name),
         quote_ident(&column.name),
         column.pg_type
-    )
+    );
+    if let Some(default) = &column.default_sql {
+        sql.push_str(&format!(" DEFAULT {default}"));
+        if column.not_null {
+            sql.push_str(" NOT NULL");
+        }
+    }
+    sql
+}
+
+/// `ALTER TABLE … ALTER COLUMN … SET NOT NULL` for a column
+/// [`add_column_sql`] had to add nullable; `None` when nothing is left to
+/// tighten.
+pub fn set_not_null_sql(plan: &TablePlan, column: &ColumnPlan) -> Option<String> {
+    (column.not_null && column.default_sql.is_none()).then(|| {
+        format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+            quote_qualified(&plan.schema, &plan.name),
+            quote_ident(&column.name)
+        )
+    })
 }
 
 /// Applies `changes` to `plan`'s table in one transaction: first the `ddl`
