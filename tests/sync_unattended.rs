@@ -700,3 +700,103 @@ fn issue_13_a_table_added_to_the_source_is_copied_with_its_foreign_keys() {
     assert_eq!(counts(&report, "notes"), [1, 0, 0], "{report}");
     verify_full(&app, &db);
 }
+
+/// `row_key|column_name|reason` of `ferry.rejects`, sorted.
+fn rejects(db: &TestDb) -> Vec<String> {
+    db.client()
+        .query(
+            "SELECT row_key || '|' || column_name || '|' || source_table || '|' || reason
+               FROM ferry.rejects ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn issue_13_bad_values_abort_naming_them_or_are_quarantined() {
+    let app = TempSqlite::new(
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, day DATE NOT NULL, qty INTEGER);
+         INSERT INTO orders VALUES (1, '2024-01-01', 1), (2, '2024-01-02', 2),
+                                   (3, '2024-01-03', 3);",
+    );
+    let db = TestDb::new();
+    sync(&app, &db, &[]).assert_ok();
+    write(
+        &app,
+        "UPDATE orders SET day = '2023-02-30', qty = 20 WHERE id = 2;
+         INSERT INTO orders VALUES (4, '2024-13-01', 4), (5, '2024-01-05', 5);",
+    );
+
+    // The default aborts, naming the table, the row, the column and the
+    // value, and suggests only what sync has.
+    let aborted = sync(&app, &db, &[]);
+    assert_eq!(aborted.code, 2, "{}\n{}", aborted.stdout, aborted.stderr);
+    for part in [
+        "orders",
+        "id=2",
+        "column day",
+        "2023-02-30",
+        "--on-error quarantine",
+    ] {
+        assert!(aborted.stderr.contains(part), "{part}: {}", aborted.stderr);
+    }
+    assert!(
+        !aborted.stderr.contains("--if-exists"),
+        "{}",
+        aborted.stderr
+    );
+    let qty = |db: &TestDb| -> Vec<String> {
+        db.client()
+            .query(
+                "SELECT id || '|' || day || '|' || qty FROM orders ORDER BY id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let before = qty(&db);
+
+    // Quarantine leaves the bad rows out (the target keeps row 2 as it
+    // was), applies the rest and lists them; a second run lists them once.
+    for _ in 0..2 {
+        let report = sync(&app, &db, &["--on-error", "quarantine"])
+            .assert_ok()
+            .json();
+        assert_eq!(table(&report, "orders")["rejected"], 2, "{report}");
+        assert_eq!(
+            qty(&db),
+            [&before[..], &["5|2024-01-05|5".to_owned()]].concat()
+        );
+        let listed = rejects(&db);
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed[0].starts_with("id=2|day|orders|"), "{listed:?}");
+        assert!(listed[1].starts_with("id=4|day|orders|"), "{listed:?}");
+    }
+    // The config's on_error does the same.
+    let config = std::env::temp_dir().join(format!("ferry-quarantine-{}.toml", db.name));
+    std::fs::write(&config, "on_error = \"quarantine\"\n").unwrap();
+    let report = sync(&app, &db, &["--config", config.to_str().unwrap()])
+        .assert_ok()
+        .json();
+    assert_eq!(table(&report, "orders")["rejected"], 2, "{report}");
+    std::fs::remove_file(&config).unwrap();
+
+    // Fixed in SQLite: the rows arrive and the list empties.
+    write(
+        &app,
+        "UPDATE orders SET day = '2023-02-28' WHERE id = 2;
+         UPDATE orders SET day = '2024-12-01' WHERE id = 4;",
+    );
+    let report = sync(&app, &db, &["--on-error", "quarantine"])
+        .assert_ok()
+        .json();
+    assert_eq!(table(&report, "orders")["rejected"], 0, "{report}");
+    assert_eq!(counts(&report, "orders"), [1, 1, 0], "{report}");
+    assert!(rejects(&db).is_empty(), "{:?}", rejects(&db));
+    verify_full(&app, &db);
+}

@@ -262,11 +262,19 @@ pub struct SyncArgs {
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub target: String,
 
-    /// Follow columns added in the source: add them in Postgres (nullable)
-    /// and reconcile the table once so existing rows get their values.
+    /// Follow columns added in the source: add them in Postgres (with
+    /// their default and NOT NULL) and reconcile the table once so
+    /// existing rows get their values.
     /// Without it such a change stops the run (exit code 2).
     #[arg(long)]
     pub allow_schema_changes: bool,
+
+    /// What to do with a value that cannot become its column's type
+    /// exactly: `abort` the table, or `quarantine` its row (left out,
+    /// listed in ferry.rejects) [default: abort, or `on_error` in the
+    /// config].
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_error: Option<OnError>,
 
     /// Change nothing: compare every table in full (digests per key
     /// range, as `ferry verify --full`) and report the rows the target

@@ -76,6 +76,7 @@ pub async fn apply_run(
                         updated: a.updated,
                         deleted: a.deleted,
                         unchanged: a.unchanged,
+                        rejected: 0,
                         seconds: started.elapsed().as_secs_f64(),
                         watermark: t.record.watermark_text.map(str::to_owned),
                         success: true,

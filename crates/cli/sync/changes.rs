@@ -14,13 +14,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use ferry_model::{PgValue, SourceValueRef, TablePlan, TableSchema};
+use ferry_model::{PgValue, Reject, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::{RowSelection, SourceDb};
 use ferry_verifier::{bucket_of, key_bytes, row_digest, BucketDigests, RowDigest};
 use ferry_writer::{ChangeSet, RowFilter};
 
 use super::cursor;
 use super::strategy::{Mode, Strategy};
+use crate::args::OnError;
 use crate::exit::BadValue;
 use crate::row_key::KeyColumns;
 
@@ -39,6 +40,33 @@ pub struct TableJob {
     /// source's columns, in the same order).
     key_positions: Vec<usize>,
     key_namer: KeyColumns,
+    on_error: OnError,
+    /// Rows left out under `--on-error quarantine`.
+    quarantine: Mutex<Quarantine>,
+}
+
+/// The rows of one table left out of a run for a value that cannot
+/// become its column's type, each listed once however often the run
+/// reads it.
+#[derive(Default)]
+pub struct Quarantine {
+    /// One per bad value, in the order found.
+    pub rejects: Vec<Reject>,
+    /// (row key, column) of each entry of `rejects`.
+    listed: HashSet<(String, String)>,
+    /// The rows' keys in the target's terms, where their key columns
+    /// coerce: their rows in the target are left as they are, not
+    /// deleted as gone from the source.
+    keys: HashSet<Vec<u8>>,
+    /// Distinct rows.
+    rows: HashSet<String>,
+}
+
+impl Quarantine {
+    /// Rows left out.
+    pub fn row_count(&self) -> u64 {
+        self.rows.len() as u64
+    }
 }
 
 /// Where the keys of the two sides differ: the bucket count of the
@@ -76,6 +104,7 @@ impl TableJob {
         table: TableSchema,
         plan: TablePlan,
         strategy: Strategy,
+        on_error: OnError,
     ) -> Result<TableJob> {
         if table.columns.len() != plan.columns.len() {
             return Err(anyhow!(
@@ -103,7 +132,22 @@ impl TableJob {
             plan,
             strategy,
             key_positions,
+            on_error,
+            quarantine: Mutex::default(),
         })
+    }
+
+    /// Takes the rows this run left out.
+    pub fn take_quarantine(&self) -> Quarantine {
+        std::mem::take(&mut *self.quarantine.lock().expect("not poisoned"))
+    }
+
+    fn is_quarantined(&self, key: &[u8]) -> bool {
+        self.quarantine
+            .lock()
+            .expect("not poisoned")
+            .keys
+            .contains(key)
     }
 
     fn open(&self) -> Result<SourceDb> {
@@ -116,18 +160,21 @@ impl TableJob {
         Ok(u32::try_from((rows / ROWS_PER_BUCKET).clamp(1, 1 << 16)).expect("clamped"))
     }
 
-    /// A source row in the target's terms, or the first value that cannot
-    /// be, named as the copy names it.
+    /// A source row in the target's terms. A value that cannot be is, under
+    /// `--on-error abort`, an error naming it as the copy does; under
+    /// `quarantine`, every bad value of the row is listed and the row is
+    /// left out (`None`).
     fn convert<'a>(
         &self,
         rowid: Option<i64>,
         row: &[SourceValueRef<'a>],
-    ) -> Result<Vec<PgValue<'a>>> {
+    ) -> Result<Option<Vec<PgValue<'a>>>> {
         let mut values = Vec::with_capacity(row.len());
-        for (column, value) in self.plan.columns.iter().zip(row) {
+        let mut bad = Vec::new();
+        for (at, (column, value)) in self.plan.columns.iter().zip(row).enumerate() {
             match ferry_transformer::coerce(column, *value) {
                 Ok(pg) => values.push(pg),
-                Err(error) => {
+                Err(error) if self.on_error == OnError::Abort => {
                     return Err(BadValue {
                         table: self.table.name.clone(),
                         key: self.key_namer.key(rowid, row),
@@ -136,9 +183,43 @@ impl TableJob {
                     }
                     .into())
                 }
+                Err(error) => {
+                    values.push(PgValue::Null);
+                    bad.push((at, column, *value, error));
+                }
             }
         }
-        Ok(values)
+        if bad.is_empty() {
+            return Ok(Some(values));
+        }
+        let key = self.key_namer.key(rowid, row);
+        let shown = key.to_string();
+        // Its key in the target's terms, when the key itself is good (a
+        // table without a key is replaced whole, so it needs none).
+        let key_is_good = self
+            .key_positions
+            .iter()
+            .all(|i| bad.iter().all(|(at, ..)| at != i));
+        let target_key =
+            (!self.key_positions.is_empty() && key_is_good).then(|| self.key_of(&values));
+        let mut quarantine = self.quarantine.lock().expect("not poisoned");
+        quarantine.rows.insert(shown.clone());
+        quarantine.keys.extend(target_key);
+        for (_, column, value, error) in bad {
+            if quarantine
+                .listed
+                .insert((shown.clone(), column.source_name.clone()))
+            {
+                quarantine.rejects.push(Reject {
+                    table: self.table.name.clone(),
+                    key: key.clone(),
+                    column: column.source_name.clone(),
+                    reason: error.to_string(),
+                    value: value.to_owned_value(),
+                });
+            }
+        }
+        Ok(None)
     }
 
     /// The key values of a full row; the whole row for a table without a
@@ -201,7 +282,8 @@ impl TableJob {
         db.read_selected(&self.table, selection, None, &mut |rowid, row| {
             read += 1;
             let values = match self.convert(rowid, row) {
-                Ok(values) => values,
+                Ok(Some(values)) => values,
+                Ok(None) => return ControlFlow::Continue(()),
                 Err(err) => {
                     failure = Some(err);
                     return ControlFlow::Break(());
@@ -245,6 +327,9 @@ impl TableJob {
             read += 1;
             max = max.max(rowid);
             let result = self.convert(rowid, row).and_then(|values| {
+                let Some(values) = values else {
+                    return Ok(());
+                };
                 seen.insert(self.key_of(&values));
                 changes.upsert(&values).map_err(anyhow::Error::from)
             });
@@ -279,6 +364,8 @@ impl TableJob {
             &mut |_, row| {
                 match ferry_transformer::coerce(plan_column, row[0]) {
                     Ok(value) => max = max.max(cursor::ordinal(&value)),
+                    // The copy lists the row in ferry.rejects.
+                    Err(_) if self.on_error == OnError::Quarantine => {}
                     Err(error) => {
                         failure = Some(anyhow!(
                             "{}, column {}: {error}",
@@ -384,7 +471,7 @@ impl TableJob {
                 },
             )?;
             for (key, (_, key_values)) in &theirs {
-                if !mine.contains(key) {
+                if !mine.contains(key) && !job.is_quarantined(key) {
                     drift.extra += 1;
                     owned.delete(key_values)?;
                 }
@@ -417,7 +504,8 @@ impl TableJob {
             RowSelection::All,
             None,
             &mut |rowid, row| match self.convert(rowid, row) {
-                Ok(values) => {
+                Ok(None) => ControlFlow::Continue(()),
+                Ok(Some(values)) => {
                     digests.add(&self.key_of(&values), &row_digest(&values));
                     if let Some(column) = cursor_column {
                         max = max.max(cursor::ordinal(&values[column]));
@@ -447,6 +535,9 @@ impl TableJob {
         let mut failure = None;
         db.read_selected(&self.table, RowSelection::All, None, &mut |rowid, row| {
             let result = self.convert(rowid, row).and_then(|values| {
+                let Some(values) = values else {
+                    return Ok(());
+                };
                 if keep(&self.key_of(&values)) {
                     on_row(values)?;
                 }
@@ -585,6 +676,10 @@ impl TableJob {
                 for (column, value) in columns.iter().zip(row) {
                     match ferry_transformer::coerce(column, *value) {
                         Ok(pg) => key.push(pg),
+                        // The full row pass lists the row in ferry.rejects.
+                        Err(_) if self.on_error == OnError::Quarantine => {
+                            return ControlFlow::Continue(());
+                        }
                         Err(error) => {
                             *failure.lock().expect("not poisoned") = Some(anyhow!(
                                 "{}, key column {}: {error}",

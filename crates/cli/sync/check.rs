@@ -56,6 +56,7 @@ pub async fn check(
                     updated: drift.changed,
                     deleted: drift.extra,
                     unchanged: 0,
+                    rejected: 0,
                     seconds: started.elapsed().as_secs_f64(),
                     watermark: None,
                     success: true,

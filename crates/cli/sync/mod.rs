@@ -38,7 +38,7 @@ use ferry_writer::{ChangeSet, SyncRecord, SyncState, TableState};
 pub use report::SyncReport;
 pub use strategy::SyncConfig;
 
-use crate::args::{CopyArgs, Format, SnapshotMode, SourceArgs, StorageArgs, SyncArgs};
+use crate::args::{CopyArgs, Format, OnError, SnapshotMode, SourceArgs, StorageArgs, SyncArgs};
 use crate::exit::{self, SyncInterrupted, UsageError};
 use crate::pipeline::Stop;
 use changes::TableJob;
@@ -217,6 +217,10 @@ async fn sync(
 
     let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
     let prepared = crate::prepare::prepare_at(&args.source, snapshot.path())?;
+    let on_error = args
+        .on_error
+        .or(prepared.config.on_error)
+        .unwrap_or(OnError::Abort);
 
     for name in &args.reset {
         let plan = prepared
@@ -249,6 +253,7 @@ async fn sync(
             table,
             plan.clone(),
             strategy,
+            on_error,
         )?;
         let (action, added, tighten, last_success_unix) = decide(
             &client,
@@ -296,7 +301,15 @@ async fn sync(
         .filter(|p| matches!(p.action, Action::Copy))
         .collect();
     if !copies.is_empty() {
-        let copied = first_copy(&mut client, args, snapshot.path(), &identity, &copies).await;
+        let copied = first_copy(
+            &mut client,
+            args,
+            on_error,
+            snapshot.path(),
+            &identity,
+            &copies,
+        )
+        .await;
         crate::signals::set_stop(stop);
         match copied {
             Ok(done) => outcomes.extend(done),
@@ -343,6 +356,10 @@ async fn sync(
         code = code.max(exit::exit_code(&err));
     }
     code = code.max(tighten(&client, &planned, &mut outcomes).await);
+    if let Err(err) = record_rejects(&mut client, &planned, &mut outcomes).await {
+        crate::scrub::say!("ferry: error: {err:#}");
+        code = code.max(exit::exit_code(&err));
+    }
     // Rows for a range that has no leaf yet landed in DEFAULT: give them
     // their leaf, as `ferry partitions ensure` would.
     let mut partitions = Vec::new();
@@ -489,6 +506,7 @@ async fn decide(
 async fn first_copy(
     client: &mut tokio_postgres::Client,
     args: &SyncArgs,
+    on_error: OnError,
     snapshot: &Path,
     identity: &str,
     copies: &[&Planned],
@@ -521,7 +539,7 @@ async fn first_copy(
         target: args.target.clone(),
         jobs: args.jobs,
         if_exists: None,
-        on_error: None,
+        on_error: Some(on_error),
         allow_changed_source: false,
         snapshot: SnapshotMode::None,
         retries: 5,
@@ -534,11 +552,11 @@ async fn first_copy(
     let mut outcomes = Vec::new();
     for (p, cursor_max) in copies.iter().zip(watermarks) {
         let plan = &p.job.plan;
-        let copied = report
+        let (copied, rejected) = report
             .tables
             .iter()
             .find(|t| t.table == p.job.table.name)
-            .map_or(0, |t| t.rows_written);
+            .map_or((0, 0), |t| (t.rows_written, t.rejected));
         let watermark = match p.job.strategy.mode {
             Mode::Cursor { .. } => cursor_max,
             Mode::Append => {
@@ -569,6 +587,7 @@ async fn first_copy(
             updated: 0,
             deleted: 0,
             unchanged: 0,
+            rejected,
             seconds: started.elapsed().as_secs_f64(),
             watermark: text,
             success: true,
@@ -617,6 +636,61 @@ async fn link_copied(
         if let Some(o) = table.and_then(|p| outcomes.iter_mut().find(|o| o.table == p.source_name))
         {
             o.notes.push(warning);
+        }
+    }
+    Ok(())
+}
+
+/// Lists the rows each table's run left out under `--on-error
+/// quarantine` in `ferry.rejects` (replacing what earlier syncs listed
+/// for the table) and counts them in its outcome.
+async fn record_rejects(
+    client: &mut tokio_postgres::Client,
+    planned: &[Planned],
+    outcomes: &mut [TableOutcome],
+) -> Result<()> {
+    let run_id = format!("sync-{}-{}", unix_now() as u64, std::process::id());
+    let mut ensured = false;
+    for p in planned {
+        let quarantine = p.job.take_quarantine();
+        let Some(outcome) = outcomes
+            .iter_mut()
+            .find(|o| o.table == p.job.table.name && o.success)
+        else {
+            continue;
+        };
+        // A run that read every row lists the table's bad rows anew; an
+        // incremental cursor or append run adds the ones it met.
+        let replace = matches!(p.action, Action::Reconcile) || p.job.strategy.mode == Mode::Full;
+        if quarantine.rejects.is_empty() {
+            if matches!(p.action, Action::Copy) || !replace {
+                continue;
+            }
+            if !ensured && !ferry_writer::trusted_rejects_table(client).await? {
+                continue;
+            }
+        } else if !ensured {
+            ferry_writer::ensure_rejects_table(client)
+                .await
+                .context("creating ferry.rejects")?;
+        }
+        ensured = true;
+        ferry_writer::record_sync_rejects(
+            client,
+            &run_id,
+            &p.job.plan,
+            &quarantine.rejects,
+            replace,
+        )
+        .await
+        .with_context(|| format!("listing the rejected rows of {}", outcome.target))?;
+        outcome.rejected = quarantine.row_count();
+        if outcome.rejected > 0 {
+            outcome.notes.push(format!(
+                "{} rows left out for values that cannot become their column's type; listed in \
+                 ferry.rejects",
+                outcome.rejected
+            ));
         }
     }
     Ok(())
@@ -803,6 +877,7 @@ fn failed(p: &Planned, error: &str, seconds: f64) -> TableOutcome {
         updated: 0,
         deleted: 0,
         unchanged: 0,
+        rejected: 0,
         seconds,
         watermark: None,
         success: false,

@@ -22,6 +22,9 @@ pub struct TableOutcome {
     pub updated: u64,
     pub deleted: u64,
     pub unchanged: u64,
+    /// Rows left out for a value that cannot become its column's type,
+    /// listed in `ferry.rejects` (`--on-error quarantine`).
+    pub rejected: u64,
     pub seconds: f64,
     pub watermark: Option<String>,
     pub success: bool,
@@ -159,7 +162,7 @@ impl SyncReport {
         );
         family(
             "ferry_sync_rows",
-            "Rows the last run inserted, updated, deleted or found unchanged.",
+            "Rows the last run inserted, updated, deleted, found unchanged or quarantined.",
             "gauge",
             self.tables
                 .iter()
@@ -169,6 +172,7 @@ impl SyncReport {
                         ("updated", t.updated),
                         ("deleted", t.deleted),
                         ("unchanged", t.unchanged),
+                        ("rejected", t.rejected),
                     ]
                     .map(|(kind, n)| (format!("{},kind=\"{kind}\"", labels(t)), n.to_string()))
                 })
@@ -240,6 +244,7 @@ mod tests {
             updated: 2,
             deleted: 1,
             unchanged: 0,
+            rejected: 0,
             seconds: 0.25,
             watermark: Some("2024-01-01T00:00:00.000000Z".into()),
             success,

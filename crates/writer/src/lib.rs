@@ -119,8 +119,8 @@ pub use ledger::{
     NewCopy, PlannedChunk,
 };
 pub use load::{
-    create_table, ensure_rejects_table, reject_json, run_step, step_done, table_state,
-    trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
+    create_table, ensure_rejects_table, record_sync_rejects, reject_json, run_step, step_done,
+    table_state, trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
 };
 pub use locate::{fetch_located, stream_located_rows, TargetLocator};
 pub use locks::{blocking_sessions, BlockingSession};

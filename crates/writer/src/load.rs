@@ -207,6 +207,96 @@ pub async fn step_done(client: &Client, step: &Step) -> Result<bool, WriteError>
     }
 }
 
+/// Inserts `rejects` into `"ferry"."rejects"` under `run_id`, for the
+/// target table `(source table, schema, table)`; a reject naming no table
+/// is the source table's.
+async fn insert_rejects(
+    client: &impl tokio_postgres::GenericClient,
+    display: &str,
+    run_id: &str,
+    (source_table, schema, table): (&str, &str, &str),
+    rejects: &[Reject],
+) -> Result<(), WriteError> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    let fail = |e| WriteError::from_pg(display, "record rejected rows", e);
+    let insert = client
+        .prepare(
+            "INSERT INTO \"ferry\".\"rejects\" (run_id, source_table, target_schema, \
+             target_table, row_key, column_name, reason, raw_value) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)",
+        )
+        .await
+        .map_err(fail)?;
+    for reject in rejects {
+        let source = if reject.table.is_empty() {
+            source_table
+        } else {
+            &reject.table
+        };
+        let raw = reject_json(&reject.value).to_string();
+        client
+            .execute(
+                &insert,
+                &[
+                    &run_id,
+                    &source,
+                    &schema,
+                    &table,
+                    &reject.key.to_string(),
+                    &reject.column,
+                    &reject.reason,
+                    &raw,
+                ],
+            )
+            .await
+            .map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Records the rows a `ferry sync` run left out of `plan`'s table, in one
+/// transaction. With `replace` (a run that read every row of the table)
+/// the table's earlier sync rejects (`run_id` starting with `sync-`) are
+/// replaced, so that `"ferry"."rejects"` lists what is bad in the source
+/// now rather than one row per run that met it. Call
+/// [`ensure_rejects_table`] first.
+///
+/// # Errors
+///
+/// A [`WriteError::Server`] naming the table; nothing is recorded.
+pub async fn record_sync_rejects(
+    client: &mut Client,
+    run_id: &str,
+    plan: &TablePlan,
+    rejects: &[Reject],
+    replace: bool,
+) -> Result<(), WriteError> {
+    let display = format!("{}.{}", plan.schema, plan.name);
+    let fail = |e| WriteError::from_pg(&display, "record rejected rows", e);
+    let transaction = client.transaction().await.map_err(fail)?;
+    if replace {
+        transaction
+            .execute(
+                "DELETE FROM \"ferry\".\"rejects\" WHERE run_id LIKE 'sync-%' \
+                   AND target_schema = $1 AND target_table = $2",
+                &[&plan.schema, &plan.name],
+            )
+            .await
+            .map_err(fail)?;
+    }
+    insert_rejects(
+        &transaction,
+        &display,
+        run_id,
+        (&plan.source_name, &plan.schema, &plan.name),
+        rejects,
+    )
+    .await?;
+    transaction.commit().await.map_err(fail)
+}
+
 /// The JSON kept in `rejects.raw_value`: the storage class and the value as
 /// read, losslessly. Text that is valid UTF-8 without NUL (which jsonb
 /// cannot hold) is shown as a string; other text and blobs as hex.
@@ -565,40 +655,14 @@ impl<'a> ChunkCopy<'a> {
                 written,
             });
         }
-        if !rejects.is_empty() {
-            let insert = transaction
-                .prepare(
-                    "INSERT INTO \"ferry\".\"rejects\" (run_id, source_table, target_schema, \
-                     target_table, row_key, column_name, reason, raw_value) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)",
-                )
-                .await
-                .map_err(|e| WriteError::from_pg(&display, "record rejected rows", e))?;
-            for reject in rejects {
-                let source = if reject.table.is_empty() {
-                    &source_table
-                } else {
-                    &reject.table
-                };
-                let raw = reject_json(&reject.value).to_string();
-                transaction
-                    .execute(
-                        &insert,
-                        &[
-                            &run_id,
-                            source,
-                            &schema,
-                            &table,
-                            &reject.key.to_string(),
-                            &reject.column,
-                            &reject.reason,
-                            &raw,
-                        ],
-                    )
-                    .await
-                    .map_err(|e| WriteError::from_pg(&display, "record rejected rows", e))?;
-            }
-        }
+        insert_rejects(
+            &transaction,
+            &display,
+            run_id,
+            (&source_table, &schema, &table),
+            rejects,
+        )
+        .await?;
         if let Some((copy_id, chunk)) = claimed {
             let rejected_rows = rejects
                 .iter()
