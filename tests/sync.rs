@@ -44,14 +44,7 @@ pub(crate) fn write(source: &TempSqlite, sql: &str) {
         .unwrap_or_else(|e| panic!("{e}\n{sql}"));
 }
 
-pub(crate) fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from {report}"))
-}
+pub(crate) use crate::util::table;
 
 pub(crate) fn counts(report: &serde_json::Value, name: &str) -> [u64; 3] {
     let t = table(report, name);

@@ -145,6 +145,16 @@ pub fn command_json(command: &str, source: &Path, db: &TestDb, extra: &[&str]) -
     ferry(&args)
 }
 
+/// The result of table `name` in a JSON report (`tables[]`).
+pub fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {report}"))
+}
+
 /// A committed fixture file.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,19 +1,10 @@
 //! `ferry verify`: equal copies pass, and every kind of difference is
 //! found, named and reported in each format with the documented exit code.
 
-use crate::util::{command_json, copy, ferry, fixture, TestDb};
+use crate::util::{command_json, copy, ferry, fixture, table, TestDb};
 
 fn verify(db: &TestDb, extra: &[&str]) -> crate::util::Run {
     command_json("verify", &fixture("edge.sqlite"), db, extra)
-}
-
-fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from {report}"))
 }
 
 /// The edge fixture copied with its bad rows quarantined.

@@ -2,7 +2,7 @@
 //! a million-row table tampered with at 0 %, one row, 2 %, 30 % and 100 %,
 //! a keyless table compared as a multiset, and the rejects verify expects.
 
-use crate::util::{command_json, copy, TempSqlite, TestDb};
+use crate::util::{command_json, copy, table, TempSqlite, TestDb};
 
 const ROWS: i64 = 1_000_000;
 
@@ -19,15 +19,6 @@ fn verify_full(source: &TempSqlite, db: &TestDb, extra: &[&str]) -> serde_json::
     let report = run.json();
     assert_eq!(report["passed"], run.code == 0, "{report}");
     report
-}
-
-fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from {report}"))
 }
 
 /// `(missing, extra, changed)` of a table.
