@@ -183,20 +183,27 @@ fn issue_14_a_trigger_or_changed_definition_on_the_ledger_is_refused() {
     copy(&source.path, &db, &["--if-exists", "truncate"]).assert_ok();
 }
 
-/// `ferry sync` keeps its state in schema ferry too: same check.
+/// `ferry sync` keeps its state, and the digests that steer what it
+/// reads, in schema ferry too: same check.
 #[test]
 fn issue_14_sync_refuses_an_untrusted_state_table() {
     let source = source();
-    let db = TestDb::new();
-    db.client()
-        .batch_execute(
-            "CREATE SCHEMA ferry;
-             CREATE TABLE ferry.sync_state (target_schema text, target_table text);
-             CREATE POLICY everyone ON ferry.sync_state USING (true);",
-        )
-        .unwrap();
-    let run = crate::util::command_json("sync", &source.path, &db, &[]);
-    assert_refused(&run, 2, &["table ferry.sync_state", "policy everyone"]);
+    for table in ["sync_state", "sync_digests"] {
+        let db = TestDb::new();
+        db.client()
+            .batch_execute(&format!(
+                "CREATE SCHEMA ferry;
+                 CREATE TABLE ferry.{table} (target_schema text, target_table text);
+                 CREATE POLICY everyone ON ferry.{table} USING (true);"
+            ))
+            .unwrap();
+        let run = crate::util::command_json("sync", &source.path, &db, &[]);
+        assert_refused(
+            &run,
+            2,
+            &[&format!("table ferry.{table}"), "policy everyone"],
+        );
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod process_safety;
 mod safety;
 mod snapshot;
 mod sync;
+mod sync_digests;
 mod sync_unattended;
 mod target_safety;
 mod tls;

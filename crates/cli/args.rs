@@ -307,7 +307,8 @@ pub struct SyncArgs {
     #[arg(long, value_enum, default_value_t = SnapshotMode::Backup, value_name = "HOW")]
     pub snapshot: SnapshotMode,
 
-    /// Parallel connections for the first copy of a table.
+    /// Parallel connections for the first copy of a table, and threads
+    /// reading the source to compare it.
     #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
     pub jobs: usize,
 }

@@ -13,7 +13,7 @@ use ferry_model::TablePlan;
 use ferry_writer::{ServerError, SyncRecord, TableChanges, WriteError};
 
 use super::report::TableOutcome;
-use super::{blind_note, failed, unix_now, watermark_text, Found, Planned};
+use super::{blind_note, failed, unix_now, watermark_text, Found, NewDigests, Planned};
 use crate::exit;
 
 /// A table whose changes were found, waiting to be applied.
@@ -39,9 +39,14 @@ pub async fn apply_run(
         .iter()
         .map(|x| watermark_text(&planned[x.index].job, x.found.watermark))
         .collect();
+    let mut pending = pending;
+    let digests: Vec<NewDigests> = pending
+        .iter_mut()
+        .map(|x| std::mem::replace(&mut x.found.digests, NewDigests::Keep))
+        .collect();
     let mut meta = Vec::with_capacity(pending.len());
     let mut tables = Vec::with_capacity(pending.len());
-    for (x, text) in pending.into_iter().zip(&texts) {
+    for ((x, text), digests) in pending.into_iter().zip(&texts).zip(&digests) {
         let job = &planned[x.index].job;
         tables.push(TableChanges {
             plan: &job.plan,
@@ -56,6 +61,7 @@ pub async fn apply_run(
                 watermark_text: text.as_deref(),
                 started_unix: x.started_unix,
                 copied: 0,
+                digests: digests.update(),
             },
         });
         meta.push((x.index, x.found.action, x.started));

@@ -2,6 +2,12 @@
 //! past a cursor or a key, the exact difference of a full comparison, and
 //! keys gone from the source.
 //!
+//! A full comparison puts rows into buckets by key ([`Bucketing`]) and
+//! compares the source's bucket digests with a [`Baseline`]: the target's,
+//! read in full, or those the last run stored, which the target matches.
+//! Only the rows of the buckets that differ are then read on both sides,
+//! and only the source rows that really differ are read again whole.
+//!
 //! Both sides are compared in the target's terms: source values go through
 //! ferry's coercion, target values are decoded from Postgres's binary
 //! form, and rows are matched by the canonical bytes of their keys
@@ -14,10 +20,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use ferry_model::{PgValue, Reject, SourceValueRef, TablePlan, TableSchema};
+use ferry_model::{ChunkRange, PgType, PgValue, Reject, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::{RowSelection, SourceDb};
-use ferry_verifier::{bucket_of, key_bytes, row_digest, BucketDigests, RowDigest};
+use ferry_verifier::{bucket_of, key_bytes, row_digest, BucketDigests, Bucketing, RowDigest};
 use ferry_writer::{ChangeSet, RowFilter};
+use rayon::prelude::*;
 
 use super::cursor;
 use super::strategy::{Mode, Strategy};
@@ -25,14 +32,80 @@ use crate::args::OnError;
 use crate::exit::BadValue;
 use crate::row_key::KeyColumns;
 
-/// Rows per bucket of a comparison: a differing bucket costs holding about
-/// this many rows per side in memory, and 1 % of rows changed at random
-/// touches a bucket in six of ten at 100 rows per bucket but one in seven
-/// at 16, so small buckets keep a few-percent change cheap. A bucket's
-/// digest is 40 bytes: 2.5 MB per side for a million rows.
-const ROWS_PER_BUCKET: u64 = 16;
-/// At most this many buckets (40 MB of digests per side).
+/// Rows per bucket of a comparison: a differing bucket costs reading its
+/// rows on both sides, and 1 % of rows changed at random touches a bucket
+/// in six of ten at 100 rows per bucket but one in twelve at 8, so small
+/// buckets keep a few-percent change cheap. A bucket's digest is stored in
+/// 48 bytes: 6 MB for a million rows, read and, when anything changed,
+/// written by every run.
+const ROWS_PER_BUCKET: u64 = 8;
+/// At most this many buckets (48 MB of digests per side).
 const MAX_BUCKETS: u64 = 1 << 20;
+/// Rows per chunk of the source pass, which reads chunks on every core.
+const SOURCE_CHUNK_ROWS: u64 = 65_536;
+
+/// What a full comparison compares the source with.
+pub enum Baseline {
+    /// The target's rows, all read: a table's first comparison, `--check`,
+    /// and whenever no stored digests fit.
+    Target,
+    /// The source's digests as the last run stored them with its changes
+    /// (`ferry.sync_digests`): the target holds what they describe.
+    Stored(BucketDigests),
+}
+
+/// What a full comparison found.
+pub struct Reconciled {
+    /// The largest cursor value of the source, in cursor mode.
+    pub max_cursor: Option<i64>,
+    /// How the target differed from the source.
+    pub drift: Drift,
+    /// The source's digests, which the target matches once the changes
+    /// are applied: the next run's [`Baseline::Stored`].
+    pub digests: BucketDigests,
+    /// Whether they equal the baseline's: nothing to change.
+    pub same: bool,
+}
+
+/// Hashed buckets for a table of `rows` rows.
+fn hashed_buckets(rows: u64) -> u32 {
+    u32::try_from((rows / ROWS_PER_BUCKET).clamp(1, MAX_BUCKETS)).expect("clamped")
+}
+
+/// Whether digests are neither too coarse for their rows (a changed row
+/// would cost reading many) nor too many to store: otherwise the next run
+/// compares both sides in full and places the rows anew.
+pub fn well_sized(digests: &BucketDigests) -> bool {
+    let (rows, buckets) = (digests.rows(), digests.len() as u64);
+    match digests.bucketing() {
+        Bucketing::Range { .. } => {
+            buckets <= MAX_BUCKETS && rows <= ROWS_PER_BUCKET * 4 * buckets.max(1)
+        }
+        Bucketing::Hash { count } => {
+            let (count, ideal) = (u64::from(count), u64::from(hashed_buckets(rows)));
+            count <= ideal * 4 && ideal <= count * 4
+        }
+    }
+}
+
+/// The hashed bucket of a key.
+fn hashed_bucket(key_bytes: &[u8], buckets: u32) -> i64 {
+    i64::from(bucket_of(key_bytes, buckets))
+}
+
+/// The key ranges of sorted buckets under [`Bucketing::Range`], neighbours
+/// joined; `None` for hashed buckets.
+fn key_ranges(bucketing: Bucketing, buckets: &[i64]) -> Option<Vec<(i64, i64)>> {
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for &bucket in buckets {
+        let (first, last) = bucketing.key_range(bucket)?;
+        match ranges.last_mut() {
+            Some(previous) if previous.1.checked_add(1) == Some(first) => previous.1 = last,
+            _ => ranges.push((first, last)),
+        }
+    }
+    Some(ranges)
+}
 
 /// One table being synced: its source, its plan and its strategy.
 pub struct TableJob {
@@ -46,6 +119,8 @@ pub struct TableJob {
     key_positions: Vec<usize>,
     key_namer: KeyColumns,
     on_error: OnError,
+    /// Threads of a pass over the whole source.
+    jobs: usize,
     /// Rows left out under `--on-error quarantine`.
     quarantine: Mutex<Quarantine>,
 }
@@ -74,11 +149,11 @@ impl Quarantine {
     }
 }
 
-/// Where the keys of the two sides differ: the bucket count of the
+/// Where the keys of the two sides differ: the hashed bucket count of the
 /// comparison and the buckets whose digests disagree.
 pub struct KeyMismatch {
     buckets: u32,
-    bad: HashSet<u32>,
+    bad: HashSet<i64>,
 }
 
 /// How the target differs from the source, in rows.
@@ -102,6 +177,12 @@ impl Drift {
 /// A key's canonical bytes and its values, as the target stores them.
 type Keys = HashMap<Vec<u8>, Vec<PgValue<'static>>>;
 
+/// Source rows by their key's canonical bytes: digest and rowid.
+type SourceRecords = HashMap<Vec<u8>, (RowDigest, Option<i64>)>;
+
+/// Receives a source row's rowid and its values in the target's terms.
+type OnConverted<'a> = dyn FnMut(Option<i64>, Vec<PgValue<'_>>) -> Result<()> + 'a;
+
 impl TableJob {
     pub fn new(
         source_path: PathBuf,
@@ -110,6 +191,7 @@ impl TableJob {
         plan: TablePlan,
         strategy: Strategy,
         on_error: OnError,
+        jobs: usize,
     ) -> Result<TableJob> {
         if table.columns.len() != plan.columns.len() {
             return Err(anyhow!(
@@ -138,6 +220,7 @@ impl TableJob {
             strategy,
             key_positions,
             on_error,
+            jobs: jobs.max(1),
             quarantine: Mutex::default(),
         })
     }
@@ -159,10 +242,9 @@ impl TableJob {
         SourceDb::open_as(&self.source_path, &self.shown).context("opening the source")
     }
 
-    /// Buckets for a comparison of this table.
-    fn buckets(&self, db: &SourceDb) -> Result<u32> {
-        let rows = db.row_count(&self.table)?;
-        Ok(u32::try_from((rows / ROWS_PER_BUCKET).clamp(1, MAX_BUCKETS)).expect("clamped"))
+    /// Hashed buckets for a comparison of this table's keys.
+    fn key_buckets(&self) -> Result<u32> {
+        Ok(hashed_buckets(self.open()?.row_count(&self.table)?))
     }
 
     /// A source row in the target's terms. A value that cannot be is, under
@@ -389,34 +471,118 @@ impl TableJob {
         }
     }
 
-    /// Full comparison: bucket digests of whole rows on both sides, then
-    /// the rows of the buckets that differ, turned into the exact changes
-    /// that make the target equal the source. Returns the largest cursor
-    /// value of the source, in cursor mode.
+    /// How this table's rows go into buckets for a fresh comparison:
+    /// ranges of its key when the key is the rowid (so that a bucket's
+    /// rows are read on either side through the key's b-tree), else a
+    /// hash of the key; about [`ROWS_PER_BUCKET`] rows each, at most
+    /// [`MAX_BUCKETS`] buckets.
+    fn bucketing(&self, db: &SourceDb) -> Result<Bucketing> {
+        let rows = db.row_count(&self.table)?;
+        if self.range_key().is_some() {
+            let span = match db.chunk_ranges(&self.table, u64::MAX)?.first() {
+                Some(ChunkRange::Rowid { start, end }) => end.abs_diff(*start) + 1,
+                _ => 1,
+            };
+            let dense = u64::try_from(
+                (u128::from(span) * u128::from(ROWS_PER_BUCKET)).div_ceil(u128::from(rows.max(1))),
+            )
+            .unwrap_or(u64::MAX);
+            let width = dense.max(span.div_ceil(MAX_BUCKETS)).max(1);
+            return Ok(Bucketing::Range { width });
+        }
+        Ok(Bucketing::Hash {
+            count: hashed_buckets(rows),
+        })
+    }
+
+    /// The key column's target name when the primary key is the source's
+    /// rowid, an integer column in the target too: then buckets can be
+    /// key ranges.
+    fn range_key(&self) -> Option<&str> {
+        let [at] = self.key_positions[..] else {
+            return None;
+        };
+        let column = &self.plan.columns[at];
+        let integer = matches!(
+            column.pg_type,
+            PgType::SmallInt | PgType::Integer | PgType::BigInt
+        );
+        (integer
+            && !self.table.without_rowid
+            && self.table.rowid_alias.as_deref() == Some(self.table.columns[at].name.as_str()))
+        .then_some(column.name.as_str())
+    }
+
+    /// Whether digests stored by an earlier run are placed the way this
+    /// table's rows can be found now (key ranges need the rowid as key).
+    pub fn fits(&self, stored: &BucketDigests) -> bool {
+        matches!(stored.bucketing(), Bucketing::Range { .. }) == self.range_key().is_some()
+    }
+
+    /// The bucket of a row (its values in plan order) under `bucketing`.
+    fn bucket_of_row(&self, bucketing: Bucketing, values: &[PgValue<'_>]) -> Result<i64> {
+        let key = self.key_values(values);
+        let bytes = match bucketing {
+            Bucketing::Range { .. } => Vec::new(),
+            Bucketing::Hash { .. } => key_bytes(&key),
+        };
+        bucketing.bucket(&key, &bytes).ok_or_else(|| {
+            anyhow!(
+                "{}: key {} is not an integer; run ferry sync --reset {} to compare it anew",
+                self.table.name,
+                key.iter()
+                    .map(|v| ferry_verifier::render_value(v, 64))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.table.name
+            )
+        })
+    }
+
+    /// Full comparison: the source's bucket digests against `baseline`,
+    /// then the rows of the buckets that differ on both sides, turned into
+    /// the exact changes that make the target equal the source.
+    ///
+    /// With [`Baseline::Stored`] only the source is read in full: the
+    /// target holds what the stored digests describe (they are written
+    /// with the changes that made it so), so nothing else can differ, and
+    /// a run where nothing changed reads nothing of the target.
     pub async fn reconcile(
         self: &Arc<Self>,
         client: &tokio_postgres::Client,
         changes: &mut ChangeSet,
-    ) -> Result<(Option<i64>, Drift)> {
-        let buckets = self.source_buckets().await?;
-        // Both sides at once: SQLite on a blocking thread, Postgres here.
+        baseline: Baseline,
+    ) -> Result<Reconciled> {
+        let bucketing = match &baseline {
+            Baseline::Stored(stored) => stored.bucketing(),
+            Baseline::Target => {
+                let job = Arc::clone(self);
+                tokio::task::spawn_blocking(move || job.bucketing(&job.open()?))
+                    .await
+                    .context("source pass panicked")??
+            }
+        };
+        // Both sides at once: SQLite on blocking threads, Postgres here.
         let job = Arc::clone(self);
-        let source = tokio::task::spawn_blocking(move || job.source_digests(buckets));
-        let mut target = BucketDigests::new(buckets);
-        let mut target_rows = 0;
-        let streamed =
-            ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
-                target_rows += 1;
-                target.add(&self.key_of(&values), &row_digest(&values));
-                ControlFlow::Continue(())
-            })
-            .await
-            .with_context(|| format!("reading {} from the target", self.plan.name));
-        let (source, max_cursor) = source.await.context("source pass panicked")??;
-        streamed?;
-        let bad: HashSet<u32> = source.mismatched(&target).into_iter().collect();
+        let source = tokio::task::spawn_blocking(move || job.source_digests(bucketing));
+        let (baseline, target_rows) = match baseline {
+            Baseline::Stored(stored) => (Ok(stored), None),
+            Baseline::Target => match self.target_digests(client, bucketing).await {
+                Ok((digests, rows)) => (Ok(digests), Some(rows)),
+                Err(err) => (Err(err), None),
+            },
+        };
+        let (digests, max_cursor) = source.await.context("source pass panicked")??;
+        let baseline = baseline?;
+        let bad = digests.mismatched(&baseline);
+        let mut reconciled = Reconciled {
+            max_cursor,
+            drift: Drift::default(),
+            digests,
+            same: bad.is_empty(),
+        };
         if bad.is_empty() {
-            return Ok((max_cursor, Drift::default()));
+            return Ok(reconciled);
         }
         if self.key_positions.is_empty() {
             // Rows without a key cannot be matched one by one: the
@@ -430,104 +596,275 @@ impl TableJob {
                 Ok::<_, anyhow::Error>(all)
             });
             *changes = all.await.context("source pass panicked")??;
-            let drift = Drift {
+            let extra = match target_rows {
+                Some(rows) => rows,
+                None => {
+                    ferry_writer::count_rows(client, &self.plan.schema, &self.plan.name).await?
+                }
+            };
+            reconciled.drift = Drift {
                 missing: changes.upserts(),
                 changed: 0,
-                extra: target_rows,
+                extra,
             };
-            return Ok((max_cursor, drift));
+            return Ok(reconciled);
         }
 
-        let in_bad = |key: &[u8]| bad.contains(&bucket_of(key, buckets));
-        let mut theirs: HashMap<Vec<u8>, (RowDigest, Vec<PgValue<'static>>)> = HashMap::new();
-        ferry_writer::stream_rows(client, &self.plan, RowFilter::All, &mut |values| {
-            let key = self.key_of(&values);
-            if in_bad(&key) {
-                let key_values = self.key_values(&values);
-                theirs.insert(key, (row_digest(&values), key_values));
+        // The rows of those buckets on both sides at once; then only the
+        // source rows that differ are read again, whole.
+        let job = Arc::clone(self);
+        let wanted = bad.clone();
+        let source = tokio::task::spawn_blocking(move || job.source_records_in(bucketing, &wanted));
+        let theirs = self.target_rows_in(client, bucketing, &bad).await;
+        let mine = source.await.context("source pass panicked")??;
+        let theirs = theirs?;
+        let mut drift = Drift::default();
+        let mut owned = std::mem::take(changes);
+        let mut rowids = Vec::new();
+        let mut keys = HashSet::new();
+        for (key, (digest, rowid)) in &mine {
+            match theirs.get(key) {
+                Some((theirs, _)) if theirs == digest => continue,
+                Some(_) => drift.changed += 1,
+                None => drift.missing += 1,
+            }
+            match rowid {
+                Some(rowid) => rowids.push(*rowid),
+                None => {
+                    keys.insert(key.clone());
+                }
+            }
+        }
+        for (key, (_, key_values)) in &theirs {
+            if !mine.contains_key(key) && !self.is_quarantined(key) {
+                drift.extra += 1;
+                owned.delete(key_values)?;
+            }
+        }
+        let job = Arc::clone(self);
+        let pass = tokio::task::spawn_blocking(move || {
+            job.source_rows_by(rowids, &keys, &mut |values| {
+                owned.upsert(&values).map_err(anyhow::Error::from)
+            })?;
+            Ok::<_, anyhow::Error>(owned)
+        });
+        let owned = pass.await.context("source pass panicked")??;
+        *changes = owned;
+        reconciled.drift = drift;
+        Ok(reconciled)
+    }
+
+    /// The target's bucket digests and row count, reading every row.
+    async fn target_digests(
+        &self,
+        client: &tokio_postgres::Client,
+        bucketing: Bucketing,
+    ) -> Result<(BucketDigests, u64)> {
+        let mut digests = BucketDigests::new(bucketing);
+        let rows = self
+            .stream_target(client, bucketing, RowFilter::All, &mut |bucket, values| {
+                digests.add(bucket, &row_digest(&values));
+            })
+            .await?;
+        Ok((digests, rows))
+    }
+
+    /// The target's rows in the buckets `bad`, by key: their digests and
+    /// key values. Key ranges are read through the key's index; hashed
+    /// buckets need every row read.
+    async fn target_rows_in(
+        &self,
+        client: &tokio_postgres::Client,
+        bucketing: Bucketing,
+        bad: &[i64],
+    ) -> Result<HashMap<Vec<u8>, (RowDigest, Vec<PgValue<'static>>)>> {
+        let ranges = key_ranges(bucketing, bad);
+        let filter = match (self.range_key(), &ranges) {
+            (Some(column), Some(ranges)) => RowFilter::KeyRanges { column, ranges },
+            _ => RowFilter::All,
+        };
+        let wanted: HashSet<i64> = bad.iter().copied().collect();
+        let mut theirs = HashMap::new();
+        self.stream_target(client, bucketing, filter, &mut |bucket, values| {
+            if wanted.contains(&bucket) {
+                let key = self.key_of(&values);
+                theirs.insert(key, (row_digest(&values), self.key_values(&values)));
+            }
+        })
+        .await?;
+        Ok(theirs)
+    }
+
+    /// Hands each target row matching `filter` to `on_row` with its
+    /// bucket; returns the rows read.
+    async fn stream_target(
+        &self,
+        client: &tokio_postgres::Client,
+        bucketing: Bucketing,
+        filter: RowFilter<'_>,
+        on_row: &mut (dyn FnMut(i64, Vec<PgValue<'static>>) + Send),
+    ) -> Result<u64> {
+        let mut failure = None;
+        let rows = ferry_writer::stream_rows(client, &self.plan, filter, &mut |values| {
+            match self.bucket_of_row(bucketing, &values) {
+                Ok(bucket) => on_row(bucket, values),
+                Err(err) => {
+                    failure = Some(err);
+                    return ControlFlow::Break(());
+                }
             }
             ControlFlow::Continue(())
         })
         .await
         .with_context(|| format!("reading {} from the target", self.plan.name))?;
+        failure.map_or(Ok(rows), Err)
+    }
 
-        let job = Arc::clone(self);
-        let bad_buckets = bad.clone();
-        let mut owned = std::mem::take(changes);
-        let pass = tokio::task::spawn_blocking(move || {
-            let mut mine = HashSet::new();
-            let mut drift = Drift::default();
-            job.source_rows(
-                |key| bad_buckets.contains(&bucket_of(key, buckets)),
-                &mut |values| {
-                    let key = job.key_of(&values);
-                    let same = theirs
-                        .get(&key)
-                        .is_some_and(|(digest, _)| *digest == row_digest(&values));
-                    if !same {
-                        match theirs.contains_key(&key) {
-                            true => drift.changed += 1,
-                            false => drift.missing += 1,
+    /// One pass over the source, on `jobs` threads: bucket digests of
+    /// whole rows, and the largest cursor value.
+    fn source_digests(&self, bucketing: Bucketing) -> Result<(BucketDigests, Option<i64>)> {
+        let chunks = self
+            .open()?
+            .chunk_ranges(&self.table, SOURCE_CHUNK_ROWS)
+            .with_context(|| format!("reading table {}", self.table.name))?;
+        let cursor_column = self.cursor_column();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.jobs)
+            .build()
+            .context("starting the source pass's threads")?;
+        pool.install(|| self.digest_chunks(chunks, bucketing, cursor_column))
+    }
+
+    fn digest_chunks(
+        &self,
+        chunks: Vec<ChunkRange>,
+        bucketing: Bucketing,
+        cursor_column: Option<usize>,
+    ) -> Result<(BucketDigests, Option<i64>)> {
+        chunks
+            .into_par_iter()
+            .map_init(
+                || None,
+                |db: &mut Option<SourceDb>, range| {
+                    let db = match db {
+                        Some(db) => db,
+                        None => db.insert(self.open()?),
+                    };
+                    let mut digests = BucketDigests::new(bucketing);
+                    let mut max = None;
+                    self.read_converted(db, range, &mut |_, values| {
+                        digests.add(
+                            self.bucket_of_row(bucketing, &values)?,
+                            &row_digest(&values),
+                        );
+                        if let Some(column) = cursor_column {
+                            max = max.max(cursor::ordinal(&values[column]));
                         }
-                        owned.upsert(&values)?;
-                    }
-                    mine.insert(key);
-                    Ok(())
+                        Ok(())
+                    })?;
+                    Ok((digests, max))
                 },
-            )?;
-            for (key, (_, key_values)) in &theirs {
-                if !mine.contains(key) && !job.is_quarantined(key) {
-                    drift.extra += 1;
-                    owned.delete(key_values)?;
+            )
+            .try_reduce(
+                || (BucketDigests::new(bucketing), None),
+                |(mut digests, max), (more, other)| {
+                    digests.merge(&more);
+                    Ok((digests, max.max(other)))
+                },
+            )
+    }
+
+    /// The source's rows in the buckets `bad`, by key: their digests and
+    /// rowids. Key ranges are read as rowid ranges, hashed buckets need
+    /// every row read.
+    fn source_records_in(&self, bucketing: Bucketing, bad: &[i64]) -> Result<SourceRecords> {
+        let mut mine = HashMap::new();
+        let mut record = |rowid: Option<i64>, values: Vec<PgValue<'_>>| {
+            mine.insert(self.key_of(&values), (row_digest(&values), rowid));
+        };
+        match key_ranges(bucketing, bad) {
+            Some(ranges) if self.range_key().is_some() => {
+                let db = self.open()?;
+                for (start, end) in ranges {
+                    self.read_converted(
+                        &db,
+                        ChunkRange::Rowid { start, end },
+                        &mut |rowid, values| {
+                            record(rowid, values);
+                            Ok(())
+                        },
+                    )?;
                 }
             }
-            Ok::<_, anyhow::Error>((owned, drift))
-        });
-        let (owned, drift) = pass.await.context("source pass panicked")??;
-        *changes = owned;
-        Ok((max_cursor, drift))
-    }
-
-    /// The bucket count of a comparison, from the source's row count.
-    async fn source_buckets(self: &Arc<Self>) -> Result<u32> {
-        let job = Arc::clone(self);
-        tokio::task::spawn_blocking(move || job.buckets(&job.open()?))
-            .await
-            .context("source pass panicked")?
-    }
-
-    /// One pass over the source: bucket digests of whole rows, and the
-    /// largest cursor value.
-    fn source_digests(&self, buckets: u32) -> Result<(BucketDigests, Option<i64>)> {
-        let db = self.open()?;
-        let mut digests = BucketDigests::new(buckets);
-        let cursor_column = self.cursor_column();
-        let mut max = None;
-        let mut failure = None;
-        db.read_selected(
-            &self.table,
-            RowSelection::All,
-            None,
-            &mut |rowid, row| match self.convert(rowid, row) {
-                Ok(None) => ControlFlow::Continue(()),
-                Ok(Some(values)) => {
-                    digests.add(&self.key_of(&values), &row_digest(&values));
-                    if let Some(column) = cursor_column {
-                        max = max.max(cursor::ordinal(&values[column]));
-                    }
-                    ControlFlow::Continue(())
+            _ => {
+                let wanted: HashSet<i64> = bad.iter().copied().collect();
+                let db = self.open()?;
+                for range in db.chunk_ranges(&self.table, u64::MAX)? {
+                    self.read_converted(&db, range, &mut |rowid, values| {
+                        if wanted.contains(&self.bucket_of_row(bucketing, &values)?) {
+                            record(rowid, values);
+                        }
+                        Ok(())
+                    })?;
                 }
+            }
+        }
+        Ok(mine)
+    }
+
+    /// The source rows with these rowids, and those with these keys (a
+    /// table without rowids), handed to `on_row`.
+    fn source_rows_by(
+        &self,
+        mut rowids: Vec<i64>,
+        keys: &HashSet<Vec<u8>>,
+        on_row: &mut dyn FnMut(Vec<PgValue<'_>>) -> Result<()>,
+    ) -> Result<()> {
+        if !rowids.is_empty() {
+            rowids.sort_unstable();
+            let db = self.open()?;
+            let mut ranges: Vec<(i64, i64)> = Vec::new();
+            for rowid in rowids {
+                match ranges.last_mut() {
+                    Some(last) if last.1.checked_add(1) == Some(rowid) => last.1 = rowid,
+                    _ => ranges.push((rowid, rowid)),
+                }
+            }
+            for (start, end) in ranges {
+                self.read_converted(&db, ChunkRange::Rowid { start, end }, &mut |_, values| {
+                    on_row(values)
+                })?;
+            }
+        }
+        if !keys.is_empty() {
+            self.source_rows(|key| keys.contains(key), on_row)?;
+        }
+        Ok(())
+    }
+
+    /// Hands every row of one chunk that converts to `on_row`.
+    fn read_converted(
+        &self,
+        db: &SourceDb,
+        range: ChunkRange,
+        on_row: &mut OnConverted<'_>,
+    ) -> Result<()> {
+        let mut failure = None;
+        db.read_chunk(&self.table, range, &mut |rowid, row| {
+            let result = self.convert(rowid, row).and_then(|values| match values {
+                Some(values) => on_row(rowid, values),
+                None => Ok(()),
+            });
+            match result {
+                Ok(()) => ControlFlow::Continue(()),
                 Err(err) => {
                     failure = Some(err);
                     ControlFlow::Break(())
                 }
-            },
-        )
+            }
+        })
         .with_context(|| format!("reading table {}", self.table.name))?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok((digests, max)),
-        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Hands every source row whose key passes `keep` to `on_row`.
@@ -586,13 +923,17 @@ impl TableJob {
             return Ok(None);
         }
         let key_plan = self.key_plan();
-        let buckets = self.source_buckets().await?;
+        let job = Arc::clone(self);
+        let buckets = tokio::task::spawn_blocking(move || job.key_buckets())
+            .await
+            .context("source pass panicked")??;
         // Both sides at once: SQLite on a blocking thread, Postgres here.
         let job = Arc::clone(self);
         let source = tokio::task::spawn_blocking(move || job.source_keys(buckets, None));
-        let mut target = BucketDigests::new(buckets);
+        let mut target = BucketDigests::new(Bucketing::Hash { count: buckets });
         let streamed = ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
-            target.add_key(&key_bytes(&key));
+            let bytes = key_bytes(&key);
+            target.add_key(hashed_bucket(&bytes, buckets), &bytes);
             ControlFlow::Continue(())
         })
         .await
@@ -623,7 +964,7 @@ impl TableJob {
         let mut theirs: Keys = HashMap::new();
         ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
             let bytes = key_bytes(&key);
-            if bad.contains(&bucket_of(&bytes, buckets)) {
+            if bad.contains(&hashed_bucket(&bytes, buckets)) {
                 theirs.insert(bytes, key);
             }
             ControlFlow::Continue(())
@@ -661,10 +1002,10 @@ impl TableJob {
     fn source_keys(
         &self,
         buckets: u32,
-        collect: Option<&HashSet<u32>>,
+        collect: Option<&HashSet<i64>>,
     ) -> Result<(BucketDigests, HashSet<Vec<u8>>)> {
         let db = self.open()?;
-        let mut digests = BucketDigests::new(buckets);
+        let mut digests = BucketDigests::new(Bucketing::Hash { count: buckets });
         let mut keys = HashSet::new();
         let failure = Mutex::new(None);
         let columns: Vec<&ferry_model::ColumnPlan> = self
@@ -696,13 +1037,14 @@ impl TableJob {
                     }
                 }
                 let bytes = key_bytes(&key);
+                let bucket = hashed_bucket(&bytes, buckets);
                 match collect {
                     Some(bad) => {
-                        if bad.contains(&bucket_of(&bytes, buckets)) {
+                        if bad.contains(&bucket) {
                             keys.insert(bytes);
                         }
                     }
-                    None => digests.add_key(&bytes),
+                    None => digests.add_key(bucket, &bytes),
                 }
                 ControlFlow::Continue(())
             },

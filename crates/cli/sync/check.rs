@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use ferry_writer::ChangeSet;
 
+use super::changes::Baseline;
 use super::report::TableOutcome;
 use super::{blind_note, failed, Planned};
 use crate::exit;
@@ -37,9 +38,9 @@ pub async fn check(
                 continue;
             }
             Ok(Some(_)) => Arc::clone(job)
-                .reconcile(client, &mut ChangeSet::new())
+                .reconcile(client, &mut ChangeSet::new(), Baseline::Target)
                 .await
-                .map(|(_, drift)| drift),
+                .map(|reconciled| reconciled.drift),
             Err(err) => Err(anyhow::Error::new(err)),
         };
         match result {

@@ -11,11 +11,13 @@
 //!    copy`), or whose strategy or columns changed, is reconciled: one full
 //!    comparison, its differences applied;
 //! 3. any other table moves only what changed, by its strategy (cursor,
-//!    append or full, see [`strategy`]).
+//!    append or full, see [`strategy`]); full compares the source with the
+//!    digests the last run stored in `ferry.sync_digests`.
 //!
-//! Every table's changes and its row of `ferry.sync_state` (watermark,
-//! counts) commit in one transaction, so a run killed at any instant
-//! leaves each table as it was before the run or as it is after it.
+//! Every table's changes, its row of `ferry.sync_state` (watermark,
+//! counts) and its stored digests commit in one transaction, so a run
+//! killed at any instant leaves each table as it was before the run or as
+//! it is after it.
 
 mod apply;
 mod changes;
@@ -33,7 +35,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use ferry_model::{PgType, TablePlan};
-use ferry_writer::{ChangeSet, SyncRecord, SyncState, TableState};
+use ferry_verifier::{BucketDigests, Bucketing};
+use ferry_writer::{ChangeSet, DigestsUpdate, SyncRecord, SyncState, TableState};
 
 pub use report::SyncReport;
 pub use strategy::SyncConfig;
@@ -41,7 +44,7 @@ pub use strategy::SyncConfig;
 use crate::args::{CopyArgs, Format, OnError, SnapshotMode, SourceArgs, StorageArgs, SyncArgs};
 use crate::exit::{self, SyncInterrupted, UsageError};
 use crate::pipeline::Stop;
-use changes::TableJob;
+use changes::{Baseline, TableJob};
 use report::TableOutcome;
 use strategy::{Deletes, Mode, Strategy};
 
@@ -254,6 +257,7 @@ async fn sync(
             plan.clone(),
             strategy,
             on_error,
+            args.jobs,
         )?;
         let (action, added, tighten, last_success_unix) = decide(
             &client,
@@ -575,6 +579,8 @@ async fn first_copy(
             watermark_text: text.as_deref(),
             started_unix,
             copied,
+            // The next run compares both sides in full, and stores them.
+            digests: DigestsUpdate::Forget,
         };
         let applied =
             ferry_writer::apply_changes(client, plan, ChangeSet::new(), &[], &record).await?;
@@ -736,6 +742,62 @@ struct Found {
     /// `reconciled` or `incremental`.
     action: &'static str,
     watermark: Option<i64>,
+    digests: NewDigests,
+}
+
+/// What becomes of a table's stored source digests with its changes.
+enum NewDigests {
+    /// The source did not change: they still hold.
+    Keep,
+    /// The source's digests now, stored as bucketing name, parameter and
+    /// bytes.
+    Replace(&'static str, i64, Vec<u8>),
+    /// Not synced by digests.
+    Forget,
+}
+
+impl NewDigests {
+    fn replace(digests: &BucketDigests) -> NewDigests {
+        let (name, parameter) = digests.bucketing().to_parts();
+        NewDigests::Replace(name, parameter, digests.to_bytes())
+    }
+
+    /// The update of `ferry.sync_digests` it asks for.
+    fn update(&self) -> DigestsUpdate<'_> {
+        match self {
+            NewDigests::Keep => DigestsUpdate::Keep,
+            NewDigests::Replace(bucketing, parameter, digests) => DigestsUpdate::Replace {
+                bucketing,
+                parameter: *parameter,
+                digests,
+            },
+            NewDigests::Forget => DigestsUpdate::Forget,
+        }
+    }
+}
+
+/// The digests the table's last full-mode run stored, when they can serve
+/// this run's comparison (see [`TableJob::fits`]).
+async fn stored_digests(
+    client: &tokio_postgres::Client,
+    job: &Arc<TableJob>,
+) -> Result<Option<BucketDigests>> {
+    let plan = &job.plan;
+    let stored = ferry_writer::read_sync_digests(client, &plan.schema, &plan.name)
+        .await
+        .with_context(|| {
+            format!(
+                "reading the stored digests of {}.{}",
+                plan.schema, plan.name
+            )
+        })?;
+    let Some(digests) = stored.and_then(|stored| {
+        let bucketing = Bucketing::from_parts(&stored.bucketing, stored.parameter)?;
+        BucketDigests::from_bytes(bucketing, &stored.digests)
+    }) else {
+        return Ok(None);
+    };
+    Ok(job.fits(&digests).then_some(digests))
 }
 
 /// Finds what changed in one table since its last run (everything, for a
@@ -755,12 +817,18 @@ async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Resul
             .with_context(|| format!("{display}: {sql}"))?;
     }
     let mut changes = ChangeSet::new();
+    let mut digests = NewDigests::Forget;
     let (action, watermark) = match &p.action {
         Action::Copy => unreachable!("copies are run by first_copy"),
         Action::Reconcile => {
-            let (cursor_max, _) = job.reconcile(client, &mut changes).await?;
+            let reconciled = job
+                .reconcile(client, &mut changes, Baseline::Target)
+                .await?;
+            if job.strategy.mode == Mode::Full {
+                digests = NewDigests::replace(&reconciled.digests);
+            }
             let watermark = match job.strategy.mode {
-                Mode::Cursor { .. } => cursor_max,
+                Mode::Cursor { .. } => reconciled.max_cursor,
                 Mode::Append => {
                     let j = Arc::clone(job);
                     tokio::task::spawn_blocking(move || max_rowid(&j))
@@ -772,7 +840,17 @@ async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Resul
             ("reconciled", watermark)
         }
         Action::Incremental(_) if job.strategy.mode == Mode::Full => {
-            job.reconcile(client, &mut changes).await?;
+            let stored = stored_digests(client, job).await?;
+            let had_stored = stored.is_some();
+            let baseline = stored.map_or(Baseline::Target, Baseline::Stored);
+            let reconciled = job.reconcile(client, &mut changes, baseline).await?;
+            digests = if !changes::well_sized(&reconciled.digests) {
+                NewDigests::Forget
+            } else if had_stored && reconciled.same {
+                NewDigests::Keep
+            } else {
+                NewDigests::replace(&reconciled.digests)
+            };
             ("incremental", None)
         }
         Action::Incremental(state) => {
@@ -835,6 +913,7 @@ async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Resul
         changes,
         action,
         watermark,
+        digests,
     })
 }
 

@@ -105,6 +105,18 @@ impl SetDigest {
         self.rows
     }
 
+    /// The digest whose [`sum_bytes`](Self::sum_bytes) and
+    /// [`rows`](Self::rows) are these, as stored.
+    pub fn from_parts(sum_bytes: [u8; 32], rows: u64) -> Self {
+        let mut sum = [0; 4];
+        for (lane, chunk) in sum.iter_mut().zip(sum_bytes.chunks_exact(8)) {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(chunk);
+            *lane = u64::from_le_bytes(bytes);
+        }
+        SetDigest { sum, rows }
+    }
+
     /// The lane sums as 32 bytes (each lane little-endian), for storing
     /// alongside [`rows`](Self::rows).
     pub fn sum_bytes(&self) -> [u8; 32] {

@@ -18,10 +18,11 @@
 //! changed columns, with values shown by [`render_value`]; [`diff_rows`]
 //! alone compares small sets of rows, such as a sample.
 //!
-//! [`BucketDigests`] place rows in buckets by the hash of their
-//! [`key_bytes`] (the whole row for a table without a primary key), in any
-//! order and on any number of threads; [`BucketDigests::mismatched`] names
-//! the buckets whose digests differ, so a sync reads again only those.
+//! [`BucketDigests`] place rows in buckets by a [`Bucketing`] of their key:
+//! the hash of its [`key_bytes`] (the whole row for a table without a
+//! primary key), or ranges of a single integer key, in any order and on any
+//! number of threads; [`BucketDigests::mismatched`] names the buckets whose
+//! digests differ, so a sync reads again only those.
 //!
 //! For the source values whose coercion does arithmetic (julian-day and
 //! unix-epoch timestamps and dates, REALs into numerics),
@@ -116,17 +117,21 @@
 //! assert_eq!(forward.rows(), 2);
 //!
 //! // Bucket the rows by key, find the bucket that differs, and diff it.
-//! use ferry_verifier::{bucket_of, diff_rows, key_bytes, BucketDigests, RowEntry};
+//! use ferry_verifier::{diff_rows, BucketDigests, Bucketing, RowEntry};
 //! let columns = ["id".to_owned(), "name".to_owned()];
 //! let source = vec![RowEntry::new(&columns, &[0], vec![PgValue::Int8(1), PgValue::Text("Ann".into())])];
 //! let target = vec![RowEntry::new(&columns, &[0], vec![PgValue::Int4(1), PgValue::Text("Anne".into())])];
+//! let bucketing = Bucketing::Hash { count: 16 };
 //! let digests = |rows: &[RowEntry]| {
-//!     let mut digests = BucketDigests::new(16);
-//!     rows.iter().for_each(|row| digests.add(&row.key, &row.digest));
+//!     let mut digests = BucketDigests::new(bucketing);
+//!     for row in rows {
+//!         let bucket = bucketing.bucket(&row.values[..1], &row.key).unwrap();
+//!         digests.add(bucket, &row.digest);
+//!     }
 //!     digests
 //! };
-//! let key = key_bytes(&[PgValue::Int8(1)]);
-//! assert_eq!(digests(&source).mismatched(&digests(&target)), [bucket_of(&key, 16)]);
+//! let bucket = bucketing.bucket(&[PgValue::Int8(1)], &source[0].key).unwrap();
+//! assert_eq!(digests(&source).mismatched(&digests(&target)), [bucket]);
 //! let diff = diff_rows(&columns, source, target);
 //! assert_eq!(diff.changed[0].key, "id=1");
 //! assert_eq!(diff.changed[0].columns[0].source.as_deref(), Some("'Ann'"));
@@ -147,7 +152,7 @@ mod reconcile;
 mod render;
 pub mod report;
 
-pub use buckets::{bucket_of, key_bytes, BucketDigests};
+pub use buckets::{bucket_of, key_bytes, BucketDigests, Bucketing};
 pub use diff::{diff_rows, ColumnDiff, RowDiff, RowEntry, TableDiff, MAX_RENDERED_CHARS};
 pub use digest::{row_digest, RowDigest, SetDigest};
 pub use encode::{encode_row, encode_value};

@@ -42,8 +42,9 @@
 //!
 //! For `ferry sync`: [`apply_changes`] merges a [`ChangeSet`] (rows to
 //! write, keys to delete) into a table in one transaction together with
-//! its row of `ferry.sync_state` ([`read_sync_state`]);
-//! [`try_lock_sync`] keeps two syncs of one source apart.
+//! its row of `ferry.sync_state` ([`read_sync_state`]) and, for a table
+//! synced by digests, the source digests it now matches
+//! ([`read_sync_digests`]); [`try_lock_sync`] keeps two syncs of one source apart.
 //!
 //! A load runs: `connect` → `create_table` → per chunk `ChunkCopy::begin`,
 //! `send`…, `commit` → `run_step` for each post-load step → foreign keys.
@@ -140,9 +141,9 @@ pub use session::{
 pub use storage::{server_has_lz4, Compression, Storage};
 pub use sync_apply::{
     add_column_sql, apply_all, apply_changes, constraint_is_deferrable, dependency_order,
-    set_not_null_sql, Applied, ApplyFailure, ChangeSet, SyncRecord, TableChanges,
+    set_not_null_sql, Applied, ApplyFailure, ChangeSet, DigestsUpdate, SyncRecord, TableChanges,
 };
 pub use sync_state::{
-    ensure_sync_state, forget_sync_state, max_key, read_sync_state, sync_lock_holder,
-    sync_state_sql, try_lock_sync, SyncState,
+    ensure_sync_state, forget_sync_state, max_key, read_sync_digests, read_sync_state,
+    sync_lock_holder, sync_state_sql, try_lock_sync, StoredDigests, SyncState,
 };

@@ -20,6 +20,9 @@ use crate::decode::decode_value;
 use crate::field::{put_payload, Payload};
 use crate::WriteError;
 
+/// Ranges per statement for [`RowFilter::KeyRanges`]: about 300 kB of SQL.
+const MAX_RANGES_PER_QUERY: usize = 10_000;
+
 /// Keys per statement for [`RowFilter::Keys`]: small enough to plan fast,
 /// large enough to keep round trips few.
 const MAX_KEYS_PER_QUERY: usize = 1000;
@@ -94,14 +97,13 @@ pub fn param_type(value: &PgValue<'_>) -> Option<&'static str> {
 pub enum RowFilter<'a> {
     /// Every row.
     All,
-    /// Rows whose single integer key column lies in `start..=end`.
-    KeyRange {
+    /// Rows whose single integer key column lies in one of the inclusive
+    /// `(first, last)` ranges; overlapping ranges read a row once.
+    KeyRanges {
         /// Target column name.
         column: &'a str,
-        /// First key, inclusive.
-        start: i64,
-        /// Last key, inclusive.
-        end: i64,
+        /// The ranges sought.
+        ranges: &'a [(i64, i64)],
     },
     /// Rows whose key equals one of `keys`, each holding one value per
     /// column of `columns`, in that order.
@@ -114,15 +116,13 @@ pub enum RowFilter<'a> {
 }
 
 /// The statements that read a table's rows matching a filter: one for
-/// [`RowFilter::All`] and [`RowFilter::KeyRange`], one per batch of at
-/// most 1000 keys for [`RowFilter::Keys`]. Columns come in plan order; rows
-/// in no particular order.
+/// [`RowFilter::All`], one per batch of at most 10,000 ranges for
+/// [`RowFilter::KeyRanges`], one per batch of at most 1000 keys for
+/// [`RowFilter::Keys`]. Columns come in plan order; rows in no particular
+/// order.
 #[derive(Debug)]
 pub struct TargetRows<'a> {
     statements: Vec<(String, Vec<PgParam<'a>>)>,
-    /// The bounds of a [`RowFilter::KeyRange`], which the first statement's
-    /// parameters refer to.
-    range: Option<[PgValue<'static>; 2]>,
 }
 
 impl<'a> TargetRows<'a> {
@@ -142,19 +142,12 @@ impl<'a> TargetRows<'a> {
             table: format!("{}.{}", plan.schema, plan.name),
             reason,
         };
-        let mut range = None;
         let statements = match filter {
             RowFilter::All => vec![(select, Vec::new())],
-            RowFilter::KeyRange { column, start, end } => {
-                range = Some([PgValue::Int8(start), PgValue::Int8(end)]);
-                vec![(
-                    format!(
-                        "{select} WHERE {} BETWEEN $1::int8 AND $2::int8",
-                        quote_ident(column)
-                    ),
-                    Vec::new(),
-                )]
-            }
+            RowFilter::KeyRanges { column, ranges } => merged(ranges)
+                .chunks(MAX_RANGES_PER_QUERY)
+                .map(|batch| (ranges_statement(plan, column, batch), Vec::new()))
+                .collect(),
             RowFilter::Keys { columns, keys } => {
                 if columns.is_empty() {
                     return Err(invalid("a key filter names no key columns".to_owned()));
@@ -173,19 +166,59 @@ impl<'a> TargetRows<'a> {
                     .collect()
             }
         };
-        Ok(TargetRows { statements, range })
+        Ok(TargetRows { statements })
     }
 
     /// The statements and their parameters, in order.
-    pub fn statements(&self) -> impl Iterator<Item = (&str, Vec<PgParam<'_>>)> {
-        self.statements.iter().map(|(sql, params)| {
-            let params = match &self.range {
-                Some(range) => range.iter().map(PgParam).collect(),
-                None => params.clone(),
-            };
-            (sql.as_str(), params)
-        })
+    pub fn statements(&self) -> impl Iterator<Item = (&str, &[PgParam<'a>])> {
+        self.statements
+            .iter()
+            .map(|(sql, params)| (sql.as_str(), params.as_slice()))
     }
+}
+
+/// The ranges sorted, with overlapping and touching ones joined.
+fn merged(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut sorted: Vec<(i64, i64)> = ranges.iter().copied().filter(|(a, b)| a <= b).collect();
+    sorted.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(sorted.len());
+    for (first, last) in sorted {
+        match out.last_mut() {
+            Some(previous) if first <= previous.1.saturating_add(1) => {
+                previous.1 = previous.1.max(last);
+            }
+            _ => out.push((first, last)),
+        }
+    }
+    out
+}
+
+/// The rows of one batch of ranges, found through the key's index: the
+/// ranges are a literal array joined to the table (integers only, so
+/// nothing needs quoting), and the select list is qualified so that no
+/// column name can clash with the range's.
+fn ranges_statement(plan: &TablePlan, column: &str, ranges: &[(i64, i64)]) -> String {
+    let list = |pick: fn(&(i64, i64)) -> i64| {
+        ranges
+            .iter()
+            .map(|r| pick(r).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let columns = plan
+        .columns
+        .iter()
+        .map(|c| format!("t.{}", quote_ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns} FROM {} AS t JOIN unnest('{{{}}}'::int8[], '{{{}}}'::int8[]) AS r(lo, hi) \
+         ON t.{} BETWEEN r.lo AND r.hi",
+        quote_qualified(&plan.schema, &plan.name),
+        list(|r| r.0),
+        list(|r| r.1),
+        quote_ident(column)
+    )
 }
 
 /// The plan's columns, quoted, in plan order, as a `SELECT` list.
@@ -527,18 +560,29 @@ mod tests {
                 0
             )]
         );
+        let ranges = [(20, 29), (1, 9), (5, 12), (13, 13), (40, 30)];
         let rows = TargetRows::new(
             &plan(),
-            RowFilter::KeyRange {
+            RowFilter::KeyRanges {
                 column: "id",
-                start: 1,
-                end: 9,
+                ranges: &ranges,
             },
         )
         .unwrap();
-        assert!(sql(&rows)[0]
-            .0
-            .ends_with(" WHERE \"id\" BETWEEN $1::int8 AND $2::int8"));
+        assert_eq!(
+            sql(&rows),
+            [(
+                "SELECT t.\"id\", t.\"Name\", t.\"at\" FROM \"s\".\"order\" AS t JOIN \
+                 unnest('{1,20}'::int8[], '{13,29}'::int8[]) AS r(lo, hi) ON t.\"id\" BETWEEN \
+                 r.lo AND r.hi"
+                    .to_owned(),
+                0
+            )]
+        );
+        assert_eq!(
+            merged(&[(i64::MAX, i64::MAX), (0, 0)]),
+            [(0, 0), (i64::MAX, i64::MAX)]
+        );
     }
 
     #[test]

@@ -143,6 +143,28 @@ pub struct SyncRecord<'a> {
     /// Rows written by other means in this run (a first full copy), added
     /// to the inserted count.
     pub copied: u64,
+    /// What becomes of the table's row of `ferry.sync_digests`.
+    pub digests: DigestsUpdate<'a>,
+}
+
+/// What a run does to a table's stored source digests (see
+/// [`read_sync_digests`](crate::read_sync_digests)), in the transaction
+/// of its changes, so they always describe what the table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestsUpdate<'a> {
+    /// Left as they are: the source did not change.
+    Keep,
+    /// Replaced by these.
+    Replace {
+        /// The bucketing's name.
+        bucketing: &'a str,
+        /// The bucketing's parameter.
+        parameter: i64,
+        /// The digests.
+        digests: &'a [u8],
+    },
+    /// Removed: the table is not synced by digests.
+    Forget,
 }
 
 /// What one apply did.
@@ -708,8 +730,38 @@ async fn record_state(
                 &count(applied.unchanged),
             ],
         )
-        .await
-        .map(|_| ())
+        .await?;
+    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&plan.schema, &plan.name];
+    match record.digests {
+        DigestsUpdate::Keep => {}
+        DigestsUpdate::Forget => {
+            transaction
+                .execute(
+                    "DELETE FROM \"ferry\".\"sync_digests\" \
+                      WHERE target_schema = $1 AND target_table = $2",
+                    &key,
+                )
+                .await?;
+        }
+        DigestsUpdate::Replace {
+            bucketing,
+            parameter,
+            digests,
+        } => {
+            transaction
+                .execute(
+                    "INSERT INTO \"ferry\".\"sync_digests\" AS d
+                         (target_schema, target_table, bucketing, parameter, digests)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (target_schema, target_table) DO UPDATE SET
+                         bucketing = EXCLUDED.bucketing, parameter = EXCLUDED.parameter,
+                         digests = EXCLUDED.digests",
+                    &[key[0], key[1], &bucketing, &parameter, &digests],
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 fn column_list(columns: &[String]) -> String {

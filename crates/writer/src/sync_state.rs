@@ -38,6 +38,14 @@ pub fn sync_state_sql() -> String {
          deleted bigint NOT NULL,
          unchanged bigint NOT NULL,
          PRIMARY KEY (target_schema, target_table)
+     );
+     CREATE TABLE IF NOT EXISTS \"ferry\".\"sync_digests\" (
+         target_schema text NOT NULL,
+         target_table text NOT NULL,
+         bucketing text NOT NULL,
+         parameter bigint NOT NULL,
+         digests bytea NOT NULL,
+         PRIMARY KEY (target_schema, target_table)
      );",
         crate::ddl::create_schema_sql("ferry")
     )
@@ -67,7 +75,23 @@ pub(crate) const SYNC_STATE: OwnTable = OwnTable {
     constraints: &[("sync_state_pkey", "p")],
 };
 
-/// Creates `ferry.sync_state` if it is missing, after checking that schema
+/// `ferry.sync_digests` as [`sync_state_sql`] creates it: the source's
+/// bucket digests as of a full-mode table's last run, which the next run
+/// compares the source with instead of reading the whole target.
+pub(crate) const SYNC_DIGESTS: OwnTable = OwnTable {
+    name: "sync_digests",
+    columns: &[
+        ("target_schema", "text", true),
+        ("target_table", "text", true),
+        ("bucketing", "text", true),
+        ("parameter", "bigint", true),
+        ("digests", "bytea", true),
+    ],
+    constraints: &[("sync_digests_pkey", "p")],
+};
+
+/// Creates `ferry.sync_state` and `ferry.sync_digests` if they are
+/// missing, after checking that schema
 /// `ferry` and any existing state table are ferry's own, behind the
 /// ledger's advisory lock like [`ensure_ledger`](crate::ensure_ledger), so
 /// runs started together do not collide in the catalog.
@@ -80,7 +104,7 @@ pub(crate) const SYNC_STATE: OwnTable = OwnTable {
 pub async fn ensure_sync_state(client: &mut Client) -> Result<(), WriteError> {
     crate::trust::ensure_own_tables(
         client,
-        &[&SYNC_STATE],
+        &[&SYNC_STATE, &SYNC_DIGESTS],
         &sync_state_sql(),
         "create the sync state table",
     )
@@ -141,8 +165,46 @@ pub async fn read_sync_state(
     }))
 }
 
-/// Forgets the sync state of `schema.table` (`ferry sync --reset`): the
-/// next run reconciles it from scratch. `true` when there was one.
+/// The source's bucket digests a full-mode run of `schema.table` stored,
+/// as `ferry.sync_digests` holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDigests {
+    /// How rows were placed in buckets: its name and parameter.
+    pub bucketing: String,
+    /// The bucketing's parameter (bucket count or key width).
+    pub parameter: i64,
+    /// The digests, as their owner serialized them.
+    pub digests: Vec<u8>,
+}
+
+/// The digests the last full-mode run of `schema.table` stored, or `None`.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn read_sync_digests(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Option<StoredDigests>, WriteError> {
+    let row = client
+        .query_opt(
+            "SELECT bucketing, parameter, digests FROM \"ferry\".\"sync_digests\" \
+              WHERE target_schema = $1 AND target_table = $2",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "read the stored digests", e))?;
+    Ok(row.map(|row| StoredDigests {
+        bucketing: row.get(0),
+        parameter: row.get(1),
+        digests: row.get(2),
+    }))
+}
+
+/// Forgets the sync state of `schema.table` and its stored digests
+/// (`ferry sync --reset`): the next run reconciles it from scratch.
+/// `true` when there was a state.
 ///
 /// # Errors
 ///
@@ -152,11 +214,18 @@ pub async fn forget_sync_state(
     schema: &str,
     table: &str,
 ) -> Result<bool, WriteError> {
-    let deleted = client
-        .execute(
-            "DELETE FROM \"ferry\".\"sync_state\" WHERE target_schema = $1 AND target_table = $2",
-            &[&schema, &table],
+    let forget = |what: &str| {
+        format!(
+            "DELETE FROM \"ferry\".{} WHERE target_schema = $1 AND target_table = $2",
+            quote_ident(what)
         )
+    };
+    client
+        .execute(&forget("sync_digests"), &[&schema, &table])
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "forget the stored digests", e))?;
+    let deleted = client
+        .execute(&forget("sync_state"), &[&schema, &table])
         .await
         .map_err(|e| WriteError::from_pg(WHERE, "forget the sync state", e))?;
     Ok(deleted > 0)
