@@ -44,21 +44,7 @@ fn copy_while_writing(journal_mode: &str) {
     let source = live_source(journal_mode);
     let db = TestDb::new();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let path = source.path.clone();
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let conn = rusqlite::Connection::open(path).unwrap();
-            conn.busy_timeout(std::time::Duration::from_secs(60))
-                .unwrap();
-            let mut batch = 200;
-            while !stop.load(Ordering::Relaxed) {
-                write_batch(&conn, batch);
-                batch += 1;
-            }
-            batch
-        })
-    };
+    let writer = start_writer(source.path.clone(), &stop);
     std::thread::sleep(std::time::Duration::from_millis(100));
     let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args([
@@ -83,8 +69,17 @@ fn copy_while_writing(journal_mode: &str) {
         "the writer must have committed during the copy"
     );
 
-    let mut pg = db.client();
-    let broken: i64 = pg
+    assert_eq!(
+        broken_batches(&db),
+        0,
+        "the copy mixes two states of the source ({journal_mode})"
+    );
+}
+
+/// Batches whose row in `batches` disagrees with their entries in the
+/// target: any means the target holds parts of two states of the source.
+fn broken_batches(db: &TestDb) -> i64 {
+    db.client()
         .query_one(
             "SELECT count(*) FROM batches b
               FULL JOIN (SELECT batch, count(*) AS n, sum(amount) AS s FROM entries GROUP BY batch) e
@@ -93,11 +88,78 @@ fn copy_while_writing(journal_mode: &str) {
             &[],
         )
         .unwrap()
-        .get(0);
-    assert_eq!(
-        broken, 0,
-        "the copy mixes two states of the source ({journal_mode})"
-    );
+        .get(0)
+}
+
+/// A writer that commits batches to `path` until stopped; returns the
+/// next batch number.
+fn start_writer(path: std::path::PathBuf, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<i64> {
+    let stop = Arc::clone(stop);
+    std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .unwrap();
+        let mut batch = 200;
+        while !stop.load(Ordering::Relaxed) {
+            write_batch(&conn, batch);
+            batch += 1;
+        }
+        batch
+    })
+}
+
+/// `ferry sync` reads a quiet file in place (no backup), and a file a
+/// writer commits to meanwhile from a backup: every run leaves the target
+/// at one state of the source (issue 13).
+fn sync_while_writing(journal_mode: &str) {
+    let source = live_source(journal_mode);
+    let db = TestDb::new();
+    let sync = |extra: &[&str]| crate::sync::sync(&source, &db, extra);
+    sync(&[]).assert_ok();
+    sync(&[]).assert_ok();
+    let quiet = sync(&[]).assert_ok().json();
+    assert_eq!(quiet["source_read"], "in place", "{quiet}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = start_writer(source.path.clone(), &stop);
+    let mut backups = 0;
+    for _ in 0..3 {
+        // Not `sync`: it checks that the file did not change meanwhile.
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["sync", "--source", source.path.to_str().unwrap()])
+            .args(["--target", &db.url, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        backups += usize::from(report["source_read"] == "backup");
+        assert_eq!(
+            broken_batches(&db),
+            0,
+            "a sync mixes two states of the source ({journal_mode}): {report}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 200, "the writer must have committed meanwhile");
+    assert!(backups > 0, "no run noticed the writer ({journal_mode})");
+    let report = sync(&[]).assert_ok().json();
+    assert_eq!(report["source_read"], "in place", "{report}");
+    crate::sync::verify_full(&source, &db);
+}
+
+#[test]
+fn issue_13_sync_reads_a_quiet_wal_file_in_place_and_a_written_one_from_a_backup() {
+    sync_while_writing("wal");
+}
+
+#[test]
+fn issue_13_sync_reads_a_quiet_rollback_file_in_place_and_a_written_one_from_a_backup() {
+    sync_while_writing("delete");
 }
 
 #[test]

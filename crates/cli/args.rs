@@ -231,7 +231,7 @@ pub struct CopyArgs {
     /// during the copy: `backup` copies it first with SQLite's online
     /// backup API (into TMPDIR; removed afterwards), `none` reads it as it
     /// is (for a file nothing writes meanwhile: saves the copy's time and
-    /// disk).
+    /// disk); `auto` is `backup` for a copy.
     #[arg(long, value_enum, default_value_t = SnapshotMode::Backup, value_name = "HOW")]
     pub snapshot: SnapshotMode,
 
@@ -303,8 +303,11 @@ pub struct SyncArgs {
     #[arg(long, value_name = "PATH")]
     pub metrics_textfile: Option<PathBuf>,
 
-    /// How to read one state of the source (see `ferry copy --snapshot`).
-    #[arg(long, value_enum, default_value_t = SnapshotMode::Backup, value_name = "HOW")]
+    /// How to read one state of the source: `auto` reads the file in
+    /// place and, should a writer commit meanwhile, reads it again from a
+    /// backup (in TMPDIR, removed afterwards); `backup` always takes one;
+    /// `none` reads the file as it is (nothing may write it meanwhile).
+    #[arg(long, value_enum, default_value_t = SnapshotMode::Auto, value_name = "HOW")]
     pub snapshot: SnapshotMode,
 
     /// Parallel connections for the first copy of a table, and threads
@@ -420,6 +423,11 @@ pub enum IfExists {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SnapshotMode {
+    /// Read the file in place and prove that no writer committed while it
+    /// was read (SQLite's data version); when one did, read it again from
+    /// a backup. Sync's default; a copy, which writes as it reads, takes a
+    /// backup.
+    Auto,
     /// Copy the file first with SQLite's online backup API.
     Backup,
     /// Read the file as it is (nothing may write it meanwhile).

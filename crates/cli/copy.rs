@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ferry_model::TableSchema;
 
-use crate::args::{CopyArgs, OnError};
+use crate::args::{CopyArgs, OnError, SnapshotMode};
 use crate::exit::UsageError;
 use crate::pipeline::{self, Load, Stop, TableLoad};
 use crate::prepare::prepare_at;
@@ -22,7 +22,13 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     if args.jobs == 0 || args.chunk_rows == 0 {
         return Err(UsageError::new("--jobs and --chunk-rows must be at least 1").into());
     }
-    let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
+    // A copy commits rows as it reads them, so it cannot read again when
+    // a writer moves the file on: auto takes a backup.
+    let mode = match args.snapshot {
+        SnapshotMode::Auto => SnapshotMode::Backup,
+        mode => mode,
+    };
+    let snapshot = crate::snapshot::take(&args.source.source, mode)?;
     let mut prepared = prepare_at(&args.source, snapshot.path())?;
     crate::partitioning::add_leaves(&prepared.source, &prepared.schema, &mut prepared.plans)?;
     let on_error = args

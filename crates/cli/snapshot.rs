@@ -7,7 +7,12 @@
 //! in one step, into a temporary file that the copy then reads and removes.
 //! In WAL mode writers are never blocked; in rollback-journal mode they
 //! wait while the backup runs. `--snapshot none` reads the file as it is,
-//! for a file nothing writes during the copy.
+//! for a file nothing writes during the copy. `--snapshot auto` (sync's
+//! default) reads the file in place, then proves with SQLite's data
+//! version that no writer committed meanwhile, so that every read saw one
+//! state; when one did, the caller reads again from a backup. A copy,
+//! which commits rows as it reads them, cannot read again: it takes a
+//! backup.
 //!
 //! Holding one long read transaction instead does not work for a
 //! rollback-journal file: a writer waiting to commit takes the PENDING
@@ -50,12 +55,42 @@ pub struct SourceSnapshot {
     path: PathBuf,
     /// The private directory of a backup, and its held lock.
     private: Option<(PathBuf, File)>,
+    /// A file read in place, and its data version when the snapshot was
+    /// taken.
+    watch: Option<(SourceDb, i64)>,
 }
 
 impl SourceSnapshot {
     /// The file to read.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How the file is read, as summaries say it: `in place`, `backup` or
+    /// `as is`.
+    pub fn kind(&self) -> &'static str {
+        match (&self.private, &self.watch) {
+            (Some(_), _) => "backup",
+            (None, Some(_)) => "in place",
+            (None, None) => "as is",
+        }
+    }
+
+    /// Whether every read made so far saw the state the snapshot was
+    /// taken at: always for a backup (and, by the user's word, for a file
+    /// read as is); for a file read in place, when no writer committed
+    /// since (its data version did not move).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read (a writer holds its lock, say).
+    pub fn still_current(&self) -> Result<bool> {
+        match &self.watch {
+            Some((db, version)) => {
+                Ok(db.data_version().context("watching the source")? == *version)
+            }
+            None => Ok(true),
+        }
     }
 }
 
@@ -69,12 +104,38 @@ impl Drop for SourceSnapshot {
 }
 
 /// Takes the snapshot `mode` asks for of `source`.
+///
+/// [`SnapshotMode::Auto`] reads the file in place: its caller must ask
+/// [`SourceSnapshot::still_current`] once it read everything, and take a
+/// [`SnapshotMode::Backup`] to read again when it is not.
 pub fn take(source: &Path, mode: SnapshotMode) -> Result<SourceSnapshot> {
-    if mode == SnapshotMode::None {
-        return Ok(SourceSnapshot {
-            path: source.to_owned(),
-            private: None,
-        });
+    match mode {
+        SnapshotMode::None => {
+            return Ok(SourceSnapshot {
+                path: source.to_owned(),
+                private: None,
+                watch: None,
+            })
+        }
+        SnapshotMode::Auto => {
+            let watched = SourceDb::open(source).and_then(|db| {
+                let version = db.data_version()?;
+                Ok((db, version))
+            });
+            match watched {
+                Ok(watch) => {
+                    return Ok(SourceSnapshot {
+                        path: source.to_owned(),
+                        private: None,
+                        watch: Some(watch),
+                    })
+                }
+                // Locked by a writer, say: the backup waits for it, or
+                // says what is wrong.
+                Err(err) => tracing::info!("reading {} in place: {err}", source.display()),
+            }
+        }
+        SnapshotMode::Backup => {}
     }
     let temp = std::env::temp_dir();
     remove_stale(&temp);
@@ -96,6 +157,7 @@ pub fn take(source: &Path, mode: SnapshotMode) -> Result<SourceSnapshot> {
     let snapshot = SourceSnapshot {
         path,
         private: Some((dir, lock)),
+        watch: None,
     };
     tracing::info!(
         "backing {} up to {} to read one state of it",

@@ -218,139 +218,38 @@ async fn sync(
     let _ = session.set(ferry_writer::backend_pid(&client).await?);
     lock(&client, &schema, &identity, args.wait).await?;
 
-    let snapshot = crate::snapshot::take(&args.source.source, args.snapshot)?;
-    let prepared = crate::prepare::prepare_at(&args.source, snapshot.path())?;
-    let on_error = args
-        .on_error
-        .or(prepared.config.on_error)
-        .unwrap_or(OnError::Abort);
-
-    for name in &args.reset {
-        let plan = prepared
-            .plans
-            .iter()
-            .find(|p| p.source_name.eq_ignore_ascii_case(name) || p.name == *name)
-            .ok_or_else(|| {
-                UsageError::new(format!(
-                    "--reset {name}: the source has no such table (or --tables/--exclude leave \
-                     it out)"
-                ))
-            })?;
-        ferry_writer::forget_sync_state(&client, &plan.schema, &plan.name)
-            .await
-            .with_context(|| format!("forgetting the sync state of {}", plan.name))?;
-    }
-
-    let mut planned = Vec::new();
-    let mut drift = Vec::new();
-    for plan in &prepared.plans {
-        let table = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables")
-            .clone();
-        let strategy = strategy::strategy(&table, plan, sync_config(&prepared, &table.name))?;
-        let job = TableJob::new(
-            snapshot.path().to_owned(),
-            args.source.source.clone(),
-            table,
-            plan.clone(),
-            strategy,
-            on_error,
-            args.jobs,
-        )?;
-        let (action, added, tighten, last_success_unix) = decide(
-            &client,
-            plan,
-            &job.strategy,
-            // A check changes nothing, columns included.
-            args.allow_schema_changes && !args.check,
-            &mut drift,
-        )
-        .await?;
-        planned.push(Planned {
-            job: Arc::new(job),
-            action,
-            added,
-            tighten,
-            last_success_unix,
-        });
-    }
-    if !drift.is_empty() {
-        let message = format!(
-            "the source's schema changed: {}; ferry sync stopped before changing anything",
-            drift.join("; ")
-        );
-        if let Some(path) = &args.metrics_textfile {
-            let outcomes = planned.iter().map(|p| failed(p, &message, 0.0)).collect();
-            let report = SyncReport::new(schema, outcomes, started, started_unix);
-            report::write_atomically(path, &report.to_metrics())?;
-        }
-        return Err(UsageError::new(message).into());
-    }
-
-    if args.check {
-        let (outcomes, code) = check::check(&client, &planned).await;
-        let report = SyncReport {
-            check: true,
-            ..SyncReport::new(schema, outcomes, started, started_unix)
-        };
-        return Ok((report, code));
-    }
-
-    let mut outcomes = Vec::new();
-    let mut code = exit::OK;
-    let copies: Vec<&Planned> = planned
-        .iter()
-        .filter(|p| matches!(p.action, Action::Copy))
-        .collect();
-    if !copies.is_empty() {
-        let copied = first_copy(
-            &mut client,
-            args,
-            on_error,
-            snapshot.path(),
-            &identity,
-            &copies,
-        )
-        .await;
-        crate::signals::set_stop(stop);
-        match copied {
-            Ok(done) => outcomes.extend(done),
-            Err(err) => {
-                crate::scrub::say!("ferry: error: {err:#}");
-                code = code.max(exit::exit_code(&err));
-                let message = format!("{err:#}");
-                outcomes.extend(copies.iter().map(|p| failed(p, &message, 0.0)));
+    // Read the file in place when it stays still meanwhile; from a backup
+    // when a writer moved it on.
+    let run = RunInfo {
+        identity: identity.clone(),
+        schema: schema.clone(),
+        started,
+        started_unix,
+    };
+    let mut mode = args.snapshot;
+    let ReadDone {
+        snapshot,
+        prepared,
+        planned,
+        pending,
+        mut outcomes,
+        mut code,
+    } = loop {
+        match read_source(args, &mut client, mode, stop, &run).await? {
+            Read::Done(done) => break *done,
+            Read::Checked(report, code) => return Ok((report, code)),
+            Read::Again => {
+                tracing::info!(
+                    "{} changed while it was read: reading it again from a backup",
+                    args.source.source.display()
+                );
+                mode = SnapshotMode::Backup;
             }
         }
-    }
-    // Every table's changes are found first, then applied together in
-    // one transaction (see `apply`).
-    let mut pending = Vec::new();
-    for (index, p) in planned.iter().enumerate() {
-        if matches!(p.action, Action::Copy) {
-            continue;
-        }
-        let table_started = Instant::now();
-        match find_changes(&mut client, p).await {
-            Ok(found) => pending.push(apply::Pending {
-                index,
-                found,
-                started: table_started,
-                started_unix: unix_now(),
-            }),
-            Err(err) => {
-                crate::scrub::say!("ferry: error: {}: {err:#}", p.job.table.name);
-                code = code.max(exit::exit_code(&err));
-                outcomes.push(failed(
-                    p,
-                    &format!("{err:#}"),
-                    table_started.elapsed().as_secs_f64(),
-                ));
-            }
-        }
-    }
+    };
+    // Everything is read: a backup goes now rather than after the apply.
+    let source_read = snapshot.kind();
+    drop(snapshot);
     let (applied, apply_code) =
         apply::apply_run(&mut client, &planned, pending, &prepared.plans, &identity).await;
     outcomes.extend(applied);
@@ -386,12 +285,226 @@ async fn sync(
     });
     let report = SyncReport {
         partitions,
+        source_read,
         ..SyncReport::new(schema, outcomes, started, started_unix)
     };
     if let Some(path) = &args.metrics_textfile {
         report::write_atomically(path, &report.to_metrics())?;
     }
     Ok((report, code))
+}
+
+/// What every table of a run needs, known before reading the source.
+struct RunInfo {
+    identity: String,
+    schema: String,
+    started: Instant,
+    started_unix: f64,
+}
+
+/// How reading the source for a run ended.
+enum Read {
+    /// Every table's changes found, from one state of the source.
+    Done(Box<ReadDone>),
+    /// A `--check` done.
+    Checked(SyncReport, u8),
+    /// The file, read in place, moved on meanwhile (or a table must be
+    /// copied, which cannot be read twice): read it from a backup.
+    Again,
+}
+
+/// The source read: its snapshot, its tables and their changes, and the
+/// outcomes of the tables copied or failed so far.
+struct ReadDone {
+    snapshot: crate::snapshot::SourceSnapshot,
+    prepared: crate::prepare::Prepared,
+    planned: Vec<Planned>,
+    pending: Vec<apply::Pending>,
+    outcomes: Vec<TableOutcome>,
+    code: u8,
+}
+
+/// Reads the source as `mode` says: plans every table, copies the new
+/// ones and finds every other table's changes, applying nothing else.
+async fn read_source(
+    args: &SyncArgs,
+    client: &mut tokio_postgres::Client,
+    mode: SnapshotMode,
+    stop: &Arc<Stop>,
+    run: &RunInfo,
+) -> Result<Read> {
+    let snapshot = crate::snapshot::take(&args.source.source, mode)?;
+    let in_place = snapshot.kind() == "in place";
+    let prepared = match crate::prepare::prepare_at(&args.source, snapshot.path()) {
+        Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
+        prepared => prepared?,
+    };
+    let on_error = args
+        .on_error
+        .or(prepared.config.on_error)
+        .unwrap_or(OnError::Abort);
+
+    for name in &args.reset {
+        let plan = prepared
+            .plans
+            .iter()
+            .find(|p| p.source_name.eq_ignore_ascii_case(name) || p.name == *name)
+            .ok_or_else(|| {
+                UsageError::new(format!(
+                    "--reset {name}: the source has no such table (or --tables/--exclude leave \
+                     it out)"
+                ))
+            })?;
+        ferry_writer::forget_sync_state(client, &plan.schema, &plan.name)
+            .await
+            .with_context(|| format!("forgetting the sync state of {}", plan.name))?;
+    }
+
+    let mut planned = Vec::new();
+    let mut drift = Vec::new();
+    for plan in &prepared.plans {
+        let table = prepared
+            .schema
+            .table(&plan.source_name)
+            .expect("plans are made from the source's tables")
+            .clone();
+        let strategy = strategy::strategy(&table, plan, sync_config(&prepared, &table.name))?;
+        let job = TableJob::new(
+            snapshot.path().to_owned(),
+            args.source.source.clone(),
+            table,
+            plan.clone(),
+            strategy,
+            on_error,
+            args.jobs,
+        )?;
+        let (action, added, tighten, last_success_unix) = decide(
+            client,
+            plan,
+            &job.strategy,
+            // A check changes nothing, columns included.
+            args.allow_schema_changes && !args.check,
+            &mut drift,
+        )
+        .await?;
+        planned.push(Planned {
+            job: Arc::new(job),
+            action,
+            added,
+            tighten,
+            last_success_unix,
+        });
+    }
+    if !drift.is_empty() {
+        let message = format!(
+            "the source's schema changed: {}; ferry sync stopped before changing anything",
+            drift.join("; ")
+        );
+        if let Some(path) = &args.metrics_textfile {
+            let outcomes = planned.iter().map(|p| failed(p, &message, 0.0)).collect();
+            let report =
+                SyncReport::new(run.schema.clone(), outcomes, run.started, run.started_unix);
+            report::write_atomically(path, &report.to_metrics())?;
+        }
+        return Err(UsageError::new(message).into());
+    }
+
+    if args.check {
+        let (outcomes, code) = check::check(client, &planned).await;
+        if !snapshot.still_current().unwrap_or(false) {
+            return Ok(Read::Again);
+        }
+        let report = SyncReport {
+            check: true,
+            source_read: snapshot.kind(),
+            ..SyncReport::new(run.schema.clone(), outcomes, run.started, run.started_unix)
+        };
+        return Ok(Read::Checked(report, code));
+    }
+
+    let mut outcomes = Vec::new();
+    let mut code = exit::OK;
+    let copies: Vec<&Planned> = planned
+        .iter()
+        .filter(|p| matches!(p.action, Action::Copy))
+        .collect();
+    if !copies.is_empty() {
+        // A copy commits as it reads, so it must read a state that stays.
+        if in_place {
+            return Ok(Read::Again);
+        }
+        let copied = first_copy(
+            client,
+            args,
+            on_error,
+            snapshot.path(),
+            &run.identity,
+            &copies,
+        )
+        .await;
+        crate::signals::set_stop(stop);
+        match copied {
+            Ok(done) => outcomes.extend(done),
+            Err(err) => {
+                crate::scrub::say!("ferry: error: {err:#}");
+                code = code.max(exit::exit_code(&err));
+                let message = format!("{err:#}");
+                outcomes.extend(copies.iter().map(|p| failed(p, &message, 0.0)));
+            }
+        }
+    }
+    // Every table's changes are found first, then applied together in
+    // one transaction (see `apply`).
+    let mut pending = Vec::new();
+    for (index, p) in planned.iter().enumerate() {
+        if matches!(p.action, Action::Copy) {
+            continue;
+        }
+        let table_started = Instant::now();
+        match find_changes(client, p).await {
+            Ok(found) => pending.push(apply::Pending {
+                index,
+                found,
+                started: table_started,
+                started_unix: unix_now(),
+            }),
+            // A writer holding the file's lock: read again from a backup.
+            Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
+            Err(err) => {
+                crate::scrub::say!("ferry: error: {}: {err:#}", p.job.table.name);
+                code = code.max(exit::exit_code(&err));
+                outcomes.push(failed(
+                    p,
+                    &format!("{err:#}"),
+                    table_started.elapsed().as_secs_f64(),
+                ));
+            }
+        }
+    }
+    // An error here (the file locked by a writer) is a change too: the
+    // backup read next says what is wrong, if anything.
+    if !snapshot.still_current().unwrap_or(false) {
+        return Ok(Read::Again);
+    }
+    Ok(Read::Done(Box::new(ReadDone {
+        snapshot,
+        prepared,
+        planned,
+        pending,
+        outcomes,
+        code,
+    })))
+}
+
+/// Whether an error comes from SQLite's lock on the source (a writer
+/// committing).
+fn is_busy(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ferry_reader::ReadError>(),
+            Some(ferry_reader::ReadError::Busy { .. })
+        )
+    })
 }
 
 /// Takes the sync's advisory lock, waiting up to `wait` seconds if asked.

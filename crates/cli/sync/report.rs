@@ -54,6 +54,10 @@ pub struct SyncReport {
     /// applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub check: bool,
+    /// How the source was read: `in place` (nothing committed while it
+    /// was read), `backup` or `as is` (`--snapshot none`).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub source_read: &'static str,
 }
 
 impl SyncReport {
@@ -71,6 +75,7 @@ impl SyncReport {
             seconds: started.elapsed().as_secs_f64(),
             started_unix,
             check: false,
+            source_read: "",
         }
     }
 
@@ -126,12 +131,16 @@ impl SyncReport {
             return out;
         }
         out.push_str(&format!(
-            "synced {} of {} tables into {} in {:.2}s\n",
+            "synced {} of {} tables into {} in {:.2}s",
             self.tables.len() - failed,
             self.tables.len(),
             self.schema,
             self.seconds
         ));
+        if !self.source_read.is_empty() {
+            out.push_str(&format!(" (source read {})", self.source_read));
+        }
+        out.push('\n');
         out
     }
 
@@ -259,6 +268,7 @@ mod tests {
             seconds: 1.5,
             started_unix: 1_700_000_000.0,
             check: false,
+            source_read: "in place",
         }
     }
 

@@ -89,6 +89,20 @@ impl SourceDb {
         Ok(count.unsigned_abs())
     }
 
+    /// SQLite's `PRAGMA data_version` on this connection: it changes when
+    /// any other connection, of any process, commits to the file, so two
+    /// equal readings prove that every read made in between, on any
+    /// connection, saw one state of the file.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Busy`] and the like, as for reading the schema.
+    pub fn data_version(&self) -> Result<i64, ReadError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|source| self.schema_error(source))
+    }
+
     /// Wraps an error met while reading the schema.
     pub(crate) fn schema_error(&self, source: rusqlite::Error) -> ReadError {
         classify(&self.shown, None, source, |source| ReadError::Schema {
@@ -225,6 +239,23 @@ mod tests {
         assert_eq!(source.path(), db.path());
         let schema = source.schema().unwrap();
         assert_eq!(source.row_count(&schema.tables[0]).unwrap(), 1);
+    }
+
+    #[test]
+    fn data_version_moves_with_other_connections_commits() {
+        for journal in ["delete", "wal"] {
+            let db = TempDb::new(&format!(
+                "PRAGMA journal_mode = {journal}; CREATE TABLE t(a); INSERT INTO t VALUES (1);"
+            ));
+            let source = SourceDb::open(db.path()).unwrap();
+            let before = source.data_version().unwrap();
+            assert_eq!(source.data_version().unwrap(), before, "{journal}");
+            rusqlite::Connection::open(db.path())
+                .unwrap()
+                .execute_batch("INSERT INTO t VALUES (2)")
+                .unwrap();
+            assert_ne!(source.data_version().unwrap(), before, "{journal}");
+        }
     }
 
     #[test]
