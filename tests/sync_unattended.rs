@@ -178,6 +178,46 @@ fn issue_13_a_table_that_cannot_be_applied_fails_alone_with_its_cause_and_is_ret
 }
 
 #[test]
+fn issue_13_a_cursor_value_in_the_future_is_reported_and_does_not_freeze_the_watermark() {
+    let app = TempSqlite::new(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT,
+                            updated_at DATETIME NOT NULL);
+         INSERT INTO items VALUES (1, 'a', '2024-01-01 00:00:00'),
+                                  (2, 'placeholder', '2999-12-31 00:00:00');",
+    );
+    let db = TestDb::new();
+    let config = std::env::temp_dir().join(format!("ferry-future-{}.toml", db.name));
+    std::fs::write(&config, "[tables.items.sync]\ncursor = \"updated_at\"\n").unwrap();
+    let config_arg = ["--config", config.to_str().unwrap()];
+    for round in 0..2 {
+        let report = sync(&app, &db, &config_arg).assert_ok().json();
+        let items = table(&report, "items");
+        assert_eq!(
+            items["watermark"], "2024-01-01T00:00:00.000000Z",
+            "round {round}: {report}"
+        );
+        let notes = items["notes"].to_string();
+        assert!(
+            notes.contains("1 rows have updated_at values past now (up to 2999-12-31"),
+            "round {round}: {notes}"
+        );
+    }
+    // A write stamped now is still caught, the future row kept.
+    write(
+        &app,
+        "UPDATE items SET name = 'b', updated_at = '2025-06-01 00:00:00' WHERE id = 1;",
+    );
+    let report = sync(&app, &db, &config_arg).assert_ok().json();
+    assert_eq!(counts(&report, "items"), [0, 1, 0], "{report}");
+    assert_eq!(
+        table(&report, "items")["watermark"],
+        "2025-06-01T00:00:00.000000Z"
+    );
+    verify_full(&app, &db);
+    std::fs::remove_file(&config).unwrap();
+}
+
+#[test]
 fn issue_13_check_finds_what_a_cursor_missed_and_reset_repairs_it() {
     let app = TempSqlite::new(
         "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT,

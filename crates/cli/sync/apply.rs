@@ -13,7 +13,7 @@ use ferry_model::TablePlan;
 use ferry_writer::{ServerError, SyncRecord, TableChanges, WriteError};
 
 use super::report::TableOutcome;
-use super::{blind_note, failed, unix_now, watermark_text, Found, NewDigests, Planned};
+use super::{failed, notes, unix_now, watermark_text, Found, NewDigests, Planned};
 use crate::exit;
 
 /// A table whose changes were found, waiting to be applied.
@@ -87,7 +87,7 @@ pub async fn apply_run(
                         watermark: t.record.watermark_text.map(str::to_owned),
                         success: true,
                         error: None,
-                        notes: blind_note(&job.strategy).into_iter().collect(),
+                        notes: notes(job),
                         last_success_unix: Some(unix_now()),
                     });
                 }

@@ -121,6 +121,11 @@ pub struct TableJob {
     on_error: OnError,
     /// Threads of a pass over the whole source.
     jobs: usize,
+    /// The largest cursor value a watermark may take (see
+    /// [`cursor::ceiling`]).
+    cursor_ceiling: Option<i64>,
+    /// Cursor values read past the ceiling: how many, and the largest.
+    future: Mutex<(u64, Option<i64>)>,
     /// Rows left out under `--on-error quarantine`.
     quarantine: Mutex<Quarantine>,
 }
@@ -201,6 +206,19 @@ impl TableJob {
                 table.columns.len()
             ));
         }
+        let cursor_ceiling = match strategy.mode {
+            Mode::Cursor {
+                column,
+                lag_seconds,
+                ..
+            } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                cursor::ceiling(&plan.columns[column], lag_seconds, now)
+            }
+            _ => None,
+        };
         let key_positions = plan
             .primary_key
             .iter()
@@ -221,6 +239,8 @@ impl TableJob {
             key_positions,
             on_error,
             jobs: jobs.max(1),
+            cursor_ceiling,
+            future: Mutex::default(),
             quarantine: Mutex::default(),
         })
     }
@@ -326,6 +346,44 @@ impl TableJob {
         key_bytes(&self.key_values(values))
     }
 
+    /// Moves `max` to a cursor value read, unless the value lies past the
+    /// ceiling: then it is counted for [`future_note`](Self::future_note)
+    /// and the watermark stays behind it, so the row is read again by
+    /// every run rather than every later write being missed.
+    fn track_cursor(&self, max: &mut Option<i64>, at: Option<i64>) {
+        match (at, self.cursor_ceiling) {
+            (Some(at), Some(ceiling)) if at > ceiling => {
+                let mut future = self.future.lock().expect("not poisoned");
+                future.0 += 1;
+                future.1 = future.1.max(Some(at));
+            }
+            _ => *max = (*max).max(at),
+        }
+    }
+
+    /// A stored watermark, unless it lies past the ceiling (an older ferry
+    /// let a future value freeze it): then none, so the run reads every
+    /// row again.
+    pub fn present_watermark(&self, watermark: Option<i64>) -> Option<i64> {
+        watermark.filter(|&w| self.cursor_ceiling.is_none_or(|ceiling| w <= ceiling))
+    }
+
+    /// What the run said about cursor values past now, if it read any.
+    pub fn future_note(&self) -> Option<String> {
+        let (rows, Some(latest)) = *self.future.lock().expect("not poisoned") else {
+            return None;
+        };
+        let column = self.cursor_column()?;
+        let latest =
+            ferry_verifier::render_value(&cursor::value_of(&self.plan.columns[column], latest), 64);
+        Some(format!(
+            "{rows} rows have {} values past now (up to {latest}): they are synced by every \
+             run, and the watermark stays at the latest value that is not in the future; \
+             correct them in SQLite if they are wrong",
+            self.table.columns[column].name
+        ))
+    }
+
     fn cursor_column(&self) -> Option<usize> {
         match self.strategy.mode {
             Mode::Cursor { column, .. } => Some(column),
@@ -382,7 +440,7 @@ impl TableJob {
                     return ControlFlow::Continue(());
                 }
             }
-            max = max.max(at);
+            self.track_cursor(&mut max, at);
             seen.insert(self.key_of(&values));
             if let Err(err) = changes.upsert(&values) {
                 failure = Some(err.into());
@@ -450,7 +508,7 @@ impl TableJob {
             Some(&[column]),
             &mut |_, row| {
                 match ferry_transformer::coerce(plan_column, row[0]) {
-                    Ok(value) => max = max.max(cursor::ordinal(&value)),
+                    Ok(value) => self.track_cursor(&mut max, cursor::ordinal(&value)),
                     // The copy lists the row in ferry.rejects.
                     Err(_) if self.on_error == OnError::Quarantine => {}
                     Err(error) => {
@@ -758,7 +816,7 @@ impl TableJob {
                             &row_digest(&values),
                         );
                         if let Some(column) = cursor_column {
-                            max = max.max(cursor::ordinal(&values[column]));
+                            self.track_cursor(&mut max, cursor::ordinal(&values[column]));
                         }
                         Ok(())
                     })?;

@@ -41,6 +41,23 @@ pub fn lag_units(column: &ColumnPlan, lag_seconds: i64) -> i64 {
     }
 }
 
+/// The largest cursor a watermark may take at `now_unix`: now plus the
+/// lag, in the cursor's units (a `timestamp` holds local times, so any
+/// zone's now, up to 14 hours ahead, counts as now). `None` for integers,
+/// which have no clock. A value past it (a clock set years ahead, a
+/// placeholder date) would freeze the watermark: every later write would
+/// fall behind it.
+pub fn ceiling(column: &ColumnPlan, lag_seconds: i64, now_unix: i64) -> Option<i64> {
+    const AHEAD_SECONDS: i64 = 14 * 3600;
+    let seconds = now_unix - PG_EPOCH_UNIX_SECONDS + lag_seconds.max(0);
+    match column.pg_type {
+        PgType::Timestamptz => Some(seconds.saturating_mul(MICROS_PER_SECOND)),
+        PgType::Timestamp => Some((seconds + AHEAD_SECONDS).saturating_mul(MICROS_PER_SECOND)),
+        PgType::Date => Some((seconds + AHEAD_SECONDS).div_euclid(SECONDS_PER_DAY)),
+        _ => None,
+    }
+}
+
 /// The ordinal as a value of the column's type, for messages and reports.
 pub fn value_of(column: &ColumnPlan, ordinal: i64) -> PgValue<'static> {
     match column.pg_type {

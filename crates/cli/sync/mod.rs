@@ -151,6 +151,15 @@ pub fn plan_comments(prepared: &crate::prepare::Prepared) -> Result<String> {
     Ok(out)
 }
 
+/// The notes of a table's outcome: what its strategy misses, and cursor
+/// values past now that it met.
+fn notes(job: &TableJob) -> Vec<String> {
+    blind_note(&job.strategy)
+        .into_iter()
+        .chain(job.future_note())
+        .collect()
+}
+
 /// What a strategy cannot see and how to catch it, for the plan and the
 /// summary; `None` for one that sees every change.
 fn blind_note(strategy: &Strategy) -> Option<String> {
@@ -711,7 +720,7 @@ async fn first_copy(
             watermark: text,
             success: true,
             error: None,
-            notes: blind_note(&p.job.strategy).into_iter().collect(),
+            notes: notes(&p.job),
             last_success_unix: Some(unix_now()),
         });
     }
@@ -974,7 +983,9 @@ async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Resul
                     ..
                 } => {
                     let lag = cursor::lag_units(&plan.columns[*column], *lag_seconds);
-                    let threshold = state.watermark.map(|w| w.saturating_sub(lag));
+                    let threshold = job
+                        .present_watermark(state.watermark)
+                        .map(|w| w.saturating_sub(lag));
                     let j = Arc::clone(job);
                     tokio::task::spawn_blocking(move || {
                         let mut seen = HashSet::new();
@@ -1016,7 +1027,7 @@ async fn find_changes(client: &mut tokio_postgres::Client, p: &Planned) -> Resul
                     .await?;
             }
             let watermark = match job.strategy.mode {
-                Mode::Cursor { .. } => state.watermark.max(max),
+                Mode::Cursor { .. } => job.present_watermark(state.watermark).max(max),
                 _ => max,
             };
             ("incremental", watermark)
