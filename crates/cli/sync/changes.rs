@@ -365,7 +365,10 @@ impl TableJob {
     /// let a future value freeze it): then none, so the run reads every
     /// row again.
     pub fn present_watermark(&self, watermark: Option<i64>) -> Option<i64> {
-        watermark.filter(|&w| self.cursor_ceiling.is_none_or(|ceiling| w <= ceiling))
+        watermark.filter(|&w| match self.cursor_ceiling {
+            Some(ceiling) => w <= ceiling,
+            None => true,
+        })
     }
 
     /// What the run said about cursor values past now, if it read any.
