@@ -846,3 +846,50 @@ fn issue_13_bad_values_abort_naming_them_or_are_quarantined() {
     assert!(rejects(&db).is_empty(), "{:?}", rejects(&db));
     verify_full(&app, &db);
 }
+
+/// A foreign key SQLite checks at commit (`DEFERRABLE INITIALLY DEFERRED`,
+/// as Django declares every one) is checked at commit in Postgres too;
+/// the others at once, as in SQLite, yet deferrable for the sync.
+#[test]
+fn issue_13_foreign_keys_keep_when_sqlite_checks_them() {
+    let app = TempSqlite::new(
+        "CREATE TABLE author(id INTEGER PRIMARY KEY);
+         CREATE TABLE book(id INTEGER PRIMARY KEY,
+             author_id INTEGER REFERENCES author(id) DEFERRABLE INITIALLY DEFERRED,
+             editor_id INTEGER REFERENCES author(id));
+         INSERT INTO author VALUES (1);
+         INSERT INTO book VALUES (1, 1, 1);",
+    );
+    let db = TestDb::new();
+    sync(&app, &db, &[]).assert_ok();
+    let mut client = db.client();
+    let keys: Vec<(String, bool, bool)> = client
+        .query(
+            "SELECT a.attname::text, c.condeferrable, c.condeferred
+               FROM pg_constraint c
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+              WHERE c.contype = 'f' AND c.conrelid = 'public.book'::regclass
+              ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("author_id".to_owned(), true, true),
+            ("editor_id".to_owned(), true, false)
+        ]
+    );
+    // An application inserting the child first, as Django may, commits.
+    client
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO book VALUES (2, 2, NULL);
+             INSERT INTO author VALUES (2);
+             COMMIT;",
+        )
+        .unwrap();
+}

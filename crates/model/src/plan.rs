@@ -89,6 +89,9 @@ pub struct ForeignKeyPlan {
     pub on_update: String,
     /// `ON DELETE` action SQL.
     pub on_delete: String,
+    /// Checked when the transaction commits (`INITIALLY DEFERRED`, as the
+    /// source declares it) rather than at each statement.
+    pub initially_deferred: bool,
 }
 
 /// Everything ferry will create for one source table.

@@ -109,6 +109,8 @@ pub struct ForeignKeySchema {
     pub on_update: String,
     /// `ON DELETE` action as SQLite reports it.
     pub on_delete: String,
+    /// Declared `DEFERRABLE INITIALLY DEFERRED`: checked at commit.
+    pub initially_deferred: bool,
 }
 
 /// A user table found in the SQLite file.

@@ -141,7 +141,7 @@ impl SourceDb {
             rowid_alias,
             autoincrement,
             indexes: indexes.into_iter().map(|(_, i)| i).collect(),
-            foreign_keys: self.foreign_keys(name)?,
+            foreign_keys: self.foreign_keys(name, sql)?,
             sql: sql.to_owned(),
         })
     }

@@ -16,8 +16,13 @@ struct ForeignKeyRow {
 }
 
 impl SourceDb {
-    /// A table's foreign keys, in declaration order.
-    pub(crate) fn foreign_keys(&self, table: &str) -> Result<Vec<ForeignKeySchema>, ReadError> {
+    /// A table's foreign keys, in declaration order; `sql` is its `CREATE
+    /// TABLE` statement, which alone says which are checked at commit.
+    pub(crate) fn foreign_keys(
+        &self,
+        table: &str,
+        sql: &str,
+    ) -> Result<Vec<ForeignKeySchema>, ReadError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -52,6 +57,7 @@ impl SourceDb {
                         referenced_columns: Vec::new(),
                         on_update: row.on_update,
                         on_delete: row.on_delete,
+                        initially_deferred: false,
                     },
                 ));
             }
@@ -61,7 +67,16 @@ impl SourceDb {
                 key.referenced_columns.extend(row.to);
             }
         }
-        Ok(keys.into_iter().map(|(_, k)| k).collect())
+        let mut keys: Vec<ForeignKeySchema> = keys.into_iter().map(|(_, k)| k).collect();
+        // One REFERENCES clause per key, in the same order; should the two
+        // ever disagree, every key is checked at once, as before.
+        let deferred = crate::sql_scan::deferred_foreign_keys(sql);
+        if deferred.len() == keys.len() {
+            for (key, deferred) in keys.iter_mut().zip(deferred) {
+                key.initially_deferred = deferred;
+            }
+        }
+        Ok(keys)
     }
 }
 
@@ -93,5 +108,22 @@ mod tests {
         assert_eq!(fks[2].columns, ["a", "b"]);
         assert_eq!(fks[2].referenced_columns, ["u", "v"]);
         assert_eq!(fks[2].on_update, "SET NULL");
+        assert!(fks.iter().all(|fk| !fk.initially_deferred));
+    }
+
+    #[test]
+    fn foreign_keys_checked_at_commit_are_marked() {
+        let schema = discover(
+            "CREATE TABLE parent(id INTEGER PRIMARY KEY);
+             CREATE TABLE child(
+                 id INTEGER PRIMARY KEY,
+                 p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED,
+                 q INTEGER REFERENCES parent(id)
+             );",
+        );
+        let fks = &schema.table("child").unwrap().foreign_keys;
+        assert_eq!(fks[0].columns, ["p"]);
+        assert!(fks[0].initially_deferred);
+        assert!(!fks[1].initially_deferred);
     }
 }

@@ -196,6 +196,44 @@ pub(crate) fn declares_autoincrement(sql: &str) -> bool {
     })
 }
 
+/// For each `REFERENCES` clause of a `CREATE TABLE` statement, in the
+/// order written (SQLite's own order of the table's foreign keys), whether
+/// it is declared `DEFERRABLE INITIALLY DEFERRED`: checked when the
+/// transaction commits, not at each statement. `NOT DEFERRABLE …` and
+/// `DEFERRABLE` alone or `INITIALLY IMMEDIATE` are checked at once.
+pub(crate) fn deferred_foreign_keys(sql: &str) -> Vec<bool> {
+    let tokens = tokenize(sql);
+    let mut keys = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if !token.is_word(sql, "REFERENCES") {
+            continue;
+        }
+        // The clause runs to the end of its column or constraint: a `,`
+        // or `)` outside any parentheses of its own, or the next key.
+        let mut depth = 0usize;
+        let mut deferred = false;
+        for (j, t) in tokens.iter().enumerate().skip(i + 1) {
+            match t.kind {
+                Kind::Punct(b'(') => depth += 1,
+                Kind::Punct(b')') if depth == 0 => break,
+                Kind::Punct(b')') => depth -= 1,
+                Kind::Punct(b',') if depth == 0 => break,
+                Kind::Word if t.is_word(sql, "REFERENCES") => break,
+                Kind::Word if depth == 0 && t.is_word(sql, "DEFERRABLE") => {
+                    let negated = j > 0 && tokens[j - 1].is_word(sql, "NOT");
+                    let initially_deferred = tokens.get(j + 1..j + 3).is_some_and(|n| {
+                        n[0].is_word(sql, "INITIALLY") && n[1].is_word(sql, "DEFERRED")
+                    });
+                    deferred = !negated && initially_deferred;
+                }
+                _ => {}
+            }
+        }
+        keys.push(deferred);
+    }
+    keys
+}
+
 /// The module of a `CREATE VIRTUAL TABLE … USING module(…)` statement.
 pub(crate) fn virtual_table_module(sql: &str) -> Option<String> {
     let tokens = tokenize(sql);
@@ -217,6 +255,25 @@ pub(crate) fn shorten(sql: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_foreign_keys_checked_at_commit() {
+        let sql = "CREATE TABLE c(
+            a INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED NOT NULL,
+            b REFERENCES p ON DELETE CASCADE,
+            \"references\" TEXT, -- REFERENCES x DEFERRABLE INITIALLY DEFERRED
+            d REFERENCES p NOT DEFERRABLE INITIALLY DEFERRED,
+            e REFERENCES p DEFERRABLE INITIALLY IMMEDIATE,
+            f REFERENCES p DEFERRABLE,
+            FOREIGN KEY (g, h) REFERENCES q(x, y) MATCH SIMPLE deferrable initially deferred,
+            CHECK (a > 0)
+        )";
+        assert_eq!(
+            deferred_foreign_keys(sql),
+            [true, false, false, false, false, true]
+        );
+        assert!(deferred_foreign_keys("CREATE TABLE t(a)").is_empty());
+    }
 
     fn parsed(sql: &str) -> (Vec<String>, Option<String>) {
         let index = parse_create_index(sql).unwrap_or_else(|| panic!("{sql}"));

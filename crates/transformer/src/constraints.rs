@@ -314,6 +314,7 @@ fn plan_foreign_key(
         referenced_columns,
         on_update: action(&fk.on_update),
         on_delete: action(&fk.on_delete),
+        initially_deferred: fk.initially_deferred,
     })
 }
 

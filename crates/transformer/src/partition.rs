@@ -499,6 +499,7 @@ mod tests {
                 referenced_columns: vec!["id".to_owned()],
                 on_update: "NO ACTION".to_owned(),
                 on_delete: "NO ACTION".to_owned(),
+                initially_deferred: false,
             },
             ForeignKeyPlan {
                 name: "replies_both_fkey".to_owned(),
@@ -507,6 +508,7 @@ mod tests {
                 referenced_columns: vec!["received_at".to_owned(), "id".to_owned()],
                 on_update: "NO ACTION".to_owned(),
                 on_delete: "NO ACTION".to_owned(),
+                initially_deferred: false,
             },
         ];
         let mut plans = vec![parent, child];

@@ -429,8 +429,12 @@ fn foreign_key_sql(table: &str, schema: &str, fk: &ForeignKeyPlan) -> String {
     }
     // Deferrable, so that `ferry sync` can apply a parent's delete and
     // insert and its children's in one transaction, in any order; the
-    // application still sees the key checked at once (issue 13).
-    sql.push_str(" DEFERRABLE INITIALLY IMMEDIATE NOT VALID");
+    // application still sees the key checked when SQLite checked it: at
+    // once, or at commit where the source says so (issue 13).
+    sql.push_str(match fk.initially_deferred {
+        true => " DEFERRABLE INITIALLY DEFERRED NOT VALID",
+        false => " DEFERRABLE INITIALLY IMMEDIATE NOT VALID",
+    });
     sql
 }
 
@@ -585,6 +589,7 @@ pub(crate) mod tests {
             referenced_columns: vec!["id".to_owned()],
             on_update: "NO ACTION".to_owned(),
             on_delete: "CASCADE".to_owned(),
+            initially_deferred: false,
         }];
         plan.warnings = vec!["column Status: CHECK constraint not carried over".to_owned()];
         plan

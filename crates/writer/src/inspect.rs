@@ -419,6 +419,7 @@ mod tests {
                 referenced_columns: Vec::new(),
                 on_update: String::new(),
                 on_delete: String::new(),
+                initially_deferred: false,
             }],
             warnings: Vec::new(),
             partition: None,

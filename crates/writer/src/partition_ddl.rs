@@ -465,6 +465,7 @@ mod tests {
             referenced_columns: vec!["id".to_owned()],
             on_update: "NO ACTION".to_owned(),
             on_delete: "NO ACTION".to_owned(),
+            initially_deferred: false,
         }];
         let steps = crate::foreign_key_steps(&plan);
         assert_eq!(steps.len(), 1);

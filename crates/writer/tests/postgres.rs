@@ -692,6 +692,7 @@ async fn foreign_keys_are_added_and_validation_reports_violations() {
         referenced_columns: vec!["id".to_owned()],
         on_update: "NO ACTION".to_owned(),
         on_delete: "CASCADE".to_owned(),
+        initially_deferred: false,
     }];
     for (plan, ids) in [(&parent, &[1][..]), (&child, &[1, 2][..])] {
         create_table(&client, plan, &Storage::default())

@@ -563,6 +563,7 @@ async fn inspect_sees_what_the_plan_created() {
         referenced_columns: vec!["id".to_owned()],
         on_update: "NO ACTION".to_owned(),
         on_delete: "CASCADE".to_owned(),
+        initially_deferred: false,
     }];
     for plan in [&customer, &order] {
         create_table(&client, plan, &Storage::default())

@@ -68,6 +68,7 @@ fn fk(columns: &[&str], table: &str, referenced: &[&str]) -> ForeignKeySchema {
         referenced_columns: referenced.iter().map(|c| c.to_string()).collect(),
         on_update: "NO ACTION".into(),
         on_delete: "CASCADE".into(),
+        initially_deferred: false,
     }
 }
 
