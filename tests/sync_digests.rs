@@ -114,6 +114,62 @@ fn issue_13_a_target_changed_behind_ferrys_back_is_found_by_check_and_repaired_b
     assert_eq!(table(&report, "items")["action"], "reconciled");
     assert_eq!(counts(&report, "items"), [0, 1, 0], "{report}");
     verify_full(&app, &db);
+
+    // Unattended, the full comparison every reconcile_every (1d by
+    // default) repairs it too.
+    db.client()
+        .batch_execute(
+            "DELETE FROM items WHERE id = 10;
+             UPDATE ferry.sync_state SET reconciled_at = now() - interval '25 hours'
+              WHERE target_table = 'items';",
+        )
+        .unwrap();
+    let report = sync(&app, &db, &[]).assert_ok().json();
+    assert_eq!(table(&report, "items")["action"], "reconciled");
+    assert_eq!(table(&report, "tags")["action"], "incremental");
+    assert_eq!(counts(&report, "items"), [1, 0, 0], "{report}");
+    let report = sync(&app, &db, &[]).assert_ok().json();
+    assert_eq!(table(&report, "items")["action"], "incremental");
+    verify_full(&app, &db);
+}
+
+#[test]
+fn issue_13_reconcile_every_repairs_what_a_cursor_missed() {
+    let app = TempSqlite::new(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT, updated_at DATETIME NOT NULL);
+         INSERT INTO items VALUES (1, 'a', '2024-01-01 00:00:00');",
+    );
+    let db = TestDb::new();
+    let config = std::env::temp_dir().join(format!("ferry-reconcile-{}.toml", db.name));
+    std::fs::write(
+        &config,
+        "[tables.items.sync]\ncursor = \"updated_at\"\nreconcile_every = \"0\"\n",
+    )
+    .unwrap();
+    let config_arg = ["--config", config.to_str().unwrap()];
+    sync(&app, &db, &config_arg).assert_ok();
+    // An update that forgets the cursor: a cursor cannot see it, the full
+    // comparison (every run, here) does.
+    write(&app, "UPDATE items SET name = 'b' WHERE id = 1;");
+    let report = sync(&app, &db, &config_arg).assert_ok().json();
+    assert_eq!(table(&report, "items")["action"], "reconciled");
+    assert_eq!(counts(&report, "items"), [0, 1, 0], "{report}");
+    verify_full(&app, &db);
+
+    std::fs::write(
+        &config,
+        "[tables.items.sync]\ncursor = \"updated_at\"\nreconcile_every = \"sometimes\"\n",
+    )
+    .unwrap();
+    let run = sync(&app, &db, &config_arg);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("reconcile_every: 'sometimes' is not a duration"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(&config).unwrap();
 }
 
 #[test]

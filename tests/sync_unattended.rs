@@ -52,7 +52,7 @@ fn issue_13_updates_and_deletes_on_a_key_only_table_are_synced_by_default() {
     plan.assert_ok();
     assert!(
         plan.stdout
-            .contains("-- users: append\n--   misses updates and deletes: run ferry sync --check"),
+            .contains("-- users: append\n--   misses updates and deletes (repaired by the full comparison every 1d): run ferry sync --check"),
         "{}",
         plan.stdout
     );

@@ -62,6 +62,7 @@ pub async fn apply_run(
                 started_unix: x.started_unix,
                 copied: 0,
                 digests: digests.update(),
+                reconciled: x.found.action == "reconciled",
             },
         });
         meta.push((x.index, x.found.action, x.started));

@@ -164,9 +164,16 @@ fn notes(job: &TableJob) -> Vec<String> {
 /// summary; `None` for one that sees every change.
 fn blind_note(strategy: &Strategy) -> Option<String> {
     strategy.blind_spots().map(|missed| {
+        let repaired = match strategy.reconcile_every {
+            Some(every) => format!(
+                " (repaired by the full comparison every {})",
+                strategy::show_lag(every)
+            ),
+            None => String::new(),
+        };
         format!(
-            "misses {missed}: run ferry sync --check now and then to find the drift, or use \
-             mode = \"full\""
+            "misses {missed}{repaired}: run ferry sync --check now and then to find the drift, \
+             or use mode = \"full\""
         )
     })
 }
@@ -613,10 +620,18 @@ async fn decide(
         return Ok((action, added, tighten, None));
     };
     let columns: Vec<&str> = plan.columns.iter().map(|c| c.name.as_str()).collect();
+    // Compared in full within `reconcile_every`: what the strategy missed
+    // and what someone else changed in Postgres are repaired that often.
+    let reconciled_lately = match (strategy.reconcile_every, state.reconciled_unix) {
+        (None, _) => true,
+        (Some(every), Some(at)) => unix_now() - at < every as f64,
+        (Some(_), None) => false,
+    };
     let same = state.mode == strategy.mode_name()
         && state.cursor_column.as_deref() == strategy.cursor_name()
         && state.columns == columns
-        && added.is_empty();
+        && added.is_empty()
+        && reconciled_lately;
     let action = if same {
         Action::Incremental(state)
     } else {
@@ -703,6 +718,7 @@ async fn first_copy(
             copied,
             // The next run compares both sides in full, and stores them.
             digests: DigestsUpdate::Forget,
+            reconciled: true,
         };
         let applied =
             ferry_writer::apply_changes(client, plan, ChangeSet::new(), &[], &record).await?;

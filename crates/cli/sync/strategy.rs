@@ -7,6 +7,7 @@
 //! cursor = "updated_at"  # cursor mode: a timestamp, date or integer column
 //! lag = "5m"             # re-read this far behind the watermark
 //! deletes = "detect"     # detect | ignore
+//! reconcile_every = "1d" # compare both sides in full this often, or "never"
 //! ```
 //!
 //! Default: full, for every table. A cursor misses an update that leaves
@@ -30,6 +31,11 @@ use crate::exit::UsageError;
 /// timestamp was taken, or by a clock this far behind, are still caught.
 const DEFAULT_LAG_SECONDS: i64 = 300;
 
+/// How often a table is compared with the target in full by default,
+/// reading both sides: what a strategy misses, and rows changed in
+/// Postgres by anyone but ferry, are repaired at least this often.
+const DEFAULT_RECONCILE_SECONDS: i64 = 86_400;
+
 /// `[tables.NAME.sync]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +44,7 @@ pub struct SyncConfig {
     cursor: Option<String>,
     lag: Option<String>,
     deletes: Option<Deletes>,
+    reconcile_every: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -84,6 +91,8 @@ pub struct Strategy {
     pub deletes: Deletes,
     /// Picked by ferry rather than configured.
     pub default: bool,
+    /// Seconds between full comparisons of both sides; `None` for never.
+    pub reconcile_every: Option<i64>,
 }
 
 impl Strategy {
@@ -193,6 +202,14 @@ pub fn strategy(
             })?
         }
     };
+    let reconcile_every = match config.reconcile_every.as_deref().map(str::trim) {
+        None => Some(DEFAULT_RECONCILE_SECONDS),
+        Some("never") => None,
+        Some(every) => Some(
+            parse_lag(every)
+                .map_err(|e| UsageError::new(format!("{key} reconcile_every: {e}, or never")))?,
+        ),
+    };
     let deletes = config.deletes.unwrap_or(match mode {
         Mode::Cursor { .. } | Mode::Full => Deletes::Detect,
         Mode::Append => Deletes::Ignore,
@@ -201,6 +218,7 @@ pub fn strategy(
         mode,
         deletes,
         default: config.mode.is_none() && config.cursor.is_none(),
+        reconcile_every,
     })
 }
 
@@ -261,7 +279,8 @@ pub fn parse_lag(text: &str) -> Result<i64, String> {
     number.checked_mul(unit).ok_or_else(bad)
 }
 
-fn show_lag(seconds: i64) -> String {
+/// A duration as `parse_lag` reads it: `5m`, `1d`, `90s`.
+pub fn show_lag(seconds: i64) -> String {
     match seconds {
         0 => "0".to_owned(),
         s if s % 86400 == 0 => format!("{}d", s / 86400),

@@ -145,6 +145,9 @@ pub struct SyncRecord<'a> {
     pub copied: u64,
     /// What becomes of the table's row of `ferry.sync_digests`.
     pub digests: DigestsUpdate<'a>,
+    /// The run compared both sides in full (or copied the table): its
+    /// time is recorded as `reconciled_at`.
+    pub reconciled: bool,
 }
 
 /// What a run does to a table's stored source digests (see
@@ -701,10 +704,10 @@ async fn record_state(
             "INSERT INTO \"ferry\".\"sync_state\" AS s
                  (target_schema, target_table, source_table, source, mode, cursor_column,
                   watermark, watermark_text, columns, last_success_at, seconds,
-                  inserted, updated, deleted, unchanged)
+                  inserted, updated, deleted, unchanged, reconciled_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(),
                      extract(epoch FROM clock_timestamp()) - $10::float8,
-                     $11, $12, $13, $14)
+                     $11, $12, $13, $14, CASE WHEN $15 THEN now() END)
              ON CONFLICT (target_schema, target_table) DO UPDATE SET
                  source_table = EXCLUDED.source_table, source = EXCLUDED.source,
                  mode = EXCLUDED.mode, cursor_column = EXCLUDED.cursor_column,
@@ -712,7 +715,8 @@ async fn record_state(
                  columns = EXCLUDED.columns, last_success_at = EXCLUDED.last_success_at,
                  seconds = EXCLUDED.seconds, inserted = EXCLUDED.inserted,
                  updated = EXCLUDED.updated, deleted = EXCLUDED.deleted,
-                 unchanged = EXCLUDED.unchanged",
+                 unchanged = EXCLUDED.unchanged,
+                 reconciled_at = COALESCE(EXCLUDED.reconciled_at, s.reconciled_at)",
             &[
                 &plan.schema,
                 &plan.name,
@@ -728,6 +732,7 @@ async fn record_state(
                 &count(applied.updated),
                 &count(applied.deleted),
                 &count(applied.unchanged),
+                &record.reconciled,
             ],
         )
         .await?;

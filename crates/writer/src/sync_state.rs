@@ -37,8 +37,10 @@ pub fn sync_state_sql() -> String {
          updated bigint NOT NULL,
          deleted bigint NOT NULL,
          unchanged bigint NOT NULL,
+         reconciled_at timestamptz,
          PRIMARY KEY (target_schema, target_table)
      );
+     ALTER TABLE \"ferry\".\"sync_state\" ADD COLUMN IF NOT EXISTS reconciled_at timestamptz;
      CREATE TABLE IF NOT EXISTS \"ferry\".\"sync_digests\" (
          target_schema text NOT NULL,
          target_table text NOT NULL,
@@ -71,6 +73,7 @@ pub(crate) const SYNC_STATE: OwnTable = OwnTable {
         ("updated", "bigint", true),
         ("deleted", "bigint", true),
         ("unchanged", "bigint", true),
+        ("reconciled_at", "timestamp with time zone", false),
     ],
     constraints: &[("sync_state_pkey", "p")],
 };
@@ -132,6 +135,9 @@ pub struct SyncState {
     pub columns: Vec<String>,
     /// When the last successful run committed, as Unix seconds.
     pub last_success_unix: f64,
+    /// When a run last compared both sides in full (a copy, a
+    /// reconciliation), as Unix seconds; `None` if none recorded it.
+    pub reconciled_unix: Option<f64>,
 }
 
 /// The state of `schema.table`, or `None` when it was never synced.
@@ -147,7 +153,8 @@ pub async fn read_sync_state(
     let row = client
         .query_opt(
             "SELECT source_table, source, mode, cursor_column, watermark, watermark_text, \
-                    columns, extract(epoch FROM last_success_at)::float8 \
+                    columns, extract(epoch FROM last_success_at)::float8, \
+                    extract(epoch FROM reconciled_at)::float8 \
                FROM \"ferry\".\"sync_state\" WHERE target_schema = $1 AND target_table = $2",
             &[&schema, &table],
         )
@@ -162,6 +169,7 @@ pub async fn read_sync_state(
         watermark_text: row.get(5),
         columns: row.get(6),
         last_success_unix: row.get(7),
+        reconciled_unix: row.get(8),
     }))
 }
 
