@@ -328,7 +328,12 @@ mod tests {
     #[test]
     fn range_buckets_are_key_ranges() {
         let range = Bucketing::Range { width: 16 };
-        let bucket = |v: PgValue<'static>| range.bucket(&[v.clone()], &key_bytes(&[v]));
+        let bucket = |v: PgValue<'static>| {
+            range.bucket(
+                std::slice::from_ref(&v),
+                &key_bytes(std::slice::from_ref(&v)),
+            )
+        };
         assert_eq!(bucket(PgValue::Int8(0)), Some(0));
         assert_eq!(bucket(PgValue::Int8(15)), Some(0));
         assert_eq!(bucket(PgValue::Int4(16)), Some(1));
