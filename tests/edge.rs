@@ -140,7 +140,14 @@ fn quarantine_rejects_exactly_the_bad_values() {
     let run = copy(
         &source,
         &db,
-        &["--tables", "bad_values", "--on-error", "quarantine"],
+        &[
+            "--tables",
+            "bad_values",
+            "--on-error",
+            "quarantine",
+            "--types",
+            "declared",
+        ],
     );
     run.assert_ok();
     let sqlite =

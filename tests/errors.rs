@@ -34,7 +34,11 @@ fn quarantine_loads_good_rows_and_records_bad_ones() {
                               (4, 40, 1, CAST(X'61FF62' AS TEXT)), (5, 50, 0, 'ok');",
     );
     let db = TestDb::new();
-    let run = copy(&source.path, &db, &["--on-error", "quarantine"]);
+    let run = copy(
+        &source.path,
+        &db,
+        &["--on-error", "quarantine", "--types", "declared"],
+    );
     run.assert_ok();
     let report = run.json();
     assert_eq!(report["tables"][0]["rows_read"], 5);

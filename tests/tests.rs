@@ -14,6 +14,7 @@ mod mail;
 mod mapping;
 mod partitions;
 mod process_safety;
+mod real_world;
 mod safety;
 mod snapshot;
 mod sync;

@@ -3,14 +3,26 @@
 
 use crate::util::{command_json, copy, ferry, fixture, table, TestDb};
 
+/// `ferry verify` of the edge fixture, its bad values kept bad (`--types
+/// declared`) as in [`copied_edge`].
 fn verify(db: &TestDb, extra: &[&str]) -> crate::util::Run {
-    command_json("verify", &fixture("edge.sqlite"), db, extra)
+    let args: Vec<&str> = ["--types", "declared"]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    command_json("verify", &fixture("edge.sqlite"), db, &args)
 }
 
 /// The edge fixture copied with its bad rows quarantined.
 fn copied_edge() -> TestDb {
     let db = TestDb::new();
-    copy(&fixture("edge.sqlite"), &db, &["--on-error", "quarantine"]).assert_ok();
+    copy(
+        &fixture("edge.sqlite"),
+        &db,
+        &["--on-error", "quarantine", "--types", "declared"],
+    )
+    .assert_ok();
     db
 }
 

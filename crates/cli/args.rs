@@ -174,6 +174,14 @@ pub struct SourceArgs {
     /// or list. Same as `partition = { … }` in the config, which it overrides.
     #[arg(long, value_name = "TABLE:COLUMN:SCHEME")]
     pub partition: Vec<String>,
+
+    /// Column types: `stored` widens a column whose stored values do not
+    /// all become its declared type's mapping to the narrowest type that
+    /// holds them exactly (text in an INTEGER column: text), with a
+    /// warning; `declared` keeps the mapping and refuses such values
+    /// [default: stored, or `types` in the config].
+    #[arg(long, value_enum, value_name = "FROM")]
+    pub types: Option<TypesFrom>,
 }
 
 /// How the tables ferry creates are stored; shared by `copy`, `sync` and
@@ -386,6 +394,16 @@ pub struct PlanArgs {
     /// and values that will not fit the mapped type, with example row keys.
     #[arg(long)]
     pub profile: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TypesFrom {
+    /// What the columns hold: a column is widened when its stored values
+    /// need it.
+    Stored,
+    /// What the columns declare: values that do not fit are bad values.
+    Declared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

@@ -34,7 +34,7 @@ use ferry_model::{InvalidUtf8, PgType};
 use ferry_transformer::{ColumnOverride, TableOverride};
 use serde::Deserialize;
 
-use crate::args::{CompressionMode, IdentifierMode, OnError};
+use crate::args::{CompressionMode, IdentifierMode, OnError, TypesFrom};
 use crate::exit::UsageError;
 use crate::partition_config::PartitionConfig;
 use crate::sync::SyncConfig;
@@ -48,6 +48,7 @@ pub struct ConfigFile {
     naive_timezone: Option<String>,
     on_error: Option<OnError>,
     compression: Option<CompressionMode>,
+    types: Option<TypesFrom>,
     #[serde(default)]
     tables: BTreeMap<String, TableConfig>,
 }
@@ -88,6 +89,7 @@ pub struct Config {
     pub naive_utc_offset_seconds: i32,
     pub on_error: Option<OnError>,
     pub compression: Option<CompressionMode>,
+    pub types: Option<TypesFrom>,
     pub overrides: BTreeMap<String, TableOverride>,
     /// `[tables.NAME.sync]`, by source table name, checked by `ferry sync`.
     pub sync: BTreeMap<String, SyncConfig>,
@@ -158,6 +160,7 @@ impl Config {
             naive_utc_offset_seconds,
             on_error: raw.on_error,
             compression: raw.compression,
+            types: raw.types,
             overrides,
             sync,
         })

@@ -10,6 +10,7 @@ mod config;
 mod copy;
 mod exit;
 mod locks;
+mod parallel;
 mod partition_config;
 mod partitioning;
 mod partitions;
@@ -25,6 +26,7 @@ mod setup;
 mod signals;
 mod snapshot;
 mod storage;
+mod stored_types;
 mod sync;
 mod verify;
 

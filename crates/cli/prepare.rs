@@ -6,7 +6,7 @@ use ferry_model::{SourceSchema, TablePlan};
 use ferry_reader::SourceDb;
 use ferry_transformer::{IdentifierCase, PlanOptions};
 
-use crate::args::{IdentifierMode, SourceArgs};
+use crate::args::{IdentifierMode, SourceArgs, TypesFrom};
 use crate::config::Config;
 use crate::exit::UsageError;
 
@@ -51,7 +51,7 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
         )
         .into());
     }
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         schema: schema_name,
         identifiers: match identifiers {
             IdentifierMode::Lower => IdentifierCase::Lower,
@@ -61,7 +61,33 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
         naive_utc_offset_seconds: config.naive_utc_offset_seconds,
         overrides,
     };
-    let plans = ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+    let mut plans =
+        ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+    if args.types.or(config.types).unwrap_or(TypesFrom::Stored) == TypesFrom::Stored {
+        let widenings =
+            crate::stored_types::widenings(&source, &schema, &plans, &options.overrides)?;
+        if !widenings.is_empty() {
+            // Planned again as if ferry.toml set the types, so that every
+            // column's DDL, coercion and checks follow its new type.
+            for w in &widenings {
+                let column = options
+                    .overrides
+                    .entry(w.table.clone())
+                    .or_default()
+                    .columns
+                    .entry(w.column.clone())
+                    .or_default();
+                column.pg_type = Some(w.pg_type);
+            }
+            plans =
+                ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+            for w in widenings {
+                if let Some(plan) = plans.iter_mut().find(|p| p.source_name == w.table) {
+                    plan.warnings.push(w.warning);
+                }
+            }
+        }
+    }
     Ok(Prepared {
         source,
         schema,

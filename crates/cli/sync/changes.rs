@@ -24,7 +24,6 @@ use ferry_model::{ChunkRange, PgType, PgValue, Reject, SourceValueRef, TablePlan
 use ferry_reader::{RowSelection, SourceDb};
 use ferry_verifier::{bucket_of, key_bytes, row_digest, BucketDigests, Bucketing, RowDigest};
 use ferry_writer::{ChangeSet, RowFilter};
-use rayon::prelude::*;
 
 use super::cursor;
 use super::strategy::{Mode, Strategy};
@@ -802,37 +801,31 @@ impl TableJob {
         bucketing: Bucketing,
         cursor_column: Option<usize>,
     ) -> Result<(BucketDigests, Option<i64>)> {
-        chunks
-            .into_par_iter()
-            .map_init(
-                || None,
-                |db: &mut Option<SourceDb>, range| {
-                    let db = match db {
-                        Some(db) => db,
-                        None => db.insert(self.open()?),
-                    };
-                    let mut digests = BucketDigests::new(bucketing);
-                    let mut max = None;
-                    self.read_converted(db, range, &mut |_, values| {
-                        digests.add(
-                            self.bucket_of_row(bucketing, &values)?,
-                            &row_digest(&values),
-                        );
-                        if let Some(column) = cursor_column {
-                            self.track_cursor(&mut max, cursor::ordinal(&values[column]));
-                        }
-                        Ok(())
-                    })?;
-                    Ok((digests, max))
-                },
-            )
-            .try_reduce(
-                || (BucketDigests::new(bucketing), None),
-                |(mut digests, max), (more, other)| {
-                    digests.merge(&more);
-                    Ok((digests, max.max(other)))
-                },
-            )
+        crate::parallel::fold_chunks(
+            &self.source_path,
+            &self.shown,
+            chunks,
+            || (BucketDigests::new(bucketing), None),
+            |db, range| {
+                let mut digests = BucketDigests::new(bucketing);
+                let mut max = None;
+                self.read_converted(db, range, &mut |_, values| {
+                    digests.add(
+                        self.bucket_of_row(bucketing, &values)?,
+                        &row_digest(&values),
+                    );
+                    if let Some(column) = cursor_column {
+                        self.track_cursor(&mut max, cursor::ordinal(&values[column]));
+                    }
+                    Ok(())
+                })?;
+                Ok((digests, max))
+            },
+            |(mut digests, max), (more, other)| {
+                digests.merge(&more);
+                (digests, max.max(other))
+            },
+        )
     }
 
     /// The source's rows in the buckets `bad`, by key: their digests and

@@ -672,6 +672,7 @@ async fn first_copy(
             exclude: Vec::new(),
             identifiers: args.source.identifiers,
             partition: args.source.partition.clone(),
+            types: args.source.types,
         },
         storage: StorageArgs {
             compression: args.storage.compression,

@@ -323,6 +323,7 @@ mod tests {
             indexes: vec![],
             foreign_keys: vec![],
             sql: String::new(),
+            custom_collations: Vec::new(),
         };
         let schema = ferry_model::SourceSchema {
             tables: vec![table.clone()],

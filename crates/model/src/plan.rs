@@ -47,6 +47,23 @@ pub struct ColumnPlan {
     pub coercion: Coercion,
 }
 
+impl ColumnPlan {
+    /// A column named `name` on both sides, of `pg_type`, nullable, without
+    /// default or identity, coerced losslessly: the plain case.
+    pub fn new(name: &str, declared_type: &str, pg_type: PgType) -> ColumnPlan {
+        ColumnPlan {
+            source_name: name.to_owned(),
+            name: name.to_owned(),
+            declared_type: declared_type.to_owned(),
+            pg_type,
+            not_null: false,
+            default_sql: None,
+            identity: false,
+            coercion: Coercion::default(),
+        }
+    }
+}
+
 /// A `UNIQUE` constraint, added after the load.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UniquePlan {

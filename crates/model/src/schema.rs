@@ -134,6 +134,10 @@ pub struct TableSchema {
     pub foreign_keys: Vec<ForeignKeySchema>,
     /// The `CREATE TABLE` statement, for reference in plans and errors.
     pub sql: String,
+    /// Collations its `CREATE TABLE` names that SQLite does not define
+    /// (an application's own, such as Anki's `unicase`): ferry reads such
+    /// a table in binary order, and Postgres compares with its own.
+    pub custom_collations: Vec<String>,
 }
 
 impl TableSchema {

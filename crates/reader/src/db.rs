@@ -29,6 +29,15 @@ pub struct SourceDb {
     pub(crate) shown: PathBuf,
 }
 
+/// Registers a collation SQLite asks for and does not know (an
+/// application's own, such as Anki's `unicase`) in binary order, so that
+/// its tables can be read at all: ferry reads every row whatever their
+/// order and never relies on SQLite comparing by it. The plan warns about
+/// such columns (see `ferry_model::TableSchema::custom_collations`).
+fn fallback_collation(conn: &Connection, name: &str) -> rusqlite::Result<()> {
+    conn.create_collation(name, |a: &str, b: &str| a.cmp(b))
+}
+
 impl SourceDb {
     /// Opens the database at `path` read-only; never creates or modifies it.
     ///
@@ -55,6 +64,11 @@ impl SourceDb {
             })
         })?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        conn.collation_needed(fallback_collation)
+            .map_err(|source| ReadError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         let db = SourceDb {
             conn,
             path: path.to_owned(),
@@ -67,6 +81,13 @@ impl SourceDb {
             .execute_batch("PRAGMA query_only = ON; SELECT count(*) FROM main.sqlite_schema;")
             .map_err(|source| db.schema_error(source))?;
         Ok(db)
+    }
+
+    /// The file errors name: the path itself, or the file it is a
+    /// snapshot of. With [`path`](Self::path), what another thread needs
+    /// to open its own connection ([`SourceDb::open_as`]).
+    pub fn shown(&self) -> &Path {
+        &self.shown
     }
 
     /// The path the database was opened from.

@@ -143,6 +143,7 @@ impl SourceDb {
             indexes: indexes.into_iter().map(|(_, i)| i).collect(),
             foreign_keys: self.foreign_keys(name, sql)?,
             sql: sql.to_owned(),
+            custom_collations: crate::sql_scan::custom_collations(sql),
         })
     }
 

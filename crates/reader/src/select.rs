@@ -29,6 +29,16 @@ pub enum RowSelection<'a> {
     All,
     /// Rows whose rowid is greater than this (tables with a rowid only).
     RowidAbove(i64),
+    /// Rows for which an SQLite expression over the table's columns is
+    /// true, within an inclusive rowid range when one is given (tables
+    /// with a rowid only). The connection is read-only, so the expression
+    /// can change nothing; it is the caller's SQL, quoted by the caller.
+    Where {
+        /// The expression.
+        predicate: &'a str,
+        /// First and last rowid.
+        rowids: Option<(i64, i64)>,
+    },
     /// Rows whose `column` compares `>=` to `bound` in SQLite's terms, and
     /// rows where it is NULL (they have no place in the order, so a caller
     /// keeping a watermark sees them on every run).
@@ -127,6 +137,21 @@ impl SourceDb {
                     Some(Value::Integer(after)),
                 )
             }
+            RowSelection::Where { predicate, rowids } => match (rowids, &rowid) {
+                (None, _) => (format!("{from} WHERE {predicate}{order}"), None),
+                // Integers: safe to write into the statement.
+                (Some((first, last)), Some(rowid)) => (
+                    format!(
+                        "{from} WHERE {rowid} BETWEEN {first} AND {last} AND ({predicate}){order}"
+                    ),
+                    None,
+                ),
+                (Some(_), None) => {
+                    return Err(ReadError::NoRowid {
+                        table: table.name.clone(),
+                    })
+                }
+            },
             RowSelection::AtLeast { column, bound } => {
                 if table.column_index(column).is_none() {
                     return Err(ReadError::Query {

@@ -234,6 +234,38 @@ pub(crate) fn deferred_foreign_keys(sql: &str) -> Vec<bool> {
     keys
 }
 
+/// The collations a statement names (`COLLATE name`) other than SQLite's
+/// own `BINARY`, `NOCASE` and `RTRIM`, each once, in order.
+pub(crate) fn custom_collations(sql: &str) -> Vec<String> {
+    let tokens = tokenize(sql);
+    let mut names: Vec<String> = Vec::new();
+    for pair in tokens.windows(2) {
+        if !pair[0].is_word(sql, "COLLATE") {
+            continue;
+        }
+        let name = unquote(&sql[pair[1].start..pair[1].end]);
+        let builtin = ["BINARY", "NOCASE", "RTRIM"]
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(&name));
+        if !builtin && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// An identifier without its quotes (`"a""b"` is `a"b`).
+fn unquote(token: &str) -> String {
+    match token.as_bytes().first() {
+        Some(b'"' | b'`' | b'\'') if token.len() >= 2 => {
+            let quote = &token[..1];
+            token[1..token.len() - 1].replace(&quote.repeat(2), quote)
+        }
+        Some(b'[') if token.len() >= 2 => token[1..token.len() - 1].to_owned(),
+        _ => token.to_owned(),
+    }
+}
+
 /// The module of a `CREATE VIRTUAL TABLE … USING module(…)` statement.
 pub(crate) fn virtual_table_module(sql: &str) -> Option<String> {
     let tokens = tokenize(sql);
@@ -255,6 +287,14 @@ pub(crate) fn shorten(sql: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_collations_sqlite_does_not_define() {
+        let sql = "CREATE TABLE t(a TEXT COLLATE unicase, b COLLATE NOCASE, \
+                   c COLLATE \"my \"\"coll\"\"\", d COLLATE unicase, e TEXT) WITHOUT ROWID";
+        assert_eq!(custom_collations(sql), ["unicase", "my \"coll\""]);
+        assert!(custom_collations("CREATE TABLE t(a COLLATE binary, b COLLATE RTRIM)").is_empty());
+    }
 
     #[test]
     fn finds_foreign_keys_checked_at_commit() {

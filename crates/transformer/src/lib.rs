@@ -70,6 +70,7 @@
 //!         indexes: vec![],
 //!         foreign_keys: vec![],
 //!         sql: String::new(),
+//!         custom_collations: Vec::new(),
 //!     }],
 //!     skipped: vec![],
 //! };
@@ -107,6 +108,7 @@ mod partition;
 mod plan;
 mod predicate;
 mod profile;
+mod stored;
 
 pub use coerce::coerce;
 pub use error::{CoerceError, TransformError};
@@ -115,3 +117,4 @@ pub use options::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride};
 pub use partition::{PartitionSpec, SpecOrigin, MAX_HASH_LEAVES};
 pub use plan::plan_tables;
 pub use profile::{BadExample, ColumnProfile, StorageCounts, TableProfile, TableProfiler};
+pub use stored::{certainly_fits_sql, StoredValues};

@@ -32,6 +32,15 @@ const MAX_NUMERIC_PRECISION: u32 = 1000;
 /// The table in the crate docs lists every rule.
 pub fn map_type(declared: &str) -> Mapping {
     let upper = declared.trim().to_ascii_uppercase();
+    if is_geometry(&upper) {
+        return Mapping {
+            pg_type: PgType::Bytea,
+            note: Some(format!(
+                "{} is a geometry (GeoPackage or SpatiaLite blob): kept as bytea, byte for byte",
+                declared.trim()
+            )),
+        };
+    }
     if upper.contains("BOOL") {
         return Mapping::sure(PgType::Boolean);
     }
@@ -70,6 +79,38 @@ pub fn map_type(declared: &str) -> Mapping {
             )),
         },
     }
+}
+
+/// The geometry types of GeoPackage and SpatiaLite (OGC simple features),
+/// whose values are binary blobs: `POINT` must not become a `bigint` for
+/// the `INT` in its name, nor `POLYGON` text.
+const GEOMETRY_TYPES: &[&str] = &[
+    "GEOMETRY",
+    "POINT",
+    "LINESTRING",
+    "POLYGON",
+    "MULTIPOINT",
+    "MULTILINESTRING",
+    "MULTIPOLYGON",
+    "GEOMETRYCOLLECTION",
+    "CIRCULARSTRING",
+    "COMPOUNDCURVE",
+    "CURVEPOLYGON",
+    "MULTICURVE",
+    "MULTISURFACE",
+    "CURVE",
+    "SURFACE",
+];
+
+/// Whether an upper-cased declared type is a geometry type, alone or with
+/// its dimensions (`POINT Z`, `POINTZM`, `MULTIPOLYGONM`).
+fn is_geometry(upper: &str) -> bool {
+    let compact: String = upper.split_whitespace().collect();
+    ["", "Z", "M", "ZM"].iter().any(|dims| {
+        compact
+            .strip_suffix(dims)
+            .is_some_and(|name| GEOMETRY_TYPES.contains(&name))
+    })
 }
 
 /// `NUMERIC`, `DECIMAL(10,2)`, `NUMERIC(8)`: the arguments become the
@@ -146,6 +187,13 @@ mod tests {
             ("DECIMAL(x)", PgType::Numeric(None), true),
             ("STRING", PgType::Text, true),
             ("MONEY", PgType::Text, true),
+            ("POINT", PgType::Bytea, true),
+            ("MultiPoint", PgType::Bytea, true),
+            ("LINESTRING", PgType::Bytea, true),
+            ("POLYGON Z", PgType::Bytea, true),
+            ("GEOMETRYCOLLECTIONZM", PgType::Bytea, true),
+            ("POINTER", PgType::BigInt, false),
+            ("geometry_blob", PgType::Bytea, false),
         ];
         for &(declared, pg_type, noted) in cases {
             let m = map_type(declared);

@@ -408,6 +408,7 @@ mod tests {
             indexes: Vec::new(),
             foreign_keys: Vec::new(),
             sql: String::new(),
+            custom_collations: Vec::new(),
         }
     }
 

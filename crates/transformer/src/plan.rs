@@ -189,6 +189,13 @@ fn plan_columns(
         &mut warnings,
     );
     relations.claim(&name, format!("table {}", table.name))?;
+    for collation in &table.custom_collations {
+        warnings.push(format!(
+            "collation {collation} is the application's own: ferry reads the table in binary \
+             order instead (every row is copied), and Postgres compares its columns with the \
+             database's collation"
+        ));
+    }
     let mut column_names = Namespace::new(format!("table {}", table.name));
     let mut columns = Vec::with_capacity(table.columns.len());
     for source in &table.columns {

@@ -261,19 +261,9 @@ impl fmt::Display for TableProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_model::Coercion;
 
     fn column(name: &str, declared: &str, pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: name.into(),
-            name: name.into(),
-            declared_type: declared.into(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
+        ColumnPlan::new(name, declared, pg_type)
     }
 
     fn plan() -> TablePlan {

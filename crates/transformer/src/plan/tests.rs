@@ -39,6 +39,7 @@ fn table(name: &str, columns: Vec<SourceColumn>) -> TableSchema {
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
         sql: String::new(),
+        custom_collations: Vec::new(),
     }
 }
 
