@@ -220,3 +220,36 @@ fn issue_15_geopackage_geometry_is_kept_as_bytea_byte_for_byte() {
     );
     verified(&source, &db, &[]);
 }
+
+/// Column names Postgres keeps for itself (`xmin`, `ctid`…) and empty
+/// names: renamed in the plan with a warning, not a failed CREATE TABLE.
+#[test]
+fn issue_15_system_column_names_are_renamed_before_any_ddl() {
+    let source = TempSqlite::new(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, xmin INTEGER, ctid TEXT, \"\" TEXT);
+         INSERT INTO t VALUES (1, 5, 'a', 'b'), (2, NULL, NULL, 'c');",
+    );
+    let db = TestDb::new();
+    let run = copy(&source.path, &db, &[]);
+    run.assert_ok();
+    assert!(
+        run.json()["warnings"]
+            .to_string()
+            .contains("so it becomes xmin_"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        types(&db, "t"),
+        ["id bigint", "xmin_ bigint", "ctid_ text", "column_4 text"]
+    );
+    assert_same_rows(
+        &source.path,
+        "t",
+        &mut db.client(),
+        "public",
+        "t",
+        ("id", "id"),
+    );
+    verified(&source, &db, &[]);
+}

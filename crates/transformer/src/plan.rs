@@ -174,6 +174,34 @@ fn target_name(
     cut.to_owned()
 }
 
+/// Names Postgres gives every table's system columns: a user column can
+/// have none of them.
+const SYSTEM_COLUMNS: &[&str] = &["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid", "oid"];
+
+/// A column name Postgres accepts: a system column's name gets a `_`
+/// appended (`xmin` becomes `xmin_`), an empty name becomes `column_N`
+/// (its position), each with a warning, so that the plan, not a `CREATE
+/// TABLE` halfway through a copy, says so.
+fn usable_column_name(
+    name: String,
+    source: &str,
+    position: usize,
+    warnings: &mut Vec<String>,
+) -> String {
+    let usable = if name.is_empty() {
+        format!("column_{}", position + 1)
+    } else if SYSTEM_COLUMNS.contains(&name.as_str()) {
+        format!("{name}_")
+    } else {
+        return name;
+    };
+    warnings.push(format!(
+        "column {source:?}: Postgres reserves {name:?} (a system column or an empty name), so it \
+         becomes {usable}; set rename in ferry.toml to choose another"
+    ));
+    usable
+}
+
 fn plan_columns(
     table: &TableSchema,
     table_override: Option<&TableOverride>,
@@ -217,11 +245,16 @@ fn plan_columns(
                 source.name
             ));
         }
-        let name = target_name(
+        let name = usable_column_name(
+            target_name(
+                &source.name,
+                column_override.and_then(|o| o.rename.as_ref()),
+                options,
+                "column",
+                &mut warnings,
+            ),
             &source.name,
-            column_override.and_then(|o| o.rename.as_ref()),
-            options,
-            "column",
+            columns.len(),
             &mut warnings,
         );
         column_names.claim(&name, format!("column {}", source.name))?;

@@ -438,3 +438,26 @@ fn generated_names_step_around_taken_ones() {
     assert_eq!(plans[0].indexes[0].name, "t_a_key");
     assert_eq!(plans[0].uniques[0].name, "t_a_key1");
 }
+
+#[test]
+fn system_column_names_and_empty_names_are_renamed_with_a_warning() {
+    let schema = SourceSchema {
+        tables: vec![table(
+            "t",
+            vec![
+                col("XMIN", "INTEGER"),
+                col("ctid", "TEXT"),
+                col("", "TEXT"),
+                col("xmin_ish", "TEXT"),
+            ],
+        )],
+        skipped: Vec::new(),
+    };
+    let plans = plan_tables(&schema, &options(&["t"])).expect("plans");
+    let names: Vec<&str> = plans[0].columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["xmin_", "ctid_", "column_3", "xmin_ish"]);
+    assert!(plans[0].warnings.iter().any(|w| w
+        == "column \"XMIN\": Postgres reserves \"xmin\" (a system column or an empty name), \
+            so it becomes xmin_; set rename in ferry.toml to choose another"));
+    assert_eq!(plans[0].warnings.len(), 3, "{:?}", plans[0].warnings);
+}
