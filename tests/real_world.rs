@@ -253,3 +253,46 @@ fn issue_15_system_column_names_are_renamed_before_any_ddl() {
     );
     verified(&source, &db, &[]);
 }
+
+/// SQLite lets NULL into a primary key that is not the rowid; Postgres
+/// keys cannot hold one. The key becomes a UNIQUE constraint, which like
+/// SQLite's key treats NULLs as distinct.
+#[test]
+fn issue_15_a_primary_key_holding_nulls_becomes_a_unique_constraint() {
+    let source = TempSqlite::new(
+        "CREATE TABLE links (a INTEGER, b TEXT, note TEXT, PRIMARY KEY (a, b));
+         INSERT INTO links VALUES (1, 'x', 'ok'), (NULL, 'y', 'null a'), (NULL, 'y', 'again'),
+                                  (2, NULL, 'null b');",
+    );
+    let db = TestDb::new();
+    let run = copy(&source.path, &db, &[]);
+    run.assert_ok();
+    assert!(
+        run.json()["warnings"].to_string().contains(
+            "links: the primary key (a, b) holds NULLs in 3 rows, first at a=NULL, b='y'"
+        ),
+        "{}",
+        run.stdout
+    );
+    let mut pg = db.client();
+    let constraints: Vec<String> = pg
+        .query(
+            "SELECT contype::text || ' ' || conname::text FROM pg_constraint
+              WHERE conrelid = 'public.links'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(constraints, ["u links_a_b_key"]);
+    assert_same_rows(
+        &source.path,
+        "links",
+        &mut pg,
+        "public",
+        "links",
+        ("note", "note"),
+    );
+    verified(&source, &db, &[]);
+}

@@ -151,6 +151,7 @@ impl Config {
                 rename: table_config.rename,
                 columns,
                 partition,
+                key_with_nulls: None,
             };
             overrides.insert(table, table_override);
         }

@@ -64,9 +64,17 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
     let mut plans =
         ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
     if args.types.or(config.types).unwrap_or(TypesFrom::Stored) == TypesFrom::Stored {
-        let widenings =
-            crate::stored_types::widenings(&source, &schema, &plans, &options.overrides)?;
-        if !widenings.is_empty() {
+        let found = crate::stored_types::findings(&source, &schema, &plans, &options.overrides)?;
+        let widenings = found.widenings;
+        for (table, rows) in found.null_keys {
+            options.overrides.entry(table).or_default().key_with_nulls = Some(rows);
+        }
+        if !widenings.is_empty()
+            || options
+                .overrides
+                .values()
+                .any(|o| o.key_with_nulls.is_some())
+        {
             // Planned again as if ferry.toml set the types, so that every
             // column's DDL, coercion and checks follow its new type.
             for w in &widenings {

@@ -18,12 +18,15 @@ fn column<'p>(table: &TableSchema, plan: &'p TablePlan, source: &str) -> Option<
 
 /// Fills keys, constraints and indexes of every plan. Index names are
 /// claimed first (a clash between two of them is the user's to resolve);
-/// generated constraint names then step around whatever is taken.
+/// generated constraint names then step around whatever is taken. A
+/// table whose key holds NULLs (`key_with_nulls`, by position, says
+/// where) gets a UNIQUE constraint instead of its primary key.
 pub(crate) fn add_constraints(
     tables: &[&TableSchema],
     plans: &mut [TablePlan],
     relations: &mut Namespace,
     case: IdentifierCase,
+    key_with_nulls: &[Option<&str>],
 ) -> Result<(), TransformError> {
     for (table, plan) in tables.iter().zip(plans.iter_mut()) {
         plan.primary_key = table
@@ -46,7 +49,23 @@ pub(crate) fn add_constraints(
             }
         }
     }
-    for (table, plan) in tables.iter().zip(plans.iter_mut()) {
+    for (i, (table, plan)) in tables.iter().zip(plans.iter_mut()).enumerate() {
+        if let (Some(rows), false) = (key_with_nulls[i], plan.primary_key.is_empty()) {
+            let columns = std::mem::take(&mut plan.primary_key);
+            let base = format!("{}_{}_key", plan.name, columns.join("_"));
+            let name = relations.claim_generated(&base, format!("primary key of {}", table.name));
+            plan.warnings.push(format!(
+                "the primary key ({}) holds NULLs in {rows}, which no Postgres key can: it \
+                 becomes UNIQUE constraint {name}, which treats NULLs as distinct as SQLite's \
+                 key does, over columns left nullable",
+                columns.join(", ")
+            ));
+            plan.uniques.push(UniquePlan {
+                name,
+                columns,
+                deferrable: true,
+            });
+        }
         for index in &table.indexes {
             if index.origin != IndexOrigin::UniqueConstraint {
                 continue;

@@ -42,6 +42,11 @@ pub struct TableOverride {
     pub columns: BTreeMap<String, ColumnOverride>,
     /// `partition = { … }`: create the table partitioned.
     pub partition: Option<PartitionSpec>,
+    /// The source's primary key holds NULLs in these rows (said for the
+    /// warning, e.g. `2 rows, first at a=NULL, b=1`), which no Postgres
+    /// key can: it becomes a UNIQUE constraint over nullable columns,
+    /// which treats NULLs as distinct, as SQLite's key does.
+    pub key_with_nulls: Option<String>,
 }
 
 /// ferry.toml's `[tables.NAME.columns.COLUMN]`.

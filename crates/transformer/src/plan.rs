@@ -46,7 +46,17 @@ pub fn plan_tables(
             &mut relations,
         )?);
     }
-    constraints::add_constraints(&tables, &mut plans, &mut relations, options.identifiers)?;
+    let key_with_nulls: Vec<Option<&str>> = tables
+        .iter()
+        .map(|t| find_override(options, &t.name).and_then(|o| o.key_with_nulls.as_deref()))
+        .collect();
+    constraints::add_constraints(
+        &tables,
+        &mut plans,
+        &mut relations,
+        options.identifiers,
+        &key_with_nulls,
+    )?;
     partition::apply_partitions(&tables, &mut plans, options)?;
     Ok(plans)
 }
@@ -280,7 +290,9 @@ fn plan_columns(
             pg_type,
             // Postgres makes every primary-key column NOT NULL; saying so in
             // the plan lets coercion catch SQLite's NULL keys as bad values.
-            not_null: source.not_null || source.primary_key_position > 0,
+            not_null: source.not_null
+                || (source.primary_key_position > 0
+                    && table_override.is_none_or(|o| o.key_with_nulls.is_none())),
             default_sql: None,
             identity,
             coercion,

@@ -300,6 +300,7 @@ fn overrides_rename_retype_and_configure() {
             rename: Some("Mail".into()),
             columns,
             partition: None,
+            key_with_nulls: None,
         },
     );
     o.naive_utc_offset_seconds = -7200;
@@ -334,6 +335,7 @@ fn unknown_names_in_overrides_are_errors() {
             rename: None,
             columns,
             partition: None,
+            key_with_nulls: None,
         },
     );
     let err = plan_tables(&schema(), &o).unwrap_err();
