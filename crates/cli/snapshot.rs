@@ -76,6 +76,12 @@ impl SourceSnapshot {
         }
     }
 
+    /// Whether the file is read in place, watched for writers (see
+    /// [`still_current`](Self::still_current)).
+    pub fn in_place(&self) -> bool {
+        self.watch.is_some()
+    }
+
     /// Whether every read made so far saw the state the snapshot was
     /// taken at: always for a backup (and, by the user's word, for a file
     /// read as is); for a file read in place, when no writer committed

@@ -95,15 +95,21 @@ fn hashed_bucket(key_bytes: &[u8], buckets: u32) -> i64 {
 /// The key ranges of sorted buckets under [`Bucketing::Range`], neighbours
 /// joined; `None` for hashed buckets.
 fn key_ranges(bucketing: Bucketing, buckets: &[i64]) -> Option<Vec<(i64, i64)>> {
-    let mut ranges: Vec<(i64, i64)> = Vec::new();
-    for &bucket in buckets {
-        let (first, last) = bucketing.key_range(bucket)?;
-        match ranges.last_mut() {
+    let ranges: Option<Vec<(i64, i64)>> = buckets.iter().map(|&b| bucketing.key_range(b)).collect();
+    Some(join_touching(ranges?))
+}
+
+/// Sorted inclusive ranges, each one that starts right after the previous
+/// one's end joined to it.
+fn join_touching(ranges: impl IntoIterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut joined: Vec<(i64, i64)> = Vec::new();
+    for (first, last) in ranges {
+        match joined.last_mut() {
             Some(previous) if previous.1.checked_add(1) == Some(first) => previous.1 = last,
-            _ => ranges.push((first, last)),
+            _ => joined.push((first, last)),
         }
     }
-    Some(ranges)
+    joined
 }
 
 /// One table being synced: its source, its plan and its strategy.
@@ -877,14 +883,7 @@ impl TableJob {
         if !rowids.is_empty() {
             rowids.sort_unstable();
             let db = self.open()?;
-            let mut ranges: Vec<(i64, i64)> = Vec::new();
-            for rowid in rowids {
-                match ranges.last_mut() {
-                    Some(last) if last.1.checked_add(1) == Some(rowid) => last.1 = rowid,
-                    _ => ranges.push((rowid, rowid)),
-                }
-            }
-            for (start, end) in ranges {
+            for (start, end) in join_touching(rowids.into_iter().map(|r| (r, r))) {
                 self.read_converted(&db, ChunkRange::Rowid { start, end }, &mut |_, values| {
                     on_row(values)
                 })?;

@@ -350,7 +350,7 @@ async fn read_source(
     run: &RunInfo,
 ) -> Result<Read> {
     let snapshot = crate::snapshot::take(&args.source.source, mode)?;
-    let in_place = snapshot.kind() == "in place";
+    let in_place = snapshot.in_place();
     let prepared = match crate::prepare::prepare_at(&args.source, snapshot.path()) {
         Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
         prepared => prepared?,

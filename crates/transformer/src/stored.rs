@@ -84,8 +84,9 @@ pub struct StoredValues {
     classes: BTreeSet<&'static str>,
     /// The row key of the first, as errors name rows.
     example: Option<String>,
-    /// Each wider type, and whether every value seen so far becomes it.
-    candidates: Vec<(PgType, bool)>,
+    /// The column as each wider type, and whether every value seen so far
+    /// becomes it.
+    candidates: Vec<(ColumnPlan, bool)>,
 }
 
 impl StoredValues {
@@ -100,7 +101,13 @@ impl StoredValues {
             example: None,
             candidates: wider_types(column.pg_type)
                 .iter()
-                .map(|&t| (t, true))
+                .map(|&pg_type| {
+                    let wider = ColumnPlan {
+                        pg_type,
+                        ..column.clone()
+                    };
+                    (wider, true)
+                })
                 .collect(),
         })
     }
@@ -110,13 +117,9 @@ impl StoredValues {
         if matches!(value, SourceValueRef::Null) {
             return;
         }
-        for (pg_type, fits) in &mut self.candidates {
+        for (wider, fits) in &mut self.candidates {
             if *fits {
-                let wider = ColumnPlan {
-                    pg_type: *pg_type,
-                    ..self.column.clone()
-                };
-                *fits = coerce(&wider, value).is_ok();
+                *fits = coerce(wider, value).is_ok();
             }
         }
         if coerce(&self.column, value).is_err() {
@@ -155,10 +158,10 @@ impl StoredValues {
         if self.column.pg_type == PgType::Text && self.classes.iter().any(|&c| c != "blob") {
             return None;
         }
-        let (pg_type, _) = self.candidates.iter().find(|(_, fits)| *fits)?;
+        let pg_type = self.candidates.iter().find(|(_, fits)| *fits)?.0.pg_type;
         let classes: Vec<&str> = self.classes.iter().copied().collect();
         Some((
-            *pg_type,
+            pg_type,
             format!(
                 "column {}: declared {} but {} ({}, first at {}) {} not become {}; mapped to \
                  {pg_type}, which holds every stored value exactly (--types declared keeps {} \

@@ -16,6 +16,7 @@ use crate::trust::OwnTable;
 use crate::WriteError;
 
 const WHERE: &str = "ferry.sync_state";
+const DIGESTS: &str = "ferry.sync_digests";
 
 /// The sync state table, created if missing.
 pub fn sync_state_sql() -> String {
@@ -202,7 +203,7 @@ pub async fn read_sync_digests(
             &[&schema, &table],
         )
         .await
-        .map_err(|e| WriteError::from_pg(WHERE, "read the stored digests", e))?;
+        .map_err(|e| WriteError::from_pg(DIGESTS, "read the stored digests", e))?;
     Ok(row.map(|row| StoredDigests {
         bucketing: row.get(0),
         parameter: row.get(1),
@@ -231,7 +232,7 @@ pub async fn forget_sync_state(
     client
         .execute(&forget("sync_digests"), &[&schema, &table])
         .await
-        .map_err(|e| WriteError::from_pg(WHERE, "forget the stored digests", e))?;
+        .map_err(|e| WriteError::from_pg(DIGESTS, "forget the stored digests", e))?;
     let deleted = client
         .execute(&forget("sync_state"), &[&schema, &table])
         .await
