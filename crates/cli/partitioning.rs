@@ -690,6 +690,7 @@ mod tests {
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
             partition: None,
+            identity_floor: 0,
         };
         let mut accounts = plan("accounts");
         accounts.partition = Some(PartitionPlan {

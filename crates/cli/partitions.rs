@@ -533,6 +533,7 @@ mod tests {
                 leaves: Vec::new(),
                 unique: Default::default(),
             }),
+            identity_floor: 0,
         }
     }
 

@@ -319,7 +319,7 @@ mod tests {
             columns,
             without_rowid: false,
             rowid_alias: alias.map(str::to_owned),
-            autoincrement: false,
+            autoincrement: None,
             indexes: vec![],
             foreign_keys: vec![],
             sql: String::new(),

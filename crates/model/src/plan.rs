@@ -134,6 +134,10 @@ pub struct TablePlan {
     pub warnings: Vec<String>,
     /// How the table is partitioned in Postgres; `None` for a plain table.
     pub partition: Option<PartitionPlan>,
+    /// The identity never hands out a value at or below this, whatever
+    /// the loaded rows: SQLite's `AUTOINCREMENT` high-water mark, which
+    /// stays above the keys of deleted rows. 0 when there is none.
+    pub identity_floor: i64,
 }
 
 impl TablePlan {

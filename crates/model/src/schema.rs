@@ -126,8 +126,10 @@ pub struct TableSchema {
     pub without_rowid: bool,
     /// The `INTEGER PRIMARY KEY` column that aliases the rowid, if any.
     pub rowid_alias: Option<String>,
-    /// Declared `AUTOINCREMENT`.
-    pub autoincrement: bool,
+    /// Declared `AUTOINCREMENT`: the high-water mark SQLite keeps for the
+    /// table in `sqlite_sequence` (0 before any insert). SQLite never
+    /// reuses a key at or below it, even after the largest rows are deleted.
+    pub autoincrement: Option<i64>,
     /// Indexes and unique constraints (not the rowid primary key).
     pub indexes: Vec<IndexSchema>,
     /// Foreign keys.

@@ -116,7 +116,11 @@ impl SourceDb {
                 .map(|c| c.name.clone()),
             _ => None,
         };
-        let autoincrement = rowid_alias.is_some() && declares_autoincrement(sql);
+        let autoincrement = if rowid_alias.is_some() && declares_autoincrement(sql) {
+            Some(self.autoincrement_high_water(name)?)
+        } else {
+            None
+        };
 
         let mut indexes = Vec::with_capacity(index_entries.len());
         for entry in index_entries {
@@ -145,6 +149,32 @@ impl SourceDb {
             sql: sql.to_owned(),
             custom_collations: crate::sql_scan::custom_collations(sql),
         })
+    }
+
+    /// The largest key SQLite has handed out to an `AUTOINCREMENT` table,
+    /// from `sqlite_sequence` (0 when it has no row for the table yet).
+    fn autoincrement_high_water(&self, table: &str) -> Result<i64, ReadError> {
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.schema_error(e))?;
+        if !exists {
+            return Ok(0);
+        }
+        let seq: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT CAST(max(seq) AS INTEGER) FROM sqlite_sequence \
+                 WHERE name = ?1 COLLATE NOCASE",
+                [table],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.schema_error(e))?;
+        Ok(seq.unwrap_or(0).max(0))
     }
 
     fn columns(&self, table: &str) -> Result<Vec<SourceColumn>, ReadError> {
@@ -194,7 +224,7 @@ mod tests {
         );
         let a = schema.table("a").unwrap();
         assert_eq!(a.rowid_alias.as_deref(), Some("id"));
-        assert!(a.autoincrement);
+        assert_eq!(a.autoincrement, Some(0));
         assert!(a.indexes.is_empty());
         assert_eq!(a.primary_key, ["id"]);
         assert_eq!(a.columns[1].default_sql.as_deref(), Some("'x'"));
@@ -202,7 +232,7 @@ mod tests {
         assert_eq!(a.columns[1].affinity, Affinity::Text);
         let b = schema.table("b").unwrap();
         assert_eq!(b.rowid_alias.as_deref(), Some("id"));
-        assert!(!b.autoincrement);
+        assert_eq!(b.autoincrement, None);
         // INT is not INTEGER, and INTEGER PRIMARY KEY DESC is SQLite's
         // documented exception: both keep a separate rowid and a pk index.
         for name in ["c", "d", "e"] {
@@ -218,6 +248,18 @@ mod tests {
         assert_eq!(schema.skipped[0].kind, "internal table");
         let names: Vec<_> = schema.tables.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn autoincrement_high_water_outlives_deleted_rows() {
+        let schema = discover(
+            "CREATE TABLE Jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, v);
+             INSERT INTO jobs(id, v) VALUES (100, 'x');
+             DELETE FROM jobs;
+             CREATE TABLE plain(id INTEGER PRIMARY KEY AUTOINCREMENT);",
+        );
+        assert_eq!(schema.table("jobs").unwrap().autoincrement, Some(100));
+        assert_eq!(schema.table("plain").unwrap().autoincrement, Some(0));
     }
 
     #[test]

@@ -62,9 +62,97 @@ pub(crate) fn translate_default(raw: &str, column: &ColumnPlan) -> Result<Option
                 _ => return Err(()),
             }
         }
+        _ if compact.starts_with("strftime(") => strftime_now(expr, t).ok_or(())?,
         _ => return literal(expr, column).map(Some),
     };
     Ok(Some(sql))
+}
+
+/// `strftime(format, 'now')`: the current UTC time, as the column's type
+/// holds it. A text column gets `to_char` with the same layout (Django and
+/// many ORMs write `strftime('%Y-%m-%dT%H:%M:%fZ','now')`); a date or
+/// timestamp column gets the current date or time when the format spells
+/// one out in full. `None` for modifiers other than `'now'` and for format
+/// directives without an exact `to_char` equivalent.
+fn strftime_now(expr: &str, t: PgType) -> Option<String> {
+    let args = expr.get("strftime".len()..)?.trim_start();
+    let args = args.strip_prefix('(')?.strip_suffix(')')?;
+    let (format, rest) = string_literal(args.trim_start())?;
+    let (now, rest) = string_literal(rest.trim_start().strip_prefix(',')?.trim_start())?;
+    if !now.eq_ignore_ascii_case("now") || !rest.trim().is_empty() {
+        return None;
+    }
+    let mut pattern = String::new();
+    let mut literal_run = String::new();
+    let mut fields = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        let field = match c {
+            '%' => match chars.next()? {
+                '%' => None,
+                d @ ('Y' | 'm' | 'd' | 'H' | 'M' | 'S' | 'f' | 'j') => Some(d),
+                _ => return None,
+            },
+            _ => None,
+        };
+        let Some(field) = field else {
+            literal_run.push(if c == '%' { '%' } else { c });
+            continue;
+        };
+        flush_literal(&mut pattern, &mut literal_run);
+        fields.push(field);
+        pattern.push_str(match field {
+            'Y' => "YYYY",
+            'm' => "MM",
+            'd' => "DD",
+            'H' => "HH24",
+            'M' => "MI",
+            'S' => "SS",
+            'f' => "SS.MS",
+            _ => "DDD",
+        });
+    }
+    flush_literal(&mut pattern, &mut literal_run);
+    let has = |set: &str| set.chars().all(|f| fields.contains(f));
+    let full_time = has("YmdHM") && (fields.contains('S') || fields.contains('f'));
+    let date_only = has("Ymd") && !fields.contains(['H', 'M', 'S', 'f']);
+    match t {
+        PgType::Text => Some(format!("to_char({NOW_UTC}, {})", quote_literal(&pattern))),
+        PgType::Timestamptz if full_time => Some("CURRENT_TIMESTAMP".to_owned()),
+        PgType::Timestamp if full_time => Some(NOW_UTC.to_owned()),
+        PgType::Date if date_only => Some("CURRENT_DATE".to_owned()),
+        _ => None,
+    }
+}
+
+/// Appends literal text to a `to_char` pattern, double-quoted so that no
+/// letter in it is taken for a field.
+fn flush_literal(pattern: &mut String, literal: &mut String) {
+    if !literal.is_empty() {
+        let escaped = literal.replace('\\', "\\\\").replace('"', "\\\"");
+        pattern.push_str(&format!("\"{escaped}\""));
+        literal.clear();
+    }
+}
+
+/// A leading `'…'` (or SQLite's fallback `"…"`) string literal, unescaped,
+/// and what follows it.
+fn string_literal(text: &str) -> Option<(String, &str)> {
+    let quote = text.chars().next().filter(|q| *q == '\'' || *q == '"')?;
+    let mut value = String::new();
+    let mut rest = text[1..].char_indices().peekable();
+    while let Some((i, c)) = rest.next() {
+        if c == quote {
+            if rest.peek().is_some_and(|(_, next)| *next == quote) {
+                rest.next();
+                value.push(quote);
+                continue;
+            }
+            return Some((value, &text[i + 2..]));
+        }
+        value.push(c);
+    }
+    None
 }
 
 /// Removes parentheses around the whole expression: `((0))` → `0`.
@@ -237,6 +325,23 @@ mod tests {
                 PgType::BigInt,
                 Ok(Some("(extract(epoch from now()))::bigint")),
             ),
+            (
+                "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                PgType::Text,
+                Ok(Some(
+                    "to_char((now() AT TIME ZONE 'UTC'), 'YYYY\"-\"MM\"-\"DD\"T\"HH24\":\"MI\":\"SS.MS\"Z\"')",
+                )),
+            ),
+            (
+                "strftime('%Y-%m-%d %H:%M:%S', 'now')",
+                PgType::Timestamptz,
+                Ok(Some("CURRENT_TIMESTAMP")),
+            ),
+            ("strftime(\"%Y-%m-%d\", \"now\")", PgType::Date, Ok(Some("CURRENT_DATE"))),
+            ("strftime('%H:%M', 'now')", PgType::Date, Err(())),
+            ("strftime('%Y-%m-%d', 'now', '-1 day')", PgType::Text, Err(())),
+            ("strftime('%W', 'now')", PgType::Text, Err(())),
+            ("strftime('100%%', 'now')", PgType::Text, Ok(Some("to_char((now() AT TIME ZONE 'UTC'), '\"100%\"')"))),
             ("NULL", PgType::Text, Ok(None)),
             ("TRUE", PgType::Boolean, Ok(Some("true"))),
             ("FALSE", PgType::BigInt, Ok(Some("0"))),

@@ -37,7 +37,7 @@
 //! | `NUMERIC`/`DECIMAL` | `numeric` | INTEGER; REAL as its shortest round-trip decimal (NaN, ±Infinity kept; -0.0 becomes 0); TEXT decimal numbers, exponent allowed, stored without exponent keeping the written scale |
 //! | `NUMERIC(p,s)`/`DECIMAL(p,s)` | `numeric(p,s)` | as `numeric`, refused when more than `s` significant fraction digits (would round) or more than `p-s` integer digits; padded to scale `s`. Invalid `p,s` (p outside 1-1000, s > p) → plain `numeric` with a warning |
 //! | no declared type | `text` (warning) | as `text`; override in ferry.toml if the column holds blobs |
-//! | any other name (`STRING`, `MONEY`…) | `text` (warning) | as `text` |
+//! | any other name (`YEAR`, `LONG`, `MONEY`, `STRING`…): NUMERIC affinity | `numeric` (warning) | as `numeric`; stored text widens the column to `text` (types from stored values) |
 //!
 //! Types only reachable through ferry.toml: `integer` and `smallint` (as
 //! `bigint`, range-checked), `real` (as `double precision`, but a REAL or
@@ -66,7 +66,7 @@
 //!         primary_key: vec![],
 //!         without_rowid: false,
 //!         rowid_alias: None,
-//!         autoincrement: false,
+//!         autoincrement: None,
 //!         indexes: vec![],
 //!         foreign_keys: vec![],
 //!         sql: String::new(),

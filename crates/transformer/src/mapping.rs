@@ -71,10 +71,14 @@ pub fn map_type(declared: &str) -> Mapping {
         Affinity::Numeric if upper.contains("NUMERIC") || upper.contains("DECIMAL") => {
             numeric(declared.trim(), &upper)
         }
+        // `YEAR`, `LONG`, `MONEY`, even `STRING`: SQLite stores number-like
+        // values in them as numbers, so numeric holds them exactly; stored
+        // text widens the column when types come from stored values.
         Affinity::Numeric => Mapping {
-            pg_type: PgType::Text,
+            pg_type: PgType::Numeric(None),
             note: Some(format!(
-                "unrecognised declared type {} mapped to text",
+                "declared type {} has NUMERIC affinity in SQLite (numbers are stored as \
+                 numbers): mapped to numeric",
                 declared.trim()
             )),
         },
@@ -161,7 +165,7 @@ mod tests {
             ("timestamp with time zone", PgType::Timestamptz, false),
             ("DATE", PgType::Date, false),
             ("date", PgType::Date, false),
-            ("UPDATED", PgType::Text, true),
+            ("UPDATED", PgType::Numeric(None), true),
             ("JSON", PgType::Jsonb, false),
             ("jsonb", PgType::Jsonb, false),
             ("UUID", PgType::Uuid, false),
@@ -185,8 +189,10 @@ mod tests {
             ("DECIMAL(2000,2)", PgType::Numeric(None), true),
             ("DECIMAL(2,5)", PgType::Numeric(None), true),
             ("DECIMAL(x)", PgType::Numeric(None), true),
-            ("STRING", PgType::Text, true),
-            ("MONEY", PgType::Text, true),
+            ("STRING", PgType::Numeric(None), true),
+            ("MONEY", PgType::Numeric(None), true),
+            ("YEAR", PgType::Numeric(None), true),
+            ("LONG", PgType::Numeric(None), true),
             ("POINT", PgType::Bytea, true),
             ("MultiPoint", PgType::Bytea, true),
             ("LINESTRING", PgType::Bytea, true),
@@ -206,7 +212,10 @@ mod tests {
     fn notes_name_the_type() {
         assert_eq!(
             map_type("STRING").note.as_deref(),
-            Some("unrecognised declared type STRING mapped to text")
+            Some(
+                "declared type STRING has NUMERIC affinity in SQLite (numbers are stored as \
+                 numbers): mapped to numeric"
+            )
         );
         assert_eq!(
             map_type("").note.as_deref(),

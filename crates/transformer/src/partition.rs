@@ -374,6 +374,7 @@ mod tests {
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
             partition: None,
+            identity_floor: 0,
         }
     }
 
@@ -404,7 +405,7 @@ mod tests {
             primary_key: vec!["id".to_owned()],
             without_rowid: false,
             rowid_alias: Some("id".to_owned()),
-            autoincrement: false,
+            autoincrement: None,
             indexes: Vec::new(),
             foreign_keys: Vec::new(),
             sql: String::new(),

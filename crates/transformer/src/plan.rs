@@ -313,6 +313,10 @@ fn plan_columns(
         }
         columns.push(column);
     }
+    let identity_floor = match columns.iter().any(|c| c.identity) {
+        true => table.autoincrement.unwrap_or(0),
+        false => 0,
+    };
     Ok(TablePlan {
         source_name: table.name.clone(),
         schema: options.schema.clone(),
@@ -324,6 +328,7 @@ fn plan_columns(
         foreign_keys: Vec::new(),
         warnings,
         partition: None,
+        identity_floor,
     })
 }
 

@@ -281,6 +281,7 @@ mod tests {
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
             partition: None,
+            identity_floor: 0,
         }
     }
 

@@ -305,28 +305,11 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
             .leaving(index_named(&index.name)),
         );
     }
-    if let Some(identity) = plan.identity_column() {
-        let column = quote_ident(&identity.name);
-        // pg_get_serial_sequence parses its first argument as SQL (so it
-        // takes the quoted name) and its second literally. The sequence is
-        // set to the largest loaded key as already used (`true`), never
-        // to that key + 1, which overflows when the key is the type's
-        // largest value (issue 14: an INTEGER PRIMARY KEY holding
-        // i64::MAX); nextval then fails as it should, with no room left.
-        // Without a positive key the next value is 1 (`false`), the
-        // sequence's default MINVALUE.
+    if let Some((identity, sql)) = identity_reset_sql(plan, &table) {
         steps.push(step(
             StepKind::IdentityReset,
-            format!(
-                "identity of {display}.{} set past its largest value",
-                identity.name
-            ),
-            format!(
-                "SELECT setval(pg_get_serial_sequence({}, {}), \
-                 GREATEST(max({column}), 1), COALESCE(max({column}) >= 1, false)) FROM {table}",
-                quote_literal(&table),
-                quote_literal(&identity.name)
-            ),
+            format!("identity of {display}.{identity} set past its largest value"),
+            sql,
         ));
     }
     match per_leaf {
@@ -524,6 +507,36 @@ pub(crate) fn truncate_ident(name: &str) -> String {
     name[..cut].to_owned()
 }
 
+/// The statement that moves the identity sequence of `table` (quoted,
+/// qualified) past every loaded key and past the table's
+/// [`identity_floor`](TablePlan::identity_floor), with the identity
+/// column's name; `None` without an identity.
+///
+/// pg_get_serial_sequence parses its first argument as SQL (so it takes
+/// the quoted name) and its second literally. The sequence is set to the
+/// largest key as already used (`true`), never to that key + 1, which
+/// overflows when the key is the type's largest value (issue 14: an
+/// INTEGER PRIMARY KEY holding i64::MAX); nextval then fails as it should,
+/// with no room left. Without a positive key or floor the next value is 1
+/// (`false`), the sequence's default MINVALUE.
+pub(crate) fn identity_reset_sql<'p>(
+    plan: &'p TablePlan,
+    table: &str,
+) -> Option<(&'p str, String)> {
+    let identity = plan.identity_column()?;
+    let column = quote_ident(&identity.name);
+    let floor = plan.identity_floor;
+    Some((
+        &identity.name,
+        format!(
+            "SELECT setval(pg_get_serial_sequence({}, {}), GREATEST(max({column}), {floor}, 1), \
+             GREATEST(max({column}), {floor}) >= 1) FROM {table}",
+            quote_literal(table),
+            quote_literal(&identity.name)
+        ),
+    ))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use ferry_model::{Coercion, ColumnPlan, IndexPlan, PgType, UniquePlan};
@@ -555,6 +568,7 @@ pub(crate) mod tests {
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
             partition: None,
+            identity_floor: 0,
         }
     }
 
@@ -638,7 +652,7 @@ pub(crate) mod tests {
                 "CREATE UNIQUE INDEX \"order_status_key\" ON \"shop\".\"order\" (\"Status\", \"id\")",
                 "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_status_key\" UNIQUE USING INDEX \"order_status_key\" DEFERRABLE INITIALLY IMMEDIATE",
                 "CREATE INDEX IF NOT EXISTS \"order_customer\" ON \"shop\".\"order\" (\"customer_id\" DESC) WHERE \"customer_id\" > 0",
-                "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(max(\"id\"), 1), COALESCE(max(\"id\") >= 1, false)) FROM \"shop\".\"order\"",
+                "SELECT setval(pg_get_serial_sequence('\"shop\".\"order\"', 'id'), GREATEST(max(\"id\"), 0, 1), GREATEST(max(\"id\"), 0) >= 1) FROM \"shop\".\"order\"",
                 "ANALYZE \"shop\".\"order\"",
             ]
         );

@@ -423,6 +423,7 @@ mod tests {
             }],
             warnings: Vec::new(),
             partition: None,
+            identity_floor: 0,
         }
     }
 

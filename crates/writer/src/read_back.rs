@@ -541,6 +541,7 @@ mod tests {
             foreign_keys: Vec::new(),
             warnings: Vec::new(),
             partition: None,
+            identity_floor: 0,
         }
     }
 

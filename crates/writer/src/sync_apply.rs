@@ -12,10 +12,11 @@
 use std::pin::pin;
 
 use bytes::Bytes;
-use ferry_model::{quote_ident, quote_literal, quote_qualified, ColumnPlan, PgValue, TablePlan};
+use ferry_model::{quote_ident, quote_qualified, ColumnPlan, PgValue, TablePlan};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, Transaction};
 
+use crate::ddl::identity_reset_sql;
 use crate::{CopyEncoder, WriteError};
 
 /// The rows to write and the keys to delete for one table, encoded for
@@ -554,15 +555,9 @@ async fn apply_upserts(
             row.get::<_, i64>(1).unsigned_abs(),
         )
     };
-    if let Some(identity) = plan.identity_column() {
+    if let Some((_, sql)) = identity_reset_sql(plan, &target) {
         transaction
-            .batch_execute(&format!(
-                "SELECT setval(pg_get_serial_sequence({}, {}), \
-                 GREATEST(COALESCE(max({}), 0), 0) + 1, false) FROM {target}",
-                quote_literal(&target),
-                quote_literal(&identity.name),
-                quote_ident(&identity.name)
-            ))
+            .batch_execute(&sql)
             .await
             .map_err(fail("move the identity past the synced keys"))?;
     }
@@ -808,6 +803,7 @@ mod tests {
             foreign_keys: vec![],
             warnings: vec![],
             partition: None,
+            identity_floor: 0,
         }
     }
 

@@ -35,7 +35,7 @@ fn table(name: &str, columns: Vec<SourceColumn>) -> TableSchema {
         primary_key: Vec::new(),
         without_rowid: false,
         rowid_alias: None,
-        autoincrement: false,
+        autoincrement: None,
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
         sql: String::new(),
@@ -103,7 +103,7 @@ fn emails() -> TableSchema {
     );
     t.primary_key = vec!["ID".into()];
     t.rowid_alias = Some("ID".into());
-    t.autoincrement = true;
+    t.autoincrement = Some(100);
     let mut partial = index(
         "IX_Created",
         IndexOrigin::CreateIndex,
@@ -189,7 +189,7 @@ fn plans_names_types_and_defaults() {
                 false
             ),
             ("flagged", PgType::Boolean, Some("false"), false),
-            ("weird", PgType::Text, None, false),
+            ("weird", PgType::Numeric(None), None, false),
             ("folder_id", PgType::BigInt, None, false),
             ("other_id", PgType::BigInt, None, false),
             ("total", PgType::Text, None, false),
@@ -199,9 +199,10 @@ fn plans_names_types_and_defaults() {
     assert!(e.columns[1].not_null);
     assert_eq!(e.primary_key, vec!["id"]);
     assert_eq!(e.identity_column().map(|c| c.name.as_str()), Some("id"));
+    assert_eq!(e.identity_floor, 100, "AUTOINCREMENT high-water mark");
     let warnings = e.warnings.join("\n");
     for expected in [
-        "column weird: unrecognised declared type STRING mapped to text",
+        "column weird: declared type STRING has NUMERIC affinity in SQLite",
         "default (random()) of column weird not translated; set it by hand",
         "column Total: no declared type; mapped to text",
         "column Total is generated in SQLite; its values are copied but its expression is not kept",

@@ -120,5 +120,6 @@ pub fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
         foreign_keys: Vec::new(),
         warnings: Vec::new(),
         partition: None,
+        identity_floor: 0,
     }
 }
