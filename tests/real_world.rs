@@ -13,6 +13,21 @@ fn types(db: &TestDb, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// The table, copied under its own name into `public`, holds the same
+/// rows as SQLite, read independently, in `order`.
+fn same_rows(source: &TempSqlite, pg: &mut postgres::Client, table: &str, order: (&str, &str)) {
+    assert_same_rows(&source.path, table, pg, "public", table, order);
+}
+
+/// The first column of every row a query returns, as text.
+fn texts(pg: &mut postgres::Client, sql: &str) -> Vec<String> {
+    pg.query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 fn verified(source: &TempSqlite, db: &TestDb, extra: &[&str]) {
     let run = command_json("verify", &source.path, db, &[&["--full"], extra].concat());
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -65,14 +80,7 @@ fn issue_15_an_anki_like_collection_copies_with_no_flags() {
         ["id bigint", "guid text", "sfld text", "csum bigint"]
     );
     let mut pg = db.client();
-    assert_same_rows(
-        &source.path,
-        "notes",
-        &mut pg,
-        "public",
-        "notes",
-        ("id", "id"),
-    );
+    same_rows(&source, &mut pg, "notes", ("id", "id"));
     // The unicase tables, read here with the application's collation.
     let sqlite = unicase_connection(&source);
     for (sql, pg_sql) in [
@@ -202,22 +210,8 @@ fn issue_15_geopackage_geometry_is_kept_as_bytea_byte_for_byte() {
         ["fid bigint", "shape bytea", "outline bytea"]
     );
     let mut pg = db.client();
-    assert_same_rows(
-        &source.path,
-        "places",
-        &mut pg,
-        "public",
-        "places",
-        ("fid", "fid"),
-    );
-    assert_same_rows(
-        &source.path,
-        "areas",
-        &mut pg,
-        "public",
-        "areas",
-        ("fid", "fid"),
-    );
+    same_rows(&source, &mut pg, "places", ("fid", "fid"));
+    same_rows(&source, &mut pg, "areas", ("fid", "fid"));
     verified(&source, &db, &[]);
 }
 
@@ -275,24 +269,136 @@ fn issue_15_a_primary_key_holding_nulls_becomes_a_unique_constraint() {
         run.stdout
     );
     let mut pg = db.client();
-    let constraints: Vec<String> = pg
-        .query(
-            "SELECT contype::text || ' ' || conname::text FROM pg_constraint
-              WHERE conrelid = 'public.links'::regclass ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(constraints, ["u links_a_b_key"]);
-    assert_same_rows(
-        &source.path,
-        "links",
+    let constraints: Vec<String> = texts(
         &mut pg,
-        "public",
-        "links",
-        ("note", "note"),
+        "SELECT contype::text || ' ' || conname::text FROM pg_constraint
+              WHERE conrelid = 'public.links'::regclass ORDER BY 1",
     );
+    assert_eq!(constraints, ["u links_a_b_key"]);
+    same_rows(&source, &mut pg, "links", ("note", "note"));
     verified(&source, &db, &[]);
+}
+
+/// Django's SQLite schema: CHECKs on columns and named table CHECKs are
+/// kept as Postgres CHECK constraints, validated against the loaded rows;
+/// a row SQLite let in past its CHECK (`ignore_check_constraints`) leaves
+/// the constraint NOT VALID with a warning, and a CHECK outside what ferry
+/// translates is named in the warnings.
+#[test]
+fn issue_15_check_constraints_are_kept_validated_or_reported() {
+    let source = TempSqlite::new(
+        "CREATE TABLE django_admin_log (
+             id integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+             action_flag smallint unsigned NOT NULL CHECK (\"action_flag\" >= 0),
+             status varchar(10) NOT NULL,
+             data text NULL CHECK ((JSON_VALID(\"data\") OR \"data\" IS NULL)),
+             CONSTRAINT status_known CHECK (status IN ('draft', 'published')));
+         INSERT INTO django_admin_log (action_flag, status, data)
+             VALUES (1, 'draft', '{}'), (3, 'published', NULL);
+         CREATE TABLE legacy (qty INTEGER CHECK (qty BETWEEN 1 AND 9));
+         PRAGMA ignore_check_constraints = 1;
+         INSERT INTO legacy VALUES (5), (12);",
+    );
+    let db = TestDb::new();
+    let run = copy(&source.path, &db, &[]);
+    run.assert_ok();
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "CHECK ((JSON_VALID(\\\"data\\\") OR \\\"data\\\" IS NULL)) of django_admin_log not \
+             translated; add it by hand"
+        ),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("legacy: validate CHECK legacy_qty_check on public.legacy"),
+        "{warnings}"
+    );
+    let mut pg = db.client();
+    let checks: Vec<String> = texts(
+        &mut pg,
+        "SELECT conrelid::regclass::text || ' ' || conname::text || ' ' || convalidated::text
+                    || ' ' || pg_get_constraintdef(oid)
+               FROM pg_constraint
+              WHERE contype = 'c' AND connamespace = 'public'::regnamespace ORDER BY 1",
+    );
+    assert_eq!(
+        checks,
+        [
+            "django_admin_log django_admin_log_action_flag_check true \
+             CHECK ((action_flag >= 0))",
+            "django_admin_log status_known true \
+             CHECK ((status = ANY (ARRAY['draft'::text, 'published'::text])))",
+            "legacy legacy_qty_check false CHECK (((qty >= 1) AND (qty <= 9))) NOT VALID",
+        ]
+    );
+    let refused = pg.execute(
+        "INSERT INTO django_admin_log (action_flag, status) VALUES (-1, 'draft')",
+        &[],
+    );
+    assert!(refused.is_err(), "a negative action_flag must be refused");
+    same_rows(&source, &mut pg, "legacy", ("rowid", "qty"));
+    verified(&source, &db, &[]);
+}
+
+/// `COLLATE NOCASE` uniqueness, on a column, a UNIQUE constraint, a
+/// WITHOUT ROWID key and a unique index, is enforced in Postgres by unique
+/// indexes on `lower()`; the plain constraints stay for foreign keys.
+#[test]
+fn issue_15_nocase_uniqueness_is_enforced_case_insensitively() {
+    let source = TempSqlite::new(
+        "CREATE TABLE auth_user (id integer PRIMARY KEY, username TEXT COLLATE NOCASE UNIQUE,
+                                 email TEXT NOT NULL, code TEXT);
+         CREATE UNIQUE INDEX auth_user_email ON auth_user (email COLLATE NOCASE, code);
+         CREATE INDEX auth_user_code ON auth_user (code COLLATE NOCASE);
+         INSERT INTO auth_user VALUES (1, 'alice', 'a@x.org', 'A'), (2, 'Bob', 'B@x.org', 'a'),
+                                      (3, 'ÉVE', 'éve@x.org', 'a');
+         CREATE TABLE tags (tag TEXT COLLATE NOCASE PRIMARY KEY, n INTEGER) WITHOUT ROWID;
+         INSERT INTO tags VALUES ('Leech', 1), ('marked', 2);",
+    );
+    let db = TestDb::new();
+    let run = copy(&source.path, &db, &[]);
+    run.assert_ok();
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "auth_user: (username) is unique under COLLATE NOCASE in SQLite: unique index \
+             auth_user_username_lower_key on lower()"
+        ),
+        "{warnings}"
+    );
+    let mut pg = db.client();
+    let indexes: Vec<String> = texts(
+        &mut pg,
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+    );
+    assert_eq!(
+        indexes,
+        [
+            "CREATE INDEX auth_user_code ON public.auth_user USING btree (code)",
+            "CREATE UNIQUE INDEX auth_user_email ON public.auth_user USING btree (lower(email), code)",
+            "CREATE UNIQUE INDEX auth_user_pkey ON public.auth_user USING btree (id)",
+            "CREATE UNIQUE INDEX auth_user_username_key ON public.auth_user USING btree (username)",
+            "CREATE UNIQUE INDEX auth_user_username_lower_key ON public.auth_user USING btree (lower(username))",
+            "CREATE UNIQUE INDEX tags_pkey ON public.tags USING btree (tag)",
+            "CREATE UNIQUE INDEX tags_tag_lower_key ON public.tags USING btree (lower(tag))",
+        ]
+    );
+    same_rows(&source, &mut pg, "tags", ("tag", "tag"));
+    verified(&source, &db, &[]);
+    for refused in [
+        "INSERT INTO auth_user (username, email) VALUES ('ALICE', 'new@x.org')",
+        "INSERT INTO auth_user (username, email, code) VALUES ('carol', 'A@X.ORG', 'A')",
+        "INSERT INTO tags VALUES ('LEECH', 3)",
+    ] {
+        assert!(
+            pg.execute(refused, &[]).is_err(),
+            "{refused} must be refused"
+        );
+    }
+    pg.execute(
+        "INSERT INTO auth_user (username, email, code) VALUES ('carol', 'A@X.ORG', 'b')",
+        &[],
+    )
+    .expect("another code makes another key");
 }

@@ -691,6 +691,7 @@ mod tests {
             warnings: Vec::new(),
             partition: None,
             identity_floor: 0,
+            checks: Vec::new(),
         };
         let mut accounts = plan("accounts");
         accounts.partition = Some(PartitionPlan {

@@ -534,6 +534,7 @@ mod tests {
                 unique: Default::default(),
             }),
             identity_floor: 0,
+            checks: Vec::new(),
         }
     }
 

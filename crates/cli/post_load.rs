@@ -70,7 +70,7 @@ pub async fn build(
     }
     run_in_parallel(clients, builds, resumed, stop).await?;
     run_in_parallel(clients, finishing, resumed, stop).await?;
-    add_foreign_keys(&clients[0], plans, created, resumed, warnings).await
+    add_constraints(&clients[0], plans, created, resumed, warnings).await
 }
 
 /// `SET LOGGED` for every created table still `UNLOGGED` (an `--unlogged`
@@ -168,11 +168,13 @@ async fn run_in_parallel(
     results.into_iter().collect()
 }
 
-/// SQLite does not enforce foreign keys by default, so a source can hold
-/// rows that violate its own constraints. Each key is added `NOT VALID`
+/// SQLite does not enforce foreign keys by default, and checks a CHECK
+/// added later only against new rows, so a source can hold rows that
+/// violate its own constraints. Each constraint is added `NOT VALID`
 /// (enforced for new rows) and then validated; a failed validation is a
-/// warning naming the constraint, not a failed copy.
-pub async fn add_foreign_keys(
+/// warning naming the constraint, not a failed copy, and so is a CHECK
+/// that Postgres refuses to add.
+pub async fn add_constraints(
     client: &tokio_postgres::Client,
     plans: &[TablePlan],
     created: &[bool],
@@ -180,7 +182,7 @@ pub async fn add_foreign_keys(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     for (plan, _) in plans.iter().zip(created).filter(|(_, c)| **c) {
-        for step in ferry_writer::foreign_key_steps(plan) {
+        for step in ferry_writer::constraint_steps(plan) {
             if ferry_writer::step_done(client, &step)
                 .await
                 .with_context(|| step.description.clone())?
@@ -191,13 +193,18 @@ pub async fn add_foreign_keys(
             match (step.kind, result) {
                 (_, Ok(())) => {}
                 (_, Err(err)) if resumed && already_exists(&err) => {}
-                (StepKind::ValidateForeignKey, Err(err)) if plan.partition.is_some() => warnings
-                    .push(format!(
+                (StepKind::Validate, Err(err)) if plan.partition.is_some() => {
+                    warnings.push(format!(
                         "{}: {} failed: {err}; the constraint was not created (a partitioned \
                          table cannot keep it NOT VALID); fix the rows and add it by hand",
                         plan.name, step.description
-                    )),
-                (StepKind::ValidateForeignKey, Err(err)) => warnings.push(format!(
+                    ))
+                }
+                (StepKind::Check, Err(err)) => warnings.push(format!(
+                    "{}: {} failed: {err}; the constraint was not created; add it by hand",
+                    plan.name, step.description
+                )),
+                (StepKind::Validate, Err(err)) => warnings.push(format!(
                     "{}: {} failed: {err}; the constraint is kept NOT VALID (checked for new \
                      rows only); fix the rows and run ALTER TABLE … VALIDATE CONSTRAINT",
                     plan.name, step.description

@@ -766,7 +766,7 @@ async fn link_copied(
         .map(|p| p.job.plan.clone())
         .collect();
     let mut warnings = Vec::new();
-    crate::post_load::add_foreign_keys(
+    crate::post_load::add_constraints(
         client,
         &copied,
         &vec![true; copied.len()],
@@ -774,7 +774,7 @@ async fn link_copied(
         &mut warnings,
     )
     .await
-    .context("adding the foreign keys of the tables copied")?;
+    .context("adding the CHECK constraints and foreign keys of the tables copied")?;
     for warning in warnings {
         crate::scrub::say!("ferry: warning: {warning}");
         let table = copied.iter().find(|p| warning.starts_with(&p.name));

@@ -324,6 +324,7 @@ mod tests {
             foreign_keys: vec![],
             sql: String::new(),
             custom_collations: Vec::new(),
+            checks: Vec::new(),
         };
         let schema = ferry_model::SourceSchema {
             tables: vec![table.clone()],

@@ -32,12 +32,12 @@ pub use calendar::{civil_from_days, days_from_civil, PG_EPOCH_UNIX_DAYS};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{
-    Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Leaf, LeafBound, PartitionPlan,
-    PartitionScheme, Reject, TablePlan, TimeInterval, UniquePlan, UniquePolicy,
+    CheckPlan, Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Leaf, LeafBound,
+    PartitionPlan, PartitionScheme, Reject, TablePlan, TimeInterval, UniquePlan, UniquePolicy,
 };
 pub use schema::{
-    Affinity, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, SkippedObject,
-    SourceColumn, SourceSchema, TableSchema,
+    Affinity, CheckSchema, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn,
+    SkippedObject, SourceColumn, SourceSchema, TableSchema,
 };
 pub use types::{ParsePgTypeError, PgType};
 pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass, PG_EPOCH_JULIAN_DAY};

@@ -111,6 +111,15 @@ pub struct ForeignKeyPlan {
     pub initially_deferred: bool,
 }
 
+/// A `CHECK` constraint, added `NOT VALID` after the load, then validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckPlan {
+    /// Constraint name.
+    pub name: String,
+    /// The translated expression, without the enclosing parentheses.
+    pub sql: String,
+}
+
 /// Everything ferry will create for one source table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TablePlan {
@@ -130,6 +139,8 @@ pub struct TablePlan {
     pub indexes: Vec<IndexPlan>,
     /// Foreign keys.
     pub foreign_keys: Vec<ForeignKeyPlan>,
+    /// `CHECK` constraints translated from the source.
+    pub checks: Vec<CheckPlan>,
     /// Things that could not be carried over faithfully, one sentence each.
     pub warnings: Vec<String>,
     /// How the table is partitioned in Postgres; `None` for a plain table.

@@ -76,6 +76,9 @@ pub enum IndexedColumn {
         name: String,
         /// `DESC` was declared.
         descending: bool,
+        /// Compared with SQLite's `NOCASE` collation (ASCII letters
+        /// equal in either case), declared on the column or the index.
+        nocase: bool,
     },
     /// An expression (`lower(email)`), as written in the index's SQL.
     Expression(String),
@@ -113,6 +116,17 @@ pub struct ForeignKeySchema {
     pub initially_deferred: bool,
 }
 
+/// A `CHECK` constraint of a SQLite table, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckSchema {
+    /// `CONSTRAINT name`, when given.
+    pub name: Option<String>,
+    /// The column it is written on; `None` for a table constraint.
+    pub column: Option<String>,
+    /// The expression inside `CHECK ( … )`.
+    pub expr: String,
+}
+
 /// A user table found in the SQLite file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableSchema {
@@ -134,6 +148,8 @@ pub struct TableSchema {
     pub indexes: Vec<IndexSchema>,
     /// Foreign keys.
     pub foreign_keys: Vec<ForeignKeySchema>,
+    /// `CHECK` constraints, in the order written.
+    pub checks: Vec<CheckSchema>,
     /// The `CREATE TABLE` statement, for reference in plans and errors.
     pub sql: String,
     /// Collations its `CREATE TABLE` names that SQLite does not define

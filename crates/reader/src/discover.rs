@@ -146,6 +146,7 @@ impl SourceDb {
             autoincrement,
             indexes: indexes.into_iter().map(|(_, i)| i).collect(),
             foreign_keys: self.foreign_keys(name, sql)?,
+            checks: crate::sql_scan::check_constraints(sql),
             sql: sql.to_owned(),
             custom_collations: crate::sql_scan::custom_collations(sql),
         })

@@ -24,6 +24,8 @@ struct IndexKeyColumn {
     cid: i64,
     name: Option<String>,
     descending: bool,
+    /// The collation in effect is `NOCASE`.
+    nocase: bool,
 }
 
 impl SourceDb {
@@ -98,6 +100,7 @@ impl SourceDb {
                 -1 => IndexedColumn::Column {
                     name: rowid_alias.unwrap_or("rowid").to_owned(),
                     descending: k.descending,
+                    nocase: false,
                 },
                 cid => IndexedColumn::Column {
                     name: k.name.unwrap_or_else(|| {
@@ -108,6 +111,7 @@ impl SourceDb {
                             .unwrap_or_default()
                     }),
                     descending: k.descending,
+                    nocase: k.nocase,
                 },
             });
         }
@@ -128,7 +132,8 @@ impl SourceDb {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT cid, name, \"desc\" FROM pragma_index_xinfo(?1, 'main') \
+                "SELECT cid, name, \"desc\", coll = 'NOCASE' COLLATE NOCASE \
+                 FROM pragma_index_xinfo(?1, 'main') \
                  WHERE key ORDER BY seqno",
             )
             .map_err(|e| self.table_error(table, e))?;
@@ -138,6 +143,7 @@ impl SourceDb {
                     cid: row.get(0)?,
                     name: row.get(1)?,
                     descending: row.get(2)?,
+                    nocase: row.get(3)?,
                 })
             })
             .and_then(|rows| rows.collect());
@@ -190,6 +196,41 @@ mod tests {
         assert_eq!(
             t.indexes[4].where_sql.as_deref(),
             Some("b IS NOT NULL AND \"order\" > 3")
+        );
+    }
+
+    #[test]
+    fn nocase_from_the_column_or_the_index() {
+        let schema = discover(
+            "CREATE TABLE t(a TEXT COLLATE NOCASE UNIQUE, b TEXT, c TEXT COLLATE nocase);
+             CREATE UNIQUE INDEX t_b ON t(b COLLATE NOCASE, c COLLATE BINARY);
+             CREATE INDEX t_c ON t(c DESC);",
+        );
+        let keys: Vec<Vec<(String, bool)>> = schema
+            .table("t")
+            .unwrap()
+            .indexes
+            .iter()
+            .map(|i| {
+                i.columns
+                    .iter()
+                    .map(|c| match c {
+                        IndexedColumn::Column { name, nocase, .. } => (name.clone(), *nocase),
+                        IndexedColumn::Expression(e) => (e.clone(), false),
+                    })
+                    .collect()
+            })
+            .collect();
+        let key = |pairs: &[(&str, bool)]| -> Vec<(String, bool)> {
+            pairs.iter().map(|(n, f)| (n.to_string(), *f)).collect()
+        };
+        assert_eq!(
+            keys,
+            [
+                key(&[("a", true)]),
+                key(&[("b", true), ("c", false)]),
+                key(&[("c", true)])
+            ]
         );
     }
 }

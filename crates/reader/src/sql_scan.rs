@@ -3,10 +3,13 @@
 //! SQLite's pragmas describe tables and indexes, but two things are only in
 //! the statement text stored in `sqlite_schema.sql`: the expressions of
 //! expression indexes and the `WHERE` of partial indexes (plus the
-//! `AUTOINCREMENT` keyword and a virtual table's module). Finding them needs
+//! `AUTOINCREMENT` keyword, `CHECK` constraints and a virtual table's
+//! module). Finding them needs
 //! a scanner that knows where strings, quoted identifiers and comments begin
 //! and end, so that a `(`, `,` or `WHERE` inside `'it''s'`, `"a,b"`,
 //! `[x(y]` or `` `where` `` is never mistaken for structure.
+
+use ferry_model::CheckSchema;
 
 /// What a token is, as far as structure goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +237,78 @@ pub(crate) fn deferred_foreign_keys(sql: &str) -> Vec<bool> {
     keys
 }
 
+/// The `CHECK` constraints of a `CREATE TABLE` statement, in the order
+/// written: each constraint's name (`CONSTRAINT name CHECK …`), the column
+/// it is written on (`None` for a table constraint) and its expression as
+/// written, without the enclosing parentheses.
+pub(crate) fn check_constraints(sql: &str) -> Vec<CheckSchema> {
+    let tokens = tokenize(sql);
+    let mut checks = Vec::new();
+    // The first token of the current column definition or table
+    // constraint: the column's name, or a constraint keyword.
+    let mut item_start: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = tokens[i];
+        match token.kind {
+            Kind::Punct(b'(') => {
+                depth += 1;
+                if depth == 1 {
+                    item_start = Some(i + 1);
+                }
+            }
+            Kind::Punct(b')') => depth = depth.saturating_sub(1),
+            Kind::Punct(b',') if depth == 1 => item_start = Some(i + 1),
+            Kind::Word if depth == 1 && token.is_word(sql, "CHECK") => {
+                if let Some((expr, close)) = parenthesized(sql, &tokens, i + 1) {
+                    let name = (i >= 2 && tokens[i - 2].is_word(sql, "CONSTRAINT"))
+                        .then(|| unquote(&sql[tokens[i - 1].start..tokens[i - 1].end]));
+                    let column = item_start
+                        .and_then(|s| tokens.get(s).filter(|_| s < i))
+                        .filter(|t| !is_table_constraint_keyword(sql, t))
+                        .map(|t| unquote(&sql[t.start..t.end]));
+                    checks.push(CheckSchema { name, column, expr });
+                    i = close + 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    checks
+}
+
+/// Whether a definition starting with `token` is a table constraint
+/// rather than a column.
+fn is_table_constraint_keyword(sql: &str, token: &Token) -> bool {
+    ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"]
+        .iter()
+        .any(|k| token.is_word(sql, k))
+}
+
+/// The text between the `(` at `open` and its matching `)`, trimmed, and
+/// the index of that `)`.
+fn parenthesized(sql: &str, tokens: &[Token], open: usize) -> Option<(String, usize)> {
+    (tokens.get(open)?.kind == Kind::Punct(b'(')).then_some(())?;
+    let mut depth = 0usize;
+    for (j, t) in tokens.iter().enumerate().skip(open) {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => {
+                depth -= 1;
+                if depth == 0 {
+                    let inner = &sql[tokens[open].end..t.start];
+                    return Some((inner.trim().to_owned(), j));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The collations a statement names (`COLLATE name`) other than SQLite's
 /// own `BINARY`, `NOCASE` and `RTRIM`, each once, in order.
 pub(crate) fn custom_collations(sql: &str) -> Vec<String> {
@@ -313,6 +388,41 @@ mod tests {
             [true, false, false, false, false, true]
         );
         assert!(deferred_foreign_keys("CREATE TABLE t(a)").is_empty());
+    }
+
+    #[test]
+    fn finds_check_constraints_with_their_names_and_columns() {
+        let sql = "CREATE TABLE \"log\" (
+            \"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+            \"action_flag\" smallint unsigned NOT NULL CHECK (\"action_flag\" >= 0),
+            [status] text CONSTRAINT status_known CHECK(status IN ('a', 'b)')) DEFAULT 'a',
+            \"check\" TEXT, -- CHECK (x)
+            qty INT CHECK ((qty > 0) AND (qty < 10)),
+            CONSTRAINT \"pair\" CHECK (qty <> \"check\"),
+            CHECK (length(status) > 0),
+            FOREIGN KEY (qty) REFERENCES p(id)
+        )";
+        let checks = check_constraints(sql);
+        let view: Vec<(Option<&str>, Option<&str>, &str)> = checks
+            .iter()
+            .map(|c| (c.name.as_deref(), c.column.as_deref(), c.expr.as_str()))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (None, Some("action_flag"), "\"action_flag\" >= 0"),
+                (
+                    Some("status_known"),
+                    Some("status"),
+                    "status IN ('a', 'b)')"
+                ),
+                (None, Some("qty"), "(qty > 0) AND (qty < 10)"),
+                (Some("pair"), None, "qty <> \"check\""),
+                (None, None, "length(status) > 0"),
+            ]
+        );
+        assert!(check_constraints("CREATE TABLE t(a, b CHECK").is_empty());
+        assert!(check_constraints("CREATE TABLE t(a)").is_empty());
     }
 
     fn parsed(sql: &str) -> (Vec<String>, Option<String>) {

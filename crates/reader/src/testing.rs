@@ -81,5 +81,6 @@ pub(crate) fn col(name: &str, descending: bool) -> IndexedColumn {
     IndexedColumn::Column {
         name: name.into(),
         descending,
+        nocase: false,
     }
 }

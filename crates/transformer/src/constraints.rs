@@ -1,9 +1,10 @@
-//! Primary keys, unique constraints, indexes and foreign keys, planned once
-//! every table has its target names (a foreign key needs the other side's).
+//! Primary keys, unique constraints, indexes, CHECK constraints and foreign
+//! keys, planned once every table has its target names (a foreign key needs
+//! the other side's).
 
 use ferry_model::{
-    quote_ident, ColumnPlan, ForeignKeyPlan, ForeignKeySchema, IndexOrigin, IndexPlan, IndexSchema,
-    IndexedColumn, PgType, TablePlan, TableSchema, UniquePlan,
+    quote_ident, CheckPlan, CheckSchema, ColumnPlan, ForeignKeyPlan, ForeignKeySchema, IndexOrigin,
+    IndexPlan, IndexSchema, IndexedColumn, PgType, TablePlan, TableSchema, UniquePlan,
 };
 
 use crate::error::TransformError;
@@ -43,9 +44,42 @@ pub(crate) fn add_constraints(
                     index_plan.name =
                         truncate(&fold(&index.name, case), MAX_IDENTIFIER_BYTES).to_owned();
                     relations.claim(&index_plan.name, format!("index {}", index.name))?;
+                    if index.unique && index_plan.key_sql.iter().any(|k| k.starts_with("lower(")) {
+                        plan.warnings.push(format!(
+                            "unique index {} compares with COLLATE NOCASE in SQLite: its text \
+                             columns are indexed as lower(…) (which also folds non-ASCII letters, \
+                             which NOCASE does not)",
+                            index.name
+                        ));
+                    }
                     plan.indexes.push(index_plan);
                 }
                 Err(warning) => plan.warnings.push(warning),
+            }
+        }
+    }
+    for (table, plan) in tables.iter().zip(plans.iter_mut()) {
+        for index in &table.indexes {
+            if index.origin == IndexOrigin::CreateIndex {
+                continue;
+            }
+            if let Some((mut index_plan, columns)) = case_insensitive_key(table, plan, index) {
+                let base = format!("{}_{}_lower_key", plan.name, columns.join("_"));
+                index_plan.name = relations.claim_generated(
+                    &base,
+                    format!(
+                        "case-insensitive key ({}) of {}",
+                        columns.join(", "),
+                        table.name
+                    ),
+                );
+                plan.warnings.push(format!(
+                    "({}) is unique under COLLATE NOCASE in SQLite: unique index {} on lower() \
+                     keeps it so (lower() also folds non-ASCII letters, which NOCASE does not)",
+                    columns.join(", "),
+                    index_plan.name
+                ));
+                plan.indexes.push(index_plan);
             }
         }
     }
@@ -95,6 +129,29 @@ pub(crate) fn add_constraints(
                 columns,
                 deferrable: true,
             });
+        }
+        for check in &table.checks {
+            match plan_check(table, plan, check) {
+                Some(sql) => {
+                    let base = match (&check.name, &check.column) {
+                        (Some(name), _) => fold(name, case),
+                        (None, Some(source)) => match column(table, plan, source) {
+                            Some(c) => format!("{}_{}_check", plan.name, c.name),
+                            None => format!("{}_check", plan.name),
+                        },
+                        (None, None) => format!("{}_check", plan.name),
+                    };
+                    let name = relations.claim_generated(
+                        &base,
+                        format!("CHECK ({}) of {}", check.expr, table.name),
+                    );
+                    plan.checks.push(CheckPlan { name, sql });
+                }
+                None => plan.warnings.push(format!(
+                    "CHECK ({}) of {} not translated; add it by hand",
+                    check.expr, table.name
+                )),
+            }
         }
     }
     for i in 0..plans.len() {
@@ -149,6 +206,13 @@ fn keep_referenced_uniques_immediate(plans: &mut [TablePlan]) {
     }
 }
 
+/// A CHECK expression in Postgres's words, when it means the same there.
+fn plan_check(table: &TableSchema, plan: &TablePlan, check: &CheckSchema) -> Option<String> {
+    translate_predicate(&check.expr, |n| {
+        column(table, plan, n).map(|c| (c.name.clone(), c.pg_type))
+    })
+}
+
 fn plan_index(
     table: &TableSchema,
     plan: &TablePlan,
@@ -163,11 +227,21 @@ fn plan_index(
     let mut key_sql = Vec::with_capacity(index.columns.len());
     for entry in &index.columns {
         match entry {
-            IndexedColumn::Column { name, descending } => {
+            IndexedColumn::Column {
+                name,
+                descending,
+                nocase,
+            } => {
                 let c =
                     column(table, plan, name).ok_or_else(|| skip(format!("no column {name}")))?;
                 let desc = if *descending { " DESC" } else { "" };
-                key_sql.push(format!("{}{desc}", quote_ident(&c.name)));
+                // Only uniqueness changes meaning with the collation; a
+                // plain index serves Postgres's own comparisons.
+                let key = match index.unique && *nocase && c.pg_type == PgType::Text {
+                    true => format!("lower({})", quote_ident(&c.name)),
+                    false => quote_ident(&c.name),
+                };
+                key_sql.push(format!("{key}{desc}"));
             }
             IndexedColumn::Expression(expr) => {
                 let translated = case_expression(expr, |n| column(table, plan, n))
@@ -248,6 +322,7 @@ fn is_unique_key(table: &TableSchema, columns: &[String]) -> bool {
     table.indexes.iter().any(|index| {
         index.unique
             && index.where_sql.is_none()
+            && !(index.origin == IndexOrigin::CreateIndex && has_nocase(index))
             && index
                 .columns
                 .iter()
@@ -257,6 +332,49 @@ fn is_unique_key(table: &TableSchema, columns: &[String]) -> bool {
                 IndexedColumn::Expression(_) => None,
             }))
     })
+}
+
+/// Whether an index compares one of its columns with `NOCASE`.
+fn has_nocase(index: &IndexSchema) -> bool {
+    index
+        .columns
+        .iter()
+        .any(|c| matches!(c, IndexedColumn::Column { nocase: true, .. }))
+}
+
+/// A key or UNIQUE constraint compares a text column with `NOCASE`:
+/// Postgres compares text case-sensitively, so the constraint alone would
+/// let `A@x` and `a@x` in. A unique index with `lower()` over those
+/// columns enforces what SQLite enforced; the constraint stays, for
+/// foreign keys and `ferry sync`, which need plain columns.
+fn case_insensitive_key(
+    table: &TableSchema,
+    plan: &TablePlan,
+    index: &IndexSchema,
+) -> Option<(IndexPlan, Vec<String>)> {
+    let mut key_sql = Vec::with_capacity(index.columns.len());
+    let mut names = Vec::with_capacity(index.columns.len());
+    let mut folded = false;
+    for entry in &index.columns {
+        let IndexedColumn::Column { name, nocase, .. } = entry else {
+            return None;
+        };
+        let c = column(table, plan, name)?;
+        names.push(c.name.clone());
+        if *nocase && c.pg_type == PgType::Text {
+            folded = true;
+            key_sql.push(format!("lower({})", quote_ident(&c.name)));
+        } else {
+            key_sql.push(quote_ident(&c.name));
+        }
+    }
+    let index_plan = IndexPlan {
+        name: String::new(),
+        unique: true,
+        key_sql,
+        where_sql: None,
+    };
+    folded.then_some((index_plan, names))
 }
 
 fn plan_foreign_key(

@@ -71,6 +71,7 @@
 //!         foreign_keys: vec![],
 //!         sql: String::new(),
 //!         custom_collations: Vec::new(),
+//!         checks: Vec::new(),
 //!     }],
 //!     skipped: vec![],
 //! };

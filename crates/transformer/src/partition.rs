@@ -375,6 +375,7 @@ mod tests {
             warnings: Vec::new(),
             partition: None,
             identity_floor: 0,
+            checks: Vec::new(),
         }
     }
 
@@ -410,6 +411,7 @@ mod tests {
             foreign_keys: Vec::new(),
             sql: String::new(),
             custom_collations: Vec::new(),
+            checks: Vec::new(),
         }
     }
 

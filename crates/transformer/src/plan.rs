@@ -329,6 +329,7 @@ fn plan_columns(
         warnings,
         partition: None,
         identity_floor,
+        checks: Vec::new(),
     })
 }
 

@@ -1,10 +1,12 @@
-//! The `WHERE` of a partial index, SQLite → Postgres.
+//! The `WHERE` of a partial index or a `CHECK` constraint, SQLite →
+//! Postgres.
 //!
-//! A small tokenizer accepts the predicates partial indexes are made of
-//! (comparisons, `IS [NOT] NULL`, `IN` lists, `AND`/`OR`/`NOT`) over
-//! columns and literals. Anything else (function calls, operators on
-//! values, unknown words) makes the translation fail, and the index is left
-//! out with a warning rather than created with a different meaning.
+//! A small tokenizer accepts the predicates such constraints are made of
+//! (comparisons, `IS [NOT] NULL`, `IN` lists, `BETWEEN`, `AND`/`OR`/`NOT`,
+//! `length(column)` of text or bytes) over columns and literals. Anything
+//! else (other function calls, operators on values, unknown words) makes
+//! the translation fail, and the index or constraint is left out with a
+//! warning rather than created with a different meaning.
 
 use ferry_model::{quote_ident, quote_literal, PgType};
 
@@ -28,6 +30,9 @@ enum Token {
     And,
     Or,
     In,
+    Between,
+    /// `length(`: the only function call translated.
+    Length,
 }
 
 /// Translates a predicate; `column` resolves a source column name to its
@@ -42,6 +47,21 @@ pub(crate) fn translate_predicate(
     let mut i = 0;
     while i < tokens.len() {
         let piece: String = match &tokens[i] {
+            Token::Length => {
+                // `length(column)` counts characters of text and bytes of a
+                // blob in both databases; of anything else SQLite measures
+                // the value's text, which Postgres has no function for.
+                let Some([Token::LParen, Token::Column(name, pg_type), Token::RParen]) =
+                    tokens.get(i + 1..i + 4)
+                else {
+                    return None;
+                };
+                if !matches!(pg_type, PgType::Text | PgType::Bytea) {
+                    return None;
+                }
+                i += 3;
+                format!("length({})", quote_ident(name))
+            }
             Token::Column(name, pg_type) => {
                 if matches!(tokens.get(i + 1), Some(Token::LParen)) {
                     return None;
@@ -97,6 +117,7 @@ pub(crate) fn translate_predicate(
             Token::And => "AND".to_owned(),
             Token::Or => "OR".to_owned(),
             Token::In => "IN".to_owned(),
+            Token::Between => "BETWEEN".to_owned(),
         };
         let glue = !out.is_empty() && !out.ends_with('(') && piece != ")" && piece != ",";
         if glue {
@@ -109,9 +130,23 @@ pub(crate) fn translate_predicate(
 }
 
 /// Whether the number at `i` sits on one side of a comparison whose other
-/// side is a boolean column.
+/// side is a boolean column, or in an `IN` list tested against one.
 fn compared_with_boolean(tokens: &[Token], i: usize) -> bool {
     let is_bool = |t: Option<&Token>| matches!(t, Some(Token::Column(_, PgType::Boolean)));
+    // In a list: `col [NOT] IN (0, 1)`.
+    let open = tokens[..i]
+        .iter()
+        .rposition(|t| !matches!(t, Token::Number(_) | Token::Comma));
+    if let Some(open) = open.filter(|&o| tokens[o] == Token::LParen) {
+        let mut j = open;
+        if j >= 1 && tokens[j - 1] == Token::In {
+            j -= 1;
+            if j >= 1 && tokens[j - 1] == Token::Not {
+                j -= 1;
+            }
+            return j >= 1 && is_bool(tokens.get(j - 1));
+        }
+    }
     let is_cmp = |t: Option<&Token>| matches!(t, Some(Token::Op(_) | Token::Is));
     // Looking left: `col = 1`, `col IS 1`, `col IS NOT 1`.
     let mut j = i;
@@ -147,6 +182,7 @@ fn tokenize(sql: &str, column: &impl Fn(&str) -> Option<(String, PgType)>) -> Op
                     | Token::Not
                     | Token::Is
                     | Token::In
+                    | Token::Between
             )
         );
         let starts_number = |at: usize| {
@@ -235,6 +271,10 @@ fn tokenize(sql: &str, column: &impl Fn(&str) -> Option<(String, PgType)>) -> Op
                     "AND" => Some(Token::And),
                     "OR" => Some(Token::Or),
                     "IN" => Some(Token::In),
+                    "BETWEEN" => Some(Token::Between),
+                    "LENGTH" if chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&'(') => {
+                        Some(Token::Length)
+                    }
                     _ => None,
                 };
                 let token = match keyword {
@@ -312,6 +352,11 @@ mod tests {
                 "(\"qty\" >= 1.5e2 OR \"qty\" <> 0) AND \"status\" IS NOT DISTINCT FROM 'x'",
             ),
             ("\"my col\" < 3", "\"my col\" < 3"),
+            ("active IN (0, 1)", "\"active\" IN (false, true)"),
+            ("active NOT IN (1)", "\"active\" NOT IN (true)"),
+            ("qty IN (0, 1)", "\"qty\" IN (0, 1)"),
+            ("qty BETWEEN -1 AND 10", "\"qty\" BETWEEN -1 AND 10"),
+            ("LENGTH( status ) <= 8", "length(\"status\") <= 8"),
             ("[my col] <= +3", "\"my col\" <= 3"),
         ];
         for (sqlite, pg) in cases {
@@ -326,7 +371,10 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for sqlite in [
-            "length(status) > 0",
+            "length(qty) > 0",
+            "length(status, 2) > 0",
+            "length > 0",
+            "active IN (2)",
             "unknown_col IS NULL",
             "qty",
             "active = 2",

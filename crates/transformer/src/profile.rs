@@ -282,6 +282,7 @@ mod tests {
             warnings: Vec::new(),
             partition: None,
             identity_floor: 0,
+            checks: Vec::new(),
         }
     }
 

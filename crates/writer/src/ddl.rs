@@ -17,7 +17,7 @@ use crate::storage::Storage;
 const MAX_IDENT_BYTES: usize = 63;
 
 /// The kind of a post-load step, so callers can treat failures differently
-/// (a failed [`StepKind::ValidateForeignKey`] is only a warning).
+/// (a failed [`StepKind::Validate`] is only a warning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StepKind {
@@ -36,10 +36,13 @@ pub enum StepKind {
     /// `CREATE INDEX` on a partitioned parent once each leaf has its own
     /// matching index, which Postgres then attaches instead of building.
     AttachIndex,
+    /// `ADD CONSTRAINT … CHECK (…) NOT VALID`.
+    Check,
     /// `ADD CONSTRAINT … FOREIGN KEY … NOT VALID`.
     ForeignKey,
-    /// `VALIDATE CONSTRAINT`: checks the loaded rows against a foreign key.
-    ValidateForeignKey,
+    /// `VALIDATE CONSTRAINT`: checks the loaded rows against a CHECK
+    /// constraint or a foreign key.
+    Validate,
 }
 
 /// One statement to run after the load.
@@ -107,7 +110,7 @@ pub fn create_schema_sql(schema: &str) -> String {
 
 /// `CREATE TABLE` with columns, types, compression, `NOT NULL`, defaults
 /// and identity, and nothing else: keys, indexes and foreign keys come from
-/// [`post_load_steps`] and [`foreign_key_steps`].
+/// [`post_load_steps`] and [`constraint_steps`].
 pub fn create_table_sql(plan: &TablePlan, storage: &Storage) -> String {
     let mut sql = format!(
         "CREATE {}TABLE {} (",
@@ -336,56 +339,69 @@ pub fn post_load_steps(plan: &TablePlan) -> Vec<Step> {
     steps
 }
 
-/// The foreign keys of a table, each as two steps: the constraint is added
-/// `NOT VALID` (instant, and checks only new rows), then validated. SQLite
-/// does not enforce foreign keys by default, so loaded data may violate
-/// them; the caller runs validation separately and reports a failure as a
-/// warning, leaving the constraint in place for new rows.
-pub fn foreign_key_steps(plan: &TablePlan) -> Vec<Step> {
+/// The CHECK constraints and foreign keys of a table, each as two steps:
+/// the constraint is added `NOT VALID` (instant, and checks only new rows),
+/// then validated. SQLite does not enforce foreign keys by default, and a
+/// CHECK added to a SQLite table later was never checked against older
+/// rows, so loaded data may violate either; the caller runs validation
+/// separately and reports a failure as a warning, leaving the constraint in
+/// place for new rows.
+pub fn constraint_steps(plan: &TablePlan) -> Vec<Step> {
     let table = quote_qualified(&plan.schema, &plan.name);
     let display = display_name(plan);
-    let mut steps = Vec::new();
-    for fk in &plan.foreign_keys {
+    let checks = plan.checks.iter().map(|check| {
+        let description = format!("CHECK {} on {display} ({})", check.name, check.sql);
+        let sql = format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({}) NOT VALID",
+            quote_ident(&check.name),
+            check.sql
+        );
+        (StepKind::Check, &check.name, description, sql)
+    });
+    let foreign_keys = plan.foreign_keys.iter().map(|fk| {
         let description = format!(
             "foreign key {} on {display} ({}) referencing {}",
             fk.name,
             fk.columns.join(", "),
             fk.referenced_table
         );
+        let sql = foreign_key_sql(&table, &plan.schema, fk);
+        (StepKind::ForeignKey, &fk.name, description, sql)
+    });
+    let mut steps = Vec::new();
+    for (kind, name, description, sql) in checks.chain(foreign_keys) {
+        let leaves = Leaves::Constraint {
+            relation: table.clone(),
+            name: name.clone(),
+        };
         if plan.partition.is_some() {
             // Postgres cannot add a NOT VALID foreign key to a partitioned
-            // table: it is added and validated in one statement, and left
+            // table (nor keep a CHECK NOT VALID on its leaves): the
+            // constraint is added and validated in one statement, and left
             // out if the rows violate it.
-            let sql = foreign_key_sql(&table, &plan.schema, fk);
             steps.push(Step {
-                kind: StepKind::ValidateForeignKey,
+                kind: StepKind::Validate,
                 table: display.clone(),
                 description: format!("add and validate {description}"),
                 sql: sql.trim_end_matches(" NOT VALID").to_owned(),
-                leaves: Leaves::Constraint {
-                    relation: table.clone(),
-                    name: fk.name.clone(),
-                },
+                leaves,
             });
             continue;
         }
         steps.push(Step {
-            kind: StepKind::ForeignKey,
+            kind,
             table: display.clone(),
             description: description.clone(),
-            sql: foreign_key_sql(&table, &plan.schema, fk),
-            leaves: Leaves::Constraint {
-                relation: table.clone(),
-                name: fk.name.clone(),
-            },
+            sql,
+            leaves,
         });
         steps.push(Step {
-            kind: StepKind::ValidateForeignKey,
+            kind: StepKind::Validate,
             table: display.clone(),
             description: format!("validate {description}"),
             sql: format!(
                 "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
-                quote_ident(&fk.name)
+                quote_ident(name)
             ),
             leaves: Leaves::Nothing,
         });
@@ -470,8 +486,9 @@ pub fn plan_script(plans: &[TablePlan], storage: &Storage) -> String {
         plans.iter().flat_map(post_load_steps).collect(),
     );
     section(
-        "foreign keys (added NOT VALID, then validated; a failed validation is a warning)",
-        plans.iter().flat_map(foreign_key_steps).collect(),
+        "CHECK constraints and foreign keys (added NOT VALID, then validated; a failed \
+         validation is a warning)",
+        plans.iter().flat_map(constraint_steps).collect(),
     );
     out
 }
@@ -569,6 +586,7 @@ pub(crate) mod tests {
             warnings: Vec::new(),
             partition: None,
             identity_floor: 0,
+            checks: Vec::new(),
         }
     }
 
@@ -701,7 +719,7 @@ pub(crate) mod tests {
 
     #[test]
     fn foreign_keys_are_added_then_validated() {
-        let steps = foreign_key_steps(&orders());
+        let steps = constraint_steps(&orders());
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0].kind, StepKind::ForeignKey);
         assert_eq!(
@@ -709,10 +727,38 @@ pub(crate) mod tests {
             "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_customer_fk\" FOREIGN KEY (\"customer_id\") \
              REFERENCES \"shop\".\"customer\" (\"id\") ON UPDATE NO ACTION ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE NOT VALID"
         );
-        assert_eq!(steps[1].kind, StepKind::ValidateForeignKey);
+        assert_eq!(steps[1].kind, StepKind::Validate);
         assert_eq!(
             steps[1].sql,
             "ALTER TABLE \"shop\".\"order\" VALIDATE CONSTRAINT \"order_customer_fk\""
+        );
+    }
+
+    #[test]
+    fn checks_come_before_foreign_keys_each_added_then_validated() {
+        let mut plan = orders();
+        plan.checks.push(ferry_model::CheckPlan {
+            name: "order_qty_check".to_owned(),
+            sql: "\"qty\" > 0".to_owned(),
+        });
+        let steps = constraint_steps(&plan);
+        let kinds: Vec<StepKind> = steps.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                StepKind::Check,
+                StepKind::Validate,
+                StepKind::ForeignKey,
+                StepKind::Validate
+            ]
+        );
+        assert_eq!(
+            steps[0].sql,
+            "ALTER TABLE \"shop\".\"order\" ADD CONSTRAINT \"order_qty_check\" CHECK (\"qty\" > 0) NOT VALID"
+        );
+        assert_eq!(
+            steps[1].sql,
+            "ALTER TABLE \"shop\".\"order\" VALIDATE CONSTRAINT \"order_qty_check\""
         );
     }
 
@@ -721,7 +767,7 @@ pub(crate) mod tests {
         let mut plan = orders();
         plan.foreign_keys[0].referenced_columns.clear();
         plan.foreign_keys[0].on_update.clear();
-        let sql = &foreign_key_steps(&plan)[0].sql;
+        let sql = &constraint_steps(&plan)[0].sql;
         assert!(
             sql.ends_with(
                 "REFERENCES \"shop\".\"customer\" ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE \

@@ -3,13 +3,13 @@
 //! - [`connect`] opens a connection from a libpq URL or key=value string,
 //!   with TLS chosen by `sslmode`; [`redact_url`] hides its password in
 //!   every message.
-//! - [`create_table_sql`], [`post_load_steps`], [`foreign_key_steps`] and
+//! - [`create_table_sql`], [`post_load_steps`], [`constraint_steps`] and
 //!   [`plan_script`] turn a [`TablePlan`](ferry_model::TablePlan) into SQL,
 //!   with the [`Storage`] (TOAST compression) chosen for the run.
 //!   Tables are created bare; keys and indexes are built once the rows are
-//!   in, and foreign keys are added `NOT VALID`, then validated. A plan
-//!   with a [`PartitionPlan`](ferry_model::PartitionPlan) creates a
-//!   partitioned parent and its leaves, each commented as ferry's;
+//!   in, and CHECK constraints and foreign keys are added `NOT VALID`, then
+//!   validated. A plan with a [`PartitionPlan`](ferry_model::PartitionPlan)
+//!   creates a partitioned parent and its leaves, each commented as ferry's;
 //!   [`list_leaves`] and the statements of `partition_ddl` maintain them.
 //! - [`CopyEncoder`] writes [`PgValue`](ferry_model::PgValue)s in the binary
 //!   COPY format into a reusable buffer.
@@ -47,7 +47,8 @@
 //! ([`read_sync_digests`]); [`try_lock_sync`] keeps two syncs of one source apart.
 //!
 //! A load runs: `connect` → `create_table` → per chunk `ChunkCopy::begin`,
-//! `send`…, `commit` → `run_step` for each post-load step → foreign keys.
+//! `send`…, `commit` → `run_step` for each post-load step → CHECKs and
+//! foreign keys.
 //! Every failure is a [`WriteError`] that keeps the server's SQLSTATE,
 //! table, column and constraint.
 //!
@@ -104,7 +105,7 @@ mod trust;
 pub use connect::{connect, redact_url, secrets, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT};
 pub use copy_encoding::CopyEncoder;
 pub use ddl::{
-    create_schema_sql, create_table_sql, drop_table_sql, foreign_key_steps, plan_script,
+    constraint_steps, create_schema_sql, create_table_sql, drop_table_sql, plan_script,
     post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Leaves, Step,
     StepKind,
 };

@@ -467,9 +467,9 @@ mod tests {
             on_delete: "NO ACTION".to_owned(),
             initially_deferred: false,
         }];
-        let steps = crate::foreign_key_steps(&plan);
+        let steps = crate::constraint_steps(&plan);
         assert_eq!(steps.len(), 1);
-        assert_eq!(steps[0].kind, StepKind::ValidateForeignKey);
+        assert_eq!(steps[0].kind, StepKind::Validate);
         assert!(
             steps[0]
                 .sql

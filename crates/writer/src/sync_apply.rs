@@ -804,6 +804,7 @@ mod tests {
             warnings: vec![],
             partition: None,
             identity_floor: 0,
+            checks: Vec::new(),
         }
     }
 

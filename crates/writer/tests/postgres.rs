@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use ferry_model::{ForeignKeyPlan, PgType, PgValue, Reject, RowKey, SourceValue, TablePlan};
 use ferry_writer::{
-    connect, create_table, ensure_rejects_table, foreign_key_steps, post_load_steps, run_step,
+    connect, constraint_steps, create_table, ensure_rejects_table, post_load_steps, run_step,
     server_has_lz4, table_state, ChunkCopy, Compression, CopyEncoder, StepKind, Storage,
     TableState, WriteError,
 };
@@ -703,10 +703,10 @@ async fn foreign_keys_are_added_and_validation_reports_violations() {
             run_step(&client, &step).await.unwrap();
         }
     }
-    let steps = foreign_key_steps(&child);
+    let steps = constraint_steps(&child);
     run_step(&client, &steps[0]).await.unwrap();
     let err = run_step(&client, &steps[1]).await.unwrap_err();
-    assert_eq!(steps[1].kind, StepKind::ValidateForeignKey);
+    assert_eq!(steps[1].kind, StepKind::Validate);
     assert_eq!(err.sqlstate(), Some("23503"));
     // The constraint stays, NOT VALID, and guards new rows.
     let validated: bool = client

@@ -10,8 +10,8 @@ use ferry_model::{
     UniquePlan,
 };
 use ferry_writer::{
-    count_rows, create_table, ensure_ledger, ensure_rejects_table, fetch_located, fetch_rejects,
-    foreign_key_steps, inspect_table, post_load_steps, register_copy, run_step, schema_differences,
+    constraint_steps, count_rows, create_table, ensure_ledger, ensure_rejects_table, fetch_located,
+    fetch_rejects, inspect_table, post_load_steps, register_copy, run_step, schema_differences,
     stream_located_rows, stream_rows, ChunkCopy, CopyEncoder, NewCopy, PlannedChunk, RowFilter,
     Storage, WriteError,
 };
@@ -569,7 +569,7 @@ async fn inspect_sees_what_the_plan_created() {
         create_table(&client, plan, &Storage::default())
             .await
             .unwrap();
-        for step in post_load_steps(plan).iter().chain(&foreign_key_steps(plan)) {
+        for step in post_load_steps(plan).iter().chain(&constraint_steps(plan)) {
             run_step(&client, step).await.unwrap();
         }
     }

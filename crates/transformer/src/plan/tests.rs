@@ -40,6 +40,7 @@ fn table(name: &str, columns: Vec<SourceColumn>) -> TableSchema {
         foreign_keys: Vec::new(),
         sql: String::new(),
         custom_collations: Vec::new(),
+        checks: Vec::new(),
     }
 }
 
@@ -55,6 +56,7 @@ fn index(name: &str, origin: IndexOrigin, columns: &[&str]) -> IndexSchema {
                 None => IndexedColumn::Column {
                     name: c.trim_end_matches(" DESC").into(),
                     descending: c.ends_with(" DESC"),
+                    nocase: false,
                 },
             })
             .collect(),
@@ -111,7 +113,7 @@ fn emails() -> TableSchema {
     );
     partial.where_sql = Some("flagged = 1 AND weird IS NOT NULL".into());
     let mut bad_partial = index("ix_fn", IndexOrigin::CreateIndex, &["id"]);
-    bad_partial.where_sql = Some("length(email) > 3".into());
+    bad_partial.where_sql = Some("substr(email, 1) > 3".into());
     let mut lower = index("ix_lower", IndexOrigin::CreateIndex, &["expr:lower(Email)"]);
     lower.unique = true;
     t.indexes = vec![
@@ -206,7 +208,7 @@ fn plans_names_types_and_defaults() {
         "default (random()) of column weird not translated; set it by hand",
         "column Total: no declared type; mapped to text",
         "column Total is generated in SQLite; its values are copied but its expression is not kept",
-        "index ix_fn on Emails not created: predicate WHERE length(email) > 3 is not translated",
+        "index ix_fn on Emails not created: predicate WHERE substr(email, 1) > 3 is not translated",
         "index ix_abs on Emails not created: expression abs(id) is not translated",
         "foreign key (other_id) of Emails referencing missing not created: missing is not copied",
     ] {
@@ -463,4 +465,61 @@ fn system_column_names_and_empty_names_are_renamed_with_a_warning() {
         == "column \"XMIN\": Postgres reserves \"xmin\" (a system column or an empty name), \
             so it becomes xmin_; set rename in ferry.toml to choose another"));
     assert_eq!(plans[0].warnings.len(), 3, "{:?}", plans[0].warnings);
+}
+
+#[test]
+fn check_constraints_are_translated_or_reported() {
+    let check = |name: Option<&str>, column: Option<&str>, expr: &str| ferry_model::CheckSchema {
+        name: name.map(str::to_owned),
+        column: column.map(str::to_owned),
+        expr: expr.to_owned(),
+    };
+    let mut log = table(
+        "Log",
+        vec![
+            col("Flag", "smallint unsigned"),
+            col("status", "TEXT"),
+            col("active", "BOOLEAN"),
+            col("xmin", "INTEGER"),
+            col("data", "TEXT"),
+        ],
+    );
+    log.checks = vec![
+        check(None, Some("Flag"), "\"Flag\" >= 0"),
+        check(
+            Some("Known"),
+            Some("status"),
+            "status IN ('a', 'b') AND length(status) < 9",
+        ),
+        check(None, Some("active"), "active IN (0, 1)"),
+        check(None, Some("xmin"), "xmin BETWEEN 1 AND 9"),
+        check(None, None, "(JSON_VALID(\"data\") OR \"data\" IS NULL)"),
+        check(None, None, "flag < xmin"),
+    ];
+    let schema = SourceSchema {
+        tables: vec![log],
+        skipped: Vec::new(),
+    };
+    let plans = plan_tables(&schema, &options(&["Log"])).expect("plans");
+    let checks: Vec<(&str, &str)> = plans[0]
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.sql.as_str()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("log_flag_check", "\"flag\" >= 0"),
+            (
+                "known",
+                "\"status\" IN ('a', 'b') AND length(\"status\") < 9"
+            ),
+            ("log_active_check", "\"active\" IN (false, true)"),
+            ("log_xmin__check", "\"xmin_\" BETWEEN 1 AND 9"),
+            ("log_check", "\"flag\" < \"xmin_\""),
+        ]
+    );
+    assert!(plans[0].warnings.iter().any(|w| w
+        == "CHECK ((JSON_VALID(\"data\") OR \"data\" IS NULL)) of Log not translated; add it by hand"),
+        "{:?}", plans[0].warnings);
 }

@@ -121,5 +121,6 @@ pub fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
         warnings: Vec::new(),
         partition: None,
         identity_floor: 0,
+        checks: Vec::new(),
     }
 }
