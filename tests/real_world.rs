@@ -402,3 +402,64 @@ fn issue_15_nocase_uniqueness_is_enforced_case_insensitively() {
     )
     .expect("another code makes another key");
 }
+
+/// A copy refused for a bad value says what it left in the target and
+/// offers commands that work: the one to start over, once the value is
+/// fixed, succeeds; the DROP removes exactly what the copy created.
+#[test]
+fn issue_15_a_refused_copy_says_what_it_left_and_how_to_go_on() {
+    let source = TempSqlite::new(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, n INTEGER);
+         INSERT INTO a VALUES (1, 1), (2, 'abc'), (3, 3);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, t TEXT);
+         INSERT INTO b VALUES (1, 'x');",
+    );
+    let db = TestDb::new();
+    let run = copy(&source.path, &db, &["--types", "declared"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("--on-error quarantine").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines[0].starts_with("ferry: error: a, id=2, column n: 'abc' is not an integer"));
+    assert!(
+        lines[1].starts_with("ferry: the target keeps what this copy did: a (0 of 3 rows), b ("),
+        "{}",
+        run.stderr
+    );
+    let start_over = lines[2]
+        .strip_prefix("  to start over once fixed:        ")
+        .expect("a command to start over");
+    assert!(
+        start_over.ends_with(" --types declared --if-exists drop"),
+        "{start_over}"
+    );
+    let drop = lines[3]
+        .strip_prefix("  to remove the tables it created: ")
+        .expect("a command to drop");
+    assert_eq!(
+        drop,
+        format!(
+            "psql {} -c 'DROP TABLE \"public\".\"a\", \"public\".\"b\"'",
+            db.url
+        )
+    );
+    let mut pg = db.client();
+    pg.batch_execute("DROP TABLE \"public\".\"a\", \"public\".\"b\"")
+        .unwrap();
+    let again = copy(&source.path, &db, &["--types", "declared"]);
+    assert_eq!(
+        again.code, 2,
+        "a fresh copy meets the same value: {}",
+        again.stderr
+    );
+    assert!(again
+        .stderr
+        .contains("fix the value or map the column to text"));
+    let fixed = copy(&source.path, &db, &["--if-exists", "drop"]);
+    fixed.assert_ok();
+    assert_eq!(types(&db, "a"), ["id bigint", "n text"]);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ferry_model::TableSchema;
+use ferry_model::{TablePlan, TableSchema};
 
 use crate::args::{CopyArgs, OnError, SnapshotMode};
 use crate::exit::UsageError;
@@ -91,108 +91,176 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     )
     .await?;
 
-    let tables: Vec<TableLoad> = sources
-        .iter()
-        .zip(&prepared.plans)
-        .map(|(source, plan)| TableLoad::new((*source).clone(), plan.clone()))
-        .collect();
-    let tables = Arc::new(tables);
-    let stop = Arc::new(Stop::default());
-    let progress = Arc::new(Progress::new(
-        &tables
+    let outcome: Result<CopyReport> = async {
+        let tables: Vec<TableLoad> = sources
             .iter()
-            .zip(&expected_rows)
-            .map(|(t, rows)| (t.plan.name.clone(), *rows))
-            .collect::<Vec<_>>(),
-    ));
-    if setup.finished {
-        warnings.push("this copy had already finished; nothing was done".to_owned());
-        return Ok(report(
+            .zip(&prepared.plans)
+            .map(|(source, plan)| TableLoad::new((*source).clone(), plan.clone()))
+            .collect();
+        let tables = Arc::new(tables);
+        let stop = Arc::new(Stop::default());
+        let progress = Arc::new(Progress::new(
+            &tables
+                .iter()
+                .zip(&expected_rows)
+                .map(|(t, rows)| (t.plan.name.clone(), *rows))
+                .collect::<Vec<_>>(),
+        ));
+        if setup.finished {
+            warnings.push("this copy had already finished; nothing was done".to_owned());
+            return Ok(report(
+                &tables,
+                0.0,
+                started,
+                &prepared.schema.skipped,
+                warnings,
+            ));
+        }
+
+        let mut clients = vec![client];
+        for _ in 1..args.jobs {
+            clients.push(
+                ferry_writer::connect(&args.target)
+                    .await
+                    .context("opening another connection to the target")?,
+            );
+        }
+        let signals = tokio::spawn(interrupt_on_signal(Arc::clone(&stop)));
+        let load = Load {
+            source_path: prepared.source.path(),
+            source_shown: &args.source.source,
+            tables: Arc::clone(&tables),
+            on_error,
+            run_id: run_id(),
+            copy_id: copy_id.clone(),
+            target: args.target.clone(),
+            retries: args.retries,
+            stop: Arc::clone(&stop),
+            progress: Arc::clone(&progress),
+        };
+        let mut clients = pipeline::run(&load, clients)
+            .await
+            .inspect_err(|_| progress.finish())?;
+        // Chunks still pending are being copied by other processes, or are
+        // still locked by the session of a process that died: wait, and claim
+        // them as soon as they are free, until every chunk has committed.
+        let mut waited = false;
+        loop {
+            let pending = ferry_writer::pending_chunks(&clients[0], &copy_id).await?;
+            if pending == 0 {
+                break;
+            }
+            if !waited {
+                progress.step(&format!(
+                    "waiting for {pending} chunks that other sessions are copying"
+                ));
+                waited = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            clients = pipeline::run(&load, clients)
+                .await
+                .inspect_err(|_| progress.finish())?;
+        }
+        let load_seconds = started.elapsed().as_secs_f64();
+
+        // Every chunk has committed; exactly one process wins the right to
+        // build what comes after the rows.
+        let lead = &clients[0];
+        let finisher = ferry_writer::advance_copy(lead, &copy_id, "loading", "indexing").await?
+            || setup.was_indexing;
+        if finisher {
+            check_counts(lead, &copy_id, &tables, &expected_rows, &mut warnings).await?;
+            progress.step("building keys and indexes");
+            crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
+            crate::post_load::build(
+                &clients,
+                &prepared.plans,
+                &setup.created,
+                &expected_rows,
+                setup.resumed,
+                &stop,
+                &mut warnings,
+            )
+            .await?;
+            ferry_writer::advance_copy(lead, &copy_id, "indexing", "done").await?;
+        }
+        signals.abort();
+        progress.finish();
+        drop(session);
+        Ok(report(
             &tables,
-            0.0,
+            load_seconds,
             started,
             &prepared.schema.skipped,
             warnings,
-        ));
+        ))
     }
+    .await;
+    match outcome {
+        Err(err) if !err.chain().any(|c| c.is::<crate::exit::Interrupted>()) => {
+            let resumable = crate::exit::exit_code(&err) == crate::exit::FAILURE;
+            let stopped = Stopped {
+                plans: &prepared.plans,
+                created: &setup.created,
+                copy_id: &copy_id,
+                expected_rows: &expected_rows,
+                resumable,
+            };
+            let note = left_behind(args, stopped).await;
+            Err(match note {
+                Some(note) => err.context(note),
+                None => err,
+            })
+        }
+        outcome => outcome,
+    }
+}
 
-    let mut clients = vec![client];
-    for _ in 1..args.jobs {
-        clients.push(
-            ferry_writer::connect(&args.target)
-                .await
-                .context("opening another connection to the target")?,
-        );
-    }
-    let signals = tokio::spawn(interrupt_on_signal(Arc::clone(&stop)));
-    let load = Load {
-        source_path: prepared.source.path(),
-        source_shown: &args.source.source,
-        tables: Arc::clone(&tables),
-        on_error,
-        run_id: run_id(),
-        copy_id: copy_id.clone(),
-        target: args.target.clone(),
-        retries: args.retries,
-        stop: Arc::clone(&stop),
-        progress: Arc::clone(&progress),
+/// A copy that stopped with an error, as far as the target goes.
+struct Stopped<'a> {
+    plans: &'a [TablePlan],
+    created: &'a [bool],
+    copy_id: &'a str,
+    expected_rows: &'a [u64],
+    resumable: bool,
+}
+
+/// What the stopped copy leaves in the target, read from the ledger on a
+/// connection of its own (the copy's may be what failed).
+async fn left_behind(
+    args: &CopyArgs,
+    stopped: Stopped<'_>,
+) -> Option<crate::left_behind::LeftBehind> {
+    let Stopped {
+        plans,
+        created,
+        copy_id,
+        expected_rows,
+        resumable,
+    } = stopped;
+    let committed = match ferry_writer::connect(&args.target).await {
+        Ok(client) => ferry_writer::committed_rows(&client, copy_id).await.ok(),
+        Err(_) => None,
     };
-    let mut clients = pipeline::run(&load, clients)
-        .await
-        .inspect_err(|_| progress.finish())?;
-    // Chunks still pending are being copied by other processes, or are
-    // still locked by the session of a process that died: wait, and claim
-    // them as soon as they are free, until every chunk has committed.
-    let mut waited = false;
-    loop {
-        let pending = ferry_writer::pending_chunks(&clients[0], &copy_id).await?;
-        if pending == 0 {
-            break;
-        }
-        if !waited {
-            progress.step(&format!(
-                "waiting for {pending} chunks that other sessions are copying"
-            ));
-            waited = true;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        clients = pipeline::run(&load, clients)
-            .await
-            .inspect_err(|_| progress.finish())?;
-    }
-    let load_seconds = started.elapsed().as_secs_f64();
-
-    // Every chunk has committed; exactly one process wins the right to
-    // build what comes after the rows.
-    let lead = &clients[0];
-    let finisher = ferry_writer::advance_copy(lead, &copy_id, "loading", "indexing").await?
-        || setup.was_indexing;
-    if finisher {
-        check_counts(lead, &copy_id, &tables, &expected_rows, &mut warnings).await?;
-        progress.step("building keys and indexes");
-        crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
-        crate::post_load::build(
-            &clients,
-            &prepared.plans,
-            &setup.created,
-            &expected_rows,
-            setup.resumed,
-            &stop,
-            &mut warnings,
+    let tables: Vec<crate::left_behind::TableState> = plans
+        .iter()
+        .zip(created)
+        .zip(expected_rows)
+        .map(
+            |((plan, created), expected)| crate::left_behind::TableState {
+                plan,
+                created: *created,
+                committed: committed.as_ref().map(|rows| {
+                    rows.iter()
+                        .find(|(name, ..)| *name == plan.name)
+                        .map_or(0, |(_, _, written, _)| *written)
+                }),
+                expected: *expected,
+            },
         )
-        .await?;
-        ferry_writer::advance_copy(lead, &copy_id, "indexing", "done").await?;
-    }
-    signals.abort();
-    progress.finish();
-    drop(session);
-    Ok(report(
-        &tables,
-        load_seconds,
-        started,
-        &prepared.schema.skipped,
-        warnings,
-    ))
+        .collect();
+    let command: Vec<String> = std::env::args().collect();
+    crate::left_behind::describe(&tables, &command, &args.target, resumable)
 }
 
 /// Rows read by every committed chunk of the copy, whichever process

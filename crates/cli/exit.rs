@@ -123,6 +123,24 @@ impl std::error::Error for SyncInterrupted {}
 pub const SYNC_INTERRUPTED: &str = "interrupted: the changes in flight were rolled back and no \
      table moved past its last finished sync; the next ferry sync catches up";
 
+/// The error as one message: each cause after the one before (`{:#}`),
+/// except that what a stopped copy left behind comes last, after the
+/// reason it stopped.
+pub fn message(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<crate::left_behind::LeftBehind>() {
+        Some(left) => {
+            let note = left.to_string();
+            let causes: Vec<String> = err
+                .chain()
+                .map(ToString::to_string)
+                .filter(|c| *c != note)
+                .collect();
+            format!("{}\nferry: {left}", causes.join(": "))
+        }
+        None => format!("{err:#}"),
+    }
+}
+
 /// Maps an error to its documented exit code by looking at the types in its
 /// chain, never at its text.
 pub fn exit_code(err: &anyhow::Error) -> u8 {

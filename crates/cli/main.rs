@@ -9,6 +9,7 @@ mod args;
 mod config;
 mod copy;
 mod exit;
+mod left_behind;
 mod locks;
 mod parallel;
 mod partition_config;
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(err) => {
-            scrub::say!("ferry: error: {err:#}");
+            scrub::say!("ferry: error: {}", exit::message(&err));
             ExitCode::from(exit::exit_code(&err))
         }
     }

@@ -34,7 +34,13 @@ const EXACT_NUMBER: &str = "map the column to bigint or numeric in ferry.toml";
 /// The hint for doubles a float4 column would round.
 const WIDER_FLOAT: &str = "map the column to double precision in ferry.toml";
 
+/// A bad value, with advice that works for it: a blob cannot go in a text
+/// column unless it happens to be UTF-8, so it is pointed to bytea.
 fn bad(value: SourceValueRef<'_>, reason: impl Into<String>, hint: &'static str) -> CoerceError {
+    let hint = match (value, hint) {
+        (SourceValueRef::Blob(_), FIX_OR_TEXT) => FIX_OR_BYTEA,
+        _ => hint,
+    };
     CoerceError {
         value: value.preview(60),
         reason: reason.into(),
@@ -74,7 +80,8 @@ pub fn coerce<'a>(
                 "cannot go in a NOT NULL column (SQLite allows NULL in a primary key that is \
                  not an INTEGER PRIMARY KEY)"
                     .to_owned(),
-                "give the row a key in SQLite, or rerun with --on-error quarantine",
+                "give the row a key in SQLite, or copy without --types declared (the key then \
+                 becomes a UNIQUE constraint)",
             ));
         }
         return Ok(PgValue::Null);
@@ -135,7 +142,7 @@ fn to_integer(value: SourceValueRef<'_>, type_name: &str) -> Result<i64, CoerceE
 }
 
 fn utf8<'a>(value: SourceValueRef<'a>, bytes: &'a [u8]) -> Result<&'a str, CoerceError> {
-    std::str::from_utf8(bytes).map_err(|_| bad(value, "is not valid UTF-8", FIX_OR_TEXT))
+    std::str::from_utf8(bytes).map_err(|_| bad(value, "is not valid UTF-8", FIX_OR_BYTEA))
 }
 
 fn to_f64(value: SourceValueRef<'_>) -> Result<f64, CoerceError> {
