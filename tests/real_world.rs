@@ -4,26 +4,14 @@
 //! independent reading of SQLite, and verified.
 
 use crate::compare::assert_same_rows;
-use crate::util::{command_json, copy, pg_column_types, TempSqlite, TestDb};
-
-fn types(db: &TestDb, table: &str) -> Vec<String> {
-    pg_column_types(&mut db.client(), "public", table)
-        .into_iter()
-        .map(|(name, ty)| format!("{name} {ty}"))
-        .collect()
-}
-
-fn verified(source: &TempSqlite, db: &TestDb, extra: &[&str]) {
-    let run = command_json("verify", &source.path, db, &[&["--full"], extra].concat());
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-}
+use crate::util::{copy, types, verified, with_unicase, TempSqlite, TestDb};
 
 /// Like Anki's collection: a sort field declared INTEGER that holds text,
 /// and WITHOUT ROWID tables keyed on a column with the application's own
 /// `unicase` collation, which SQLite cannot even read without it.
 fn anki_like() -> TempSqlite {
     let source = TempSqlite::new("");
-    unicase_connection(&source)
+    with_unicase(rusqlite::Connection::open(&source.path).unwrap())
         .execute_batch(
             "CREATE TABLE notes (id INTEGER PRIMARY KEY, guid TEXT NOT NULL, sfld INTEGER NOT NULL,
                              csum INTEGER NOT NULL);
@@ -73,44 +61,20 @@ fn issue_15_an_anki_like_collection_copies_with_no_flags() {
         "notes",
         ("id", "id"),
     );
-    // The unicase tables, read here with the application's collation.
-    let sqlite = unicase_connection(&source);
-    for (sql, pg_sql) in [
-        (
-            "SELECT tag || '|' || usn FROM tags ORDER BY usn",
-            "SELECT tag || '|' || usn FROM tags ORDER BY usn",
-        ),
-        (
-            "SELECT ntid || '|' || ord || '|' || name FROM fields ORDER BY ntid, ord",
-            "SELECT ntid || '|' || ord || '|' || name FROM fields ORDER BY ntid, ord",
-        ),
-    ] {
-        let expected: Vec<String> = sqlite
-            .prepare(sql)
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let actual: Vec<String> = pg
-            .query(pg_sql, &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert_eq!(actual, expected);
-        assert!(!expected.is_empty());
+    // The unicase tables, which assert_same_rows reads with the
+    // application's collation.
+    for (table, order_by) in [("tags", "usn"), ("fields", "ntid, ord")] {
+        let rows = assert_same_rows(
+            &source.path,
+            table,
+            &mut pg,
+            "public",
+            table,
+            (order_by, order_by),
+        );
+        assert!(rows > 0);
     }
-    verified(&source, &db, &[]);
-}
-
-fn unicase_connection(source: &TempSqlite) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(&source.path).unwrap();
-    conn.create_collation("unicase", |a: &str, b: &str| {
-        a.to_lowercase().cmp(&b.to_lowercase())
-    })
-    .unwrap();
-    conn
+    verified(&source.path, &db, &[]);
 }
 
 /// Like a clinic's app: dates and user names in INTEGER columns, a
@@ -156,7 +120,7 @@ fn issue_15_columns_holding_other_values_than_declared_get_the_narrowest_exact_t
         "visits",
         ("id", "id"),
     );
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 
     // Declared types enforced on request: the first bad value is named.
     let strict = TestDb::new();
@@ -218,7 +182,7 @@ fn issue_15_geopackage_geometry_is_kept_as_bytea_byte_for_byte() {
         "areas",
         ("fid", "fid"),
     );
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
 
 /// Column names Postgres keeps for itself (`xmin`, `ctid`…) and empty
@@ -251,7 +215,7 @@ fn issue_15_system_column_names_are_renamed_before_any_ddl() {
         "t",
         ("id", "id"),
     );
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
 
 /// SQLite lets NULL into a primary key that is not the rowid; Postgres
@@ -294,5 +258,5 @@ fn issue_15_a_primary_key_holding_nulls_becomes_a_unique_constraint() {
         "links",
         ("note", "note"),
     );
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
