@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::types::ValueRef;
 
-use crate::util::pg_column_types;
+use crate::util::{pg_column_types, with_unicase};
 
 /// Compares every value of every row of `sqlite_table` with
 /// `schema.pg_table`, rows matched in `order_by` order (a SQLite expression
@@ -19,9 +19,12 @@ pub fn assert_same_rows(
     pg_table: &str,
     order_by: (&str, &str),
 ) -> usize {
-    let sqlite =
+    // Anki's own collation, without which SQLite cannot read the tables
+    // that declare it; unused elsewhere.
+    let sqlite = with_unicase(
         rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
+            .unwrap(),
+    );
     let pg_columns = pg_column_types(pg, schema, pg_table);
     let source_columns: Vec<String> = sqlite
         .prepare(&format!(

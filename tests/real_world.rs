@@ -4,14 +4,7 @@
 //! independent reading of SQLite, and verified.
 
 use crate::compare::assert_same_rows;
-use crate::util::{command_json, copy, pg_column_types, TempSqlite, TestDb};
-
-fn types(db: &TestDb, table: &str) -> Vec<String> {
-    pg_column_types(&mut db.client(), "public", table)
-        .into_iter()
-        .map(|(name, ty)| format!("{name} {ty}"))
-        .collect()
-}
+use crate::util::{copy, pg_texts, types, verified, with_unicase, TempSqlite, TestDb};
 
 /// The table, copied under its own name into `public`, holds the same
 /// rows as SQLite, read independently, in `order`.
@@ -19,26 +12,12 @@ fn same_rows(source: &TempSqlite, pg: &mut postgres::Client, table: &str, order:
     assert_same_rows(&source.path, table, pg, "public", table, order);
 }
 
-/// The first column of every row a query returns, as text.
-fn texts(pg: &mut postgres::Client, sql: &str) -> Vec<String> {
-    pg.query(sql, &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
-fn verified(source: &TempSqlite, db: &TestDb, extra: &[&str]) {
-    let run = command_json("verify", &source.path, db, &[&["--full"], extra].concat());
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-}
-
 /// Like Anki's collection: a sort field declared INTEGER that holds text,
 /// and WITHOUT ROWID tables keyed on a column with the application's own
 /// `unicase` collation, which SQLite cannot even read without it.
 fn anki_like() -> TempSqlite {
     let source = TempSqlite::new("");
-    unicase_connection(&source)
+    with_unicase(rusqlite::Connection::open(&source.path).unwrap())
         .execute_batch(
             "CREATE TABLE notes (id INTEGER PRIMARY KEY, guid TEXT NOT NULL, sfld INTEGER NOT NULL,
                              csum INTEGER NOT NULL);
@@ -81,44 +60,20 @@ fn issue_15_an_anki_like_collection_copies_with_no_flags() {
     );
     let mut pg = db.client();
     same_rows(&source, &mut pg, "notes", ("id", "id"));
-    // The unicase tables, read here with the application's collation.
-    let sqlite = unicase_connection(&source);
-    for (sql, pg_sql) in [
-        (
-            "SELECT tag || '|' || usn FROM tags ORDER BY usn",
-            "SELECT tag || '|' || usn FROM tags ORDER BY usn",
-        ),
-        (
-            "SELECT ntid || '|' || ord || '|' || name FROM fields ORDER BY ntid, ord",
-            "SELECT ntid || '|' || ord || '|' || name FROM fields ORDER BY ntid, ord",
-        ),
-    ] {
-        let expected: Vec<String> = sqlite
-            .prepare(sql)
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let actual: Vec<String> = pg
-            .query(pg_sql, &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert_eq!(actual, expected);
-        assert!(!expected.is_empty());
+    // The unicase tables, which assert_same_rows reads with the
+    // application's collation.
+    for (table, order_by) in [("tags", "usn"), ("fields", "ntid, ord")] {
+        let rows = assert_same_rows(
+            &source.path,
+            table,
+            &mut pg,
+            "public",
+            table,
+            (order_by, order_by),
+        );
+        assert!(rows > 0);
     }
-    verified(&source, &db, &[]);
-}
-
-fn unicase_connection(source: &TempSqlite) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(&source.path).unwrap();
-    conn.create_collation("unicase", |a: &str, b: &str| {
-        a.to_lowercase().cmp(&b.to_lowercase())
-    })
-    .unwrap();
-    conn
+    verified(&source.path, &db, &[]);
 }
 
 /// Like a clinic's app: dates and user names in INTEGER columns, a
@@ -164,7 +119,7 @@ fn issue_15_columns_holding_other_values_than_declared_get_the_narrowest_exact_t
         "visits",
         ("id", "id"),
     );
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 
     // Declared types enforced on request: the first bad value is named.
     let strict = TestDb::new();
@@ -212,7 +167,7 @@ fn issue_15_geopackage_geometry_is_kept_as_bytea_byte_for_byte() {
     let mut pg = db.client();
     same_rows(&source, &mut pg, "places", ("fid", "fid"));
     same_rows(&source, &mut pg, "areas", ("fid", "fid"));
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
 
 /// Column names Postgres keeps for itself (`xmin`, `ctid`…) and empty
@@ -245,7 +200,7 @@ fn issue_15_system_column_names_are_renamed_before_any_ddl() {
         "t",
         ("id", "id"),
     );
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
 
 /// SQLite lets NULL into a primary key that is not the rowid; Postgres
@@ -269,14 +224,14 @@ fn issue_15_a_primary_key_holding_nulls_becomes_a_unique_constraint() {
         run.stdout
     );
     let mut pg = db.client();
-    let constraints: Vec<String> = texts(
+    let constraints: Vec<String> = pg_texts(
         &mut pg,
         "SELECT contype::text || ' ' || conname::text FROM pg_constraint
               WHERE conrelid = 'public.links'::regclass ORDER BY 1",
     );
     assert_eq!(constraints, ["u links_a_b_key"]);
     same_rows(&source, &mut pg, "links", ("note", "note"));
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
 
 /// Django's SQLite schema: CHECKs on columns and named table CHECKs are
@@ -315,7 +270,7 @@ fn issue_15_check_constraints_are_kept_validated_or_reported() {
         "{warnings}"
     );
     let mut pg = db.client();
-    let checks: Vec<String> = texts(
+    let checks: Vec<String> = pg_texts(
         &mut pg,
         "SELECT conrelid::regclass::text || ' ' || conname::text || ' ' || convalidated::text
                     || ' ' || pg_get_constraintdef(oid)
@@ -338,7 +293,7 @@ fn issue_15_check_constraints_are_kept_validated_or_reported() {
     );
     assert!(refused.is_err(), "a negative action_flag must be refused");
     same_rows(&source, &mut pg, "legacy", ("rowid", "qty"));
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
 }
 
 /// `COLLATE NOCASE` uniqueness, on a column, a UNIQUE constraint, a
@@ -368,7 +323,7 @@ fn issue_15_nocase_uniqueness_is_enforced_case_insensitively() {
         "{warnings}"
     );
     let mut pg = db.client();
-    let indexes: Vec<String> = texts(
+    let indexes: Vec<String> = pg_texts(
         &mut pg,
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
     );
@@ -385,7 +340,7 @@ fn issue_15_nocase_uniqueness_is_enforced_case_insensitively() {
         ]
     );
     same_rows(&source, &mut pg, "tags", ("tag", "tag"));
-    verified(&source, &db, &[]);
+    verified(&source.path, &db, &[]);
     for refused in [
         "INSERT INTO auth_user (username, email) VALUES ('ALICE', 'new@x.org')",
         "INSERT INTO auth_user (username, email, code) VALUES ('carol', 'A@X.ORG', 'A')",

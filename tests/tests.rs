@@ -5,6 +5,7 @@ mod cluster;
 mod compare;
 mod util;
 
+mod corpus;
 mod edge;
 mod errors;
 mod faults;

@@ -155,6 +155,23 @@ pub fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .unwrap_or_else(|| panic!("{name} missing from {report}"))
 }
 
+/// `ferry verify --full` (plus `extra`) of `source` against `db` passes.
+#[track_caller]
+pub fn verified(source: &Path, db: &TestDb, extra: &[&str]) {
+    let run = command_json("verify", source, db, &[&["--full"], extra].concat());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+/// Registers a `unicase` collation like Anki's (case-insensitive), without
+/// which SQLite cannot read the tables that declare it.
+pub fn with_unicase(conn: rusqlite::Connection) -> rusqlite::Connection {
+    conn.create_collation("unicase", |a: &str, b: &str| {
+        a.to_lowercase().cmp(&b.to_lowercase())
+    })
+    .unwrap();
+    conn
+}
+
 /// A committed fixture file.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -214,6 +231,23 @@ pub fn pg_column_types(
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// `name type` of each column of `public.table`, in column order.
+pub fn types(db: &TestDb, table: &str) -> Vec<String> {
+    pg_column_types(&mut db.client(), "public", table)
+        .into_iter()
+        .map(|(name, ty)| format!("{name} {ty}"))
+        .collect()
+}
+
+/// The first column of the rows `sql` returns, as text.
+pub fn pg_texts(pg: &mut postgres::Client, sql: &str) -> Vec<String> {
+    pg.query(sql, &[])
+        .unwrap_or_else(|e| panic!("{e}: {sql}"))
+        .iter()
+        .map(|r| r.get(0))
         .collect()
 }
 
