@@ -73,6 +73,7 @@
 //!         custom_collations: Vec::new(),
 //!     }],
 //!     skipped: vec![],
+//!     spatial: Default::default(),
 //! };
 //! let options = PlanOptions {
 //!     schema: "public".into(),
@@ -108,6 +109,7 @@ mod partition;
 mod plan;
 mod predicate;
 mod profile;
+mod spatial;
 mod stored;
 
 pub use coerce::coerce;
@@ -117,4 +119,5 @@ pub use options::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride};
 pub use partition::{PartitionSpec, SpecOrigin, MAX_HASH_LEAVES};
 pub use plan::plan_tables;
 pub use profile::{BadExample, ColumnProfile, StorageCounts, TableProfile, TableProfiler};
+pub use spatial::{postgis_owned_tables, GeometryMode};
 pub use stored::{certainly_fits_sql, StoredValues};
