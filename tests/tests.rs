@@ -8,6 +8,7 @@ mod util;
 mod edge;
 mod errors;
 mod faults;
+mod geometry;
 mod hostile;
 mod julian;
 mod mail;

@@ -17,6 +17,7 @@ mod partitions;
 mod pipeline;
 mod plan;
 mod post_load;
+mod postgis;
 mod prepare;
 mod progress;
 mod report;

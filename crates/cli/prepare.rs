@@ -4,9 +4,9 @@
 use anyhow::{Context, Result};
 use ferry_model::{SourceSchema, TablePlan};
 use ferry_reader::SourceDb;
-use ferry_transformer::{IdentifierCase, PlanOptions};
+use ferry_transformer::{GeometryMode, IdentifierCase, PlanOptions};
 
-use crate::args::{IdentifierMode, SourceArgs, TypesFrom};
+use crate::args::{GeometryAs, IdentifierMode, SourceArgs, TypesFrom};
 use crate::config::Config;
 use crate::exit::UsageError;
 
@@ -30,7 +30,18 @@ pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
 pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared> {
     let config = Config::load(args.config.as_deref())?;
     let source = SourceDb::open_as(path, &args.source).context("opening the source")?;
-    let schema = source.schema().context("reading the source schema")?;
+    let mut schema = source.schema().context("reading the source schema")?;
+    let geometry = match args.geometry.or(config.geometry) {
+        Some(GeometryAs::Postgis) => GeometryMode::Postgis,
+        Some(GeometryAs::Bytea) | None => GeometryMode::Bytea,
+    };
+    if geometry == GeometryMode::Postgis {
+        let owned = ferry_transformer::postgis_owned_tables(&schema);
+        schema
+            .tables
+            .retain(|t| !owned.iter().any(|o| o.name == t.name));
+        schema.skipped.extend(owned);
+    }
     let tables = select_tables(&schema, &args.tables, &args.exclude)?;
     let mut overrides = config.overrides.clone();
     crate::partition_config::apply_partition_flags(&schema, &args.partition, &mut overrides)?;
@@ -60,6 +71,7 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
         tables,
         naive_utc_offset_seconds: config.naive_utc_offset_seconds,
         overrides,
+        geometry,
     };
     let mut plans =
         ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;

@@ -177,3 +177,131 @@ pub fn postgis_owned_tables(schema: &SourceSchema) -> Vec<SkippedObject> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_model::{Affinity, GeometryColumnSchema, SpatialRefSys, TableSchema};
+
+    use super::*;
+
+    fn column(name: &str, declared: &str) -> SourceColumn {
+        SourceColumn {
+            name: name.into(),
+            declared_type: declared.into(),
+            affinity: Affinity::of_declared_type(declared),
+            not_null: false,
+            default_sql: None,
+            primary_key_position: 0,
+            generated: false,
+        }
+    }
+
+    fn geopackage(geometry_type: &str, z: Option<bool>, m: Option<bool>) -> SpatialMetadata {
+        SpatialMetadata {
+            format: Some(SpatialFormat::GeoPackage),
+            reference_systems: vec![
+                SpatialRefSys {
+                    id: 100,
+                    organization: "epsg".into(),
+                    organization_id: 3857,
+                    name: "Pseudo-Mercator".into(),
+                },
+                SpatialRefSys {
+                    id: 7,
+                    organization: "NONE".into(),
+                    organization_id: 7,
+                    name: "Site".into(),
+                },
+            ],
+            geometry_columns: vec![GeometryColumnSchema {
+                format: SpatialFormat::GeoPackage,
+                table: "Layer".into(),
+                column: "Geom".into(),
+                geometry_type: geometry_type.into(),
+                z,
+                m,
+                srs_id: 100,
+            }],
+        }
+    }
+
+    fn planned(spatial: &SpatialMetadata, declared: &str) -> Option<(String, SridMap)> {
+        postgis_column(spatial, "layer", &column("geom", declared))
+            .map(|(mapping, srids)| (mapping.pg_type.to_string(), srids))
+    }
+
+    #[test]
+    fn the_metadata_gives_the_typmod_and_srids() {
+        let (pg_type, srids) =
+            planned(&geopackage("POINT", Some(true), Some(false)), "POINT").unwrap();
+        assert_eq!(pg_type, "geometry(PointZ,3857)");
+        assert_eq!(srids.column_srid, 3857);
+        assert_eq!(srids.file_srids, [(100, 3857), (7, 7)]);
+        let any = planned(
+            &geopackage("GEOMETRY", Some(false), Some(false)),
+            "GEOMETRY",
+        );
+        assert_eq!(any.unwrap().0, "geometry(Geometry,3857)");
+        // Optional dimensions: no typmod, but WKB still gets the SRID.
+        let (pg_type, srids) = planned(
+            &geopackage("MULTIPOLYGON", None, Some(false)),
+            "MULTIPOLYGON",
+        )
+        .unwrap();
+        assert_eq!((pg_type.as_str(), srids.column_srid), ("geometry", 3857));
+    }
+
+    #[test]
+    fn curves_and_other_columns_are_not_postgis_geometry() {
+        assert!(planned(&geopackage("CIRCULARSTRING", Some(false), Some(false)), "X").is_none());
+        let none = SpatialMetadata::default();
+        assert_eq!(planned(&none, "POINT Z").unwrap().0, "geometry");
+        assert!(planned(&none, "CURVEPOLYGON").is_none());
+        assert!(planned(&none, "COMPOUNDCURVEZM").is_none());
+        assert!(planned(&none, "TEXT").is_none());
+    }
+
+    #[test]
+    fn a_local_reference_system_is_warned_about() {
+        let mut spatial = geopackage("POINT", Some(false), Some(false));
+        assert_eq!(non_epsg_warning(&spatial, "layer", "geom"), None);
+        spatial.geometry_columns[0].srs_id = 7;
+        assert_eq!(
+            non_epsg_warning(&spatial, "layer", "geom").unwrap(),
+            "column geom: spatial reference system 7 (\"Site\", organization NONE 7) is not an \
+             EPSG one; its values get SRID 7, which PostGIS's spatial_ref_sys may not define"
+        );
+    }
+
+    #[test]
+    fn spatialite_metadata_tables_are_left_to_postgis() {
+        let table = |name: &str| TableSchema {
+            name: name.into(),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            without_rowid: false,
+            rowid_alias: None,
+            autoincrement: None,
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            sql: String::new(),
+            custom_collations: Vec::new(),
+        };
+        let mut schema = SourceSchema {
+            tables: vec![
+                table("Spatial_Ref_Sys"),
+                table("geometry_columns"),
+                table("roads"),
+            ],
+            skipped: Vec::new(),
+            spatial: SpatialMetadata::default(),
+        };
+        assert!(postgis_owned_tables(&schema).is_empty());
+        schema.spatial.format = Some(SpatialFormat::SpatiaLite);
+        let names: Vec<String> = postgis_owned_tables(&schema)
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["Spatial_Ref_Sys", "geometry_columns"]);
+    }
+}

@@ -114,3 +114,10 @@ pub enum GeometryError {
         max: i32,
     },
 }
+
+impl GeometryError {
+    /// A malformed header of `format` (`GeoPackage`, `SpatiaLite`, `WKB`).
+    pub(crate) fn header(format: &'static str, reason: String) -> GeometryError {
+        GeometryError::Header { format, reason }
+    }
+}

@@ -12,10 +12,7 @@ const EXTENDED: u8 = 0b0010_0000;
 const RESERVED: u8 = 0b1100_0000;
 
 fn malformed(reason: String) -> GeometryError {
-    GeometryError::Header {
-        format: "GeoPackage",
-        reason,
-    }
+    GeometryError::header("GeoPackage", reason)
 }
 
 /// Reads the header up to the WKB and returns its `srs_id`. The empty

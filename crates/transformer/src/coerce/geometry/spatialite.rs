@@ -27,10 +27,7 @@ const MBR_END_AT: usize = 38;
 const COMPRESSED: u32 = 1_000_000;
 
 fn malformed(reason: String) -> GeometryError {
-    GeometryError::Header {
-        format: "SpatiaLite",
-        reason,
-    }
+    GeometryError::header("SpatiaLite", reason)
 }
 
 /// Whether `blob` has SpatiaLite's markers where they belong: a start and

@@ -28,10 +28,8 @@ pub(crate) fn read_header(cursor: &mut Cursor<'_>) -> Result<Header, GeometryErr
         0 => false,
         1 => true,
         other => {
-            return Err(GeometryError::Header {
-                format: "WKB",
-                reason: format!("byte order {other} is neither 0 nor 1"),
-            })
+            let reason = format!("byte order {other} is neither 0 nor 1");
+            return Err(GeometryError::header("WKB", reason));
         }
     };
     let code = cursor.u32(INSIDE)?;
