@@ -4,7 +4,7 @@
 //! every expected geometry is written by hand as EWKT, so neither side of a
 //! comparison comes from ferry's codec.
 
-use crate::util::{command_json, copy, ferry, pg_column_types, TempSqlite, TestDb};
+use crate::util::{command_json, copy, ferry, pg_column_types, verified, TempSqlite, TestDb};
 
 /// A fresh database with PostGIS created in it; `None`, with a line
 /// saying so, when the server has no PostGIS to create.
@@ -539,13 +539,7 @@ fn issue_15_spatialite_layers_become_postgis_geometry() {
             (3, "geom", Some("SRID=4326;POINT Z (5 6 7)")),
         ],
     );
-    let run = command_json(
-        "verify",
-        &source.path,
-        &db,
-        &["--full", "--geometry", "postgis"],
-    );
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    verified(&source, &db, &["--geometry", "postgis"]);
 }
 
 /// A blob PostGIS would refuse names its row and column, and the copy
@@ -580,4 +574,45 @@ fn issue_15_a_bad_geometry_blob_is_named_like_any_bad_value() {
     );
     run.assert_ok();
     assert_eq!(crate::util::table(&run.json(), "features")["rejected"], 1);
+}
+
+/// `ferry sync` follows changed geometries (updated and inserted rows go
+/// through its own statements, not only COPY).
+#[test]
+fn issue_15_sync_keeps_postgis_geometry_up_to_date() {
+    let Some(db) = postgis_db() else { return };
+    let source = geopackage();
+    let sync = |extra: &[&str]| {
+        command_json(
+            "sync",
+            &source.path,
+            &db,
+            &[&["--geometry", "postgis"], extra].concat(),
+        )
+    };
+    sync(&[]).assert_ok();
+    let le = true;
+    let moved = gpkg(le, 4326, &[], false, &wkb(le, 1, &f64s(le, &[7.0, 8.0])));
+    let conn = rusqlite::Connection::open(&source.path).unwrap();
+    conn.execute("UPDATE features SET pt = ?1 WHERE fid = 1", [&moved])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO features (fid, pt, name) VALUES (4, ?1, 'new')",
+        [&moved],
+    )
+    .unwrap();
+    drop(conn);
+    sync(&[]).assert_ok();
+    assert_geometries(
+        &db,
+        "features",
+        "fid",
+        &[
+            (1, "pt", Some("SRID=4326;POINT(7 8)")),
+            (4, "pt", Some("SRID=4326;POINT(7 8)")),
+            (4, "line", None),
+        ],
+    );
+    assert_eq!(sync(&["--check"]).code, 0);
+    verified(&source, &db, &["--geometry", "postgis"]);
 }

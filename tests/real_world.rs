@@ -4,18 +4,13 @@
 //! independent reading of SQLite, and verified.
 
 use crate::compare::assert_same_rows;
-use crate::util::{command_json, copy, pg_column_types, TempSqlite, TestDb};
+use crate::util::{copy, pg_column_types, verified, TempSqlite, TestDb};
 
 fn types(db: &TestDb, table: &str) -> Vec<String> {
     pg_column_types(&mut db.client(), "public", table)
         .into_iter()
         .map(|(name, ty)| format!("{name} {ty}"))
         .collect()
-}
-
-fn verified(source: &TempSqlite, db: &TestDb, extra: &[&str]) {
-    let run = command_json("verify", &source.path, db, &[&["--full"], extra].concat());
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
 
 /// Like Anki's collection: a sort field declared INTEGER that holds text,

@@ -145,6 +145,13 @@ pub fn command_json(command: &str, source: &Path, db: &TestDb, extra: &[&str]) -
     ferry(&args)
 }
 
+/// `ferry verify --full` plus `extra` finds the target identical.
+#[track_caller]
+pub fn verified(source: &TempSqlite, db: &TestDb, extra: &[&str]) {
+    let run = command_json("verify", &source.path, db, &[&["--full"], extra].concat());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
 /// The result of table `name` in a JSON report (`tables[]`).
 pub fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["tables"]
