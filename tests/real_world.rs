@@ -4,7 +4,7 @@
 //! independent reading of SQLite, and verified.
 
 use crate::compare::assert_same_rows;
-use crate::util::{copy, pg_texts, types, verified, with_unicase, TempSqlite, TestDb};
+use crate::util::{copy, ferry, pg_texts, types, verified, with_unicase, TempSqlite, TestDb};
 
 /// The table, copied under its own name into `public`, holds the same
 /// rows as SQLite, read independently, in `order`.
@@ -417,4 +417,66 @@ fn issue_15_a_refused_copy_says_what_it_left_and_how_to_go_on() {
     let fixed = copy(&source.path, &db, &["--if-exists", "drop"]);
     fixed.assert_ok();
     assert_eq!(types(&db, "a"), ["id bigint", "n text"]);
+}
+
+/// `plan --emit-config` writes the types the stored values call for as a
+/// ferry.toml; with it, even `--types declared` copies the file, into the
+/// same types the default copy chooses. An existing file is never
+/// overwritten.
+#[test]
+fn issue_15_plan_emit_config_writes_the_stored_types_as_a_config() {
+    let source = anki_like();
+    let config = source.path.with_extension("toml");
+    let _ = std::fs::remove_file(&config);
+    let config_arg = config.to_str().unwrap();
+    let source_arg = source.path.to_str().unwrap();
+    for types in ["stored", "declared"] {
+        let run = ferry(&[
+            "plan",
+            "--source",
+            source_arg,
+            "--types",
+            types,
+            "--emit-config",
+            config_arg,
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("with the types of 1 column"),
+            "{}",
+            run.stderr
+        );
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(
+            text.contains(
+                "\n[tables.notes.columns.sfld]\n# column sfld: declared INTEGER but 3 \
+                           stored values"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\ntype = \"text\"\n"), "{text}");
+        let again = ferry(&["plan", "--source", source_arg, "--emit-config", config_arg]);
+        assert_eq!(
+            again.code, 2,
+            "an existing config is kept: {}",
+            again.stderr
+        );
+        assert!(again.stderr.contains("the file exists"), "{}", again.stderr);
+        if types == "stored" {
+            std::fs::remove_file(&config).unwrap();
+        }
+    }
+    let db = TestDb::new();
+    copy(
+        &source.path,
+        &db,
+        &["--types", "declared", "--config", config_arg],
+    )
+    .assert_ok();
+    assert_eq!(
+        types(&db, "notes"),
+        ["id bigint", "guid text", "sfld text", "csum bigint"]
+    );
+    verified(&source.path, &db, &["--config", config_arg]);
+    std::fs::remove_file(&config).unwrap();
 }

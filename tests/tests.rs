@@ -9,6 +9,7 @@ mod corpus;
 mod edge;
 mod errors;
 mod faults;
+mod geometry;
 mod hostile;
 mod julian;
 mod mail;

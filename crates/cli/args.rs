@@ -182,6 +182,15 @@ pub struct SourceArgs {
     /// [default: stored, or `types` in the config].
     #[arg(long, value_enum, value_name = "FROM")]
     pub types: Option<TypesFrom>,
+
+    /// What GeoPackage and SpatiaLite geometry columns become: `bytea`
+    /// keeps each blob byte for byte; `postgis` creates PostGIS `geometry`
+    /// columns (`geometry(Point,4326)` when the file's metadata fixes the
+    /// type, dimensions and SRID) and converts each blob to EWKB with its
+    /// SRID; the target database must have the postgis extension
+    /// [default: bytea, or `geometry` in the config].
+    #[arg(long, value_enum, value_name = "AS")]
+    pub geometry: Option<GeometryAs>,
 }
 
 /// How the tables ferry creates are stored; shared by `copy`, `sync` and
@@ -394,6 +403,12 @@ pub struct PlanArgs {
     /// and values that will not fit the mapped type, with example row keys.
     #[arg(long)]
     pub profile: bool,
+
+    /// Write the column types the stored values call for (the columns
+    /// `--types stored` widens) to FILE as a ferry.toml to edit and pass
+    /// with --config. FILE must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub emit_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -404,6 +419,15 @@ pub enum TypesFrom {
     Stored,
     /// What the columns declare: values that do not fit are bad values.
     Declared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeometryAs {
+    /// The blobs as they are, in bytea columns.
+    Bytea,
+    /// PostGIS geometry (needs `CREATE EXTENSION postgis` in the target).
+    Postgis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

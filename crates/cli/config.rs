@@ -7,6 +7,7 @@
 //! naive_timezone = "UTC"          # offset of datetimes written without one: UTC or ±HH:MM
 //! on_error = "abort"              # abort | quarantine
 //! compression = "lz4"             # lz4 | pglz | default (TOAST compression of created tables)
+//! geometry = "bytea"              # bytea | postgis (what geometry columns become)
 //!
 //! [tables.emails]
 //! rename = "mail"
@@ -34,7 +35,7 @@ use ferry_model::{InvalidUtf8, PgType};
 use ferry_transformer::{ColumnOverride, TableOverride};
 use serde::Deserialize;
 
-use crate::args::{CompressionMode, IdentifierMode, OnError, TypesFrom};
+use crate::args::{CompressionMode, GeometryAs, IdentifierMode, OnError, TypesFrom};
 use crate::exit::UsageError;
 use crate::partition_config::PartitionConfig;
 use crate::sync::SyncConfig;
@@ -49,6 +50,7 @@ pub struct ConfigFile {
     on_error: Option<OnError>,
     compression: Option<CompressionMode>,
     types: Option<TypesFrom>,
+    geometry: Option<GeometryAs>,
     #[serde(default)]
     tables: BTreeMap<String, TableConfig>,
 }
@@ -90,6 +92,7 @@ pub struct Config {
     pub on_error: Option<OnError>,
     pub compression: Option<CompressionMode>,
     pub types: Option<TypesFrom>,
+    pub geometry: Option<GeometryAs>,
     pub overrides: BTreeMap<String, TableOverride>,
     /// `[tables.NAME.sync]`, by source table name, checked by `ferry sync`.
     pub sync: BTreeMap<String, SyncConfig>,
@@ -162,6 +165,7 @@ impl Config {
             on_error: raw.on_error,
             compression: raw.compression,
             types: raw.types,
+            geometry: raw.geometry,
             overrides,
             sync,
         })

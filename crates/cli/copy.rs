@@ -66,6 +66,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
         )
         .into());
     }
+    crate::postgis::require_postgis(&client, &prepared.plans).await?;
     let (storage, storage_warning) =
         crate::storage::for_target(&client, &args.storage, &prepared.config).await?;
     warnings.extend(storage_warning);

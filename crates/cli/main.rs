@@ -8,6 +8,7 @@
 mod args;
 mod config;
 mod copy;
+mod emit_config;
 mod exit;
 mod left_behind;
 mod locks;
@@ -18,6 +19,7 @@ mod partitions;
 mod pipeline;
 mod plan;
 mod post_load;
+mod postgis;
 mod prepare;
 mod progress;
 mod report;

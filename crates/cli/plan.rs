@@ -23,6 +23,33 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
     let storage = crate::storage::planned(&args.storage, &prepared.config);
     out.push_str(&ferry_writer::plan_script(&prepared.plans, &storage));
     out.push_str(&crate::sync::plan_comments(&prepared)?);
+    if let Some(path) = &args.emit_config {
+        // Under --types declared the plan did not look at the stored values.
+        let found;
+        let widenings = match &prepared.widened {
+            Some(widened) => widened.as_slice(),
+            None => {
+                found = crate::stored_types::findings(
+                    &prepared.source,
+                    &prepared.schema,
+                    &prepared.plans,
+                    &prepared.config.overrides,
+                )?
+                .widenings;
+                found.as_slice()
+            }
+        };
+        crate::emit_config::write(
+            path,
+            &crate::emit_config::render(&args.source.source, widenings),
+        )?;
+        crate::scrub::say!(
+            "ferry: wrote {} with the types of {} column{}",
+            path.display(),
+            widenings.len(),
+            if widenings.len() == 1 { "" } else { "s" }
+        );
+    }
     if !args.profile {
         return Ok(out);
     }

@@ -4,11 +4,12 @@
 use anyhow::{Context, Result};
 use ferry_model::{SourceSchema, TablePlan};
 use ferry_reader::SourceDb;
-use ferry_transformer::{IdentifierCase, PlanOptions};
+use ferry_transformer::{GeometryMode, IdentifierCase, PlanOptions};
 
-use crate::args::{IdentifierMode, SourceArgs, TypesFrom};
+use crate::args::{GeometryAs, IdentifierMode, SourceArgs, TypesFrom};
 use crate::config::Config;
 use crate::exit::UsageError;
+use crate::stored_types::Widening;
 
 /// The schema ferry keeps its ledger, rejects and sync state in; never a
 /// target schema.
@@ -20,6 +21,9 @@ pub struct Prepared {
     pub schema: SourceSchema,
     pub plans: Vec<TablePlan>,
     pub config: Config,
+    /// The columns stored values widened; `None` under `--types declared`,
+    /// which does not look.
+    pub widened: Option<Vec<Widening>>,
 }
 
 pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
@@ -30,7 +34,18 @@ pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
 pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared> {
     let config = Config::load(args.config.as_deref())?;
     let source = SourceDb::open_as(path, &args.source).context("opening the source")?;
-    let schema = source.schema().context("reading the source schema")?;
+    let mut schema = source.schema().context("reading the source schema")?;
+    let geometry = match args.geometry.or(config.geometry) {
+        Some(GeometryAs::Postgis) => GeometryMode::Postgis,
+        Some(GeometryAs::Bytea) | None => GeometryMode::Bytea,
+    };
+    if geometry == GeometryMode::Postgis {
+        let owned = ferry_transformer::postgis_owned_tables(&schema);
+        schema
+            .tables
+            .retain(|t| !owned.iter().any(|o| o.name == t.name));
+        schema.skipped.extend(owned);
+    }
     let tables = select_tables(&schema, &args.tables, &args.exclude)?;
     let mut overrides = config.overrides.clone();
     crate::partition_config::apply_partition_flags(&schema, &args.partition, &mut overrides)?;
@@ -60,9 +75,11 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
         tables,
         naive_utc_offset_seconds: config.naive_utc_offset_seconds,
         overrides,
+        geometry,
     };
     let mut plans =
         ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+    let mut widened = None;
     if args.types.or(config.types).unwrap_or(TypesFrom::Stored) == TypesFrom::Stored {
         let found = crate::stored_types::findings(&source, &schema, &plans, &options.overrides)?;
         let widenings = found.widenings;
@@ -89,18 +106,20 @@ pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared>
             }
             plans =
                 ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
-            for w in widenings {
+            for w in &widenings {
                 if let Some(plan) = plans.iter_mut().find(|p| p.source_name == w.table) {
-                    plan.warnings.push(w.warning);
+                    plan.warnings.push(w.warning.clone());
                 }
             }
         }
+        widened = Some(widenings);
     }
     Ok(Prepared {
         source,
         schema,
         plans,
         config,
+        widened,
     })
 }
 

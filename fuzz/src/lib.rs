@@ -28,7 +28,7 @@
 
 mod seeded;
 
-use ferry_model::{Coercion, ColumnPlan, InvalidUtf8, PgType, PgValue, SourceValueRef};
+use ferry_model::{Coercion, ColumnPlan, InvalidUtf8, PgType, PgValue, SourceValueRef, SridMap};
 use ferry_writer::CopyEncoder;
 
 pub use seeded::SeededInputs;
@@ -95,6 +95,7 @@ pub fn parse(data: &[u8]) -> Option<Case<'_>> {
         // A few offsets, within Postgres's ±15:59.
         naive_utc_offset_seconds: [0, 3600, -5 * 3600 - 1800, 15 * 3600 + 59 * 60]
             [usize::from((flags >> 2) & 3)],
+        srids: SridMap::default(),
     };
     Some(Case {
         column: ColumnPlan {

@@ -673,6 +673,7 @@ async fn first_copy(
             identifiers: args.source.identifiers,
             partition: args.source.partition.clone(),
             types: args.source.types,
+            geometry: args.source.geometry,
         },
         storage: StorageArgs {
             compression: args.storage.compression,

@@ -329,6 +329,7 @@ mod tests {
         let schema = ferry_model::SourceSchema {
             tables: vec![table.clone()],
             skipped: vec![],
+            spatial: Default::default(),
         };
         let options = PlanOptions {
             schema: "public".into(),

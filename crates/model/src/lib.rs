@@ -33,11 +33,13 @@ pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{
     CheckPlan, Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Leaf, LeafBound,
-    PartitionPlan, PartitionScheme, Reject, TablePlan, TimeInterval, UniquePlan, UniquePolicy,
+    PartitionPlan, PartitionScheme, Reject, SridMap, TablePlan, TimeInterval, UniquePlan,
+    UniquePolicy,
 };
 pub use schema::{
-    Affinity, CheckSchema, ChunkRange, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn,
-    SkippedObject, SourceColumn, SourceSchema, TableSchema,
+    Affinity, CheckSchema, ChunkRange, ForeignKeySchema, GeometryColumnSchema, IndexOrigin,
+    IndexSchema, IndexedColumn, SkippedObject, SourceColumn, SourceSchema, SpatialFormat,
+    SpatialMetadata, SpatialRefSys, TableSchema,
 };
-pub use types::{ParsePgTypeError, PgType};
+pub use types::{GeometryShape, GeometryTypmod, ParsePgTypeError, PgType};
 pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass, PG_EPOCH_JULIAN_DAY};

@@ -12,9 +12,22 @@ pub enum InvalidUtf8 {
     Replace,
 }
 
+/// How the spatial reference ids a geometry column's blobs name become
+/// PostGIS SRIDs.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SridMap {
+    /// The SRID of a blob that names none (plain WKB): the column's, from
+    /// the file's metadata; 0 when unknown.
+    pub column_srid: i32,
+    /// The file's spatial reference systems (a GeoPackage `srs_id`, a
+    /// SpatiaLite `srid`) and the PostGIS SRID each becomes; an id not
+    /// listed is its own SRID.
+    pub file_srids: Vec<(i32, i32)>,
+}
+
 /// Per-column coercion options. The defaults never lose information; every
 /// lossy repair is an explicit opt-in from the config file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Coercion {
     /// Remove NUL bytes from text (lossy; Postgres text cannot store NUL).
     pub strip_nul: bool,
@@ -23,6 +36,8 @@ pub struct Coercion {
     /// Offset from UTC, in seconds, of datetimes written without one
     /// (0: naive values are UTC).
     pub naive_utc_offset_seconds: i32,
+    /// SRIDs of a PostGIS `geometry` column's values.
+    pub srids: SridMap,
 }
 
 /// One column of the Postgres table.

@@ -179,6 +179,86 @@ pub struct SkippedObject {
     pub reason: String,
 }
 
+/// The geometry blob formats of SQLite files, named by their spatial
+/// metadata tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SpatialFormat {
+    /// OGC GeoPackage: `gpkg_spatial_ref_sys`, `gpkg_geometry_columns`.
+    GeoPackage,
+    /// SpatiaLite: `spatial_ref_sys`, `geometry_columns`.
+    SpatiaLite,
+}
+
+impl std::fmt::Display for SpatialFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SpatialFormat::GeoPackage => "GeoPackage",
+            SpatialFormat::SpatiaLite => "SpatiaLite",
+        })
+    }
+}
+
+/// A spatial reference system of the file: a row of GeoPackage's
+/// `gpkg_spatial_ref_sys` or SpatiaLite's `spatial_ref_sys`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpatialRefSys {
+    /// The id geometry blobs name (`srs_id`, `srid`).
+    pub id: i32,
+    /// The authority defining it (`EPSG`, `NONE`…).
+    pub organization: String,
+    /// Its code with that authority.
+    pub organization_id: i32,
+    /// Its name.
+    pub name: String,
+}
+
+/// A geometry column as the file's metadata (`gpkg_geometry_columns`,
+/// `geometry_columns`) declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeometryColumnSchema {
+    /// Which metadata declares it.
+    pub format: SpatialFormat,
+    /// Table name, as written in the metadata.
+    pub table: String,
+    /// Column name, as written in the metadata.
+    pub column: String,
+    /// Geometry type name, upper case (`POINT`, `GEOMETRY`, `CURVEPOLYGON`).
+    pub geometry_type: String,
+    /// Whether values have Z: `Some` when every value must (not), `None`
+    /// when optional.
+    pub z: Option<bool>,
+    /// Whether values have M, as for `z`.
+    pub m: Option<bool>,
+    /// The spatial reference system id of its values.
+    pub srs_id: i32,
+}
+
+/// What a GeoPackage or SpatiaLite file says about its geometry; empty for
+/// other files.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SpatialMetadata {
+    /// Which metadata the file has, if any.
+    pub format: Option<SpatialFormat>,
+    /// Its spatial reference systems.
+    pub reference_systems: Vec<SpatialRefSys>,
+    /// Its declared geometry columns.
+    pub geometry_columns: Vec<GeometryColumnSchema>,
+}
+
+impl SpatialMetadata {
+    /// The metadata of `table.column`, names compared as SQLite does.
+    pub fn column(&self, table: &str, column: &str) -> Option<&GeometryColumnSchema> {
+        self.geometry_columns
+            .iter()
+            .find(|g| g.table.eq_ignore_ascii_case(table) && g.column.eq_ignore_ascii_case(column))
+    }
+
+    /// The reference system with id `id`.
+    pub fn reference_system(&self, id: i32) -> Option<&SpatialRefSys> {
+        self.reference_systems.iter().find(|r| r.id == id)
+    }
+}
+
 /// Everything discovered in a SQLite file.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SourceSchema {
@@ -186,6 +266,8 @@ pub struct SourceSchema {
     pub tables: Vec<TableSchema>,
     /// Objects that are not copied.
     pub skipped: Vec<SkippedObject>,
+    /// GeoPackage or SpatiaLite metadata of geometry columns.
+    pub spatial: SpatialMetadata,
 }
 
 impl SourceSchema {

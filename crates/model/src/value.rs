@@ -197,6 +197,12 @@ pub enum PgValue<'a> {
     Jsonb(Cow<'a, str>),
     /// `uuid`: its 16 bytes.
     Uuid([u8; 16]),
+    /// PostGIS `geometry`, as the EWKB its binary send function writes:
+    /// little-endian throughout, the SRID (flag `0x20000000`) on the
+    /// outermost geometry only and only when not 0, Z and M as the flags
+    /// `0x80000000` and `0x40000000` on every geometry, an empty point as
+    /// NaN coordinates (`0x7FF8000000000000`).
+    Geometry(Cow<'a, [u8]>),
 }
 
 impl PgValue<'_> {
@@ -218,6 +224,7 @@ impl PgValue<'_> {
             PgValue::Timestamptz(t) => PgValue::Timestamptz(t),
             PgValue::Jsonb(j) => PgValue::Jsonb(Cow::Owned(j.into_owned())),
             PgValue::Uuid(u) => PgValue::Uuid(u),
+            PgValue::Geometry(g) => PgValue::Geometry(Cow::Owned(g.into_owned())),
         }
     }
 }

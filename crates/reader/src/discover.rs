@@ -49,6 +49,7 @@ impl SourceDb {
                     .push(self.table_schema(&entry.name, sql, without_rowid, &indexes)?);
             }
         }
+        schema.spatial = self.spatial_metadata(&schema.tables)?;
         Ok(schema)
     }
 

@@ -63,6 +63,7 @@ mod indexes;
 mod select;
 mod skip;
 mod snapshot;
+mod spatial;
 mod sql_scan;
 #[cfg(test)]
 mod testing;

@@ -221,6 +221,10 @@ fn render<E>(value: Result<PgValue<'_>, E>) -> Result<String, ()> {
     value.map(|v| sql_literal(&v)).map_err(|_| ())
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// A Postgres value as SQL text, for DDL that cannot take parameters.
 pub(crate) fn sql_literal(value: &PgValue<'_>) -> String {
     match value {
@@ -236,10 +240,9 @@ pub(crate) fn sql_literal(value: &PgValue<'_>) -> String {
         }
         PgValue::Numeric(n) => quote_literal(n),
         PgValue::Text(t) | PgValue::Jsonb(t) => quote_literal(t),
-        PgValue::Bytea(b) => {
-            let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
-            quote_literal(&format!("\\x{hex}"))
-        }
+        PgValue::Bytea(b) => quote_literal(&format!("\\x{}", hex(b))),
+        // PostGIS reads hex EWKB as a geometry's text form.
+        PgValue::Geometry(g) => quote_literal(&hex(g)),
         PgValue::Date(days) => quote_literal(&format_date(i64::from(*days))),
         PgValue::Timestamp(micros) => quote_literal(&format_timestamp(*micros)),
         PgValue::Timestamptz(micros) => {
@@ -250,7 +253,7 @@ pub(crate) fn sql_literal(value: &PgValue<'_>) -> String {
             }
         }
         PgValue::Uuid(u) => {
-            let hex: String = u.iter().map(|byte| format!("{byte:02x}")).collect();
+            let hex = hex(u);
             quote_literal(&format!(
                 "{}-{}-{}-{}-{}",
                 &hex[..8],

@@ -36,14 +36,17 @@
 //! | contains `REAL`, `FLOA` or `DOUB` | `double precision` | REAL; INTEGER exactly representable (±2^53 and others that round-trip); TEXT decimal/exponent numbers to the nearest double, `NaN`, `Infinity`, `-Infinity` (overflow and underflow refused) |
 //! | `NUMERIC`/`DECIMAL` | `numeric` | INTEGER; REAL as its shortest round-trip decimal (NaN, ±Infinity kept; -0.0 becomes 0); TEXT decimal numbers, exponent allowed, stored without exponent keeping the written scale |
 //! | `NUMERIC(p,s)`/`DECIMAL(p,s)` | `numeric(p,s)` | as `numeric`, refused when more than `s` significant fraction digits (would round) or more than `p-s` integer digits; padded to scale `s`. Invalid `p,s` (p outside 1-1000, s > p) → plain `numeric` with a warning |
+//! | a geometry type (`GEOMETRY`, `POINT`, `LINESTRING`, `POLYGON`, their `MULTI…` forms, `GEOMETRYCOLLECTION`, curves and surfaces, with `Z`/`M`/`ZM`), or a column in the file's geometry metadata | `bytea` (note) | the GeoPackage or SpatiaLite blob, byte for byte |
+//! | the same under [`GeometryMode::Postgis`] (not curves or surfaces, which stay `bytea`) | `geometry(Type[Z][M],SRID)` when the metadata (`gpkg_geometry_columns`, SpatiaLite's `geometry_columns`) fixes shape, dimensions and SRID, else `geometry` (note) | BLOB in GeoPackage binary, SpatiaLite's format or WKB/EWKB, either byte order, converted to the EWKB PostGIS stores with its SRID (a GeoPackage `srs_id` of organization EPSG becomes its code; an unknown SRID the column's); refused: what PostGIS refuses (a one-point line, a short or open ring, a line in a multipoint, mixed dimensions), curves, extended GeoPackage types, values the typmod does not allow |
 //! | no declared type | `text` (warning) | as `text`; override in ferry.toml if the column holds blobs |
 //! | any other name (`YEAR`, `LONG`, `MONEY`, `STRING`…): NUMERIC affinity | `numeric` (warning) | as `numeric`; stored text widens the column to `text` (types from stored values) |
 //!
 //! Types only reachable through ferry.toml: `integer` and `smallint` (as
 //! `bigint`, range-checked), `real` (as `double precision`, but a REAL or
 //! INTEGER must be exactly representable as float4; TEXT goes to the
-//! nearest float4), and `timestamp` (as `timestamptz`, with offsets
-//! converted to UTC and naive values kept as written).
+//! nearest float4), `timestamp` (as `timestamptz`, with offsets
+//! converted to UTC and naive values kept as written), and `geometry`,
+//! `geometry(Type[Z][M][,SRID])` (as under [`GeometryMode::Postgis`]).
 //!
 //! # Example
 //!
@@ -74,6 +77,7 @@
 //!         checks: Vec::new(),
 //!     }],
 //!     skipped: vec![],
+//!     spatial: Default::default(),
 //! };
 //! let options = PlanOptions {
 //!     schema: "public".into(),
@@ -109,6 +113,7 @@ mod partition;
 mod plan;
 mod predicate;
 mod profile;
+mod spatial;
 mod stored;
 
 pub use coerce::coerce;
@@ -118,4 +123,5 @@ pub use options::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride};
 pub use partition::{PartitionSpec, SpecOrigin, MAX_HASH_LEAVES};
 pub use plan::plan_tables;
 pub use profile::{BadExample, ColumnProfile, StorageCounts, TableProfile, TableProfiler};
+pub use spatial::{postgis_owned_tables, GeometryMode};
 pub use stored::{certainly_fits_sql, StoredValues};

@@ -108,7 +108,7 @@ const GEOMETRY_TYPES: &[&str] = &[
 
 /// Whether an upper-cased declared type is a geometry type, alone or with
 /// its dimensions (`POINT Z`, `POINTZM`, `MULTIPOLYGONM`).
-fn is_geometry(upper: &str) -> bool {
+pub(crate) fn is_geometry(upper: &str) -> bool {
     let compact: String = upper.split_whitespace().collect();
     ["", "Z", "M", "ZM"].iter().any(|dims| {
         compact

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use ferry_model::{InvalidUtf8, PgType};
 
 use crate::partition::PartitionSpec;
+use crate::spatial::GeometryMode;
 
 /// How source names become Postgres names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -31,6 +32,8 @@ pub struct PlanOptions {
     pub naive_utc_offset_seconds: i32,
     /// ferry.toml's `[tables.NAME]` sections, keyed by source table name.
     pub overrides: BTreeMap<String, TableOverride>,
+    /// What geometry columns become.
+    pub geometry: GeometryMode,
 }
 
 /// ferry.toml's `[tables.NAME]`.

@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 
-use ferry_model::{Coercion, ColumnPlan, PgType, SourceSchema, TablePlan, TableSchema};
+use ferry_model::{
+    Coercion, ColumnPlan, PgType, SourceSchema, SpatialMetadata, SridMap, TablePlan, TableSchema,
+};
 
 use crate::constraints;
 use crate::defaults::translate_default;
@@ -13,6 +15,7 @@ use crate::mapping::map_type;
 use crate::names::{fold, truncate, Namespace, MAX_IDENTIFIER_BYTES};
 use crate::options::{ColumnOverride, PlanOptions, TableOverride};
 use crate::partition;
+use crate::spatial::{self, GeometryMode};
 
 /// Postgres's largest UTC offset is 15:59:59.
 const MAX_OFFSET_SECONDS: i32 = 15 * 3600 + 59 * 60 + 59;
@@ -43,6 +46,7 @@ pub fn plan_tables(
             table,
             table_override,
             options,
+            &schema.spatial,
             &mut relations,
         )?);
     }
@@ -216,6 +220,7 @@ fn plan_columns(
     table: &TableSchema,
     table_override: Option<&TableOverride>,
     options: &PlanOptions,
+    spatial: &SpatialMetadata,
     relations: &mut Namespace,
 ) -> Result<TablePlan, TransformError> {
     let mut warnings = Vec::new();
@@ -238,15 +243,30 @@ fn plan_columns(
     let mut columns = Vec::with_capacity(table.columns.len());
     for source in &table.columns {
         let column_override = find_column_override(table_override, &source.name);
+        let postgis = spatial::postgis_column(spatial, &table.name, source);
         let pg_type = match column_override.and_then(|o| o.pg_type) {
             Some(pg_type) => pg_type,
             None => {
-                let mapping = map_type(&source.declared_type);
+                let mapping = match (&postgis, options.geometry) {
+                    (Some((mapping, _)), GeometryMode::Postgis) => mapping.clone(),
+                    _ => map_type(&source.declared_type),
+                };
                 if let Some(note) = mapping.note {
                     warnings.push(format!("column {}: {note}", source.name));
                 }
                 mapping.pg_type
             }
+        };
+        let srids = match (pg_type, postgis) {
+            (PgType::Geometry(_), Some((_, srids))) => {
+                warnings.extend(spatial::non_epsg_warning(
+                    spatial,
+                    &table.name,
+                    &source.name,
+                ));
+                srids
+            }
+            _ => SridMap::default(),
         };
         if source.generated {
             warnings.push(format!(
@@ -282,6 +302,7 @@ fn plan_columns(
             naive_utc_offset_seconds: column_override
                 .and_then(|o| o.naive_utc_offset_seconds)
                 .unwrap_or(options.naive_utc_offset_seconds),
+            srids,
         };
         let mut column = ColumnPlan {
             source_name: source.name.clone(),

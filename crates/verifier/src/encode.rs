@@ -21,6 +21,7 @@ mod tag {
     pub(super) const TIMESTAMPTZ: u8 = 0x09;
     pub(super) const JSONB: u8 = 0x0A;
     pub(super) const UUID: u8 = 0x0B;
+    pub(super) const GEOMETRY: u8 = 0x0C;
 }
 
 /// The one NaN every NaN becomes: Postgres treats all NaNs as equal, and
@@ -73,6 +74,10 @@ pub fn encode_value(value: &PgValue<'_>, out: &mut Vec<u8>) {
         PgValue::Uuid(u) => {
             out.push(tag::UUID);
             out.extend_from_slice(u);
+        }
+        PgValue::Geometry(g) => {
+            out.push(tag::GEOMETRY);
+            with_length(out, |out| out.extend_from_slice(g));
         }
     }
 }
@@ -211,6 +216,10 @@ mod tests {
                 vec![0x0A, 2, 0, 0, 0, 0xFF, b'{'],
             ),
             (PgValue::Uuid(uuid), uuid_bytes),
+            (
+                PgValue::Geometry(Cow::Borrowed(&[1, 4, 0, 0, 0, 0, 0, 0, 0])),
+                vec![0x0C, 9, 0, 0, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0],
+            ),
         ];
         for (value, expected) in cases {
             assert_eq!(encoded(value.clone()), expected, "{value:?}");

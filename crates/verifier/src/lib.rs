@@ -66,6 +66,7 @@
 //! | `0x09` | `Timestamptz`             | microseconds since 2000-01-01 00:00 UTC as i64 (8 bytes) |
 //! | `0x0A` | `Jsonb`                   | `len` + canonical JSON text (below) |
 //! | `0x0B` | `Uuid`                    | the 16 bytes |
+//! | `0x0C` | `Geometry`                | `len` + EWKB as PostGIS's binary send writes it (little-endian; SRID only on the outer geometry, only when not 0; an empty point as NaN coordinates), compared byte for byte |
 //!
 //! **Canonical decimal text** (numeric, and numbers inside jsonb): optional
 //! `-`, the integer digits without leading zeros (a single `0` if there are

@@ -27,6 +27,7 @@ const DAY_MICROS: i64 = 86_400_000_000;
 ///   before 1 carry Postgres's ` BC` suffix; Postgres's infinite dates and
 ///   timestamps are `infinity` and `-infinity`.
 /// - Uuids hyphenated, lowercase.
+/// - Geometries as PostGIS prints them: hex EWKB, uppercase.
 pub fn render_value(value: &PgValue<'_>, max_chars: usize) -> String {
     let rendered = match value {
         PgValue::Null => "NULL".to_owned(),
@@ -38,14 +39,8 @@ pub fn render_value(value: &PgValue<'_>, max_chars: usize) -> String {
         PgValue::Float8(f) => render_float(*f, f.to_string(), format!("{f:e}"), 1e15),
         PgValue::Numeric(n) => n.to_string(),
         PgValue::Text(t) => return format!("'{}'", truncate(&escape_text(t), max_chars)),
-        PgValue::Bytea(b) => {
-            let mut hex = String::with_capacity(2 + b.len() * 2);
-            hex.push_str("\\x");
-            b.iter().for_each(|byte| {
-                let _ = write!(hex, "{byte:02x}");
-            });
-            hex
-        }
+        PgValue::Bytea(b) => format!("\\x{}", hex(b, false)),
+        PgValue::Geometry(g) => hex(g, true),
         PgValue::Date(d) => render_date(*d),
         PgValue::Timestamp(t) => render_timestamp(*t, ""),
         PgValue::Timestamptz(t) => render_timestamp(*t, "Z"),
@@ -53,6 +48,17 @@ pub fn render_value(value: &PgValue<'_>, max_chars: usize) -> String {
         PgValue::Uuid(u) => render_uuid(u),
     };
     truncate(&rendered, max_chars)
+}
+
+fn hex(bytes: &[u8], upper: bool) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = match upper {
+            true => write!(hex, "{byte:02X}"),
+            false => write!(hex, "{byte:02x}"),
+        };
+    }
+    hex
 }
 
 /// Cuts `text` to `max_chars` characters, marking the cut with `…`.
@@ -191,6 +197,10 @@ mod tests {
             "\\xdead00"
         );
         assert_eq!(render(PgValue::Bytea((&[][..]).into())), "\\x");
+        assert_eq!(
+            render(PgValue::Geometry((&[0x01, 0x0a, 0xff][..]).into())),
+            "010AFF"
+        );
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub fn decode_value<'a>(pg_type: PgType, raw: Option<&'a [u8]>) -> Result<PgValu
             ))
         }
         PgType::Uuid => PgValue::Uuid(fixed(raw).ok_or_else(|| fail(LENGTH))?),
+        // PostGIS's geometry_send writes EWKB, which is what the
+        // transformer makes of a source blob: compared as bytes.
+        PgType::Geometry(_) => PgValue::Geometry(Cow::Borrowed(raw)),
     })
 }
 
@@ -347,10 +350,13 @@ mod tests {
                 .prop_map(move |s: String| PgValue::Jsonb(owned(serde_json::json!(s).to_string())))
                 .boxed(),
             PgType::Uuid => any::<[u8; 16]>().prop_map(PgValue::Uuid).boxed(),
+            PgType::Geometry(_) => proptest::collection::vec(any::<u8>(), 0..64)
+                .prop_map(|b| PgValue::Geometry(Cow::Owned(b)))
+                .boxed(),
         }
     }
 
-    const ALL_TYPES: [PgType; 15] = [
+    const ALL_TYPES: [PgType; 16] = [
         PgType::Boolean,
         PgType::SmallInt,
         PgType::Integer,
@@ -366,6 +372,12 @@ mod tests {
         PgType::Timestamptz,
         PgType::Jsonb,
         PgType::Uuid,
+        PgType::Geometry(ferry_model::GeometryTypmod {
+            shape: Some(ferry_model::GeometryShape::Point),
+            z: false,
+            m: false,
+            srid: 4326,
+        }),
     ];
 
     fn typed_value() -> impl Strategy<Value = (PgType, Option<PgValue<'static>>)> {

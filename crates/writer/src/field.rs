@@ -79,6 +79,11 @@ pub(crate) fn put_payload(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<Pay
             put_bytes(buf, &[], b)
                 .map_err(|reason| encode_error("bytea", format!("{} bytes", b.len()), reason))?;
         }
+        // PostGIS's geometry_recv reads EWKB.
+        PgValue::Geometry(g) => {
+            put_bytes(buf, &[], g)
+                .map_err(|reason| encode_error("geometry", format!("{} bytes", g.len()), reason))?;
+        }
         PgValue::Date(d) => buf.put_i32(*d),
         PgValue::Timestamp(t) | PgValue::Timestamptz(t) => buf.put_i64(*t),
         PgValue::Uuid(u) => buf.put_slice(u),

@@ -94,6 +94,7 @@ mod locate;
 mod locks;
 mod partition_catalog;
 mod partition_ddl;
+mod postgis;
 mod read_back;
 mod session;
 mod storage;
@@ -132,6 +133,7 @@ pub use partition_ddl::{
     detach_leaf_sql, leaf_comment, move_rows_sql, partitioned_suffix, partitions_lock_key,
     LEAF_COMMENT_PREFIX, PARTITIONS_LOCK_SQL,
 };
+pub use postgis::{postgis_status, PostgisStatus};
 pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
 };

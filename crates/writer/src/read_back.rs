@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::pin::pin;
 
 use bytes::BytesMut;
-use ferry_model::{quote_ident, quote_qualified, PgType, PgValue, TablePlan};
+use ferry_model::{quote_ident, quote_qualified, GeometryTypmod, PgType, PgValue, TablePlan};
 use futures_util::TryStreamExt;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Client;
@@ -89,6 +89,7 @@ pub fn param_type(value: &PgValue<'_>) -> Option<&'static str> {
         PgValue::Timestamptz(_) => "timestamptz",
         PgValue::Jsonb(_) => "jsonb",
         PgValue::Uuid(_) => "uuid",
+        PgValue::Geometry(_) => "geometry",
     })
 }
 
@@ -406,6 +407,8 @@ fn pg_type_of(ty: &Type) -> Option<PgType> {
         Type::TIMESTAMPTZ => PgType::Timestamptz,
         Type::JSONB => PgType::Jsonb,
         Type::UUID => PgType::Uuid,
+        // An extension's type, known by name: its OID differs per database.
+        _ if ty.name() == "geometry" => PgType::Geometry(GeometryTypmod::default()),
         _ => return None,
     })
 }

@@ -7,15 +7,17 @@
 //! or is bad.
 
 mod datetime;
+mod geometry;
 mod julian;
 mod number;
 mod text;
 
 use std::borrow::Cow;
 
-use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
+use ferry_model::{ColumnPlan, GeometryTypmod, PgType, PgValue, SourceValueRef, SridMap};
 
 use crate::error::CoerceError;
+use geometry::{GeometryError, SourceSrid};
 
 pub(crate) use datetime::{format_date, format_timestamp, scan as scan_datetime, shape};
 pub(crate) use number::scan_decimal;
@@ -29,6 +31,11 @@ const TIMESTAMPTZ: &str = "map the column to timestamptz in ferry.toml";
 /// The hint for values a numeric(p,s) column would round or cannot hold.
 const WIDEN_NUMERIC: &str =
     "fix the value or map the column to a wider numeric(p,s), numeric or text in ferry.toml";
+/// The hint for values a PostGIS geometry column's typmod refuses.
+const ANY_GEOMETRY: &str =
+    "fix the value or map the column to geometry (any shape and SRID) or bytea in ferry.toml";
+/// PostGIS's largest SRID (`SRID_MAXIMUM`); it changes larger ones.
+pub(crate) const MAX_SRID: i32 = 999_999;
 /// The hint for integers a float column would round.
 const EXACT_NUMBER: &str = "map the column to bigint or numeric in ferry.toml";
 /// The hint for doubles a float4 column would round.
@@ -112,7 +119,78 @@ pub fn coerce<'a>(
             to_timestamp(value, "timestamptz", naive_offset).map(PgValue::Timestamptz)
         }
         PgType::Timestamp => to_timestamp(value, "timestamp", 0).map(PgValue::Timestamp),
+        PgType::Geometry(typmod) => to_geometry(value, typmod, &column.coercion.srids)
+            .map(|ewkb| PgValue::Geometry(Cow::Owned(ewkb))),
     }
+}
+
+/// A GeoPackage, SpatiaLite or WKB blob as PostGIS EWKB, refused when
+/// PostGIS would refuse it or the column's typmod does not allow it.
+fn to_geometry(
+    value: SourceValueRef<'_>,
+    typmod: GeometryTypmod,
+    srids: &SridMap,
+) -> Result<Vec<u8>, CoerceError> {
+    let SourceValueRef::Blob(blob) = value else {
+        return Err(not_a(value, "a geometry blob", FIX_OR_BYTEA));
+    };
+    // PostGIS gives a value without SRID its column's typmod SRID.
+    let unknown = match typmod.srid {
+        0 => srids.column_srid,
+        srid => srid,
+    };
+    let ewkb = geometry::to_ewkb(blob, |named| postgis_srid(named, srids, unknown))
+        .map_err(|e| bad(value, e.to_string(), FIX_OR_BYTEA))?;
+    let kind = ewkb.kind;
+    let column = PgType::Geometry(typmod);
+    if typmod.srid != 0 && ewkb.srid != typmod.srid {
+        let reason = format!("has SRID {}, but the column is {column}", ewkb.srid);
+        return Err(bad(value, reason, ANY_GEOMETRY));
+    }
+    let wrong_shape = typmod.shape.is_some_and(|shape| shape != kind.shape);
+    let wrong_dims =
+        !typmod.is_unconstrained() && (typmod.z, typmod.m) != (kind.dims.z, kind.dims.m);
+    if wrong_shape || wrong_dims {
+        let reason = format!(
+            "is a {}{}, but the column is {column}",
+            kind.shape, kind.dims
+        );
+        return Err(bad(value, reason, ANY_GEOMETRY));
+    }
+    Ok(ewkb.bytes)
+}
+
+/// The PostGIS SRID of what a blob names: a file's id through the
+/// column's map, an EWKB SRID as it is. PostGIS reads an SRID of 0 or
+/// below as unknown, which becomes `unknown`.
+pub(crate) fn postgis_srid(
+    named: SourceSrid,
+    srids: &SridMap,
+    unknown: i32,
+) -> Result<i32, GeometryError> {
+    let srid = match named {
+        SourceSrid::File(id) => file_srid(srids, id),
+        SourceSrid::Ewkb(srid) => srid,
+        SourceSrid::None => 0,
+    };
+    match srid {
+        ..=0 => Ok(unknown.max(0)),
+        1..=MAX_SRID => Ok(srid),
+        _ => Err(GeometryError::SridOutOfRange {
+            srid,
+            max: MAX_SRID,
+        }),
+    }
+}
+
+/// The PostGIS SRID of the file's reference system `id`: as the plan
+/// mapped it, else the id itself.
+pub(crate) fn file_srid(srids: &SridMap, id: i32) -> i32 {
+    srids
+        .file_srids
+        .iter()
+        .find(|(file, _)| *file == id)
+        .map_or(id, |&(_, srid)| srid)
 }
 
 fn out_of_range(value: SourceValueRef<'_>, type_name: &str) -> CoerceError {

@@ -143,6 +143,7 @@ fn schema() -> SourceSchema {
     SourceSchema {
         tables: vec![folders(), emails()],
         skipped: Vec::new(),
+        spatial: Default::default(),
     }
 }
 
@@ -380,6 +381,7 @@ fn collisions_are_errors_naming_both_sources() {
             table("ünits", vec![col("a", "TEXT")]),
         ],
         skipped: Vec::new(),
+        spatial: Default::default(),
     };
     // SQLite folds ASCII only, so these are two tables; Unicode folding meets them.
     let err = plan_tables(&s, &options(&["Ünits", "ünits"])).unwrap_err();
@@ -406,6 +408,7 @@ fn collisions_are_errors_naming_both_sources() {
             ],
         )],
         skipped: Vec::new(),
+        spatial: Default::default(),
     };
     let err = plan_tables(&s, &options(&["t"])).unwrap_err();
     assert!(err.to_string().contains("in table t"), "{err}");
@@ -415,6 +418,7 @@ fn collisions_are_errors_naming_both_sources() {
     let s = SourceSchema {
         tables: vec![t],
         skipped: Vec::new(),
+        spatial: Default::default(),
     };
     let err = plan_tables(&s, &options(&["t"])).unwrap_err();
     assert!(
@@ -438,6 +442,7 @@ fn generated_names_step_around_taken_ones() {
     let s = SourceSchema {
         tables: vec![t],
         skipped: Vec::new(),
+        spatial: Default::default(),
     };
     let plans = plan_tables(&s, &options(&["t"])).unwrap();
     assert_eq!(plans[0].indexes[0].name, "t_a_key");
@@ -457,6 +462,7 @@ fn system_column_names_and_empty_names_are_renamed_with_a_warning() {
             ],
         )],
         skipped: Vec::new(),
+        spatial: Default::default(),
     };
     let plans = plan_tables(&schema, &options(&["t"])).expect("plans");
     let names: Vec<&str> = plans[0].columns.iter().map(|c| c.name.as_str()).collect();
@@ -499,6 +505,7 @@ fn check_constraints_are_translated_or_reported() {
     let schema = SourceSchema {
         tables: vec![log],
         skipped: Vec::new(),
+        spatial: Default::default(),
     };
     let plans = plan_tables(&schema, &options(&["Log"])).expect("plans");
     let checks: Vec<(&str, &str)> = plans[0]
