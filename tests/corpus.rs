@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use crate::compare::assert_same_rows;
-use crate::util::{command_json, copy, fixture, pg_texts, types, verified, TestDb};
+use crate::util::{command_json, copy, fixture, pg_texts, postgis_db, types, verified, TestDb};
 
 /// A corpus file and a read-only connection to it.
 fn open(name: &str) -> (PathBuf, Connection) {
@@ -234,6 +234,48 @@ fn issue_15_corpus_geopackage_copies_with_no_flags() {
         "INSERT INTO gpkg_contents (table_name, data_type) VALUES ('notes', 'attributes') \
          RETURNING last_change IS NOT NULL",
     ));
+}
+
+/// The same GeoPackage with `--geometry postgis`: every feature layer
+/// becomes typed PostGIS geometry, each point where SQLite's blob puts it,
+/// and verify agrees.
+#[test]
+fn issue_15_corpus_geopackage_becomes_postgis_geometry() {
+    let Some(db) = postgis_db() else {
+        return;
+    };
+    let (source, sqlite) = open("geopackage.sqlite");
+    copy(&source, &db, &["--geometry", "postgis"]).assert_ok();
+    let mut pg = db.client();
+    let layers = pg_texts(
+        &mut pg,
+        "SELECT f_table_name || ' ' || type || ' ' || srid FROM geometry_columns
+          WHERE f_table_schema = 'public' ORDER BY 1",
+    );
+    assert_eq!(layers.len(), 3, "{layers:?}");
+    assert!(layers.iter().all(|l| l.ends_with(" 4326")), "{layers:?}");
+    // The big-endian point at fid 21, read from SQLite's own blob: its
+    // WKB starts after the 8-byte header.
+    let (x, y): (f64, f64) = pg
+        .query_one(
+            "SELECT ST_X(geom), ST_Y(geom) FROM places WHERE fid = 21",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    let blob: Vec<u8> = sqlite
+        .query_row("SELECT geom FROM places WHERE fid = 21", [], |r| r.get(0))
+        .unwrap();
+    let coordinate = |at: usize| f64::from_be_bytes(blob[at..at + 8].try_into().unwrap());
+    assert_eq!((x, y), (coordinate(8 + 5), coordinate(8 + 13)));
+    assert_eq!(
+        one::<i64>(
+            &mut pg,
+            "SELECT count(*) FROM places WHERE ST_IsEmpty(geom)"
+        ),
+        1
+    );
+    verified(&source, &db, &["--geometry", "postgis"]);
 }
 
 #[test]

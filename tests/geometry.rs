@@ -4,29 +4,7 @@
 //! every expected geometry is written by hand as EWKT, so neither side of a
 //! comparison comes from ferry's codec.
 
-use crate::util::{command_json, copy, ferry, pg_column_types, verified, TempSqlite, TestDb};
-
-/// A fresh database with PostGIS created in it; `None`, with a line
-/// saying so, when the server has no PostGIS to create.
-fn postgis_db() -> Option<TestDb> {
-    let db = TestDb::new();
-    let mut client = db.client();
-    let available: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis')",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    if !available {
-        eprintln!(
-            "skipped: PostGIS not available on this server (install postgresql-15-postgis-3)"
-        );
-        return None;
-    }
-    client.batch_execute("CREATE EXTENSION postgis").unwrap();
-    Some(db)
-}
+use crate::util::{command_json, copy, ferry, postgis_db, types, verified, TempSqlite, TestDb};
 
 /// Numbers as little-endian (`little`) or big-endian bytes.
 fn bytes<T: Copy, const N: usize>(
@@ -283,13 +261,6 @@ fn assert_geometries(db: &TestDb, table: &str, key: &str, expected: &[(i64, &str
             ),
         }
     }
-}
-
-fn types(db: &TestDb, table: &str) -> Vec<String> {
-    pg_column_types(&mut db.client(), "public", table)
-        .into_iter()
-        .map(|(name, ty)| format!("{name} {ty}"))
-        .collect()
 }
 
 #[test]

@@ -251,6 +251,28 @@ pub fn pg_texts(pg: &mut postgres::Client, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// A fresh database with PostGIS created in it; `None`, with a line
+/// saying so, when the server has no PostGIS to create.
+pub fn postgis_db() -> Option<TestDb> {
+    let db = TestDb::new();
+    let mut client = db.client();
+    let available: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    if !available {
+        eprintln!(
+            "skipped: PostGIS not available on this server (install postgresql-15-postgis-3)"
+        );
+        return None;
+    }
+    client.batch_execute("CREATE EXTENSION postgis").unwrap();
+    Some(db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
