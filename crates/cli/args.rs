@@ -3,6 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferry_engine::options::{
+    CompressionMode, CopyOptions, EnsureOptions, Format, GeometryAs, IdentifierMode, IfExists,
+    OnError, PartitionsOptions, PlanOptions, PruneOptions, SnapshotMode, SourceOptions,
+    StorageOptions, SyncOptions, TypesFrom, VerifyOptions,
+};
 
 /// Move a SQLite database into PostgreSQL with real types, keys and
 /// indexes, and prove it arrived intact.
@@ -411,88 +416,115 @@ pub struct PlanArgs {
     pub emit_config: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TypesFrom {
-    /// What the columns hold: a column is widened when its stored values
-    /// need it.
-    Stored,
-    /// What the columns declare: values that do not fit are bad values.
-    Declared,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GeometryAs {
-    /// The blobs as they are, in bytea columns.
-    Bytea,
-    /// PostGIS geometry (needs `CREATE EXTENSION postgis` in the target).
-    Postgis,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentifierMode {
-    /// Fold names to lower case (`OrderItems` becomes `orderitems`).
-    Lower,
-    /// Keep names exactly as in SQLite (quoted in SQL).
-    Preserve,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CompressionMode {
-    /// LZ4 (Postgres 14+ built with it, as Debian's and the official images are).
-    Lz4,
-    /// pglz, Postgres's historical method.
-    Pglz,
-    /// Whatever the server's `default_toast_compression` says.
-    Default,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IfExists {
-    /// Empty the existing tables, then load.
-    Truncate,
-    /// Add the rows to what the tables already hold.
-    Append,
-    /// Drop the named tables and create them anew.
-    Drop,
-    /// Continue an interrupted copy of the same tables (or join one that
-    /// other processes are running), skipping the chunks already committed.
-    Resume,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SnapshotMode {
-    /// Read the file in place and prove that no writer committed while it
-    /// was read (SQLite's data version); when one did, read it again from
-    /// a backup. Sync's default; a copy, which writes as it reads, takes a
-    /// backup.
-    Auto,
-    /// Copy the file first with SQLite's online backup API.
-    Backup,
-    /// Read the file as it is (nothing may write it meanwhile).
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    /// Stop at the first bad value, naming table, row, column and value.
-    Abort,
-    /// Load the good rows; write bad ones to ferry.rejects and count them.
-    Quarantine,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A table for people.
-    Text,
-    /// One JSON document for scripts.
-    Json,
-}
-
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
+// What the command line asked for, as the engine's options.
+
+impl SourceArgs {
+    pub fn options(&self) -> SourceOptions {
+        SourceOptions {
+            source: self.source.clone(),
+            config: self.config.clone(),
+            schema: self.schema.clone(),
+            tables: self.tables.iter().map(|t| t.trim().to_owned()).collect(),
+            exclude: self.exclude.iter().map(|t| t.trim().to_owned()).collect(),
+            identifiers: self.identifiers,
+            partition: self.partition.clone(),
+            types: self.types,
+            geometry: self.geometry,
+        }
+    }
+}
+
+impl StorageArgs {
+    pub fn options(&self) -> StorageOptions {
+        StorageOptions {
+            compression: self.compression,
+            unlogged: self.unlogged,
+        }
+    }
+}
+
+impl CopyArgs {
+    pub fn options(&self) -> CopyOptions {
+        CopyOptions {
+            source: self.source.options(),
+            storage: self.storage.options(),
+            target: self.target.clone(),
+            jobs: self.jobs,
+            if_exists: self.if_exists,
+            on_error: self.on_error,
+            allow_changed_source: self.allow_changed_source,
+            snapshot: self.snapshot,
+            retries: self.retries,
+            chunk_rows: self.chunk_rows,
+        }
+    }
+}
+
+impl SyncArgs {
+    pub fn options(&self) -> SyncOptions {
+        SyncOptions {
+            source: self.source.options(),
+            storage: self.storage.options(),
+            target: self.target.clone(),
+            allow_schema_changes: self.allow_schema_changes,
+            on_error: self.on_error,
+            check: self.check,
+            reset: self.reset.clone(),
+            wait: self.wait,
+            format: self.format,
+            metrics_textfile: self.metrics_textfile.clone(),
+            snapshot: self.snapshot,
+            jobs: self.jobs,
+        }
+    }
+}
+
+impl VerifyArgs {
+    pub fn options(&self) -> VerifyOptions {
+        VerifyOptions {
+            source: self.source.options(),
+            target: self.target.clone(),
+            schema_only: self.schema_only,
+            full: self.full,
+            max_listed: self.max_listed,
+            sample: self.sample,
+            seed: self.seed,
+            jobs: self.jobs,
+        }
+    }
+}
+
+impl PlanArgs {
+    pub fn options(&self) -> PlanOptions {
+        PlanOptions {
+            source: self.source.options(),
+            storage: self.storage.options(),
+            profile: self.profile,
+            stored_types: self.emit_config.is_some(),
+        }
+    }
+}
+
+impl PartitionsArgs {
+    pub fn options(&self) -> PartitionsOptions {
+        match &self.command {
+            PartitionsCommand::Ensure(args) => PartitionsOptions::Ensure(EnsureOptions {
+                source: args.source.options(),
+                target: args.target.clone(),
+                ahead: args.ahead,
+                now: args.now.clone(),
+            }),
+            PartitionsCommand::Prune(args) => PartitionsOptions::Prune(PruneOptions {
+                source: args.source.options(),
+                target: args.target.clone(),
+                older_than: args.older_than.clone(),
+                now: args.now.clone(),
+                dry_run: args.dry_run,
+            }),
+        }
+    }
 }

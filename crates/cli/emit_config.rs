@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::exit::UsageError;
-use crate::stored_types::Widening;
+use ferry_engine::exit::UsageError;
+use ferry_engine::stored_types::Widening;
 
 /// The config text: a header saying where it came from, then one
 /// `[tables.T.columns.C]` table per widened column with its type and, as

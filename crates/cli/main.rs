@@ -1,44 +1,31 @@
 //! `ferry`: move a SQLite database into PostgreSQL with real types, and
 //! prove it arrived intact.
 //!
-//! This binary is thin: it parses the command line and the config file,
-//! wires the reader, transformer and writer crates together, prints
-//! reports and maps errors to the documented exit codes.
+//! This binary is thin: it turns the command line into the engine's
+//! options, the engine's events into progress bars and lines, reports into
+//! text, JSON, JUnit or Markdown, and errors into the documented exit
+//! codes (see [`ferry_engine`] for the jobs themselves).
 
 mod args;
-mod config;
-mod copy;
 mod emit_config;
-mod exit;
-mod left_behind;
-mod locks;
-mod parallel;
-mod partition_config;
-mod partitioning;
-mod partitions;
-mod pipeline;
-mod plan;
-mod post_load;
-mod postgis;
-mod prepare;
+mod failure;
 mod progress;
-mod report;
-mod row_key;
 mod scrub;
-mod setup;
 mod signals;
-mod snapshot;
-mod storage;
-mod stored_types;
-mod sync;
-mod verify;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 
-use crate::args::{Cli, Command, Format, ReportFormat};
+use ferry_engine::events::Observer;
+use ferry_engine::exit;
+use ferry_engine::options::Format;
+
+use crate::args::{Cli, Command, ReportFormat};
+use crate::progress::Progress;
 
 fn main() -> ExitCode {
     signals::install();
@@ -68,7 +55,7 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(err) => {
-            scrub::say!("ferry: error: {}", exit::message(&err));
+            scrub::say!("ferry: error: {}", failure::message(&err, &argv));
             ExitCode::from(exit::exit_code(&err))
         }
     }
@@ -87,16 +74,31 @@ fn write_stdout(output: &str) {
 
 /// Runs the command; returns what to print on stdout and the exit code.
 fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
+    let progress = || -> Arc<dyn Observer> { Arc::new(Progress::default()) };
     match &cli.command {
-        Command::Plan(args) => Ok((plan::plan(args)?, exit::OK)),
+        Command::Plan(args) => {
+            let plan = ferry_engine::plan::plan(&args.options())?;
+            if let Some(path) = &args.emit_config {
+                let text = emit_config::render(&args.source.source, &plan.widenings);
+                emit_config::write(path, &text)?;
+                scrub::say!(
+                    "ferry: wrote {} with the types of {}",
+                    path.display(),
+                    count(plan.widenings.len(), "column")
+                );
+            }
+            Ok((plan.text, exit::OK))
+        }
         Command::Partitions(args) => Ok((
-            runtime(1)?.block_on(partitions::partitions(args))?,
+            runtime(1)?.block_on(ferry_engine::partitions::partitions(&args.options()))?,
             exit::OK,
         )),
         Command::Copy(args) => {
+            let options = args.options();
             let report = runtime(args.jobs)?.block_on(async {
-                let copied = copy::copy(args).await;
-                locks::explain(copied, &args.target, args.source.schema.as_deref()).await
+                let copied = ferry_engine::copy::copy(&options, progress()).await;
+                ferry_engine::locks::explain(copied, &args.target, args.source.schema.as_deref())
+                    .await
             })?;
             let output = match args.format {
                 Format::Text => report.to_text(),
@@ -106,20 +108,33 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         }
         Command::Sync(args) => {
             let runtime = runtime(args.jobs)?;
+            let options = args.options();
             let synced = runtime.block_on(async {
-                let synced = sync::run(args).await;
-                locks::explain(synced, &args.target, args.source.schema.as_deref()).await
+                let synced = ferry_engine::sync::run(&options, progress()).await;
+                ferry_engine::locks::explain(synced, &args.target, args.source.schema.as_deref())
+                    .await
             });
             // An interrupted run leaves source passes reading on blocking
             // threads; the process is about to exit, so do not wait for them.
             runtime.shutdown_background();
-            let output = synced?;
-            Ok((output.text, output.code))
+            let synced = synced?;
+            // Quiet for cron unless asked: text on a terminal only.
+            let format = args
+                .format
+                .or_else(|| std::io::stdout().is_terminal().then_some(Format::Text));
+            let text = match format {
+                Some(Format::Text) => synced.report.to_text(),
+                Some(Format::Json) => synced.report.to_json() + "\n",
+                None => String::new(),
+            };
+            Ok((text, synced.code))
         }
         Command::Verify(args) => {
+            let options = args.options();
             let report = runtime(args.jobs)?.block_on(async {
-                let verified = verify::verify(args).await;
-                locks::explain(verified, &args.target, args.source.schema.as_deref()).await
+                let verified = ferry_engine::verify::verify(&options).await;
+                ferry_engine::locks::explain(verified, &args.target, args.source.schema.as_deref())
+                    .await
             })?;
             let output = match args.format {
                 ReportFormat::Text => report.to_text(),
@@ -143,6 +158,14 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
                 None => Ok((output, code)),
             }
         }
+    }
+}
+
+/// "1 column", "2 columns".
+fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
     }
 }
 

@@ -1,13 +1,24 @@
-//! Progress: a bar per table on a terminal, plain lines otherwise.
+//! Progress: the engine's events as a bar per table on a terminal, plain
+//! lines otherwise; warnings and errors as `ferry: …` lines.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
+use ferry_engine::events::{Event, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Reports rows committed per table.
+use crate::scrub::say;
+
+/// Shows the events of one command on stderr.
+#[derive(Default)]
 pub struct Progress {
+    load: Mutex<Option<Load>>,
+}
+
+/// The tables of the load under way.
+struct Load {
     tables: Vec<TableProgress>,
     started: Instant,
 }
@@ -19,10 +30,34 @@ struct TableProgress {
     bar: Option<ProgressBar>,
 }
 
-impl Progress {
-    /// Bars when stderr is a terminal, else one line per
-    /// finished table.
-    pub fn new(tables: &[(String, u64)]) -> Progress {
+impl Observer for Progress {
+    fn event(&self, event: Event<'_>) {
+        let mut load = self.load.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::LoadStarted { tables } => *load = Some(Load::new(tables)),
+            Event::RowsCommitted { table, rows } => {
+                if let Some(load) = load.as_ref() {
+                    load.advance(table, rows);
+                }
+            }
+            Event::Step(message) => match load.as_ref().and_then(Load::any_bar) {
+                Some(bar) => bar.println(format!("ferry: {message}")),
+                None => say!("ferry: {message}"),
+            },
+            Event::Warning(message) => say!("ferry: warning: {message}"),
+            Event::Error(message) => say!("ferry: error: {message}"),
+            Event::LoadFinished => {
+                if let Some(load) = load.take() {
+                    load.finish();
+                }
+            }
+        }
+    }
+}
+
+impl Load {
+    /// Bars when stderr is a terminal, else one line per finished table.
+    fn new(tables: &[(String, u64)]) -> Load {
         let multi = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -45,15 +80,16 @@ impl Progress {
                 }),
             })
             .collect();
-        Progress {
+        Load {
             tables,
             started: Instant::now(),
         }
     }
 
-    /// Records `rows` more rows of table `index` as committed.
-    pub fn advance(&self, index: usize, rows: u64) {
-        let table = &self.tables[index];
+    fn advance(&self, index: usize, rows: u64) {
+        let Some(table) = self.tables.get(index) else {
+            return;
+        };
         let done = table.done.fetch_add(rows, Ordering::Relaxed) + rows;
         match &table.bar {
             Some(bar) => {
@@ -62,7 +98,7 @@ impl Progress {
                     bar.finish();
                 }
             }
-            None if done >= table.total => crate::scrub::say!(
+            None if done >= table.total => say!(
                 "ferry: {}: {} rows loaded ({:.1}s)",
                 table.name,
                 done,
@@ -72,16 +108,12 @@ impl Progress {
         }
     }
 
-    /// Prints a step outside the bars (index builds, foreign keys).
-    pub fn step(&self, message: &str) {
-        match self.tables.iter().find_map(|t| t.bar.as_ref()) {
-            Some(bar) => bar.println(format!("ferry: {message}")),
-            None => crate::scrub::say!("ferry: {message}"),
-        }
+    fn any_bar(&self) -> Option<&ProgressBar> {
+        self.tables.iter().find_map(|t| t.bar.as_ref())
     }
 
     /// Removes the bars before the summary is printed.
-    pub fn finish(&self) {
+    fn finish(self) {
         for table in &self.tables {
             if let Some(bar) = &table.bar {
                 bar.finish_and_clear();

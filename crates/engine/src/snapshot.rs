@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use ferry_reader::SourceDb;
 
-use crate::args::SnapshotMode;
+use crate::options::SnapshotMode;
 
 /// Names of snapshot directories (and of the plain files older versions
 /// left) in the temporary directory.
@@ -104,7 +104,7 @@ impl Drop for SourceSnapshot {
     fn drop(&mut self) {
         if let Some((dir, _lock)) = &self.private {
             let _ = fs::remove_dir_all(dir);
-            crate::signals::unregister_cleanup(dir);
+            crate::interrupt::unregister_cleanup(dir);
         }
     }
 }
@@ -186,7 +186,7 @@ fn private_dir(temp: &Path) -> Result<(PathBuf, File)> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    crate::signals::register_cleanup(&dir);
+    crate::interrupt::register_cleanup(&dir);
     let lock = File::create(dir.join(LOCK))
         .and_then(|file| try_lock(&file).map(|()| file))
         .with_context(|| format!("locking {}", dir.display()));
@@ -194,13 +194,14 @@ fn private_dir(temp: &Path) -> Result<(PathBuf, File)> {
         Ok(lock) => Ok((dir, lock)),
         Err(err) => {
             let _ = fs::remove_dir_all(&dir);
-            crate::signals::unregister_cleanup(&dir);
+            crate::interrupt::unregister_cleanup(&dir);
             Err(err)
         }
     }
 }
 
 /// An exclusive `flock` without waiting.
+#[allow(unsafe_code)]
 fn try_lock(file: &File) -> std::io::Result<()> {
     // SAFETY: flock on a descriptor the File owns.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -266,6 +267,7 @@ pub fn remove_stale(temp: &Path) {
 }
 
 /// Whether a process with this id exists (in this PID namespace).
+#[allow(unsafe_code)]
 fn alive(pid: i32) -> bool {
     if pid <= 0 {
         return false;

@@ -13,8 +13,8 @@ use ferry_model::{quote_qualified, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
 use ferry_writer::{LockHolder, NewCopy, PlannedChunk, Storage, TableState};
 
-use crate::args::{CopyArgs, IfExists, OnError};
 use crate::exit::UsageError;
+use crate::options::{CopyOptions, IfExists, OnError};
 
 /// What the run found and decided.
 pub struct Setup {
@@ -210,7 +210,7 @@ pub struct Choices {
 /// Takes the copy's lock, decides, records, and releases the lock.
 pub async fn start(
     client: &mut tokio_postgres::Client,
-    args: &CopyArgs,
+    args: &CopyOptions,
     plans: &[TablePlan],
     sources: &[(&TableSchema, u64)],
     source: &SourceDb,
@@ -228,7 +228,7 @@ pub async fn start(
 
 async fn decide(
     client: &mut tokio_postgres::Client,
-    args: &CopyArgs,
+    args: &CopyOptions,
     plans: &[TablePlan],
     sources: &[(&TableSchema, u64)],
     source: &SourceDb,

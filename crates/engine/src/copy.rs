@@ -9,15 +9,18 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ferry_model::{TablePlan, TableSchema};
 
-use crate::args::{CopyArgs, OnError, SnapshotMode};
+use crate::events::{Observer, Progress};
 use crate::exit::UsageError;
+use crate::left_behind::{LeftBehind, TableState};
+use crate::options::{CopyOptions, OnError, SnapshotMode};
 use crate::pipeline::{self, Load, Stop, TableLoad};
 use crate::prepare::prepare_at;
-use crate::progress::Progress;
 use crate::report::{rate, CopyReport, TableReport};
 use crate::setup::{self, copy_id};
 
-pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
+/// Copies the source's tables into the target; `observer` hears of
+/// tables starting, rows committed and each phase.
+pub async fn copy(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<CopyReport> {
     let started = Instant::now();
     if args.jobs == 0 || args.chunk_rows == 0 {
         return Err(UsageError::new("--jobs and --chunk-rows must be at least 1").into());
@@ -74,7 +77,7 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
     let mut session = setup::Session::open(
         &args.target,
         &copy_id,
-        args.if_exists == Some(crate::args::IfExists::Resume),
+        args.if_exists == Some(crate::options::IfExists::Resume),
     )
     .await?;
     let sized: Vec<(&TableSchema, u64)> = sources
@@ -100,13 +103,14 @@ pub async fn copy(args: &CopyArgs) -> Result<CopyReport> {
             .collect();
         let tables = Arc::new(tables);
         let stop = Arc::new(Stop::default());
-        let progress = Arc::new(Progress::new(
+        let progress = Arc::new(Progress::new(observer));
+        progress.load_started(
             &tables
                 .iter()
                 .zip(&expected_rows)
                 .map(|(t, rows)| (t.plan.name.clone(), *rows))
                 .collect::<Vec<_>>(),
-        ));
+        );
         if setup.finished {
             warnings.push("this copy had already finished; nothing was done".to_owned());
             return Ok(report(
@@ -228,10 +232,7 @@ struct Stopped<'a> {
 
 /// What the stopped copy leaves in the target, read from the ledger on a
 /// connection of its own (the copy's may be what failed).
-async fn left_behind(
-    args: &CopyArgs,
-    stopped: Stopped<'_>,
-) -> Option<crate::left_behind::LeftBehind> {
+async fn left_behind(args: &CopyOptions, stopped: Stopped<'_>) -> Option<LeftBehind> {
     let Stopped {
         plans,
         created,
@@ -243,25 +244,23 @@ async fn left_behind(
         Ok(client) => ferry_writer::committed_rows(&client, copy_id).await.ok(),
         Err(_) => None,
     };
-    let tables: Vec<crate::left_behind::TableState> = plans
+    let tables: Vec<TableState> = plans
         .iter()
         .zip(created)
         .zip(expected_rows)
-        .map(
-            |((plan, created), expected)| crate::left_behind::TableState {
-                plan,
-                created: *created,
-                committed: committed.as_ref().map(|rows| {
-                    rows.iter()
-                        .find(|(name, ..)| *name == plan.name)
-                        .map_or(0, |(_, _, written, _)| *written)
-                }),
-                expected: *expected,
-            },
-        )
+        .map(|((plan, created), expected)| TableState {
+            schema: plan.schema.clone(),
+            name: plan.name.clone(),
+            created: *created,
+            committed: committed.as_ref().map(|rows| {
+                rows.iter()
+                    .find(|(name, ..)| *name == plan.name)
+                    .map_or(0, |(_, _, written, _)| *written)
+            }),
+            expected: *expected,
+        })
         .collect();
-    let command: Vec<String> = std::env::args().collect();
-    crate::left_behind::describe(&tables, &command, &args.target, resumable)
+    LeftBehind::new(tables, resumable, &args.target)
 }
 
 /// Rows read by every committed chunk of the copy, whichever process

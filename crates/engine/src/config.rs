@@ -35,8 +35,8 @@ use ferry_model::{InvalidUtf8, PgType};
 use ferry_transformer::{ColumnOverride, TableOverride};
 use serde::Deserialize;
 
-use crate::args::{CompressionMode, GeometryAs, IdentifierMode, OnError, TypesFrom};
 use crate::exit::UsageError;
+use crate::options::{CompressionMode, GeometryAs, IdentifierMode, OnError, TypesFrom};
 use crate::partition_config::PartitionConfig;
 use crate::sync::SyncConfig;
 

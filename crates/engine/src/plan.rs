@@ -6,11 +6,23 @@ use std::ops::ControlFlow;
 use anyhow::{Context, Result};
 use ferry_transformer::TableProfiler;
 
-use crate::args::PlanArgs;
+use crate::options::PlanOptions;
 use crate::prepare::prepare;
 use crate::row_key::KeyColumns;
+use crate::stored_types::Widening;
 
-pub fn plan(args: &PlanArgs) -> Result<String> {
+/// What `plan` found.
+pub struct Plan {
+    /// The DDL as a script, with every warning and skip as a comment, and
+    /// the profile when asked for.
+    pub text: String,
+    /// With [`PlanOptions::stored_types`]: the columns whose stored values
+    /// call for another type than the declared one's.
+    pub widenings: Vec<Widening>,
+}
+
+/// Plans the copy of the source, touching no database.
+pub fn plan(args: &PlanOptions) -> Result<Plan> {
     let mut prepared = prepare(&args.source)?;
     crate::partitioning::add_leaves(&prepared.source, &prepared.schema, &mut prepared.plans)?;
     let mut out = String::new();
@@ -23,35 +35,28 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
     let storage = crate::storage::planned(&args.storage, &prepared.config);
     out.push_str(&ferry_writer::plan_script(&prepared.plans, &storage));
     out.push_str(&crate::sync::plan_comments(&prepared)?);
-    if let Some(path) = &args.emit_config {
-        // Under --types declared the plan did not look at the stored values.
-        let found;
-        let widenings = match &prepared.widened {
-            Some(widened) => widened.as_slice(),
+    let widenings = if args.stored_types {
+        match prepared.widened.take() {
+            Some(widened) => widened,
+            // Under --types declared the plan did not look at the values.
             None => {
-                found = crate::stored_types::findings(
+                crate::stored_types::findings(
                     &prepared.source,
                     &prepared.schema,
                     &prepared.plans,
                     &prepared.config.overrides,
                 )?
-                .widenings;
-                found.as_slice()
+                .widenings
             }
-        };
-        crate::emit_config::write(
-            path,
-            &crate::emit_config::render(&args.source.source, widenings),
-        )?;
-        crate::scrub::say!(
-            "ferry: wrote {} with the types of {} column{}",
-            path.display(),
-            widenings.len(),
-            if widenings.len() == 1 { "" } else { "s" }
-        );
-    }
+        }
+    } else {
+        Vec::new()
+    };
     if !args.profile {
-        return Ok(out);
+        return Ok(Plan {
+            text: out,
+            widenings,
+        });
     }
     for plan in &prepared.plans {
         let table = prepared
@@ -73,5 +78,8 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
         out.push('\n');
         out.push_str(&profiler.finish().to_string());
     }
-    Ok(out)
+    Ok(Plan {
+        text: out,
+        widenings,
+    })
 }

@@ -1,5 +1,5 @@
-//! Exit codes, the part of the interface scripts depend on, and the one
-//! function that picks them.
+//! Exit codes, the part of the interface scripts depend on, the error
+//! types that decide them, and the one function that picks them.
 
 use std::fmt;
 
@@ -122,24 +122,6 @@ impl std::error::Error for SyncInterrupted {}
 /// once.
 pub const SYNC_INTERRUPTED: &str = "interrupted: the changes in flight were rolled back and no \
      table moved past its last finished sync; the next ferry sync catches up";
-
-/// The error as one message: each cause after the one before (`{:#}`),
-/// except that what a stopped copy left behind comes last, after the
-/// reason it stopped.
-pub fn message(err: &anyhow::Error) -> String {
-    match err.downcast_ref::<crate::left_behind::LeftBehind>() {
-        Some(left) => {
-            let note = left.to_string();
-            let causes: Vec<String> = err
-                .chain()
-                .map(ToString::to_string)
-                .filter(|c| *c != note)
-                .collect();
-            format!("{}\nferry: {left}", causes.join(": "))
-        }
-        None => format!("{err:#}"),
-    }
-}
 
 /// Maps an error to its documented exit code by looking at the types in its
 /// chain, never at its text.

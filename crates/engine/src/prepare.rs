@@ -6,9 +6,9 @@ use ferry_model::{SourceSchema, TablePlan};
 use ferry_reader::SourceDb;
 use ferry_transformer::{GeometryMode, IdentifierCase, PlanOptions};
 
-use crate::args::{GeometryAs, IdentifierMode, SourceArgs, TypesFrom};
 use crate::config::Config;
 use crate::exit::UsageError;
+use crate::options::{GeometryAs, IdentifierMode, SourceOptions, TypesFrom};
 use crate::stored_types::Widening;
 
 /// The schema ferry keeps its ledger, rejects and sync state in; never a
@@ -26,12 +26,12 @@ pub struct Prepared {
     pub widened: Option<Vec<Widening>>,
 }
 
-pub fn prepare(args: &SourceArgs) -> Result<Prepared> {
+pub fn prepare(args: &SourceOptions) -> Result<Prepared> {
     prepare_at(args, &args.source)
 }
 
 /// [`prepare`], reading `path` (a snapshot of `args.source`) instead.
-pub fn prepare_at(args: &SourceArgs, path: &std::path::Path) -> Result<Prepared> {
+pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepared> {
     let config = Config::load(args.config.as_deref())?;
     let source = SourceDb::open_as(path, &args.source).context("opening the source")?;
     let mut schema = source.schema().context("reading the source schema")?;

@@ -11,7 +11,7 @@
 //!    copy`), or whose strategy or columns changed, is reconciled: one full
 //!    comparison, its differences applied;
 //! 3. any other table moves only what changed, by its strategy (cursor,
-//!    append or full, see [`strategy`]); full compares the source with the
+//!    append or full, see `strategy.rs`); full compares the source with the
 //!    digests the last run stored in `ferry.sync_digests`.
 //!
 //! Every table's changes, its row of `ferry.sync_state` (watermark,
@@ -28,7 +28,6 @@ mod strategy;
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -41,8 +40,11 @@ use ferry_writer::{ChangeSet, DigestsUpdate, SyncRecord, SyncState, TableState};
 pub use report::SyncReport;
 pub use strategy::SyncConfig;
 
-use crate::args::{CopyArgs, Format, OnError, SnapshotMode, SourceArgs, StorageArgs, SyncArgs};
+use crate::events::{Observer, Progress};
 use crate::exit::{self, SyncInterrupted, UsageError};
+use crate::options::{
+    CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
+};
 use crate::pipeline::Stop;
 use changes::{Baseline, TableJob};
 use report::TableOutcome;
@@ -79,14 +81,15 @@ impl fmt::Display for Locked {
 
 impl std::error::Error for Locked {}
 
-/// What `ferry sync` prints and the exit code it ends with.
-pub struct SyncOutput {
-    pub text: String,
+/// What a sync did, and the exit code it ends with (0, or the worst of
+/// its tables' failures).
+pub struct SyncOutcome {
+    pub report: SyncReport,
     pub code: u8,
 }
 
-/// Runs one sync and renders its summary as `--format` (or the terminal)
-/// asks.
+/// Runs one sync; `observer` hears of each failure and warning as it
+/// happens, and of the first copy of new tables.
 ///
 /// SIGINT, SIGTERM or SIGHUP stops the run wherever it is (issue 13): the
 /// run is dropped, which removes its snapshot, and its session on the
@@ -94,13 +97,14 @@ pub struct SyncOutput {
 /// flight back and releases the lock even when a statement is blocked
 /// on a lock held elsewhere. Nothing is half-applied, since every table
 /// commits with its state, and the run exits 130.
-pub async fn run(args: &SyncArgs) -> Result<SyncOutput> {
-    crate::signals::set_message(exit::SYNC_INTERRUPTED);
+pub async fn run(args: &SyncOptions, observer: Arc<dyn Observer>) -> Result<SyncOutcome> {
+    let progress = Progress::new(observer);
+    crate::interrupt::set_message(exit::SYNC_INTERRUPTED);
     let stop = Arc::new(Stop::default());
-    crate::signals::set_stop(&stop);
+    crate::interrupt::set_stop(&stop);
     let session = OnceLock::new();
     let synced = tokio::select! {
-        synced = sync(args, &stop, &session) => synced,
+        synced = sync(args, &stop, &session, &progress) => synced,
         () = crate::copy::interrupt_on_signal(Arc::clone(&stop)) => {
             if let Some(pid) = session.get() {
                 end_session(&args.target, *pid).await;
@@ -109,15 +113,7 @@ pub async fn run(args: &SyncArgs) -> Result<SyncOutput> {
         }
     };
     let (report, code) = synced?;
-    let format = args
-        .format
-        .or_else(|| std::io::stdout().is_terminal().then_some(Format::Text));
-    let text = match format {
-        Some(Format::Text) => report.to_text(),
-        Some(Format::Json) => report.to_json() + "\n",
-        None => String::new(),
-    };
-    Ok(SyncOutput { text, code })
+    Ok(SyncOutcome { report, code })
 }
 
 /// Ends the interrupted run's session, so its transaction is rolled back
@@ -210,9 +206,10 @@ struct Planned {
 /// copy borrowed them, and `session` receives the backend pid of the
 /// connection that applies.
 async fn sync(
-    args: &SyncArgs,
+    args: &SyncOptions,
     stop: &Arc<Stop>,
     session: &OnceLock<i32>,
+    progress: &Progress,
 ) -> Result<(SyncReport, u8)> {
     let started = Instant::now();
     let started_unix = unix_now();
@@ -241,6 +238,7 @@ async fn sync(
         schema: schema.clone(),
         started,
         started_unix,
+        progress: progress.clone(),
     };
     let mut mode = args.snapshot;
     let ReadDone {
@@ -270,13 +268,13 @@ async fn sync(
         apply::apply_run(&mut client, &planned, pending, &prepared.plans, &identity).await;
     outcomes.extend(applied);
     code = code.max(apply_code);
-    if let Err(err) = link_copied(&client, &planned, &mut outcomes).await {
-        crate::scrub::say!("ferry: error: {err:#}");
+    if let Err(err) = link_copied(&client, &planned, &mut outcomes, progress).await {
+        progress.error(&format!("{err:#}"));
         code = code.max(exit::exit_code(&err));
     }
-    code = code.max(tighten(&client, &planned, &mut outcomes).await);
+    code = code.max(tighten(&client, &planned, &mut outcomes, progress).await);
     if let Err(err) = record_rejects(&mut client, &planned, &mut outcomes).await {
-        crate::scrub::say!("ferry: error: {err:#}");
+        progress.error(&format!("{err:#}"));
         code = code.max(exit::exit_code(&err));
     }
     // Rows for a range that has no leaf yet landed in DEFAULT: give them
@@ -287,7 +285,7 @@ async fn sync(
         match crate::partitions::ensure_leaves(&mut client, &prepared.plans, today, 0).await {
             Ok(lines) => partitions = lines,
             Err(err) => {
-                crate::scrub::say!("ferry: error: ensuring partitions: {err:#}");
+                progress.error(&format!("ensuring partitions: {err:#}"));
                 code = code.max(exit::exit_code(&err));
             }
         }
@@ -316,6 +314,7 @@ struct RunInfo {
     schema: String,
     started: Instant,
     started_unix: f64,
+    progress: Progress,
 }
 
 /// How reading the source for a run ended.
@@ -343,7 +342,7 @@ struct ReadDone {
 /// Reads the source as `mode` says: plans every table, copies the new
 /// ones and finds every other table's changes, applying nothing else.
 async fn read_source(
-    args: &SyncArgs,
+    args: &SyncOptions,
     client: &mut tokio_postgres::Client,
     mode: SnapshotMode,
     stop: &Arc<Stop>,
@@ -456,15 +455,16 @@ async fn read_source(
             snapshot.path(),
             &run.identity,
             &copies,
+            &run.progress,
         )
         .await;
-        crate::signals::set_stop(stop);
+        crate::interrupt::set_stop(stop);
         match copied {
             Ok(done) => outcomes.extend(done),
             Err(err) => {
-                crate::scrub::say!("ferry: error: {err:#}");
-                code = code.max(exit::exit_code(&err));
                 let message = format!("{err:#}");
+                run.progress.error(&message);
+                code = code.max(exit::exit_code(&err));
                 outcomes.extend(copies.iter().map(|p| failed(p, &message, 0.0)));
             }
         }
@@ -487,7 +487,8 @@ async fn read_source(
             // A writer holding the file's lock: read again from a backup.
             Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
             Err(err) => {
-                crate::scrub::say!("ferry: error: {}: {err:#}", p.job.table.name);
+                run.progress
+                    .error(&format!("{}: {err:#}", p.job.table.name));
                 code = code.max(exit::exit_code(&err));
                 outcomes.push(failed(
                     p,
@@ -646,11 +647,12 @@ async fn decide(
 /// after it is skipped by the next run.
 async fn first_copy(
     client: &mut tokio_postgres::Client,
-    args: &SyncArgs,
+    args: &SyncOptions,
     on_error: OnError,
     snapshot: &Path,
     identity: &str,
     copies: &[&Planned],
+    progress: &Progress,
 ) -> Result<Vec<TableOutcome>> {
     let started = Instant::now();
     let started_unix = unix_now();
@@ -663,8 +665,8 @@ async fn first_copy(
                 .context("source pass panicked")??,
         );
     }
-    let copy_args = CopyArgs {
-        source: SourceArgs {
+    let copy_args = CopyOptions {
+        source: SourceOptions {
             source: snapshot.to_owned(),
             config: args.source.config.clone(),
             schema: args.source.schema.clone(),
@@ -675,7 +677,7 @@ async fn first_copy(
             types: args.source.types,
             geometry: args.source.geometry,
         },
-        storage: StorageArgs {
+        storage: StorageOptions {
             compression: args.storage.compression,
             unlogged: args.storage.unlogged,
         },
@@ -687,9 +689,8 @@ async fn first_copy(
         snapshot: SnapshotMode::None,
         retries: 5,
         chunk_rows: 100_000,
-        format: Format::Text,
     };
-    let report = crate::copy::copy(&copy_args)
+    let report = crate::copy::copy(&copy_args, progress.observer())
         .await
         .context("copying the tables not synced yet")?;
     let mut outcomes = Vec::new();
@@ -755,6 +756,7 @@ async fn link_copied(
     client: &tokio_postgres::Client,
     planned: &[Planned],
     outcomes: &mut [TableOutcome],
+    progress: &Progress,
 ) -> Result<()> {
     let copied: Vec<TablePlan> = planned
         .iter()
@@ -777,7 +779,7 @@ async fn link_copied(
     .await
     .context("adding the CHECK constraints and foreign keys of the tables copied")?;
     for warning in warnings {
-        crate::scrub::say!("ferry: warning: {warning}");
+        progress.warning(&warning);
         let table = copied.iter().find(|p| warning.starts_with(&p.name));
         if let Some(o) = table.and_then(|p| outcomes.iter_mut().find(|o| o.table == p.source_name))
         {
@@ -850,6 +852,7 @@ async fn tighten(
     client: &tokio_postgres::Client,
     planned: &[Planned],
     outcomes: &mut [TableOutcome],
+    progress: &Progress,
 ) -> u8 {
     let mut code = exit::OK;
     for p in planned.iter().filter(|p| !p.tighten.is_empty()) {
@@ -866,7 +869,7 @@ async fn tighten(
                      Postgres and run that statement by hand",
                     outcome.target
                 );
-                crate::scrub::say!("ferry: error: {message}");
+                progress.error(&message);
                 outcome.success = false;
                 outcome.error = Some(message);
                 code = exit::FAILURE;

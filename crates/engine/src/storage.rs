@@ -5,19 +5,19 @@
 use anyhow::{Context, Result};
 use ferry_writer::{Compression, Storage};
 
-use crate::args::{CompressionMode, StorageArgs};
 use crate::config::Config;
 use crate::exit::UsageError;
+use crate::options::{CompressionMode, StorageOptions};
 
 /// What the flag, else the config, asks for; lz4 when neither says.
-fn requested(args: &StorageArgs, config: &Config) -> (CompressionMode, bool) {
+fn requested(args: &StorageOptions, config: &Config) -> (CompressionMode, bool) {
     match args.compression.or(config.compression) {
         Some(mode) => (mode, true),
         None => (CompressionMode::Lz4, false),
     }
 }
 
-fn storage(args: &StorageArgs, mode: CompressionMode) -> Storage {
+fn storage(args: &StorageOptions, mode: CompressionMode) -> Storage {
     Storage {
         unlogged: args.unlogged,
         compression: match mode {
@@ -30,7 +30,7 @@ fn storage(args: &StorageArgs, mode: CompressionMode) -> Storage {
 
 /// The storage `ferry plan` shows: what was asked for, without a server
 /// to check it against.
-pub fn planned(args: &StorageArgs, config: &Config) -> Storage {
+pub fn planned(args: &StorageOptions, config: &Config) -> Storage {
     storage(args, requested(args, config).0)
 }
 
@@ -39,7 +39,7 @@ pub fn planned(args: &StorageArgs, config: &Config) -> Storage {
 /// lz4. Asking for lz4 explicitly on such a server is an error.
 pub async fn for_target(
     client: &tokio_postgres::Client,
-    args: &StorageArgs,
+    args: &StorageOptions,
     config: &Config,
 ) -> Result<(Storage, Option<String>)> {
     let (mode, explicit) = requested(args, config);

@@ -23,16 +23,16 @@ use ferry_model::{
 use ferry_writer::TargetLeaf;
 use tokio_postgres::Client;
 
-use crate::args::{EnsureArgs, PartitionsArgs, PartitionsCommand, PruneArgs};
 use crate::exit::UsageError;
+use crate::options::{EnsureOptions, PartitionsOptions, PruneOptions};
 use crate::partitioning::{interval_start, next_start, time_leaf, width_leaf};
 use crate::prepare::prepare;
 
 /// Runs the subcommand; returns one line per action.
-pub async fn partitions(args: &PartitionsArgs) -> Result<String> {
-    let lines = match &args.command {
-        PartitionsCommand::Ensure(args) => ensure(args).await?,
-        PartitionsCommand::Prune(args) => prune(args).await?,
+pub async fn partitions(args: &PartitionsOptions) -> Result<String> {
+    let lines = match args {
+        PartitionsOptions::Ensure(args) => ensure(args).await?,
+        PartitionsOptions::Prune(args) => prune(args).await?,
     };
     Ok(lines.iter().map(|l| format!("{l}\n")).collect())
 }
@@ -85,7 +85,7 @@ fn column_type(plan: &TablePlan, column: &str) -> PgType {
         .map_or(PgType::BigInt, |c| c.pg_type)
 }
 
-async fn ensure(args: &EnsureArgs) -> Result<Vec<String>> {
+async fn ensure(args: &EnsureOptions) -> Result<Vec<String>> {
     let today = today(args.now.as_deref())?;
     let prepared = prepare(&args.source)?;
     let mut client = connect(&args.target).await?;
@@ -303,7 +303,7 @@ async fn lock(tx: &tokio_postgres::Transaction<'_>, schema: &str, parent: &str) 
     Ok(())
 }
 
-async fn prune(args: &PruneArgs) -> Result<Vec<String>> {
+async fn prune(args: &PruneOptions) -> Result<Vec<String>> {
     let retention = Retention::parse(&args.older_than)?;
     let today = today(args.now.as_deref())?;
     let cutoff = retention.before(today);

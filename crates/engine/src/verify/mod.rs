@@ -5,7 +5,7 @@
 //! Checks run cheapest first: the target schema against the plan, then row
 //! counts, then rows. Rows are reduced on both sides to canonical blake3
 //! digests (ferry-verifier). `--full` compares every row exactly (see
-//! [`full`]); `--sample N` (the default) checks a reproducible random
+//! `full.rs`); `--sample N` (the default) checks a reproducible random
 //! sample of keys.
 
 mod full;
@@ -26,14 +26,14 @@ use ferry_verifier::{
 };
 use ferry_writer::RowFilter;
 
-use crate::args::VerifyArgs;
+use crate::options::VerifyOptions;
 use crate::prepare::prepare;
 use crate::row_key::KeyColumns;
 
 /// Keys looked up in the target per query in sampled mode.
 const LOOKUP_BATCH: usize = 1_000;
 
-pub async fn verify(args: &VerifyArgs) -> Result<VerifyReport> {
+pub async fn verify(args: &VerifyOptions) -> Result<VerifyReport> {
     let started = Instant::now();
     let prepared = prepare(&args.source)?;
     let client = ferry_writer::connect(&args.target)

@@ -27,8 +27,8 @@ use ferry_writer::{ChangeSet, RowFilter};
 
 use super::cursor;
 use super::strategy::{Mode, Strategy};
-use crate::args::OnError;
 use crate::exit::BadValue;
+use crate::options::OnError;
 use crate::row_key::KeyColumns;
 
 /// Rows per bucket of a comparison: a differing bucket costs reading its

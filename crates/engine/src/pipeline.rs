@@ -26,9 +26,9 @@ use ferry_reader::SourceDb;
 use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
-use crate::args::OnError;
+use crate::events::Progress;
 use crate::exit::{BadValue, Interrupted, RefusedValue};
-use crate::progress::Progress;
+use crate::options::OnError;
 use crate::row_key::KeyColumns;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
@@ -208,7 +208,7 @@ pub async fn run(
     load: &Load<'_>,
     clients: Vec<tokio_postgres::Client>,
 ) -> Result<Vec<tokio_postgres::Client>> {
-    crate::signals::set_stop(&load.stop);
+    crate::interrupt::set_stop(&load.stop);
     let shared = Arc::new(WriterShared {
         tables: Arc::clone(&load.tables),
         on_error: load.on_error,

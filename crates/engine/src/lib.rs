@@ -1,0 +1,46 @@
+//! ferry-engine: the jobs of `ferry` as library functions.
+//!
+//! - [`copy::copy`] loads a SQLite file into Postgres in parallel chunks,
+//!   resumable, then builds keys, indexes and constraints.
+//! - [`sync::run`] brings the target up to date with a source still being
+//!   written, table by table, atomically.
+//! - [`verify::verify`] proves the target holds what the source becomes,
+//!   naming every row and column that differs.
+//! - [`plan::plan`] says what a copy would create; [`partitions`]
+//!   maintains range-partitioned targets.
+//!
+//! Each takes plain [`options`] and reports what happens through an
+//! [`events::Observer`]; errors carry the types [`exit::exit_code`] maps to
+//! the documented exit codes. A signal handler hands signals to
+//! [`interrupt::on_signal`]. This crate is where the reader, transformer,
+//! writer and verifier meet; none of them knows the others.
+
+// Two system calls std does not offer at our MSRV (flock, kill 0) are
+// the only unsafe code, each allowed where it stands.
+#![deny(unsafe_code)]
+
+mod config;
+pub mod copy;
+pub mod events;
+pub mod exit;
+pub mod interrupt;
+pub mod left_behind;
+pub mod locks;
+pub mod options;
+mod parallel;
+mod partition_config;
+mod partitioning;
+pub mod partitions;
+mod pipeline;
+pub mod plan;
+mod post_load;
+mod postgis;
+mod prepare;
+pub mod report;
+mod row_key;
+mod setup;
+mod snapshot;
+mod storage;
+pub mod stored_types;
+pub mod sync;
+pub mod verify;

@@ -1,0 +1,244 @@
+//! What each job is asked to do: plain structs, filled by a command line,
+//! a config file or a program embedding ferry. Every field a user can set
+//! is here; defaults that need thought live with the caller that offers
+//! them (the `ferry` binary documents its own).
+
+use std::path::PathBuf;
+
+/// Where the rows come from and how the target is shaped; shared by every
+/// job.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// SQLite database file to read (opened read-only; never modified).
+    pub source: PathBuf,
+    /// TOML file with per-table and per-column settings.
+    pub config: Option<PathBuf>,
+    /// Postgres schema [default: public, or `schema` in the config].
+    pub schema: Option<String>,
+    /// Only these tables (SQLite names); empty means every table.
+    pub tables: Vec<String>,
+    /// Every table except these (SQLite names).
+    pub exclude: Vec<String>,
+    /// How to name tables and columns in Postgres.
+    pub identifiers: Option<IdentifierMode>,
+    /// `TABLE:COLUMN:SCHEME` partitioning, overriding the config's.
+    pub partition: Vec<String>,
+    /// Column types from stored values or declared types.
+    pub types: Option<TypesFrom>,
+    /// What geometry columns become.
+    pub geometry: Option<GeometryAs>,
+}
+
+/// How the tables ferry creates are stored.
+#[derive(Debug, Clone, Default)]
+pub struct StorageOptions {
+    /// TOAST compression of the text, bytea and jsonb columns.
+    pub compression: Option<CompressionMode>,
+    /// Create the tables UNLOGGED and set them LOGGED after the load.
+    pub unlogged: bool,
+}
+
+/// `copy`: one bulk load.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub source: SourceOptions,
+    pub storage: StorageOptions,
+    /// Target database, as a libpq URL or key=value string.
+    pub target: String,
+    /// Parallel chunk copies (reader threads and Postgres connections).
+    pub jobs: usize,
+    /// What to do when a target table already holds rows.
+    pub if_exists: Option<IfExists>,
+    /// What to do with a value that cannot become its column's type.
+    pub on_error: Option<OnError>,
+    /// Resume even though the source changed since the copy started.
+    pub allow_changed_source: bool,
+    /// How to read one point-in-time state of the source.
+    pub snapshot: SnapshotMode,
+    /// Consecutive reconnection attempts before the copy stops.
+    pub retries: u32,
+    /// Rows per chunk: the unit of parallelism and of one COPY transaction.
+    pub chunk_rows: u64,
+}
+
+/// `sync`: bring the target up to date with a source still being written.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub source: SourceOptions,
+    pub storage: StorageOptions,
+    /// Target database, as a libpq URL or key=value string.
+    pub target: String,
+    /// Follow columns added in the source.
+    pub allow_schema_changes: bool,
+    /// What to do with a value that cannot become its column's type.
+    pub on_error: Option<OnError>,
+    /// Change nothing: compare every table in full and report.
+    pub check: bool,
+    /// Forget the sync state of these tables and reconcile them.
+    pub reset: Vec<String>,
+    /// Wait up to this many seconds for another sync's lock.
+    pub wait: Option<u64>,
+    /// Summary format; `None`: text on a terminal, nothing otherwise.
+    pub format: Option<Format>,
+    /// Write Prometheus metrics of the run to this file.
+    pub metrics_textfile: Option<PathBuf>,
+    /// How to read one state of the source.
+    pub snapshot: SnapshotMode,
+    /// Parallel connections and source reader threads.
+    pub jobs: usize,
+}
+
+/// `verify`: prove the target holds what the source becomes.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub source: SourceOptions,
+    /// Target database, as a libpq URL or key=value string.
+    pub target: String,
+    /// Check the catalog only; read no rows.
+    pub schema_only: bool,
+    /// Compare every row exactly.
+    pub full: bool,
+    /// Rows listed per table in the report.
+    pub max_listed: usize,
+    /// Rows per table compared in sampled mode.
+    pub sample: u64,
+    /// Seed of the sample.
+    pub seed: u64,
+    /// Reader threads for the source side of a full check.
+    pub jobs: usize,
+}
+
+/// `plan`: the DDL a copy would run.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub source: SourceOptions,
+    pub storage: StorageOptions,
+    /// Also scan every row and profile each column.
+    pub profile: bool,
+    /// Also find the columns whose stored values call for another type,
+    /// even under declared types.
+    pub stored_types: bool,
+}
+
+/// `partitions ensure`: create upcoming range leaves, empty DEFAULT.
+#[derive(Debug, Clone)]
+pub struct EnsureOptions {
+    pub source: SourceOptions,
+    /// Target database, as a libpq URL or key=value string.
+    pub target: String,
+    /// Intervals to create past the one holding `now`.
+    pub ahead: u32,
+    /// The date to act as of, YYYY-MM-DD [default: today, UTC].
+    pub now: Option<String>,
+}
+
+/// `partitions prune`: drop expired range leaves.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    pub source: SourceOptions,
+    /// Target database, as a libpq URL or key=value string.
+    pub target: String,
+    /// Retention: 90d, 12w, 6m or 1y.
+    pub older_than: String,
+    /// The date to act as of, YYYY-MM-DD [default: today, UTC].
+    pub now: Option<String>,
+    /// Report what would be dropped; change nothing.
+    pub dry_run: bool,
+}
+
+/// `partitions`: one of its two jobs.
+#[derive(Debug, Clone)]
+pub enum PartitionsOptions {
+    Ensure(EnsureOptions),
+    Prune(PruneOptions),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum TypesFrom {
+    /// What the columns hold: a column is widened when its stored values
+    /// need it.
+    Stored,
+    /// What the columns declare: values that do not fit are bad values.
+    Declared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum GeometryAs {
+    /// The blobs as they are, in bytea columns.
+    Bytea,
+    /// PostGIS geometry (needs `CREATE EXTENSION postgis` in the target).
+    Postgis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum IdentifierMode {
+    /// Fold names to lower case (`OrderItems` becomes `orderitems`).
+    Lower,
+    /// Keep names exactly as in SQLite (quoted in SQL).
+    Preserve,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionMode {
+    /// LZ4 (Postgres 14+ built with it, as Debian's and the official images are).
+    Lz4,
+    /// pglz, Postgres's historical method.
+    Pglz,
+    /// Whatever the server's `default_toast_compression` says.
+    Default,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum IfExists {
+    /// Empty the existing tables, then load.
+    Truncate,
+    /// Add the rows to what the tables already hold.
+    Append,
+    /// Drop the named tables and create them anew.
+    Drop,
+    /// Continue an interrupted copy of the same tables (or join one that
+    /// other processes are running), skipping the chunks already committed.
+    Resume,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SnapshotMode {
+    /// Read the file in place and prove that no writer committed while it
+    /// was read (SQLite's data version); when one did, read it again from
+    /// a backup. Sync's default; a copy, which writes as it reads, takes a
+    /// backup.
+    Auto,
+    /// Copy the file first with SQLite's online backup API.
+    Backup,
+    /// Read the file as it is (nothing may write it meanwhile).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop at the first bad value, naming table, row, column and value.
+    Abort,
+    /// Load the good rows; write bad ones to ferry.rejects and count them.
+    Quarantine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// One JSON document for scripts.
+    Json,
+}
