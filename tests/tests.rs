@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod geometry;
 mod hostile;
+mod install;
 mod julian;
 mod mail;
 mod mapping;

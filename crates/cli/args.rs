@@ -12,7 +12,7 @@ use ferry_engine::options::{
 /// Move a SQLite database into PostgreSQL with real types, keys and
 /// indexes, and prove it arrived intact.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, long_about = None)]
+#[command(name = "ferry", version = env!("FERRY_VERSION"), about, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 differences found (verify), 2 usage, config or \
 input error, 3 source or target failure, 4 another run holds the lock, 130 interrupted."
@@ -82,6 +82,23 @@ synced, 2 on a usage error or a schema change it may not follow, 3 when a table 
   ferry partitions prune --source app.db --config ferry.toml --older-than 90d --dry-run
   ferry partitions ensure --source app.db --partition emails:received_at:month --now 2024-10-05")]
     Partitions(PartitionsArgs),
+
+    /// Print a shell completion script for bash, zsh, fish, elvish or
+    /// PowerShell.
+    #[command(after_help = "Examples:
+  ferry completions bash > /etc/bash_completion.d/ferry
+  ferry completions zsh > \"${fpath[1]}/_ferry\"
+  ferry completions fish > ~/.config/fish/completions/ferry.fish")]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+
+    /// Print ferry's manual page (roff), for `man -l -` or a man directory.
+    #[command(after_help = "Examples:
+  ferry man | man -l -
+  ferry man > /usr/local/share/man/man1/ferry.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]

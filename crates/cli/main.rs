@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use ferry_engine::events::Observer;
 use ferry_engine::exit;
@@ -88,6 +88,18 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
                 );
             }
             Ok((plan.text, exit::OK))
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "ferry", &mut script);
+            Ok((String::from_utf8_lossy(&script).into_owned(), exit::OK))
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            Ok((String::from_utf8_lossy(&page).into_owned(), exit::OK))
         }
         Command::Partitions(args) => Ok((
             runtime(1)?.block_on(ferry_engine::partitions::partitions(&args.options()))?,
