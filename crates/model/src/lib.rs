@@ -19,6 +19,7 @@
 //! assert_eq!("numeric(10,2)".parse::<PgType>().unwrap().to_string(), "numeric(10,2)");
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod calendar;
 mod ident;
