@@ -8,7 +8,9 @@
 //! 2. the transformer turns each [`TableSchema`] into a [`TablePlan`] (target
 //!    names, [`PgType`]s, keys, indexes) and each source value into a
 //!    [`PgValue`];
-//! 3. the writer creates what the plan describes and COPYs the values;
+//! 3. the copy codec (ferry-copy-codec) encodes the values in Postgres's
+//!    binary COPY format, and the writer creates what the plan describes
+//!    and sends them;
 //! 4. the verifier reduces values from both sides to one canonical encoding.
 //!
 //! No I/O happens here.
