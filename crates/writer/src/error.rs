@@ -358,4 +358,25 @@ mod tests {
         );
         assert!(!err.is_connection_error());
     }
+
+    #[test]
+    fn decode_error_names_the_column_then_the_codec_reason() {
+        let source =
+            ferry_copy_codec::decode_value(ferry_model::PgType::Text, Some(b"a\xffb")).unwrap_err();
+        let err = WriteError::Decode {
+            table: "public.t".into(),
+            column: "note".into(),
+            source,
+        };
+        let chain: Vec<String> =
+            std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            chain[0],
+            "public.t, column note: the target sent a value ferry cannot read"
+        );
+        assert!(chain[1].starts_with("cannot decode x'61ff62' (3 bytes) as text: not valid UTF-8;"));
+        assert_eq!(chain.len(), 2);
+    }
 }
