@@ -1,7 +1,7 @@
 //! Stage 2: coercing source values and encoding them as binary COPY rows.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ferry_writer::CopyEncoder;
+use ferry_copy_codec::CopyEncoder;
 
 mod common;
 

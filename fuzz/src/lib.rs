@@ -9,8 +9,8 @@
 //!
 //! 1. [`ferry_transformer::coerce`] never panics, whatever the bytes;
 //! 2. every value it accepts has a binary COPY form
-//!    ([`ferry_writer::CopyEncoder::try_push`] succeeds);
-//! 3. that form decodes ([`ferry_writer::decode_value`]) back to the very
+//!    ([`ferry_copy_codec::CopyEncoder::try_push`] succeeds);
+//! 3. that form decodes ([`ferry_copy_codec::decode_value`]) back to the very
 //!    same value: floats bit for bit (any NaN matching any NaN, since
 //!    Postgres keeps one), numeric zero with or without its sign.
 //!
@@ -25,11 +25,12 @@
 //! assert!(!ferry_fuzz::check(&[3, 3, b'4', b'x']));
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod seeded;
 
+use ferry_copy_codec::CopyEncoder;
 use ferry_model::{Coercion, ColumnPlan, InvalidUtf8, PgType, PgValue, SourceValueRef, SridMap};
-use ferry_writer::CopyEncoder;
 
 pub use seeded::SeededInputs;
 
@@ -145,7 +146,7 @@ pub fn check(data: &[u8]) -> bool {
     }
     let bytes = encoder.take();
     let field = read_single_field(&bytes);
-    let decoded = ferry_writer::decode_value(column.pg_type, field).unwrap_or_else(|e| {
+    let decoded = ferry_copy_codec::decode_value(column.pg_type, field).unwrap_or_else(|e| {
         panic!(
             "{value:?} as {}: {coerced:?} encodes to bytes that do not decode: {e}",
             column.pg_type

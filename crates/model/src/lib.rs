@@ -8,7 +8,9 @@
 //! 2. the transformer turns each [`TableSchema`] into a [`TablePlan`] (target
 //!    names, [`PgType`]s, keys, indexes) and each source value into a
 //!    [`PgValue`];
-//! 3. the writer creates what the plan describes and COPYs the values;
+//! 3. the copy codec (ferry-copy-codec) encodes the values in Postgres's
+//!    binary COPY format, and the writer creates what the plan describes
+//!    and sends them;
 //! 4. the verifier reduces values from both sides to one canonical encoding.
 //!
 //! No I/O happens here.
@@ -19,6 +21,7 @@
 //! assert_eq!("numeric(10,2)".parse::<PgType>().unwrap().to_string(), "numeric(10,2)");
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod calendar;
 mod ident;

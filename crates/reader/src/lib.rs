@@ -52,6 +52,7 @@
 //! # Ok::<(), ferry_reader::ReadError>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod chunk;
 mod db;

@@ -101,6 +101,7 @@
 //! );
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod coerce;
 mod constraints;

@@ -139,6 +139,7 @@
 //! assert_eq!(diff.changed[0].columns[0].target.as_deref(), Some("'Anne'"));
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod buckets;
 mod diff;

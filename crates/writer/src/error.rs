@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use ferry_copy_codec::CodecError;
 use tokio_postgres::error::SqlState;
 
 /// Everything that can go wrong while talking to the target database.
@@ -92,31 +93,21 @@ pub enum WriteError {
         /// Rows the server reports.
         written: u64,
     },
-    /// A value cannot be written in Postgres's binary format.
-    /// The caller knows the row and column and turns this into a reject.
-    #[error("cannot encode {value} as {pg_type}: {reason}; the row was left out of the chunk, reject it or map the column to text in ferry.toml")]
-    Encode {
-        /// The Postgres type.
-        pg_type: &'static str,
-        /// The value, truncated.
-        value: String,
-        /// Why it cannot be encoded.
-        reason: &'static str,
-    },
+    /// A value has no binary form ([`CodecError::Encode`]): the caller
+    /// knows the row and column and turns this into a reject.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
     /// A value read from the target is not what its type's binary format
-    /// allows (or not valid UTF-8 for text).
-    #[error("{}cannot decode {value} as {pg_type}: {reason}; check that the column's type in the target is the one ferry created, and report it if it is", location(.table.as_deref(), .column.as_deref()))]
+    /// allows (or not valid UTF-8 for text); the codec's error says why.
+    #[error("{table}, column {column}: the target sent a value ferry cannot read")]
     Decode {
-        /// The table read (`schema.table`), when known.
-        table: Option<String>,
-        /// The column read, when known.
-        column: Option<String>,
-        /// The Postgres type the bytes were read as.
-        pg_type: String,
-        /// The raw bytes, as truncated hex.
-        value: String,
-        /// What is wrong with them.
-        reason: &'static str,
+        /// The table read (`schema.table`).
+        table: String,
+        /// The column read.
+        column: String,
+        /// What is wrong with the bytes ([`CodecError::Decode`]).
+        #[source]
+        source: CodecError,
     },
     /// A target column has a type ferry cannot read back.
     #[error("{table}, column {column}: ferry cannot read values of type {type_name}; change the column to the type in the plan (see ferry plan) or leave the table out of verification")]
@@ -271,16 +262,6 @@ impl WriteError {
     }
 }
 
-/// `public.t, column x: ` in front of a decode error, as far as known.
-fn location(table: Option<&str>, column: Option<&str>) -> String {
-    match (table, column) {
-        (Some(table), Some(column)) => format!("{table}, column {column}: "),
-        (Some(table), None) => format!("{table}: "),
-        (None, Some(column)) => format!("column {column}: "),
-        (None, None) => String::new(),
-    }
-}
-
 fn has_io_source(err: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {
@@ -376,5 +357,26 @@ mod tests {
             "public.t: sent 3 rows but COPY wrote 2; the chunk was rolled back, run ferry again and report this if it repeats"
         );
         assert!(!err.is_connection_error());
+    }
+
+    #[test]
+    fn decode_error_names_the_column_then_the_codec_reason() {
+        let source =
+            ferry_copy_codec::decode_value(ferry_model::PgType::Text, Some(b"a\xffb")).unwrap_err();
+        let err = WriteError::Decode {
+            table: "public.t".into(),
+            column: "note".into(),
+            source,
+        };
+        let chain: Vec<String> =
+            std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            chain[0],
+            "public.t, column note: the target sent a value ferry cannot read"
+        );
+        assert!(chain[1].starts_with("cannot decode x'61ff62' (3 bytes) as text: not valid UTF-8;"));
+        assert_eq!(chain.len(), 2);
     }
 }

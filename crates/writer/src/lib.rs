@@ -11,8 +11,9 @@
 //!   validated. A plan with a [`PartitionPlan`](ferry_model::PartitionPlan)
 //!   creates a partitioned parent and its leaves, each commented as ferry's;
 //!   [`list_leaves`] and the statements of `partition_ddl` maintain them.
-//! - [`CopyEncoder`] writes [`PgValue`](ferry_model::PgValue)s in the binary
-//!   COPY format into a reusable buffer.
+//! - [`CopyEncoder`] (from ferry-copy-codec, re-exported) writes
+//!   [`PgValue`](ferry_model::PgValue)s in the binary COPY format into a
+//!   reusable buffer.
 //! - [`ChunkCopy`] sends one chunk's encoded rows in one transaction with its
 //!   rejects, and commits only if the server wrote every row sent.
 //! - [`table_state`] and [`ensure_rejects_table`] inspect and prepare the
@@ -27,8 +28,9 @@
 //!
 //! For `ferry verify`, everything that reads the target back:
 //!
-//! - [`decode_value`] is the mirror of the field encoding: Postgres's binary
-//!   form of each type back into a [`PgValue`](ferry_model::PgValue).
+//! - [`decode_value`] (from ferry-copy-codec, re-exported) is the mirror of
+//!   the field encoding: Postgres's binary form of each type back into a
+//!   [`PgValue`](ferry_model::PgValue).
 //! - [`stream_rows`] streams a table's rows (all, an integer key range, or
 //!   a list of keys, see [`RowFilter`]) decoded by the column types the
 //!   server reports; [`count_rows`] and [`fetch_rejects`] read counts and
@@ -52,26 +54,10 @@
 //! Every failure is a [`WriteError`] that keeps the server's SQLSTATE,
 //! table, column and constraint.
 //!
+//! The encoding itself is ferry-copy-codec's (its docs show a round trip);
+//! this crate sends it.
+//!
 //! ```
-//! use std::borrow::Cow;
-//! use ferry_model::PgValue;
-//! use ferry_writer::CopyEncoder;
-//!
-//! let mut encoder = CopyEncoder::new();
-//! encoder.begin_row(2);
-//! encoder.push(&PgValue::Int4(7));
-//! encoder.push(&PgValue::Numeric(Cow::Borrowed("-0.0001")));
-//! // A malformed value is caught, and its row removed, by `try_push`.
-//! encoder.begin_row(1);
-//! assert!(encoder.try_push(&PgValue::Numeric(Cow::Borrowed("1e3"))).is_err());
-//! let rows = encoder.take();
-//! // Field count, then each field's length and bytes.
-//! assert_eq!(&rows[..10], &[0, 2, 0, 0, 0, 4, 0, 0, 0, 7]);
-//!
-//! // Reading back is the mirror image: the field without its length word.
-//! let back = ferry_writer::decode_value(ferry_model::PgType::Integer, Some(&rows[6..10]));
-//! assert_eq!(back.unwrap(), PgValue::Int4(7));
-//!
 //! let sql = ferry_writer::create_schema_sql("Sales");
 //! assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS \"Sales\""));
 //! assert_eq!(
@@ -80,13 +66,11 @@
 //! );
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod connect;
-mod copy_encoding;
 mod ddl;
-mod decode;
 mod error;
-mod field;
 mod inspect;
 mod ledger;
 mod load;
@@ -103,14 +87,14 @@ mod sync_state;
 mod tls;
 mod trust;
 
+pub use ferry_copy_codec::{decode_value, CodecError, CopyEncoder};
+
 pub use connect::{connect, redact_url, secrets, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT};
-pub use copy_encoding::CopyEncoder;
 pub use ddl::{
     constraint_steps, create_schema_sql, create_table_sql, drop_table_sql, plan_script,
     post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Leaves, Step,
     StepKind,
 };
-pub use decode::decode_value;
 pub use error::{ServerError, WriteError};
 pub use inspect::{
     check_columns_match, column_differences, inspect_table, schema_differences, TargetColumn,

@@ -10,6 +10,7 @@
 use std::ops::ControlFlow;
 use std::pin::pin;
 
+use ferry_copy_codec::CodecError;
 use ferry_model::{quote_qualified, PgValue, TablePlan};
 use futures_util::TryStreamExt;
 use tokio_postgres::Client;
@@ -112,11 +113,13 @@ async fn read_located(
         let oid: RawField<'_> = row.try_get(0).map_err(fail)?;
         let tid: RawField<'_> = row.try_get(1).map_err(fail)?;
         let at = decode_locator(oid.0, tid.0).ok_or_else(|| WriteError::Decode {
-            table: Some(display.clone()),
-            column: Some("ctid".to_owned()),
-            pg_type: "tid".to_owned(),
-            value: format!("{:?} {:?}", oid.0, tid.0),
-            reason: "is not an oid and a tuple id",
+            table: display.clone(),
+            column: "ctid".to_owned(),
+            source: CodecError::Decode {
+                pg_type: "tid".to_owned(),
+                value: format!("{:?} {:?}", oid.0, tid.0),
+                reason: "is not an oid and a tuple id",
+            },
         })?;
         if !keep(&at) {
             continue;

@@ -11,13 +11,12 @@ use std::ops::ControlFlow;
 use std::pin::pin;
 
 use bytes::BytesMut;
+use ferry_copy_codec::{decode_value, encode_value, Payload};
 use ferry_model::{quote_ident, quote_qualified, GeometryTypmod, PgType, PgValue, TablePlan};
 use futures_util::TryStreamExt;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Client;
 
-use crate::decode::decode_value;
-use crate::field::{put_payload, Payload};
 use crate::WriteError;
 
 /// Ranges per statement for [`RowFilter::KeyRanges`]: about 300 kB of SQL.
@@ -57,7 +56,7 @@ impl ToSql for PgParam<'_> {
         _ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
-        match put_payload(out, self.0)? {
+        match encode_value(out, self.0)? {
             Payload::Null => Ok(IsNull::Yes),
             Payload::Written => Ok(IsNull::No),
         }
@@ -363,8 +362,12 @@ impl<'a> RowDecoder<'a> {
             let raw: Option<RawField<'_>> = row
                 .try_get(skip + i)
                 .map_err(|e| WriteError::from_pg(display, "read a field", e))?;
-            let value = decode_value(*pg_type, raw.map(|r| r.0))
-                .map_err(|err| with_location(err, display, row.columns()[skip + i].name()))?;
+            let value =
+                decode_value(*pg_type, raw.map(|r| r.0)).map_err(|source| WriteError::Decode {
+                    table: display.to_owned(),
+                    column: row.columns()[skip + i].name().to_owned(),
+                    source,
+                })?;
             values.push(value.into_owned());
         }
         Ok(values)
@@ -411,24 +414,6 @@ fn pg_type_of(ty: &Type) -> Option<PgType> {
         _ if ty.name() == "geometry" => PgType::Geometry(GeometryTypmod::default()),
         _ => return None,
     })
-}
-
-fn with_location(err: WriteError, table: &str, column: &str) -> WriteError {
-    match err {
-        WriteError::Decode {
-            pg_type,
-            value,
-            reason,
-            ..
-        } => WriteError::Decode {
-            table: Some(table.to_owned()),
-            column: Some(column.to_owned()),
-            pg_type,
-            value,
-            reason,
-        },
-        other => other,
-    }
 }
 
 /// The exact number of rows in `schema.table` (`count(*)`, a full scan).

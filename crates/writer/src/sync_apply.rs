@@ -59,7 +59,7 @@ impl ChangeSet {
     ///
     /// # Errors
     ///
-    /// [`WriteError::Encode`] when a value has no binary form; the row is
+    /// [`WriteError::Codec`] when a value has no binary form; the row is
     /// then left out.
     pub fn upsert(&mut self, row: &[PgValue<'_>]) -> Result<(), WriteError> {
         push_row(&mut self.upserts, row)?;
@@ -71,7 +71,7 @@ impl ChangeSet {
     ///
     /// # Errors
     ///
-    /// [`WriteError::Encode`] when a value has no binary form.
+    /// [`WriteError::Codec`] when a value has no binary form.
     pub fn delete(&mut self, key: &[PgValue<'_>]) -> Result<(), WriteError> {
         push_row(&mut self.deletes, key)?;
         self.delete_rows += 1;

@@ -1,6 +1,7 @@
 //! Runs `ferry_fuzz::check` on pseudo-random inputs from a fixed seed for
 //! a number of seconds (first argument, default 60): the fuzz target's
 //! property, on toolchains where libFuzzer is not available.
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

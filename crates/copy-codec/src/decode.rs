@@ -13,7 +13,7 @@ use ferry_model::{PgType, PgValue};
 use crate::field::{
     NUMERIC_DSCALE_MAX, NUMERIC_NAN, NUMERIC_NEG, NUMERIC_NINF, NUMERIC_PINF, NUMERIC_POS,
 };
-use crate::WriteError;
+use crate::CodecError;
 
 /// Reads one value of `pg_type` in Postgres's binary send format; `None`
 /// (a NULL field) is [`PgValue::Null`].
@@ -25,9 +25,9 @@ use crate::WriteError;
 ///
 /// # Errors
 ///
-/// [`WriteError::Decode`] (without table or column, which the caller adds)
+/// [`CodecError::Decode`] (without table or column, which the caller adds)
 /// when the bytes have the wrong length or are not a valid value.
-pub fn decode_value<'a>(pg_type: PgType, raw: Option<&'a [u8]>) -> Result<PgValue<'a>, WriteError> {
+pub fn decode_value<'a>(pg_type: PgType, raw: Option<&'a [u8]>) -> Result<PgValue<'a>, CodecError> {
     let Some(raw) = raw else {
         return Ok(PgValue::Null);
     };
@@ -86,7 +86,7 @@ fn fixed<const N: usize>(raw: &[u8]) -> Option<[u8; N]> {
     raw.try_into().ok()
 }
 
-fn decode_error(pg_type: PgType, raw: &[u8], reason: &'static str) -> WriteError {
+fn decode_error(pg_type: PgType, raw: &[u8], reason: &'static str) -> CodecError {
     const MAX_BYTES: usize = 20;
     let mut value: String = raw
         .iter()
@@ -96,9 +96,7 @@ fn decode_error(pg_type: PgType, raw: &[u8], reason: &'static str) -> WriteError
     if raw.len() > MAX_BYTES {
         value.push('…');
     }
-    WriteError::Decode {
-        table: None,
-        column: None,
+    CodecError::Decode {
         pg_type: pg_type.to_string(),
         value: format!("x'{value}' ({} bytes)", raw.len()),
         reason,
@@ -190,7 +188,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::field::{put_field, put_payload};
+    use crate::field::{encode_value, put_field};
 
     /// The field encoding COPY uses, without its length word.
     fn encoded(value: &PgValue<'_>) -> Option<Vec<u8>> {
@@ -198,7 +196,7 @@ mod tests {
         put_field(&mut buf, value).unwrap();
         let len = i32::from_be_bytes(buf[..4].try_into().unwrap());
         let mut payload = BytesMut::new();
-        put_payload(&mut payload, value).unwrap();
+        encode_value(&mut payload, value).unwrap();
         if len < 0 {
             None
         } else {
@@ -280,7 +278,7 @@ mod tests {
         ];
         for (pg_type, raw, reason) in cases {
             match decode_value(pg_type, Some(raw)) {
-                Err(WriteError::Decode { reason: got, .. }) => assert_eq!(got, reason, "{raw:?}"),
+                Err(CodecError::Decode { reason: got, .. }) => assert_eq!(got, reason, "{raw:?}"),
                 other => panic!("{pg_type} {raw:?}: {other:?}"),
             }
         }

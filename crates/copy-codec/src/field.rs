@@ -2,14 +2,14 @@
 //! function produces, which is also what its `recv` function reads.
 //!
 //! Binary COPY fields ([`CopyEncoder`](crate::CopyEncoder)) and bind
-//! parameters ([`PgParam`](crate::PgParam)) carry the same bytes, so both
-//! come from [`put_payload`]; [`decode_value`](crate::decode_value) is its
+//! parameters (ferry-writer's `PgParam`) carry the same bytes, so both come
+//! from [`encode_value`]; [`decode_value`](crate::decode_value) is its
 //! mirror. <https://www.postgresql.org/docs/15/protocol-overview.html#PROTOCOL-FORMAT-CODES>
 
 use bytes::{BufMut, BytesMut};
 use ferry_model::PgValue;
 
-use crate::WriteError;
+use crate::CodecError;
 
 /// `numeric` sign words (`src/backend/utils/adt/numeric.c`).
 pub(crate) const NUMERIC_POS: u16 = 0x0000;
@@ -22,16 +22,16 @@ pub(crate) const NUMERIC_DSCALE_MAX: usize = 0x3FFF;
 
 /// Writes `value` as a length-prefixed field (length `-1` for NULL), or
 /// nothing at all when it has no binary form.
-pub(crate) fn put_field(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<(), WriteError> {
+pub(crate) fn put_field(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<(), CodecError> {
     let start = buf.len();
     buf.put_i32(0);
-    match put_payload(buf, value) {
+    match encode_value(buf, value) {
         Ok(Payload::Null) => {
             buf[start..start + 4].copy_from_slice(&(-1i32).to_be_bytes());
             Ok(())
         }
         Ok(Payload::Written) => {
-            // put_payload refuses anything over i32::MAX bytes up front.
+            // encode_value refuses anything over i32::MAX bytes up front.
             let len = (buf.len() - start - 4) as i32;
             buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
             Ok(())
@@ -43,9 +43,9 @@ pub(crate) fn put_field(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<(), W
     }
 }
 
-/// What [`put_payload`] wrote.
+/// What [`encode_value`] wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Payload {
+pub enum Payload {
     /// The value is NULL: nothing was written, the caller marks the field.
     Null,
     /// The value's bytes were written.
@@ -54,7 +54,15 @@ pub(crate) enum Payload {
 
 /// Writes the bytes of `value` without a length, or nothing at all when it
 /// has no binary form: a value that fails leaves `buf` as it was.
-pub(crate) fn put_payload(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<Payload, WriteError> {
+///
+/// These are the bytes of a COPY field without its length word, and of a
+/// bind parameter in binary format.
+///
+/// # Errors
+///
+/// [`CodecError::Encode`] when the value has no binary form (a malformed
+/// numeric string, a field over 2 GiB).
+pub fn encode_value(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<Payload, CodecError> {
     match value {
         PgValue::Null => return Ok(Payload::Null),
         PgValue::Bool(b) => buf.put_u8(u8::from(*b)),
@@ -91,8 +99,8 @@ pub(crate) fn put_payload(buf: &mut BytesMut, value: &PgValue<'_>) -> Result<Pay
     Ok(Payload::Written)
 }
 
-fn encode_error(pg_type: &'static str, value: String, reason: &'static str) -> WriteError {
-    WriteError::Encode {
+fn encode_error(pg_type: &'static str, value: String, reason: &'static str) -> CodecError {
+    CodecError::Encode {
         pg_type,
         value,
         reason,
@@ -241,7 +249,7 @@ mod tests {
 
     fn payload(value: PgValue<'_>) -> (Payload, Vec<u8>) {
         let mut buf = BytesMut::new();
-        let written = put_payload(&mut buf, &value).unwrap();
+        let written = encode_value(&mut buf, &value).unwrap();
         (written, buf.to_vec())
     }
 
@@ -267,10 +275,10 @@ mod tests {
     fn a_value_without_binary_form_writes_nothing() {
         let mut buf = BytesMut::from(&b"kept"[..]);
         assert!(put_field(&mut buf, &PgValue::Numeric(Cow::Borrowed("1e3"))).is_err());
-        assert!(put_payload(&mut buf, &PgValue::Numeric(Cow::Borrowed("x"))).is_err());
+        assert!(encode_value(&mut buf, &PgValue::Numeric(Cow::Borrowed("x"))).is_err());
         // Refused only once its groups are written, and still leaves nothing.
         let wide = format!("1{}", "0".repeat(4 * 32_768));
-        assert!(put_payload(&mut buf, &PgValue::Numeric(Cow::Owned(wide))).is_err());
+        assert!(encode_value(&mut buf, &PgValue::Numeric(Cow::Owned(wide))).is_err());
         assert_eq!(&buf[..], b"kept");
     }
 

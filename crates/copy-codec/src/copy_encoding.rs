@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use ferry_model::PgValue;
 
 use crate::field::put_field;
-use crate::WriteError;
+use crate::CodecError;
 
 /// The 11-byte signature that opens every binary COPY stream.
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -88,18 +88,18 @@ impl CopyEncoder {
     ///
     /// # Errors
     ///
-    /// [`WriteError::Encode`] when the value has no binary form (a
+    /// [`CodecError::Encode`] when the value has no binary form (a
     /// malformed numeric string, a field over 2 GiB). The open row is then
     /// removed from the buffer: reject it and start the next row with
     /// [`begin_row`](Self::begin_row).
-    pub fn try_push(&mut self, value: &PgValue<'_>) -> Result<(), WriteError> {
+    pub fn try_push(&mut self, value: &PgValue<'_>) -> Result<(), CodecError> {
         self.encode(value)
             .inspect_err(|_| self.buf.truncate(self.row_start))
     }
 
     /// Writes one field, or nothing at all when the value has no binary
     /// form.
-    fn encode(&mut self, value: &PgValue<'_>) -> Result<(), WriteError> {
+    fn encode(&mut self, value: &PgValue<'_>) -> Result<(), CodecError> {
         put_field(&mut self.buf, value)
     }
 
@@ -277,7 +277,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    WriteError::Encode {
+                    CodecError::Encode {
                         pg_type: "numeric",
                         ..
                     }
