@@ -144,7 +144,7 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         Command::Verify(args) => {
             let options = args.options();
             let report = runtime(args.jobs)?.block_on(async {
-                let verified = ferry_engine::verify::verify(&options).await;
+                let verified = ferry_engine::verify::verify(&options, progress()).await;
                 ferry_engine::locks::explain(verified, &args.target, args.source.schema.as_deref())
                     .await
             })?;

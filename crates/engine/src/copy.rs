@@ -16,6 +16,7 @@ use crate::options::{CopyOptions, OnError, SnapshotMode};
 use crate::pipeline::{self, Load, Stop, TableLoad};
 use crate::prepare::prepare_at;
 use crate::report::{rate, CopyReport, TableReport};
+use crate::retry::RetryPolicy;
 use crate::setup::{self, copy_id};
 
 /// Copies the source's tables into the target; `observer` hears of
@@ -59,7 +60,9 @@ pub async fn copy(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<Cop
         expected_rows.push(prepared.source.row_count(table)?);
     }
 
-    let mut client = ferry_writer::connect(&args.target)
+    let progress = Arc::new(Progress::new(observer));
+    let mut client = RetryPolicy::new(args.retries)
+        .connect(&args.target, &progress)
         .await
         .context("connecting to the target")?;
     if args.storage.unlogged && prepared.plans.iter().any(|p| p.partition.is_some()) {
@@ -103,7 +106,6 @@ pub async fn copy(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<Cop
             .collect();
         let tables = Arc::new(tables);
         let stop = Arc::new(Stop::default());
-        let progress = Arc::new(Progress::new(observer));
         progress.load_started(
             &tables
                 .iter()
@@ -139,7 +141,7 @@ pub async fn copy(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<Cop
             run_id: run_id(),
             copy_id: copy_id.clone(),
             target: args.target.clone(),
-            retries: args.retries,
+            retry: RetryPolicy::new(args.retries),
             stop: Arc::clone(&stop),
             progress: Arc::clone(&progress),
         };

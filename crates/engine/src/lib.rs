@@ -37,6 +37,7 @@ mod post_load;
 mod postgis;
 mod prepare;
 pub mod report;
+pub mod retry;
 mod row_key;
 mod setup;
 mod snapshot;

@@ -17,7 +17,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::events::Progress;
 use crate::exit::{BadValue, Interrupted, RefusedValue};
 use crate::options::OnError;
+use crate::retry::{is_transient, RetryPolicy};
 use crate::row_key::KeyColumns;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
@@ -182,8 +183,8 @@ pub struct Load<'a> {
     pub copy_id: String,
     /// Where to reconnect after a lost connection.
     pub target: String,
-    /// Consecutive failed attempts a writer makes before it gives up.
-    pub retries: u32,
+    /// How a writer retries after a lost connection before it gives up.
+    pub retry: RetryPolicy,
     pub stop: Arc<Stop>,
     pub progress: Arc<Progress>,
 }
@@ -196,7 +197,7 @@ struct WriterShared {
     run_id: String,
     copy_id: String,
     target: String,
-    retries: u32,
+    retry: RetryPolicy,
     stop: Arc<Stop>,
     progress: Arc<Progress>,
 }
@@ -216,7 +217,7 @@ pub async fn run(
         run_id: load.run_id.clone(),
         copy_id: load.copy_id.clone(),
         target: load.target.clone(),
-        retries: load.retries,
+        retry: load.retry,
         stop: Arc::clone(&load.stop),
         progress: Arc::clone(&load.progress),
     });
@@ -453,7 +454,7 @@ async fn write_chunks(
                 shared.progress.advance(table, done.rows_read);
             }
             Ok(Claimed::NoneLeft | Claimed::Abandoned) => return Some(client),
-            Err(err) if is_transient(&err) && failures < shared.retries => {
+            Err(err) if is_transient(&err) && failures < shared.retry.attempts => {
                 failures += 1;
                 match reconnect(&shared, failures, &err).await {
                     Some(fresh) => client = fresh,
@@ -472,20 +473,8 @@ async fn write_chunks(
     }
 }
 
-/// A lost connection, a server shutting down or restarting: worth a retry.
-fn is_transient(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<WriteError>()
-            .is_some_and(WriteError::is_connection_error)
-            || cause
-                .downcast_ref::<tokio_postgres::Error>()
-                .is_some_and(tokio_postgres::Error::is_closed)
-    })
-}
-
-/// Waits (1 s, 2 s, 4 s… up to 30 s) and reconnects, for as many attempts
-/// as the retry budget leaves. `None` when the budget is spent or the run
+/// Waits as the retry policy says (about 1 s, 2 s, 4 s… up to 30 s, with
+/// jitter) and reconnects, for as many attempts as its budget leaves. `None` when the budget is spent or the run
 /// is stopping; the failure is then recorded.
 async fn reconnect(
     shared: &WriterShared,
@@ -494,11 +483,11 @@ async fn reconnect(
 ) -> Option<tokio_postgres::Client> {
     let mut last = format!("{cause:#}");
     loop {
-        let delay = Duration::from_secs((1u64 << (failures - 1).min(5)).min(30));
+        let delay = shared.retry.delay(failures);
         shared.progress.step(&format!(
-            "connection lost ({last}); retrying in {}s (attempt {failures} of {})",
-            delay.as_secs(),
-            shared.retries
+            "connection lost ({last}); retrying in {:.1}s (attempt {failures} of {})",
+            delay.as_secs_f64(),
+            shared.retry.attempts
         ));
         tokio::time::sleep(delay).await;
         if shared.stop.is_stopped() {
@@ -517,7 +506,7 @@ async fn reconnect(
                 }
                 return Some(client);
             }
-            Err(err) if failures < shared.retries => {
+            Err(err) if err.is_worth_retrying() && failures < shared.retry.attempts => {
                 failures += 1;
                 last = err.to_string();
             }
@@ -525,7 +514,7 @@ async fn reconnect(
                 shared.stop.fail(anyhow::Error::new(err).context(format!(
                     "gave up after {} attempts; committed chunks are kept: rerun the same \
                      command with --if-exists resume to continue",
-                    shared.retries
+                    shared.retry.attempts
                 )));
                 return None;
             }

@@ -203,6 +203,25 @@ impl WriteError {
         }
     }
 
+    /// True when trying again may succeed with nothing changed: the server
+    /// could not be reached or went away, is shutting down or restarting,
+    /// or has no connection slot free. Not a TLS or authentication failure,
+    /// nor a missing database: those need the user.
+    pub fn is_worth_retrying(&self) -> bool {
+        let transient_code = |code: &str| {
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        };
+        match self {
+            WriteError::ConnectTimeout { .. } | WriteError::ConnectionLost { .. } => true,
+            WriteError::Connect { source, .. } => match source.code() {
+                Some(code) => transient_code(code.code()),
+                None => true,
+            },
+            WriteError::Server(server) => transient_code(&server.code),
+            _ => false,
+        }
+    }
+
     /// True when the user must change something in the target or the
     /// plan before running again (exit code 2): an object ferry does not
     /// trust, a table that does not match the plan.

@@ -46,6 +46,7 @@ use crate::options::{
     CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
 };
 use crate::pipeline::Stop;
+use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use changes::{Baseline, TableJob};
 use report::TableOutcome;
 use strategy::{Deletes, Mode, Strategy};
@@ -222,7 +223,8 @@ async fn sync(
             .schema
             .unwrap_or_else(|| "public".to_owned()),
     };
-    let mut client = ferry_writer::connect(&args.target)
+    let mut client = RetryPolicy::new(CONNECT_RETRIES)
+        .connect(&args.target, progress)
         .await
         .context("connecting to the target")?;
     ferry_writer::ensure_sync_state(&mut client)

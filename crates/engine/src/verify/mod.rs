@@ -26,17 +26,22 @@ use ferry_verifier::{
 };
 use ferry_writer::RowFilter;
 
+use crate::events::{Observer, Progress};
 use crate::options::VerifyOptions;
 use crate::prepare::prepare;
+use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use crate::row_key::KeyColumns;
 
 /// Keys looked up in the target per query in sampled mode.
 const LOOKUP_BATCH: usize = 1_000;
 
-pub async fn verify(args: &VerifyOptions) -> Result<VerifyReport> {
+/// Compares the target with the source; `observer` hears of waits.
+pub async fn verify(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Result<VerifyReport> {
     let started = Instant::now();
     let prepared = prepare(&args.source)?;
-    let client = ferry_writer::connect(&args.target)
+    let progress = Progress::new(observer);
+    let client = RetryPolicy::new(CONNECT_RETRIES)
+        .connect(&args.target, &progress)
         .await
         .context("connecting to the target")?;
     let mode = if args.schema_only {
