@@ -24,7 +24,7 @@ use ferry_engine::events::Observer;
 use ferry_engine::exit;
 use ferry_engine::options::Format;
 
-use crate::args::{Cli, Command, ReportFormat};
+use crate::args::{Cli, Command, LogFormat, ReportFormat};
 use crate::progress::Progress;
 
 fn main() -> ExitCode {
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         }
     };
     scrub::install(&argv, false);
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     ferry_writer::set_lock_timeout(
         (cli.lock_timeout > 0).then(|| std::time::Duration::from_secs(cli.lock_timeout)),
     );
@@ -188,7 +188,9 @@ fn runtime(jobs: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn init_logging(verbose: u8) {
+/// Log lines go to stderr, scrubbed of passwords: warnings by default,
+/// more with -v; colour only on a terminal; JSON lines on request.
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -196,8 +198,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| scrub::Stderr)
-        .init();
+        .with_writer(|| scrub::Stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }

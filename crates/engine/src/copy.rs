@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ferry_model::{TablePlan, TableSchema};
+use tracing::Instrument;
 
 use crate::events::{Observer, Progress};
 use crate::exit::UsageError;
@@ -22,6 +23,11 @@ use crate::setup::{self, copy_id};
 /// Copies the source's tables into the target; `observer` hears of
 /// tables starting, rows committed and each phase.
 pub async fn copy(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<CopyReport> {
+    let span = tracing::info_span!("copy", source = %args.source.source.display());
+    copy_traced(args, observer).instrument(span).await
+}
+
+async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<CopyReport> {
     let started = Instant::now();
     if args.jobs == 0 || args.chunk_rows == 0 {
         return Err(UsageError::new("--jobs and --chunk-rows must be at least 1").into());

@@ -449,6 +449,12 @@ async fn write_chunks(
         }
         match claim_and_copy(&mut client, &tasks, &shared).await {
             Ok(Claimed::Copied(table, done, started)) => {
+                tracing::debug!(
+                    table = %shared.tables[table].plan.name,
+                    rows = done.rows_read,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "chunk committed"
+                );
                 failures = 0;
                 shared.tables[table].stats.record(&done, started);
                 shared.progress.advance(table, done.rows_read);
@@ -484,6 +490,7 @@ async fn reconnect(
     let mut last = format!("{cause:#}");
     loop {
         let delay = shared.retry.delay(failures);
+        tracing::info!(attempt = failures, delay_seconds = delay.as_secs_f64(), cause = %last, "reconnecting");
         shared.progress.step(&format!(
             "connection lost ({last}); retrying in {:.1}s (attempt {failures} of {})",
             delay.as_secs_f64(),

@@ -99,6 +99,22 @@ async fn set_logged(
         .collect())
 }
 
+/// Runs one step, logging what it built and how long it took.
+async fn run_step(client: &tokio_postgres::Client, step: &Step) -> Result<(), WriteError> {
+    let started = std::time::Instant::now();
+    let result = ferry_writer::run_step(client, step).await;
+    let seconds = started.elapsed().as_secs_f64();
+    match &result {
+        Ok(()) => {
+            tracing::info!(table = %step.table, kind = ?step.kind, seconds, "{}", step.description)
+        }
+        Err(err) => {
+            tracing::info!(table = %step.table, kind = ?step.kind, seconds, "{} failed: {err}", step.description)
+        }
+    }
+    result
+}
+
 fn already_exists(err: &WriteError) -> bool {
     err.sqlstate()
         .is_some_and(|code| ALREADY_EXISTS.contains(&code))
@@ -157,7 +173,7 @@ async fn run_in_parallel(
                 {
                     continue;
                 }
-                match ferry_writer::run_step(client, step).await {
+                match run_step(client, step).await {
                     Err(err) if resumed && already_exists(&err) => {}
                     result => result.with_context(|| step.description.clone())?,
                 }
@@ -189,7 +205,7 @@ pub async fn add_constraints(
             {
                 continue;
             }
-            let result = ferry_writer::run_step(client, &step).await;
+            let result = run_step(client, &step).await;
             match (step.kind, result) {
                 (_, Ok(())) => {}
                 (_, Err(err)) if resumed && already_exists(&err) => {}

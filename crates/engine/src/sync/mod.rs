@@ -36,6 +36,7 @@ use anyhow::{Context, Result};
 use ferry_model::{PgType, TablePlan};
 use ferry_verifier::{BucketDigests, Bucketing};
 use ferry_writer::{ChangeSet, DigestsUpdate, SyncRecord, SyncState, TableState};
+use tracing::Instrument;
 
 pub use report::SyncReport;
 pub use strategy::SyncConfig;
@@ -99,6 +100,11 @@ pub struct SyncOutcome {
 /// on a lock held elsewhere. Nothing is half-applied, since every table
 /// commits with its state, and the run exits 130.
 pub async fn run(args: &SyncOptions, observer: Arc<dyn Observer>) -> Result<SyncOutcome> {
+    let span = tracing::info_span!("sync", source = %args.source.source.display());
+    run_traced(args, observer).instrument(span).await
+}
+
+async fn run_traced(args: &SyncOptions, observer: Arc<dyn Observer>) -> Result<SyncOutcome> {
     let progress = Progress::new(observer);
     crate::interrupt::set_message(exit::SYNC_INTERRUPTED);
     let stop = Arc::new(Stop::default());

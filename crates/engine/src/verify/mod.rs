@@ -25,6 +25,7 @@ use ferry_verifier::{
     VerifyReport,
 };
 use ferry_writer::RowFilter;
+use tracing::Instrument;
 
 use crate::events::{Observer, Progress};
 use crate::options::VerifyOptions;
@@ -37,6 +38,11 @@ const LOOKUP_BATCH: usize = 1_000;
 
 /// Compares the target with the source; `observer` hears of waits.
 pub async fn verify(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Result<VerifyReport> {
+    let span = tracing::info_span!("verify", source = %args.source.source.display());
+    verify_traced(args, observer).instrument(span).await
+}
+
+async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Result<VerifyReport> {
     let started = Instant::now();
     let prepared = prepare(&args.source)?;
     let progress = Progress::new(observer);
