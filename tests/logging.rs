@@ -41,3 +41,34 @@ fn issue_16_json_logs_carry_the_command_span_and_each_build_step() {
     // The password-free target never shows, and no escape codes off a terminal.
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
 }
+
+/// Off a terminal, a finished table is one line with human numbers;
+/// `--quiet` leaves stderr empty when nothing fails (issue 18).
+#[test]
+fn issue_18_plain_lines_off_a_terminal_and_quiet_means_quiet() {
+    let source = TempSqlite::new(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let db = TestDb::new();
+    let source_arg = source.path.to_str().unwrap();
+    let run = ferry(&["copy", "--source", source_arg, "--target", &db.url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ferry: t: 2 rows loaded in ") && run.stderr.contains(" rows/s)"),
+        "{}",
+        run.stderr
+    );
+    let quiet = ferry(&[
+        "copy",
+        "--source",
+        source_arg,
+        "--target",
+        &db.url,
+        "--if-exists",
+        "truncate",
+        "-q",
+    ]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "");
+}

@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Errors only on stderr: no progress, phases or warnings (the
+    /// summary on stdout and the exit code still tell the outcome).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
     /// Log lines on stderr as text, or as one JSON object per line for a
     /// log collector (with each command's and table's fields).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]

@@ -74,7 +74,7 @@ fn write_stdout(output: &str) {
 
 /// Runs the command; returns what to print on stdout and the exit code.
 fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
-    let progress = || -> Arc<dyn Observer> { Arc::new(Progress::default()) };
+    let progress = || -> Arc<dyn Observer> { Arc::new(Progress::new(cli.quiet)) };
     match &cli.command {
         Command::Plan(args) => {
             let plan = ferry_engine::plan::plan(&args.options())?;
