@@ -171,3 +171,77 @@ fn a_live_wal_file_is_copied_from_one_backup() {
 fn a_live_rollback_journal_file_is_copied_from_one_backup() {
     copy_while_writing("delete");
 }
+
+/// Runs ferry as a user who may not write the source's directory: nobody
+/// when the tests run as root (root writes anywhere), else the test's
+/// own user, for whom the directory is made read-only.
+fn ferry_without_write_access(args: &[&str]) -> std::process::Output {
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+    // Root writes anywhere: the check must run as someone else.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", ferry]);
+        c
+    } else {
+        Command::new(ferry)
+    };
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run ferry")
+}
+
+/// A Kubernetes Job mounts the source read-only; a cleanly closed WAL
+/// database there has no `-shm` index and SQLite cannot make one (issue
+/// 18). ferry reads it (immutable, the file alone holding every commit)
+/// and copies it exactly; a `-wal` with content is never read around.
+#[test]
+fn issue_18_a_wal_file_on_a_read_only_directory_copies() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("ferry-ro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    )
+    .unwrap();
+    drop(conn);
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    assert!(!std::path::Path::new(&shm).exists(), "closed cleanly");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let db = TestDb::new();
+    let out = ferry_without_write_access(&[
+        "copy",
+        "--source",
+        path.to_str().unwrap(),
+        "--target",
+        &db.url,
+    ]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<String> = db
+        .client()
+        .query("SELECT v FROM t ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, ["a", "b", "c"]);
+    assert!(
+        !std::path::Path::new(&shm).exists(),
+        "nothing written beside it"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -27,6 +27,27 @@ pub struct SourceDb {
     /// The file errors name: `path` itself, or the file `path` is a
     /// snapshot of.
     pub(crate) shown: PathBuf,
+    /// Opened `immutable` (see [`SourceDb::open_as`]): the size and
+    /// modification time the file had then, which stand in for SQLite's
+    /// data version.
+    pub(crate) immutable: Option<FileState>,
+}
+
+/// What tells that a file changed when SQLite cannot watch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileState {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileState {
+    fn of(path: &Path) -> Option<FileState> {
+        let metadata = fs::metadata(path).ok()?;
+        Some(FileState {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
 }
 
 /// Registers a collation SQLite asks for and does not know (an
@@ -52,12 +73,33 @@ impl SourceDb {
 
     /// Opens `path`, a snapshot of `shown`, naming `shown` in every error so
     /// that messages point at the file the user gave.
+    ///
+    /// A WAL-mode file in a directory ferry cannot write to (a read-only
+    /// volume, as deployments mount sources) cannot be opened the usual
+    /// way when its `-shm` index is missing, which is how a cleanly closed
+    /// WAL database is left: SQLite would have to create it. When the file
+    /// also has no `-wal` content, every committed page is in the main file,
+    /// so it is opened `immutable` (no locks, no index) instead, and changes
+    /// to it are noticed from its size and modification time.
     pub fn open_as(path: &Path, shown: &Path) -> Result<SourceDb, ReadError> {
         check_file(path)?;
+        match SourceDb::open_with(path, shown, false) {
+            Err(err) if needs_shared_memory(&err) && wal_mode(path) && !has_wal_content(path) => {
+                SourceDb::open_with(path, shown, true)
+            }
+            opened => opened,
+        }
+    }
+
+    fn open_with(path: &Path, shown: &Path, immutable: bool) -> Result<SourceDb, ReadError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(read_only_uri(path), flags).map_err(|source| {
+        let mut uri = read_only_uri(path);
+        if immutable {
+            uri.push_str("&immutable=1");
+        }
+        let conn = Connection::open_with_flags(uri, flags).map_err(|source| {
             classify(path, None, source, |source| ReadError::Open {
                 path: path.to_owned(),
                 source,
@@ -73,6 +115,7 @@ impl SourceDb {
             conn,
             path: path.to_owned(),
             shown: shown.to_owned(),
+            immutable: immutable.then(|| FileState::of(path)).flatten(),
         };
         // Reading sqlite_schema makes SQLite read the header and page 1 and
         // parse every CREATE statement: a foreign file, a truncated one or a
@@ -118,7 +161,16 @@ impl SourceDb {
     /// # Errors
     ///
     /// [`ReadError::Busy`] and the like, as for reading the schema.
+    ///
+    /// A file opened `immutable` has no data version: its size and
+    /// modification time (and the absence of `-wal` content) take its place,
+    /// 0 while they are as they were at open, 1 once they are not.
     pub fn data_version(&self) -> Result<i64, ReadError> {
+        if let Some(state) = &self.immutable {
+            let same =
+                FileState::of(&self.path).as_ref() == Some(state) && !has_wal_content(&self.path);
+            return Ok(i64::from(!same));
+        }
         self.conn
             .query_row("PRAGMA data_version", [], |row| row.get(0))
             .map_err(|source| self.schema_error(source))
@@ -173,6 +225,35 @@ fn check_file(path: &Path) -> Result<(), ReadError> {
         });
     }
     Ok(())
+}
+
+/// Whether SQLite refused because it could not create or use the WAL
+/// index next to the file (a read-only directory or file).
+fn needs_shared_memory(err: &ReadError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(rusqlite::Error::SqliteFailure(failure, _)) = e.downcast_ref() {
+            return matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_READONLY_DIRECTORY
+                    | rusqlite::ffi::SQLITE_READONLY_CANTINIT
+                    | rusqlite::ffi::SQLITE_CANTOPEN
+            );
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Whether the file's header says WAL mode (read and write versions 2).
+fn wal_mode(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut header = [0u8; 20];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+        && header[18] == 2
+        && header[19] == 2
 }
 
 /// Whether a non-empty `-wal` file sits next to `path`: then the pages of
