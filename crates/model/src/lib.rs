@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod calendar;
+mod decimal;
 mod ident;
 mod key;
 mod plan;
@@ -29,6 +30,7 @@ mod types;
 mod value;
 
 pub use calendar::{civil_from_days, days_from_civil, PG_EPOCH_UNIX_DAYS};
+pub use decimal::{scan_decimal, Decimal};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{

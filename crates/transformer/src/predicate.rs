@@ -8,9 +8,7 @@
 //! the translation fail, and the index or constraint is left out with a
 //! warning rather than created with a different meaning.
 
-use ferry_model::{quote_ident, quote_literal, PgType};
-
-use crate::coerce::scan_decimal;
+use ferry_model::{quote_ident, quote_literal, scan_decimal, PgType};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Token {

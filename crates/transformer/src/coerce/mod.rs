@@ -20,7 +20,6 @@ use crate::error::CoerceError;
 use geometry::{GeometryError, SourceSrid};
 
 pub(crate) use datetime::{format_date, format_timestamp, scan as scan_datetime, shape};
-pub(crate) use number::scan_decimal;
 
 /// The hint for values that are simply wrong for the type.
 const FIX_OR_TEXT: &str = "fix the value or map the column to text in ferry.toml";
