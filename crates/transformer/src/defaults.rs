@@ -5,9 +5,12 @@
 //! the column's type (checked with the same [`coerce`] the copy uses).
 //! Anything else is left for the user, with a warning.
 
-use ferry_model::{quote_literal, scan_decimal, ColumnPlan, PgType, PgValue, SourceValueRef};
+use ferry_model::{
+    format_date, format_timestamp, quote_literal, scan_decimal, ColumnPlan, PgType, PgValue,
+    SourceValueRef,
+};
 
-use crate::coerce::{coerce, format_date, format_timestamp};
+use crate::coerce::coerce;
 
 /// SQLite's `CURRENT_TIMESTAMP` is UTC wall-clock time.
 const NOW_UTC: &str = "(now() AT TIME ZONE 'UTC')";

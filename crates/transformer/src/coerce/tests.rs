@@ -465,7 +465,7 @@ proptest! {
 
     #[test]
     fn datetime_text_round_trips(micros in -63_082_281_600_000_000i64..252_455_615_999_999_999) {
-        let text = super::format_timestamp(micros);
+        let text = ferry_model::format_timestamp(micros);
         let got = coerce(&column(T::Timestamptz, STRICT), S::Text(text.as_bytes())).unwrap();
         prop_assert_eq!(got, PgValue::Timestamptz(micros));
     }
