@@ -149,20 +149,8 @@ mod tests {
     use ferry_model::{ColumnPlan, PgType};
 
     fn plan(name: &str) -> TablePlan {
-        TablePlan {
-            source_name: name.to_owned(),
-            schema: "app".to_owned(),
-            name: name.to_owned(),
-            columns: vec![ColumnPlan::new("id", "INTEGER", PgType::BigInt)],
-            primary_key: Vec::new(),
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            checks: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-        }
+        let id = ColumnPlan::new("id", "INTEGER", PgType::BigInt);
+        TablePlan::new("app", name, vec![id])
     }
 
     fn words(line: &str) -> Vec<String> {

@@ -658,20 +658,7 @@ mod tests {
 
     #[test]
     fn a_leaf_may_not_take_a_table_name() {
-        let plan = |name: &str| TablePlan {
-            source_name: name.to_owned(),
-            schema: "public".to_owned(),
-            name: name.to_owned(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        };
+        let plan = |name: &str| TablePlan::new("public", name, Vec::new());
         let mut accounts = plan("accounts");
         accounts.partition = Some(PartitionPlan {
             column: "id".to_owned(),

@@ -79,19 +79,9 @@ pub fn parse(data: &[u8]) -> Option<Case<'_>> {
             [usize::from((flags >> 2) & 3)],
         srids: SridMap::default(),
     };
-    Some(Case {
-        column: ColumnPlan {
-            source_name: "c".to_owned(),
-            name: "c".to_owned(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: flags & 16 != 0,
-            default_sql: None,
-            identity: false,
-            coercion,
-        },
-        value,
-    })
+    let mut column = ColumnPlan::new("c", "", pg_type).with_coercion(coercion);
+    column.not_null = flags & 16 != 0;
+    Some(Case { column, value })
 }
 
 /// The first 8 bytes of `bytes`, zero-padded.

@@ -123,19 +123,10 @@ mod tests {
     use ferry_model::{Coercion, SourceValueRef};
 
     fn column(pg_type: PgType, offset: i32) -> ColumnPlan {
-        ColumnPlan {
-            source_name: "at".into(),
-            name: "at".into(),
-            declared_type: "DATETIME".into(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion {
-                naive_utc_offset_seconds: offset,
-                ..Coercion::default()
-            },
-        }
+        ColumnPlan::new("at", "DATETIME", pg_type).with_coercion(Coercion {
+            naive_utc_offset_seconds: offset,
+            ..Coercion::default()
+        })
     }
 
     /// Whatever the bound, a stored value that coerces to the threshold or

@@ -283,20 +283,6 @@ fn float_literal(f: f64, debug: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_model::Coercion;
-
-    fn col(pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: "c".into(),
-            name: "c".into(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
-    }
 
     #[test]
     fn translates_common_defaults() {
@@ -382,7 +368,7 @@ mod tests {
             ("(1)+(2)", PgType::BigInt, Err(())),
         ];
         for (raw, pg_type, want) in cases {
-            let got = translate_default(raw, &col(*pg_type));
+            let got = translate_default(raw, &ColumnPlan::new("c", "", *pg_type));
             assert_eq!(
                 got.as_ref().map(|o| o.as_deref()),
                 want.as_ref().map(|o| *o),

@@ -47,11 +47,7 @@ use crate::exact::ExactDecimal;
 /// ```
 /// use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
 /// use ferry_verifier::independent_value;
-/// let column = ColumnPlan {
-///     source_name: "at".into(), name: "at".into(), declared_type: "DATETIME".into(),
-///     pg_type: PgType::Timestamptz, not_null: false, default_sql: None, identity: false,
-///     coercion: Default::default(),
-/// };
+/// let column = ColumnPlan::new("at", "DATETIME", PgType::Timestamptz);
 /// // Julian day 2451545.0 is 2000-01-01 12:00 UTC.
 /// let noon = independent_value(&column, SourceValueRef::Real(2_451_545.0));
 /// assert_eq!(noon, Some(PgValue::Timestamptz(43_200_000_000)));
@@ -353,16 +349,7 @@ mod tests {
     use super::*;
 
     fn column(pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: "c".into(),
-            name: "c".into(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Default::default(),
-        }
+        ColumnPlan::new("c", "", pg_type)
     }
 
     fn value(pg_type: PgType, source: SourceValueRef<'_>) -> Option<PgValue<'static>> {

@@ -68,11 +68,7 @@ fn bad(value: SourceValueRef<'_>, reason: impl Into<String>, hint: &'static str)
 ///
 /// ```
 /// use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
-/// let column = ColumnPlan {
-///     source_name: "n".into(), name: "n".into(), declared_type: "INTEGER".into(),
-///     pg_type: PgType::BigInt, not_null: false, default_sql: None, identity: false,
-///     coercion: Default::default(),
-/// };
+/// let column = ColumnPlan::new("n", "INTEGER", PgType::BigInt);
 /// assert_eq!(ferry_transformer::coerce(&column, SourceValueRef::Text(b"42")), Ok(PgValue::Int8(42)));
 /// let err = ferry_transformer::coerce(&column, SourceValueRef::Text(b"4x")).unwrap_err();
 /// assert_eq!(err.to_string(), "'4x' is not an integer; fix the value or map the column to text in ferry.toml");

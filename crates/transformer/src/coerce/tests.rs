@@ -345,16 +345,7 @@ const CASES: &[(PgType, Coercion, SourceValueRef<'static>, Expect)] = &[
 ];
 
 fn column(pg_type: PgType, coercion: Coercion) -> ColumnPlan {
-    ColumnPlan {
-        source_name: "c".into(),
-        name: "c".into(),
-        declared_type: String::new(),
-        pg_type,
-        not_null: false,
-        default_sql: None,
-        identity: false,
-        coercion,
-    }
+    ColumnPlan::new("c", "", pg_type).with_coercion(coercion)
 }
 
 #[test]
