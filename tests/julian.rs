@@ -165,23 +165,10 @@ fn issue_12_julian_days_land_on_the_nearest_microsecond() {
     assert_eq!(count, days.len() as i64);
 }
 
-fn column(pg_type: PgType) -> ColumnPlan {
-    ColumnPlan {
-        source_name: "c".into(),
-        name: "c".into(),
-        declared_type: String::new(),
-        pg_type,
-        not_null: false,
-        default_sql: None,
-        identity: false,
-        coercion: Default::default(),
-    }
-}
-
 /// The copy's coercion and the verifier's independent route agree on
 /// whether `source` is accepted, and on the value if it is.
 fn agree(pg_type: PgType, source: SourceValueRef<'_>) -> Result<(), TestCaseError> {
-    let column = column(pg_type);
+    let column = ColumnPlan::new("c", "", pg_type);
     let copied = ferry_transformer::coerce(&column, source)
         .ok()
         .map(PgValue::into_owned);

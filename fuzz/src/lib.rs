@@ -34,25 +34,6 @@ use ferry_model::{Coercion, ColumnPlan, InvalidUtf8, PgType, PgValue, SourceValu
 
 pub use seeded::SeededInputs;
 
-/// Every type ferry creates; numeric(p,s) gets its modifiers from the input.
-const TYPES: [PgType; 15] = [
-    PgType::Boolean,
-    PgType::SmallInt,
-    PgType::Integer,
-    PgType::BigInt,
-    PgType::Real,
-    PgType::DoublePrecision,
-    PgType::Numeric(None),
-    PgType::Numeric(Some((1, 0))),
-    PgType::Text,
-    PgType::Bytea,
-    PgType::Date,
-    PgType::Timestamp,
-    PgType::Timestamptz,
-    PgType::Jsonb,
-    PgType::Uuid,
-];
-
 /// The column and value an input describes.
 #[derive(Debug)]
 pub struct Case<'a> {
@@ -66,7 +47,8 @@ pub struct Case<'a> {
 /// when it is too short to say which.
 pub fn parse(data: &[u8]) -> Option<Case<'_>> {
     let (&type_byte, rest) = data.split_first()?;
-    let mut pg_type = TYPES[usize::from(type_byte) % TYPES.len()];
+    // Every type ferry creates; numeric(p,s) gets its modifiers from the input.
+    let mut pg_type = PgType::ALL[usize::from(type_byte) % PgType::ALL.len()];
     let rest = if let PgType::Numeric(Some(_)) = pg_type {
         let (&[p, s], rest) = rest.split_first_chunk::<2>()?;
         // Postgres allows precision 1..=1000 and scale 0..=precision.
@@ -98,19 +80,9 @@ pub fn parse(data: &[u8]) -> Option<Case<'_>> {
             [usize::from((flags >> 2) & 3)],
         srids: SridMap::default(),
     };
-    Some(Case {
-        column: ColumnPlan {
-            source_name: "c".to_owned(),
-            name: "c".to_owned(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: flags & 16 != 0,
-            default_sql: None,
-            identity: false,
-            coercion,
-        },
-        value,
-    })
+    let mut column = ColumnPlan::new("c", "", pg_type).with_coercion(coercion);
+    column.not_null = flags & 16 != 0;
+    Some(Case { column, value })
 }
 
 /// The first 8 bytes of `bytes`, zero-padded.

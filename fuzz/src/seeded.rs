@@ -101,8 +101,11 @@ impl Iterator for SeededInputs {
         } else {
             self.next_u64() as u8
         };
-        let numeric_modifiers = crate::TYPES[usize::from(input[0]) % crate::TYPES.len()]
-            == ferry_model::PgType::Numeric(Some((1, 0)));
+        let all = ferry_model::PgType::ALL;
+        let numeric_modifiers = matches!(
+            all[usize::from(input[0]) % all.len()],
+            ferry_model::PgType::Numeric(Some(_))
+        );
         if !numeric_modifiers {
             input.truncate(1);
         }

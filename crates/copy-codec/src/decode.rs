@@ -354,32 +354,8 @@ mod tests {
         }
     }
 
-    const ALL_TYPES: [PgType; 16] = [
-        PgType::Boolean,
-        PgType::SmallInt,
-        PgType::Integer,
-        PgType::BigInt,
-        PgType::Real,
-        PgType::DoublePrecision,
-        PgType::Numeric(None),
-        PgType::Numeric(Some((30, 6))),
-        PgType::Text,
-        PgType::Bytea,
-        PgType::Date,
-        PgType::Timestamp,
-        PgType::Timestamptz,
-        PgType::Jsonb,
-        PgType::Uuid,
-        PgType::Geometry(ferry_model::GeometryTypmod {
-            shape: Some(ferry_model::GeometryShape::Point),
-            z: false,
-            m: false,
-            srid: 4326,
-        }),
-    ];
-
     fn typed_value() -> impl Strategy<Value = (PgType, Option<PgValue<'static>>)> {
-        proptest::sample::select(&ALL_TYPES[..]).prop_flat_map(|pg_type| {
+        proptest::sample::select(&PgType::ALL[..]).prop_flat_map(|pg_type| {
             (
                 Just(pg_type),
                 proptest::option::weighted(0.95, value_of(pg_type)),
@@ -408,7 +384,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
-            for pg_type in ALL_TYPES {
+            for pg_type in PgType::ALL {
                 let _ = decode_value(pg_type, Some(&bytes));
             }
         }

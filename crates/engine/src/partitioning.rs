@@ -28,8 +28,9 @@ use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
 use ferry_model::{
-    civil_from_days, days_from_civil, quote_literal, Leaf, LeafBound, PartitionPlan,
-    PartitionScheme, PgType, PgValue, SourceSchema, TablePlan, TimeInterval, PG_EPOCH_UNIX_DAYS,
+    civil_from_days, days_from_civil, format_date, format_timestamp, quote_literal, Leaf,
+    LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, SourceSchema, TablePlan,
+    TimeInterval, MICROS_PER_DAY, PG_EPOCH_UNIX_DAYS,
 };
 use ferry_reader::SourceDb;
 
@@ -40,8 +41,6 @@ use crate::exit::UsageError;
 pub const MAX_LEAVES: usize = 1000;
 /// Postgres keeps 63 bytes of a name.
 const MAX_NAME_BYTES: usize = 63;
-/// Microseconds in a day.
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Fills the leaves of every partitioned plan that has none yet, reading
 /// each partition column once.
@@ -186,12 +185,9 @@ fn list_value(value: &PgValue<'_>) -> Option<(String, String)> {
         PgValue::Int8(i) => return Some((i.to_string(), i.to_string())),
         PgValue::Numeric(n) => return Some((quote_literal(n), n.to_string())),
         PgValue::Text(t) => t.to_string(),
-        PgValue::Date(days) => {
-            let (y, m, d) = civil_from_days(i64::from(*days) + PG_EPOCH_UNIX_DAYS);
-            format!("{y:04}-{m:02}-{d:02}")
-        }
-        PgValue::Timestamp(micros) => timestamp_text(*micros),
-        PgValue::Timestamptz(micros) => format!("{}+00", timestamp_text(*micros)),
+        PgValue::Date(days) => format_date(i64::from(*days)),
+        PgValue::Timestamp(micros) => format_timestamp(*micros),
+        PgValue::Timestamptz(micros) => format!("{}+00", format_timestamp(*micros)),
         PgValue::Uuid(bytes) => {
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             format!(
@@ -206,23 +202,6 @@ fn list_value(value: &PgValue<'_>) -> Option<(String, String)> {
         _ => return None,
     };
     Some((quote_literal(&text), text))
-}
-
-fn timestamp_text(micros: i64) -> String {
-    let (y, m, d) = civil_from_days(micros.div_euclid(MICROS_PER_DAY) + PG_EPOCH_UNIX_DAYS);
-    let in_day = micros.rem_euclid(MICROS_PER_DAY);
-    let seconds = in_day / 1_000_000;
-    let fraction = in_day % 1_000_000;
-    let mut text = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
-    if fraction != 0 {
-        text.push_str(&format!(".{fraction:06}"));
-    }
-    text
 }
 
 /// The leaves of a range or list plan for the keys found.
@@ -679,20 +658,7 @@ mod tests {
 
     #[test]
     fn a_leaf_may_not_take_a_table_name() {
-        let plan = |name: &str| TablePlan {
-            source_name: name.to_owned(),
-            schema: "public".to_owned(),
-            name: name.to_owned(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        };
+        let plan = |name: &str| TablePlan::new("public", name, Vec::new());
         let mut accounts = plan("accounts");
         accounts.partition = Some(PartitionPlan {
             column: "id".to_owned(),

@@ -477,7 +477,7 @@ impl Retention {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{Coercion, ColumnPlan, PartitionPlan, TimeInterval};
+    use ferry_model::{ColumnPlan, PartitionPlan, TimeInterval};
 
     use super::*;
 
@@ -506,36 +506,17 @@ mod tests {
     }
 
     fn plan() -> TablePlan {
-        TablePlan {
-            source_name: "emails".to_owned(),
-            schema: "public".to_owned(),
-            name: "emails".to_owned(),
-            columns: vec![ColumnPlan {
-                source_name: "at".to_owned(),
-                name: "at".to_owned(),
-                declared_type: String::new(),
-                pg_type: PgType::Timestamptz,
-                not_null: true,
-                default_sql: None,
-                identity: false,
-                coercion: Coercion::default(),
-            }],
-            primary_key: Vec::new(),
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: Some(PartitionPlan {
-                column: "at".to_owned(),
-                scheme: PartitionScheme::Range {
-                    interval: TimeInterval::Month,
-                },
-                leaves: Vec::new(),
-                unique: Default::default(),
-            }),
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
+        let at = ColumnPlan::new("at", "", PgType::Timestamptz).not_null();
+        let mut plan = TablePlan::new("public", "emails", vec![at]);
+        plan.partition = Some(PartitionPlan {
+            column: "at".to_owned(),
+            scheme: PartitionScheme::Range {
+                interval: TimeInterval::Month,
+            },
+            leaves: Vec::new(),
+            unique: Default::default(),
+        });
+        plan
     }
 
     #[test]

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod calendar;
+mod decimal;
 mod ident;
 mod key;
 mod plan;
@@ -31,7 +32,12 @@ mod schema;
 mod types;
 mod value;
 
-pub use calendar::{civil_from_days, days_from_civil, PG_EPOCH_UNIX_DAYS};
+pub use calendar::{
+    civil_from_days, days_from_civil, format_date, format_timestamp, CivilDateTime, END_DATE,
+    END_TIMESTAMP, MICROS_PER_DAY, MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP, PG_EPOCH_JULIAN_DAY,
+    PG_EPOCH_UNIX_DAYS, PG_EPOCH_UNIX_SECONDS, SECONDS_PER_DAY,
+};
+pub use decimal::{scan_decimal, Decimal};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{
@@ -45,4 +51,4 @@ pub use schema::{
     SpatialMetadata, SpatialRefSys, TableSchema,
 };
 pub use types::{GeometryShape, GeometryTypmod, ParsePgTypeError, PgType};
-pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass, PG_EPOCH_JULIAN_DAY};
+pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass};

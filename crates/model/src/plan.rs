@@ -77,6 +77,26 @@ impl ColumnPlan {
             coercion: Coercion::default(),
         }
     }
+
+    /// The same column, `NOT NULL`.
+    pub fn not_null(mut self) -> ColumnPlan {
+        self.not_null = true;
+        self
+    }
+
+    /// The same column as the table's identity (which is `NOT NULL`, as
+    /// Postgres makes every identity column).
+    pub fn identity(mut self) -> ColumnPlan {
+        self.identity = true;
+        self.not_null = true;
+        self
+    }
+
+    /// The same column, coerced with `coercion`.
+    pub fn with_coercion(mut self, coercion: Coercion) -> ColumnPlan {
+        self.coercion = coercion;
+        self
+    }
 }
 
 /// A `UNIQUE` constraint, added after the load.
@@ -167,6 +187,26 @@ pub struct TablePlan {
 }
 
 impl TablePlan {
+    /// A plain table `schema.name` of `columns`, copied from the source
+    /// table `name`: no keys, constraints, indexes, partitions or warnings
+    /// yet.
+    pub fn new(schema: &str, name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
+        TablePlan {
+            source_name: name.to_owned(),
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+            columns,
+            primary_key: Vec::new(),
+            uniques: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            warnings: Vec::new(),
+            partition: None,
+            identity_floor: 0,
+        }
+    }
+
     /// The identity column, if any.
     pub fn identity_column(&self) -> Option<&ColumnPlan> {
         self.columns.iter().find(|c| c.identity)

@@ -56,6 +56,22 @@ pub struct SourceColumn {
     pub generated: bool,
 }
 
+impl SourceColumn {
+    /// A nullable column of the declared type, with the affinity SQLite
+    /// gives it, no default, outside the primary key, not generated.
+    pub fn new(name: &str, declared_type: &str) -> SourceColumn {
+        SourceColumn {
+            name: name.to_owned(),
+            declared_type: declared_type.to_owned(),
+            affinity: Affinity::of_declared_type(declared_type),
+            not_null: false,
+            default_sql: None,
+            primary_key_position: 0,
+            generated: false,
+        }
+    }
+}
+
 /// How an index came to exist, as `PRAGMA index_list` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexOrigin {
@@ -159,6 +175,24 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
+    /// A rowid table of `columns` without keys, indexes, constraints or
+    /// statement text.
+    pub fn new(name: &str, columns: Vec<SourceColumn>) -> TableSchema {
+        TableSchema {
+            name: name.to_owned(),
+            columns,
+            primary_key: Vec::new(),
+            without_rowid: false,
+            rowid_alias: None,
+            autoincrement: None,
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            sql: String::new(),
+            custom_collations: Vec::new(),
+        }
+    }
+
     /// Index of the named column, compared as SQLite does (ASCII
     /// case-insensitively).
     pub fn column_index(&self, name: &str) -> Option<usize> {

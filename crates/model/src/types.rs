@@ -39,6 +39,36 @@ pub enum PgType {
     Geometry(GeometryTypmod),
 }
 
+impl PgType {
+    /// Every type ferry creates, in declaration order, for the tests and
+    /// tools that must cover them all. `numeric` is listed plain and with a
+    /// typmod (`numeric(30,6)`: values are checked and padded only then);
+    /// `geometry` plain, as it holds any shape.
+    pub const ALL: [PgType; 16] = [
+        PgType::Boolean,
+        PgType::SmallInt,
+        PgType::Integer,
+        PgType::BigInt,
+        PgType::Real,
+        PgType::DoublePrecision,
+        PgType::Numeric(None),
+        PgType::Numeric(Some((30, 6))),
+        PgType::Text,
+        PgType::Bytea,
+        PgType::Date,
+        PgType::Timestamp,
+        PgType::Timestamptz,
+        PgType::Jsonb,
+        PgType::Uuid,
+        PgType::Geometry(GeometryTypmod {
+            shape: None,
+            z: false,
+            m: false,
+            srid: 0,
+        }),
+    ];
+}
+
 /// The simple-features shapes a PostGIS `geometry` typmod can fix; their
 /// numbers are the WKB type codes, their names what PostGIS prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -308,23 +338,7 @@ mod tests {
 
     #[test]
     fn display_parses_back() {
-        let all = [
-            PgType::Boolean,
-            PgType::SmallInt,
-            PgType::Integer,
-            PgType::BigInt,
-            PgType::Real,
-            PgType::DoublePrecision,
-            PgType::Numeric(None),
-            PgType::Numeric(Some((12, 4))),
-            PgType::Text,
-            PgType::Bytea,
-            PgType::Date,
-            PgType::Timestamp,
-            PgType::Timestamptz,
-            PgType::Jsonb,
-            PgType::Uuid,
-            PgType::Geometry(GeometryTypmod::default()),
+        let typmods = [
             PgType::Geometry(GeometryTypmod {
                 shape: Some(GeometryShape::MultiPolygon),
                 z: true,
@@ -338,8 +352,41 @@ mod tests {
                 srid: 0,
             }),
         ];
-        for t in all {
+        for t in PgType::ALL.into_iter().chain(typmods) {
             assert_eq!(t.to_string().parse::<PgType>(), Ok(t));
+        }
+    }
+
+    /// Listed once each in [`PgType::ALL`], and named in the message that
+    /// lists what a config may ask for.
+    #[test]
+    fn all_lists_every_variant() {
+        // A new variant fails to compile here until it gets a place.
+        let place = |t: PgType| match t {
+            PgType::Boolean => 0,
+            PgType::SmallInt => 1,
+            PgType::Integer => 2,
+            PgType::BigInt => 3,
+            PgType::Real => 4,
+            PgType::DoublePrecision => 5,
+            PgType::Numeric(None) => 6,
+            PgType::Numeric(Some(_)) => 7,
+            PgType::Text => 8,
+            PgType::Bytea => 9,
+            PgType::Date => 10,
+            PgType::Timestamp => 11,
+            PgType::Timestamptz => 12,
+            PgType::Jsonb => 13,
+            PgType::Uuid => 14,
+            PgType::Geometry(_) => 15,
+        };
+        let places: Vec<usize> = PgType::ALL.into_iter().map(place).collect();
+        assert_eq!(places, (0..PgType::ALL.len()).collect::<Vec<_>>());
+        let message = ParsePgTypeError("x".into()).to_string();
+        for t in PgType::ALL {
+            let name = t.to_string();
+            let name = name.split('(').next().unwrap();
+            assert!(message.contains(&format!(" {name},")), "{name}");
         }
     }
 

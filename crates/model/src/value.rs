@@ -3,10 +3,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The julian day number of 2000-01-01, Postgres's epoch for dates and
-/// timestamps in its binary formats.
-pub const PG_EPOCH_JULIAN_DAY: i64 = 2_451_545;
-
 /// SQLite's five storage classes, what `typeof()` reports for a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -8,6 +8,19 @@
 //! a scanner that knows where strings, quoted identifiers and comments begin
 //! and end, so that a `(`, `,` or `WHERE` inside `'it''s'`, `"a,b"`,
 //! `[x(y]` or `` `where` `` is never mistaken for structure.
+//!
+//! ferry-transformer's `predicate` module has a tokenizer of its own, and
+//! the two stay apart on purpose (issue 16). This one finds structure in
+//! any statement SQLite accepted: it never fails, its tokens are byte
+//! spans so that text is cut out exactly as written, and words follow
+//! SQLite's identifier rules (digits, `$` and every non-ASCII byte
+//! included; a point or a sign is punctuation, so `1.5e-3` is five
+//! tokens). The predicate tokenizer translates a small subset of
+//! expressions: it refuses anything else, reads a signed number with its
+//! exponent as one token, unquotes strings and resolves column names as it
+//! goes. Sharing one lexer would make the translator glue numbers back
+//! together and re-check what it must refuse, or this scanner learn values
+//! it only has to step over.
 
 use ferry_model::CheckSchema;
 

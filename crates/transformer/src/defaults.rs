@@ -5,9 +5,12 @@
 //! the column's type (checked with the same [`coerce`] the copy uses).
 //! Anything else is left for the user, with a warning.
 
-use ferry_model::{quote_literal, ColumnPlan, PgType, PgValue, SourceValueRef};
+use ferry_model::{
+    format_date, format_timestamp, quote_literal, scan_decimal, ColumnPlan, PgType, PgValue,
+    SourceValueRef,
+};
 
-use crate::coerce::{coerce, format_date, format_timestamp, scan_decimal};
+use crate::coerce::coerce;
 
 /// SQLite's `CURRENT_TIMESTAMP` is UTC wall-clock time.
 const NOW_UTC: &str = "(now() AT TIME ZONE 'UTC')";
@@ -280,20 +283,6 @@ fn float_literal(f: f64, debug: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_model::Coercion;
-
-    fn col(pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: "c".into(),
-            name: "c".into(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
-    }
 
     #[test]
     fn translates_common_defaults() {
@@ -379,7 +368,7 @@ mod tests {
             ("(1)+(2)", PgType::BigInt, Err(())),
         ];
         for (raw, pg_type, want) in cases {
-            let got = translate_default(raw, &col(*pg_type));
+            let got = translate_default(raw, &ColumnPlan::new("c", "", *pg_type));
             assert_eq!(
                 got.as_ref().map(|o| o.as_deref()),
                 want.as_ref().map(|o| *o),

@@ -51,31 +51,14 @@
 //! # Example
 //!
 //! ```
-//! use ferry_model::{Affinity, SourceColumn, SourceSchema, SourceValueRef, PgValue, TableSchema};
+//! use ferry_model::{SourceColumn, SourceSchema, SourceValueRef, PgValue, TableSchema};
 //! use ferry_transformer::{coerce, plan_tables, PlanOptions};
 //!
+//! let mut at = SourceColumn::new("At", "DATETIME");
+//! at.not_null = true;
+//! at.default_sql = Some("CURRENT_TIMESTAMP".into());
 //! let schema = SourceSchema {
-//!     tables: vec![TableSchema {
-//!         name: "Events".into(),
-//!         columns: vec![SourceColumn {
-//!             name: "At".into(),
-//!             declared_type: "DATETIME".into(),
-//!             affinity: Affinity::Numeric,
-//!             not_null: true,
-//!             default_sql: Some("CURRENT_TIMESTAMP".into()),
-//!             primary_key_position: 0,
-//!             generated: false,
-//!         }],
-//!         primary_key: vec![],
-//!         without_rowid: false,
-//!         rowid_alias: None,
-//!         autoincrement: None,
-//!         indexes: vec![],
-//!         foreign_keys: vec![],
-//!         sql: String::new(),
-//!         custom_collations: Vec::new(),
-//!         checks: Vec::new(),
-//!     }],
+//!     tables: vec![TableSchema::new("Events", vec![at])],
 //!     skipped: vec![],
 //!     spatial: Default::default(),
 //! };

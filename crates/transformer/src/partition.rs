@@ -329,54 +329,34 @@ fn sorted(columns: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{Coercion, ColumnPlan, ForeignKeyPlan, TimeInterval, UniquePlan};
+    use ferry_model::{ColumnPlan, ForeignKeyPlan, SourceColumn, TimeInterval, UniquePlan};
 
     use super::*;
 
     fn column(name: &str, pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: name.to_owned(),
-            name: name.to_owned(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
+        ColumnPlan::new(name, "", pg_type)
     }
 
     fn emails() -> TablePlan {
-        let mut id = column("id", PgType::BigInt);
-        id.identity = true;
-        id.not_null = true;
-        TablePlan {
-            source_name: "emails".to_owned(),
-            schema: "public".to_owned(),
-            name: "emails".to_owned(),
-            columns: vec![
-                id,
-                column("message_id", PgType::Text),
-                column("received_at", PgType::Timestamptz),
-            ],
-            primary_key: vec!["id".to_owned()],
-            uniques: vec![UniquePlan {
-                name: "emails_message_id_key".to_owned(),
-                columns: vec!["message_id".to_owned()],
-                deferrable: true,
-            }],
-            indexes: vec![IndexPlan {
-                name: "emails_lower".to_owned(),
-                unique: true,
-                key_sql: vec!["lower(\"message_id\")".to_owned()],
-                where_sql: None,
-            }],
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
+        let columns = vec![
+            column("id", PgType::BigInt).identity(),
+            column("message_id", PgType::Text),
+            column("received_at", PgType::Timestamptz),
+        ];
+        let mut plan = TablePlan::new("public", "emails", columns);
+        plan.primary_key = vec!["id".to_owned()];
+        plan.uniques = vec![UniquePlan {
+            name: "emails_message_id_key".to_owned(),
+            columns: vec!["message_id".to_owned()],
+            deferrable: true,
+        }];
+        plan.indexes = vec![IndexPlan {
+            name: "emails_lower".to_owned(),
+            unique: true,
+            key_sql: vec!["lower(\"message_id\")".to_owned()],
+            where_sql: None,
+        }];
+        plan
     }
 
     fn spec(scheme: PartitionScheme, unique: UniquePolicy) -> PartitionSpec {
@@ -389,30 +369,13 @@ mod tests {
     }
 
     fn source() -> TableSchema {
-        TableSchema {
-            name: "emails".to_owned(),
-            columns: ["id", "message_id", "received_at"]
-                .iter()
-                .map(|name| ferry_model::SourceColumn {
-                    name: (*name).to_owned(),
-                    declared_type: String::new(),
-                    affinity: ferry_model::Affinity::Text,
-                    not_null: false,
-                    default_sql: None,
-                    primary_key_position: 0,
-                    generated: false,
-                })
-                .collect(),
-            primary_key: vec!["id".to_owned()],
-            without_rowid: false,
-            rowid_alias: Some("id".to_owned()),
-            autoincrement: None,
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            sql: String::new(),
-            custom_collations: Vec::new(),
-            checks: Vec::new(),
-        }
+        let columns = ["id", "message_id", "received_at"]
+            .map(|name| SourceColumn::new(name, "TEXT"))
+            .to_vec();
+        let mut table = TableSchema::new("emails", columns);
+        table.primary_key = vec!["id".to_owned()];
+        table.rowid_alias = Some("id".to_owned());
+        table
     }
 
     const MONTH: PartitionScheme = PartitionScheme::Range {

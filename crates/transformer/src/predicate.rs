@@ -7,10 +7,17 @@
 //! else (other function calls, operators on values, unknown words) makes
 //! the translation fail, and the index or constraint is left out with a
 //! warning rather than created with a different meaning.
+//!
+//! The reader's `sql_scan` also tokenizes SQL, to take `CREATE` statements
+//! apart; it is kept separate on purpose (issue 16). That scanner must
+//! accept every statement and return spans of the text as written; this
+//! tokenizer refuses what it cannot translate (comments, operators and
+//! words outside the subset), reads a signed number with its exponent as
+//! one token checked by [`ferry_model::scan_decimal`], and hands back
+//! unquoted strings and resolved columns: a different token model for a
+//! different job.
 
-use ferry_model::{quote_ident, quote_literal, PgType};
-
-use crate::coerce::scan_decimal;
+use ferry_model::{quote_ident, quote_literal, scan_decimal, PgType};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Token {

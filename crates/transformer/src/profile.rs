@@ -262,28 +262,14 @@ impl fmt::Display for TableProfile {
 mod tests {
     use super::*;
 
-    fn column(name: &str, declared: &str, pg_type: PgType) -> ColumnPlan {
-        ColumnPlan::new(name, declared, pg_type)
-    }
-
     fn plan() -> TablePlan {
-        TablePlan {
-            source_name: "events".into(),
-            schema: "public".into(),
-            name: "events".into(),
-            columns: vec![
-                column("id", "INTEGER", PgType::BigInt),
-                column("at", "DATETIME", PgType::Timestamptz),
-            ],
-            primary_key: vec!["id".into()],
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
+        let columns = vec![
+            ColumnPlan::new("id", "INTEGER", PgType::BigInt),
+            ColumnPlan::new("at", "DATETIME", PgType::Timestamptz),
+        ];
+        let mut plan = TablePlan::new("public", "events", columns);
+        plan.primary_key = vec!["id".into()];
+        plan
     }
 
     #[test]

@@ -180,21 +180,9 @@ pub fn postgis_owned_tables(schema: &SourceSchema) -> Vec<SkippedObject> {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{Affinity, GeometryColumnSchema, SpatialRefSys, TableSchema};
+    use ferry_model::{GeometryColumnSchema, SpatialRefSys, TableSchema};
 
     use super::*;
-
-    fn column(name: &str, declared: &str) -> SourceColumn {
-        SourceColumn {
-            name: name.into(),
-            declared_type: declared.into(),
-            affinity: Affinity::of_declared_type(declared),
-            not_null: false,
-            default_sql: None,
-            primary_key_position: 0,
-            generated: false,
-        }
-    }
 
     fn geopackage(geometry_type: &str, z: Option<bool>, m: Option<bool>) -> SpatialMetadata {
         SpatialMetadata {
@@ -226,7 +214,7 @@ mod tests {
     }
 
     fn planned(spatial: &SpatialMetadata, declared: &str) -> Option<(String, SridMap)> {
-        postgis_column(spatial, "layer", &column("geom", declared))
+        postgis_column(spatial, "layer", &SourceColumn::new("geom", declared))
             .map(|(mapping, srids)| (mapping.pg_type.to_string(), srids))
     }
 
@@ -275,19 +263,7 @@ mod tests {
 
     #[test]
     fn spatialite_metadata_tables_are_left_to_postgis() {
-        let table = |name: &str| TableSchema {
-            name: name.into(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            without_rowid: false,
-            rowid_alias: None,
-            autoincrement: None,
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            sql: String::new(),
-            custom_collations: Vec::new(),
-            checks: Vec::new(),
-        };
+        let table = |name: &str| TableSchema::new(name, Vec::new());
         let mut schema = SourceSchema {
             tables: vec![
                 table("Spatial_Ref_Sys"),

@@ -15,25 +15,14 @@
 
 use std::borrow::Cow;
 
-use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
+use ferry_model::{
+    ColumnPlan, PgType, PgValue, SourceValueRef, END_DATE, END_TIMESTAMP, MICROS_PER_DAY,
+    MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP, PG_EPOCH_JULIAN_DAY, PG_EPOCH_UNIX_SECONDS,
+    SECONDS_PER_DAY,
+};
 
 use crate::encode::encode_value;
 use crate::exact::ExactDecimal;
-
-/// Postgres's first timestamp, 4714-11-24 BC 00:00, in µs since 2000-01-01
-/// (`MIN_TIMESTAMP` in Postgres's `src/include/datatype/timestamp.h`).
-const FIRST_MICROSECOND: i128 = -211_813_488_000_000_000;
-/// One past Postgres's last timestamp: 294277-01-01 00:00 (`END_TIMESTAMP`).
-const END_MICROSECOND: i128 = 9_223_371_331_200_000_000;
-/// Postgres dates are julian day numbers 0 to 2147483493 (`date2j`'s
-/// range, `DATETIME_MIN_JULIAN` to `DATE_END_JULIAN - 1`).
-const JULIAN_DAY_NUMBERS: std::ops::Range<i128> = 0..2_147_483_494;
-/// The julian day number of 2000-01-01.
-const JULIAN_DAY_2000: i128 = 2_451_545;
-/// 1970-01-01 00:00 UTC in seconds since 2000-01-01.
-const UNIX_EPOCH_SECONDS: i128 = -946_684_800;
-/// Microseconds in a day.
-const DAY_MICROS: u64 = 86_400_000_000;
 
 /// For a source value whose coercion does arithmetic, the value the target must hold,
 /// computed by a route independent of ferry-transformer; None when the column's coercion
@@ -58,11 +47,7 @@ const DAY_MICROS: u64 = 86_400_000_000;
 /// ```
 /// use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
 /// use ferry_verifier::independent_value;
-/// let column = ColumnPlan {
-///     source_name: "at".into(), name: "at".into(), declared_type: "DATETIME".into(),
-///     pg_type: PgType::Timestamptz, not_null: false, default_sql: None, identity: false,
-///     coercion: Default::default(),
-/// };
+/// let column = ColumnPlan::new("at", "DATETIME", PgType::Timestamptz);
 /// // Julian day 2451545.0 is 2000-01-01 12:00 UTC.
 /// let noon = independent_value(&column, SourceValueRef::Real(2_451_545.0));
 /// assert_eq!(noon, Some(PgValue::Timestamptz(43_200_000_000)));
@@ -176,16 +161,20 @@ fn same_decimal(short: &str, padded: &str) -> bool {
     zeros.bytes().all(|b| b == b'0')
 }
 
+/// `micros` since 2000-01-01, when Postgres's timestamps hold it.
 fn timestamp_in_range(micros: i128) -> Option<i64> {
-    (FIRST_MICROSECOND..END_MICROSECOND)
+    (i128::from(MIN_TIMESTAMP)..i128::from(END_TIMESTAMP))
         .contains(&micros)
         .then_some(micros as i64)
 }
 
-fn date_from_day_number(day_number: i128) -> Option<i32> {
-    JULIAN_DAY_NUMBERS
-        .contains(&day_number)
-        .then(|| (day_number - JULIAN_DAY_2000) as i32)
+/// `days` since 2000-01-01, when Postgres's dates hold it: julian day
+/// numbers 0 to 2147483493 (`date2j`'s range, `DATETIME_MIN_JULIAN` to
+/// `DATE_END_JULIAN - 1`).
+fn date_in_range(days: i128) -> Option<i32> {
+    (i128::from(MIN_DATE)..i128::from(END_DATE))
+        .contains(&days)
+        .then_some(days as i32)
 }
 
 /// `floor((jd - 2451544.5) × 86400000000 + 1/2)`, in decimal: the product
@@ -194,14 +183,16 @@ fn date_from_day_number(day_number: i128) -> Option<i32> {
 /// the rounding).
 fn julian_micros(jd: f64) -> Option<i64> {
     let mut micros = ExactDecimal::of(jd)?;
-    micros.mul_small(DAY_MICROS);
+    micros.mul_small(MICROS_PER_DAY.unsigned_abs());
     // 2451544.5 days: 24515445 tenths of a day of 8640000000 µs each.
     let since_2000 = micros.round_half_up()? - 24_515_445 * 8_640_000_000;
     timestamp_in_range(since_2000)
 }
 
 fn unix_micros(seconds: i64) -> Option<i64> {
-    timestamp_in_range((i128::from(seconds) + UNIX_EPOCH_SECONDS) * 1_000_000)
+    timestamp_in_range(
+        (i128::from(seconds) - i128::from(PG_EPOCH_UNIX_SECONDS)) * i128::from(MICROS_PER_SECOND),
+    )
 }
 
 /// A julian day that is a midnight is `n - 0.5` for the day number `n`
@@ -217,15 +208,16 @@ fn julian_date(jd: f64) -> Option<i32> {
     })?;
     // jd = whole + 0.5 starts day whole + 1; jd = -(whole + 0.5) starts day -whole.
     let day_number = if exact.negative { -whole } else { whole + 1 };
-    date_from_day_number(day_number)
+    date_in_range(day_number - i128::from(PG_EPOCH_JULIAN_DAY))
 }
 
 fn unix_date(seconds: i64) -> Option<i32> {
-    let seconds = i128::from(seconds);
-    if seconds % 86_400 != 0 {
+    if seconds % SECONDS_PER_DAY != 0 {
         return None;
     }
-    date_from_day_number((seconds + UNIX_EPOCH_SECONDS) / 86_400 + JULIAN_DAY_2000)
+    date_in_range(
+        (i128::from(seconds) - i128::from(PG_EPOCH_UNIX_SECONDS)) / i128::from(SECONDS_PER_DAY),
+    )
 }
 
 /// A REAL as numeric text: the shortest round-trip decimal, then fitted to
@@ -357,16 +349,7 @@ mod tests {
     use super::*;
 
     fn column(pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: "c".into(),
-            name: "c".into(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Default::default(),
-        }
+        ColumnPlan::new("c", "", pg_type)
     }
 
     fn value(pg_type: PgType, source: SourceValueRef<'_>) -> Option<PgValue<'static>> {

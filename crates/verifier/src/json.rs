@@ -11,7 +11,9 @@
 
 use std::borrow::Cow;
 
-use crate::numeric::{exponent, Decimal, INVALID_MARKER};
+use ferry_model::scan_decimal;
+
+use crate::numeric::{write_decimal, INVALID_MARKER};
 
 /// Nesting deeper than this is treated as unparseable, so a pathological
 /// document cannot overflow the stack of the thread hashing it.
@@ -188,37 +190,28 @@ impl<'a> Parser<'a> {
         (!inner.bytes().any(|b| b < 0x20)).then_some(Cow::Borrowed(inner))
     }
 
+    /// Reads a number as RFC 8259 spells it (stricter than a decimal: no
+    /// `+`, no leading zeros, digits on both sides of a point).
     fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
-        let negative = self.eat(b'-');
+        let start = self.pos;
+        self.eat(b'-');
         let int = self.digits();
         if int.is_empty() || (int.len() > 1 && int[0] == b'0') {
             return None;
         }
-        let frac = if self.eat(b'.') {
-            Some(self.digits()).filter(|d| !d.is_empty())?
-        } else {
-            &[]
-        };
-        let exp = if self.eat(b'e') || self.eat(b'E') {
-            let exp_negative = self.eat(b'-');
-            if !exp_negative {
+        if self.eat(b'.') && self.digits().is_empty() {
+            return None;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'-') {
                 self.eat(b'+');
             }
-            let digits = self.digits();
-            if digits.is_empty() {
+            if self.digits().is_empty() {
                 return None;
             }
-            exponent(exp_negative, digits)
-        } else {
-            0
-        };
-        Decimal {
-            negative,
-            int,
-            frac,
-            exp,
         }
-        .write(out);
+        // Every JSON number is a decimal; the scan splits it into parts.
+        write_decimal(&scan_decimal(&self.text[start..self.pos])?, out);
         Some(())
     }
 

@@ -6,6 +6,8 @@
 
 use std::io::Write as _;
 
+use ferry_model::{scan_decimal, Decimal};
+
 /// First payload byte of a value that could not be canonicalised; the raw
 /// text follows. Canonical text is ASCII or valid UTF-8, which never holds
 /// `0xFF`, so such a payload can never equal a canonical one.
@@ -18,79 +20,53 @@ pub(crate) const INVALID_MARKER: u8 = 0xFF;
 /// Postgres can store stays in plain form.
 const PLAIN_LIMIT: u64 = 1 << 18;
 
-/// A finite decimal number split into its textual parts, borrowed from the
-/// text it was parsed from: `[-]int.frac × 10^exp`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Decimal<'a> {
-    /// Whether a `-` sign was written.
-    pub(crate) negative: bool,
-    /// ASCII digits before the point (may be empty).
-    pub(crate) int: &'a [u8],
-    /// ASCII digits after the point (may be empty).
-    pub(crate) frac: &'a [u8],
-    /// The power of ten written after `e`, if any.
-    pub(crate) exp: i64,
-}
-
-impl Decimal<'_> {
-    /// Appends the canonical spelling of the number.
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        let (int, frac) = (self.int, self.frac);
-        let n = int.len() + frac.len();
-        let digit = |i: usize| {
-            if i < int.len() {
-                int[i]
-            } else {
-                frac[i - int.len()]
-            }
-        };
-        let lead = (0..n).take_while(|&i| digit(i) == b'0').count();
-        if lead == n {
-            out.push(b'0');
-            return;
-        }
-        let trail = (0..n).rev().take_while(|&i| digit(i) == b'0').count();
-        let (first, end) = (lead, n - trail);
-        // Where the decimal point sits, counted from the first significant
-        // digit: 0 means `0.d…`, len means `d…` with no fraction.
-        let point = (int.len() as i64)
-            .saturating_sub(lead as i64)
-            .saturating_add(self.exp);
-        let len = (end - first) as i64;
-        if self.negative {
-            out.push(b'-');
-        }
-        if point.unsigned_abs() > PLAIN_LIMIT {
-            out.extend_from_slice(b"0.");
-            out.extend((first..end).map(digit));
-            // Writing into a Vec cannot fail.
-            let _ = write!(out, "e{point}");
-        } else if point <= 0 {
-            out.extend_from_slice(b"0.");
-            out.resize(out.len() + point.unsigned_abs() as usize, b'0');
-            out.extend((first..end).map(digit));
-        } else if point >= len {
-            out.extend((first..end).map(digit));
-            out.resize(out.len() + (point - len) as usize, b'0');
+/// Appends the canonical spelling of a finite decimal number.
+pub(crate) fn write_decimal(decimal: &Decimal<'_>, out: &mut Vec<u8>) {
+    let (int, frac) = (
+        decimal.int_digits.as_bytes(),
+        decimal.frac_digits.as_bytes(),
+    );
+    let n = int.len() + frac.len();
+    let digit = |i: usize| {
+        if i < int.len() {
+            int[i]
         } else {
-            let split = first + point as usize;
-            out.extend((first..split).map(digit));
-            out.push(b'.');
-            out.extend((split..end).map(digit));
+            frac[i - int.len()]
         }
+    };
+    let lead = (0..n).take_while(|&i| digit(i) == b'0').count();
+    if lead == n {
+        out.push(b'0');
+        return;
     }
-}
-
-/// Reads the digits of an exponent, saturating instead of overflowing: any
-/// exponent that large is out of every range anyway.
-pub(crate) fn exponent(negative: bool, digits: &[u8]) -> i64 {
-    let magnitude = digits.iter().fold(0i64, |acc, d| {
-        acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
-    if negative {
-        -magnitude
+    let trail = (0..n).rev().take_while(|&i| digit(i) == b'0').count();
+    let (first, end) = (lead, n - trail);
+    // Where the decimal point sits, counted from the first significant
+    // digit: 0 means `0.d…`, len means `d…` with no fraction.
+    let point = (int.len() as i64)
+        .saturating_sub(lead as i64)
+        .saturating_add(decimal.exponent.unwrap_or(0));
+    let len = (end - first) as i64;
+    if decimal.negative {
+        out.push(b'-');
+    }
+    if point.unsigned_abs() > PLAIN_LIMIT {
+        out.extend_from_slice(b"0.");
+        out.extend((first..end).map(digit));
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "e{point}");
+    } else if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + point.unsigned_abs() as usize, b'0');
+        out.extend((first..end).map(digit));
+    } else if point >= len {
+        out.extend((first..end).map(digit));
+        out.resize(out.len() + (point - len) as usize, b'0');
     } else {
-        magnitude
+        let split = first + point as usize;
+        out.extend((first..split).map(digit));
+        out.push(b'.');
+        out.extend((split..end).map(digit));
     }
 }
 
@@ -117,43 +93,13 @@ pub(crate) fn write_numeric(text: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(if negative { b"-Infinity" } else { b"Infinity" });
         return;
     }
-    match parse_finite(negative, body.as_bytes()) {
-        Some(decimal) => decimal.write(out),
+    match scan_decimal(trimmed) {
+        Some(decimal) => write_decimal(&decimal, out),
         None => {
             out.push(INVALID_MARKER);
             out.extend_from_slice(text.as_bytes());
         }
     }
-}
-
-/// Splits `digits[.digits][e[+-]digits]` (at least one mantissa digit).
-fn parse_finite(negative: bool, body: &[u8]) -> Option<Decimal<'_>> {
-    let (mantissa, exp) = match body.iter().position(|&b| b == b'e' || b == b'E') {
-        Some(at) => {
-            let written = &body[at + 1..];
-            let (exp_negative, digits) = match written.first() {
-                Some(b'-') => (true, &written[1..]),
-                Some(b'+') => (false, &written[1..]),
-                _ => (false, written),
-            };
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            (&body[..at], exponent(exp_negative, digits))
-        }
-        None => (body, 0),
-    };
-    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
-        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
-        None => (mantissa, &[][..]),
-    };
-    let all_digits = int.iter().chain(frac).all(u8::is_ascii_digit);
-    (all_digits && int.len() + frac.len() > 0).then_some(Decimal {
-        negative,
-        int,
-        frac,
-        exp,
-    })
 }
 
 #[cfg(test)]

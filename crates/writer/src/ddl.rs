@@ -556,51 +556,22 @@ pub(crate) fn identity_reset_sql<'p>(
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use ferry_model::{Coercion, ColumnPlan, IndexPlan, PgType, UniquePlan};
+    use ferry_model::{ColumnPlan, IndexPlan, PgType, UniquePlan};
 
     use super::*;
 
-    pub(crate) fn column(name: &str, pg_type: PgType) -> ColumnPlan {
-        ColumnPlan {
-            source_name: name.to_owned(),
-            name: name.to_owned(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
-    }
-
-    pub(crate) fn plan(schema: &str, name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
-        TablePlan {
-            source_name: name.to_owned(),
-            schema: schema.to_owned(),
-            name: name.to_owned(),
-            columns,
-            primary_key: Vec::new(),
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
-    }
-
     fn orders() -> TablePlan {
-        let mut id = column("id", PgType::BigInt);
-        id.identity = true;
-        id.not_null = true;
-        let mut status = column("Status", PgType::Text);
-        status.not_null = true;
+        let id = ColumnPlan::new("id", "", PgType::BigInt).identity();
+        let mut status = ColumnPlan::new("Status", "", PgType::Text).not_null();
         status.default_sql = Some("'new'".to_owned());
-        let mut plan = plan(
+        let mut plan = TablePlan::new(
             "shop",
             "order",
-            vec![id, status, column("customer_id", PgType::Integer)],
+            vec![
+                id,
+                status,
+                ColumnPlan::new("customer_id", "", PgType::Integer),
+            ],
         );
         plan.primary_key = vec!["id".to_owned()];
         plan.uniques = vec![UniquePlan {
@@ -699,7 +670,11 @@ pub(crate) mod tests {
 
     #[test]
     fn table_without_keys_only_analyzes() {
-        let steps = post_load_steps(&plan("public", "t", vec![column("x", PgType::Text)]));
+        let steps = post_load_steps(&TablePlan::new(
+            "public",
+            "t",
+            vec![ColumnPlan::new("x", "", PgType::Text)],
+        ));
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].kind, StepKind::Analyze);
     }
@@ -707,7 +682,11 @@ pub(crate) mod tests {
     #[test]
     fn primary_key_name_fits_63_bytes() {
         let long = "é".repeat(40); // 80 bytes
-        let mut plan = plan("public", &long, vec![column("id", PgType::Integer)]);
+        let mut plan = TablePlan::new(
+            "public",
+            &long,
+            vec![ColumnPlan::new("id", "", PgType::Integer)],
+        );
         plan.primary_key = vec!["id".to_owned()];
         let sql = &post_load_steps(&plan)[1].sql;
         let name = truncate_ident(&format!("{long}_pkey"));
@@ -779,7 +758,11 @@ pub(crate) mod tests {
 
     #[test]
     fn script_orders_everything_and_carries_warnings() {
-        let mut customer = plan("shop", "customer", vec![column("id", PgType::Integer)]);
+        let mut customer = TablePlan::new(
+            "shop",
+            "customer",
+            vec![ColumnPlan::new("id", "", PgType::Integer)],
+        );
         customer.primary_key = vec!["id".to_owned()];
         let mut order = orders();
         order.warnings.push("two\nlines".to_owned());

@@ -371,61 +371,39 @@ fn stored_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, UniquePlan};
+    use ferry_model::{ColumnPlan, ForeignKeyPlan, IndexPlan, UniquePlan};
 
     use super::*;
 
-    fn column(name: &str, pg_type: PgType, not_null: bool) -> ColumnPlan {
-        ColumnPlan {
-            source_name: name.to_owned(),
-            name: name.to_owned(),
-            declared_type: String::new(),
-            pg_type,
-            not_null,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
-    }
-
     fn plan() -> TablePlan {
-        let mut id = column("id", PgType::BigInt, true);
-        id.identity = true;
-        TablePlan {
-            source_name: "orders".to_owned(),
-            schema: "public".to_owned(),
-            name: "orders".to_owned(),
-            columns: vec![
-                id,
-                column("total", PgType::Numeric(Some((10, 2))), false),
-                column("at", PgType::Timestamptz, true),
-            ],
-            primary_key: vec!["id".to_owned()],
-            uniques: vec![UniquePlan {
-                name: "orders_at_key".to_owned(),
-                columns: vec!["at".to_owned(), "id".to_owned()],
-                deferrable: true,
-            }],
-            indexes: vec![IndexPlan {
-                name: "orders_total".to_owned(),
-                unique: false,
-                key_sql: vec!["\"total\"".to_owned()],
-                where_sql: None,
-            }],
-            foreign_keys: vec![ForeignKeyPlan {
-                name: "orders_customer_fk".to_owned(),
-                columns: vec!["id".to_owned()],
-                referenced_table: "customers".to_owned(),
-                referenced_columns: Vec::new(),
-                on_update: String::new(),
-                on_delete: String::new(),
-                initially_deferred: false,
-            }],
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
+        let columns = vec![
+            ColumnPlan::new("id", "", PgType::BigInt).identity(),
+            ColumnPlan::new("total", "", PgType::Numeric(Some((10, 2)))),
+            ColumnPlan::new("at", "", PgType::Timestamptz).not_null(),
+        ];
+        let mut plan = TablePlan::new("public", "orders", columns);
+        plan.primary_key = vec!["id".to_owned()];
+        plan.uniques = vec![UniquePlan {
+            name: "orders_at_key".to_owned(),
+            columns: vec!["at".to_owned(), "id".to_owned()],
+            deferrable: true,
+        }];
+        plan.indexes = vec![IndexPlan {
+            name: "orders_total".to_owned(),
+            unique: false,
+            key_sql: vec!["\"total\"".to_owned()],
+            where_sql: None,
+        }];
+        plan.foreign_keys = vec![ForeignKeyPlan {
+            name: "orders_customer_fk".to_owned(),
+            columns: vec!["id".to_owned()],
+            referenced_table: "customers".to_owned(),
+            referenced_columns: Vec::new(),
+            on_update: String::new(),
+            on_delete: String::new(),
+            initially_deferred: false,
+        }];
+        plan
     }
 
     fn target_column(name: &str, pg_type: &str, not_null: bool) -> TargetColumn {

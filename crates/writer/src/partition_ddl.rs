@@ -317,19 +317,18 @@ pub fn partitions_lock_key(schema: &str, parent: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{PgType, TimeInterval};
+    use ferry_model::{ColumnPlan, PgType, TimeInterval};
 
     use super::*;
-    use crate::ddl::tests::{column, plan};
     use crate::{create_table_sql, post_load_steps, StepKind};
 
     fn emails() -> TablePlan {
-        let mut plan = plan(
+        let mut plan = TablePlan::new(
             "public",
             "emails",
             vec![
-                column("id", PgType::BigInt),
-                column("received_at", PgType::Timestamptz),
+                ColumnPlan::new("id", "", PgType::BigInt),
+                ColumnPlan::new("received_at", "", PgType::Timestamptz),
             ],
         );
         plan.primary_key = vec!["id".to_owned(), "received_at".to_owned()];

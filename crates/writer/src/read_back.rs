@@ -499,39 +499,20 @@ pub async fn fetch_rejects(
 mod tests {
     use std::borrow::Cow;
 
-    use ferry_model::{Coercion, ColumnPlan};
+    use ferry_model::ColumnPlan;
 
     use super::*;
 
     fn plan() -> TablePlan {
-        let column = |name: &str, pg_type| ColumnPlan {
-            source_name: name.to_owned(),
-            name: name.to_owned(),
-            declared_type: String::new(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        };
-        TablePlan {
-            source_name: "t".to_owned(),
-            schema: "s".to_owned(),
-            name: "order".to_owned(),
-            columns: vec![
-                column("id", PgType::Integer),
-                column("Name", PgType::Text),
-                column("at", PgType::Timestamptz),
-            ],
-            primary_key: vec!["id".to_owned()],
-            uniques: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            warnings: Vec::new(),
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
+        let columns = vec![
+            ColumnPlan::new("id", "", PgType::Integer),
+            ColumnPlan::new("Name", "", PgType::Text),
+            ColumnPlan::new("at", "", PgType::Timestamptz),
+        ];
+        let mut plan = TablePlan::new("s", "order", columns);
+        plan.source_name = "t".to_owned();
+        plan.primary_key = vec!["id".to_owned()];
+        plan
     }
 
     fn sql(rows: &TargetRows<'_>) -> Vec<(String, usize)> {

@@ -774,38 +774,18 @@ fn column_list(columns: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{Coercion, PgType};
+    use ferry_model::PgType;
 
     use super::*;
 
-    fn column(name: &str) -> ColumnPlan {
-        ColumnPlan {
-            source_name: name.into(),
-            name: name.into(),
-            declared_type: "TEXT".into(),
-            pg_type: PgType::Text,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion::default(),
-        }
-    }
-
     fn plan(columns: &[&str], key: &[&str]) -> TablePlan {
-        TablePlan {
-            source_name: "t".into(),
-            schema: "app".into(),
-            name: "t".into(),
-            columns: columns.iter().map(|c| column(c)).collect(),
-            primary_key: key.iter().map(|k| (*k).to_owned()).collect(),
-            uniques: vec![],
-            indexes: vec![],
-            foreign_keys: vec![],
-            warnings: vec![],
-            partition: None,
-            identity_floor: 0,
-            checks: Vec::new(),
-        }
+        let columns = columns
+            .iter()
+            .map(|c| ColumnPlan::new(c, "TEXT", PgType::Text))
+            .collect();
+        let mut plan = TablePlan::new("app", "t", columns);
+        plan.primary_key = key.iter().map(|k| (*k).to_owned()).collect();
+        plan
     }
 
     #[test]
@@ -852,9 +832,7 @@ mod tests {
 
     #[test]
     fn added_columns_are_nullable() {
-        let mut at = column("seen_at");
-        at.pg_type = PgType::Timestamptz;
-        at.not_null = true;
+        let at = ColumnPlan::new("seen_at", "TEXT", PgType::Timestamptz).not_null();
         assert_eq!(
             add_column_sql(&plan(&["id"], &["id"]), &at),
             "ALTER TABLE \"app\".\"t\" ADD COLUMN \"seen_at\" timestamptz"

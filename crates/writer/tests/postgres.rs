@@ -45,8 +45,7 @@ async fn count(client: &Client, table: &str) -> i64 {
 }
 
 fn every_type() -> TablePlan {
-    let mut id = column("id", PgType::Integer);
-    id.not_null = true;
+    let id = column("id", PgType::Integer).not_null();
     let mut label = column("Label", PgType::Text);
     label.default_sql = Some("'none'".to_owned());
     let mut plan = plan(
@@ -399,9 +398,7 @@ async fn numeric_text_survives_the_binary_encoding() {
 async fn copy_errors_name_the_table_and_column() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
-    let mut id = column("id", PgType::Integer);
-    id.not_null = true;
-    let plan = plan("strict", vec![id]);
+    let plan = plan("strict", vec![column("id", PgType::Integer).not_null()]);
     create_table(&client, &plan, &Storage::default())
         .await
         .unwrap();
@@ -435,9 +432,7 @@ async fn copy_errors_name_the_table_and_column() {
 async fn identity_continues_past_the_largest_loaded_value() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
-    let mut id = column("Id", PgType::BigInt);
-    id.identity = true;
-    id.not_null = true;
+    let id = column("Id", PgType::BigInt).identity();
     let mut plan = plan("with identity", vec![id, column("name", PgType::Text)]);
     plan.primary_key = vec!["Id".to_owned()];
     create_table(&client, &plan, &Storage::default())

@@ -73,8 +73,7 @@ async fn read_all(
 }
 
 fn every_type() -> TablePlan {
-    let mut id = column("id", PgType::Integer);
-    id.not_null = true;
+    let id = column("id", PgType::Integer).not_null();
     plan(
         "every type",
         vec![
@@ -529,11 +528,8 @@ async fn inspect_sees_what_the_plan_created() {
     let client = db.client().await;
     let mut customer = plan("customer", vec![column("id", PgType::BigInt)]);
     customer.primary_key = vec!["id".to_owned()];
-    let mut id = column("id", PgType::BigInt);
-    id.identity = true;
-    id.not_null = true;
-    let mut at = column("at", PgType::Timestamptz);
-    at.not_null = true;
+    let id = column("id", PgType::BigInt).identity();
+    let at = column("at", PgType::Timestamptz).not_null();
     let mut order = plan(
         "Order",
         vec![

@@ -9,13 +9,12 @@
 //! meaning does; the bound it is given is rounded down, so its result is a
 //! superset, and each returned row is checked again here.
 
-use ferry_model::{ColumnPlan, PgType, PgValue, SourceValue};
+use ferry_model::{
+    ColumnPlan, PgType, PgValue, SourceValue, MICROS_PER_SECOND, PG_EPOCH_UNIX_SECONDS,
+    SECONDS_PER_DAY,
+};
 use ferry_reader::ColumnShape;
 
-/// Seconds from 1970-01-01 to 2000-01-01, Postgres's epoch.
-const PG_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
-const MICROS_PER_SECOND: i64 = 1_000_000;
-const SECONDS_PER_DAY: i64 = 86_400;
 /// The julian day of 2000-01-01 00:00 UTC.
 const PG_EPOCH_JULIAN: f64 = 2_451_544.5;
 
@@ -124,19 +123,10 @@ mod tests {
     use ferry_model::{Coercion, SourceValueRef};
 
     fn column(pg_type: PgType, offset: i32) -> ColumnPlan {
-        ColumnPlan {
-            source_name: "at".into(),
-            name: "at".into(),
-            declared_type: "DATETIME".into(),
-            pg_type,
-            not_null: false,
-            default_sql: None,
-            identity: false,
-            coercion: Coercion {
-                naive_utc_offset_seconds: offset,
-                ..Coercion::default()
-            },
-        }
+        ColumnPlan::new("at", "DATETIME", pg_type).with_coercion(Coercion {
+            naive_utc_offset_seconds: offset,
+            ..Coercion::default()
+        })
     }
 
     /// Whatever the bound, a stored value that coerces to the threshold or

@@ -293,39 +293,24 @@ pub fn show_lag(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_model::{Affinity, SourceColumn};
+    use ferry_model::SourceColumn;
     use ferry_transformer::{plan_tables, PlanOptions};
 
     fn table(sql_columns: &[(&str, &str, u32)], alias: Option<&str>) -> (TableSchema, TablePlan) {
         let columns: Vec<SourceColumn> = sql_columns
             .iter()
             .map(|(name, declared, pk)| SourceColumn {
-                name: (*name).into(),
-                declared_type: (*declared).into(),
-                affinity: Affinity::of_declared_type(declared),
-                not_null: false,
-                default_sql: None,
                 primary_key_position: *pk,
-                generated: false,
+                ..SourceColumn::new(name, declared)
             })
             .collect();
-        let table = TableSchema {
-            name: "t".into(),
-            primary_key: sql_columns
-                .iter()
-                .filter(|c| c.2 > 0)
-                .map(|c| c.0.to_owned())
-                .collect(),
-            columns,
-            without_rowid: false,
-            rowid_alias: alias.map(str::to_owned),
-            autoincrement: None,
-            indexes: vec![],
-            foreign_keys: vec![],
-            sql: String::new(),
-            custom_collations: Vec::new(),
-            checks: Vec::new(),
-        };
+        let mut table = TableSchema::new("t", columns);
+        table.primary_key = sql_columns
+            .iter()
+            .filter(|c| c.2 > 0)
+            .map(|c| c.0.to_owned())
+            .collect();
+        table.rowid_alias = alias.map(str::to_owned);
         let schema = ferry_model::SourceSchema {
             tables: vec![table.clone()],
             skipped: vec![],

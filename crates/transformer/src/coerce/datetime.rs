@@ -3,30 +3,13 @@
 //! Dates count days and timestamps microseconds from 2000-01-01, Postgres's
 //! own epoch, in the proleptic Gregorian calendar Postgres uses.
 
-/// Microseconds in a day.
-pub(crate) const USECS_PER_DAY: i64 = 86_400_000_000;
 /// 1970-01-01 counted in days from 2000-01-01.
 pub(crate) const UNIX_EPOCH_DAYS: i64 = -ferry_model::PG_EPOCH_UNIX_DAYS;
-/// The first microsecond Postgres timestamps hold: 4714-11-24 BC 00:00,
-/// julian day 0 (`MIN_TIMESTAMP` in Postgres's `datatype/timestamp.h`).
-pub(crate) const MIN_TIMESTAMP: i64 = -211_813_488_000_000_000;
-/// One past the last microsecond: 294277-01-01 00:00 (`END_TIMESTAMP`).
-pub(crate) const END_TIMESTAMP: i64 = 9_223_371_331_200_000_000;
-/// First and one-past-last day Postgres dates hold (julian days 0 and
-/// 2147483494, relative to 2000-01-01).
-pub(crate) const MIN_DATE: i64 = -2_451_545;
-/// See [`MIN_DATE`].
-pub(crate) const END_DATE: i64 = 2_147_483_494 - 2_451_545;
 
 /// Days from 2000-01-01 to a proleptic Gregorian date (`year` astronomical:
 /// 0 is 1 BC).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     ferry_model::days_from_civil(year, month, day) + UNIX_EPOCH_DAYS
-}
-
-/// The inverse of [`days_from_civil`].
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    ferry_model::civil_from_days(days - UNIX_EPOCH_DAYS)
 }
 
 fn is_leap(year: i64) -> bool {
@@ -241,7 +224,7 @@ pub(crate) fn validate(f: &DateTimeFields) -> Result<DateTime, Invalid> {
         return Err(Invalid::Nanoseconds);
     }
     let micros_of_day = ((i64::from(f.hour) * 60 + i64::from(f.minute)) * 60 + i64::from(f.second))
-        * 1_000_000
+        * ferry_model::MICROS_PER_SECOND
         + i64::from(f.nanos / 1000);
     Ok(DateTime {
         days: days_from_civil(year, f.month, f.day),
@@ -276,57 +259,16 @@ pub(crate) fn shape(f: &DateTimeFields) -> String {
     out
 }
 
-/// `YYYY-MM-DD`, with ` BC` for years before 1 as Postgres writes them.
-pub(crate) fn format_date(days: i64) -> String {
-    let (year, month, day) = civil_from_days(days);
-    if year <= 0 {
-        format!("{:04}-{month:02}-{day:02} BC", 1 - year)
-    } else {
-        format!("{year:04}-{month:02}-{day:02}")
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]` of microseconds since 2000-01-01.
-pub(crate) fn format_timestamp(micros: i64) -> String {
-    let days = micros.div_euclid(USECS_PER_DAY);
-    let of_day = micros.rem_euclid(USECS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    let secs = of_day / 1_000_000;
-    let frac = of_day % 1_000_000;
-    let mut out = format!(
-        "{:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        if year <= 0 { 1 - year } else { year },
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    if frac != 0 {
-        out.push_str(&format!(".{frac:06}"));
-    }
-    if year <= 0 {
-        out.push_str(" BC");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn calendar_round_trips() {
+    fn counts_days_from_2000() {
         assert_eq!(days_from_civil(2000, 1, 1), 0);
         assert_eq!(days_from_civil(1970, 1, 1), UNIX_EPOCH_DAYS);
         assert_eq!(days_from_civil(2024, 2, 29), 8825);
-        assert_eq!(days_from_civil(-4713, 11, 24), MIN_DATE);
-        assert_eq!(
-            days_from_civil(294_277, 1, 1) * USECS_PER_DAY,
-            END_TIMESTAMP
-        );
-        for days in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+        assert_eq!(days_from_civil(-4713, 11, 24), ferry_model::MIN_DATE);
     }
 
     #[test]
@@ -388,13 +330,5 @@ mod tests {
                 offset_seconds: Some(-5400)
             })
         );
-    }
-
-    #[test]
-    fn formats_for_sql() {
-        assert_eq!(format_date(0), "2000-01-01");
-        assert_eq!(format_date(MIN_DATE), "4714-11-24 BC");
-        assert_eq!(format_timestamp(1), "2000-01-01 00:00:00.000001");
-        assert_eq!(format_timestamp(-1), "1999-12-31 23:59:59.999999");
     }
 }

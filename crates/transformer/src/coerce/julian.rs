@@ -9,7 +9,7 @@
 //! and only the last step rounds: to the nearest microsecond, a tie going
 //! to the later one.
 
-use super::datetime::USECS_PER_DAY;
+use ferry_model::{MICROS_PER_DAY, PG_EPOCH_JULIAN_DAY};
 
 /// Julian days below this or above [`MAX_JULIAN`] are far outside
 /// Postgres's range (julian day -0.5 to about 1.09e8) whatever the rounding,
@@ -21,7 +21,7 @@ const MAX_JULIAN: f64 = 268_435_456.0;
 /// Microseconds from julian day 0.0 (noon) to 2000-01-01 00:00, julian day
 /// 2451544.5.
 const PG_EPOCH_FROM_JULIAN_ZERO: i128 =
-    (ferry_model::PG_EPOCH_JULIAN_DAY as i128) * USECS_PER_DAY as i128 - USECS_PER_DAY as i128 / 2;
+    (PG_EPOCH_JULIAN_DAY as i128) * MICROS_PER_DAY as i128 - MICROS_PER_DAY as i128 / 2;
 
 /// A finite double as `(negative, mantissa, exponent)` with
 /// `value = ±mantissa × 2^exponent` exactly.
@@ -49,7 +49,7 @@ pub(crate) fn julian_to_micros(julian: f64) -> Option<i64> {
     let (negative, mantissa, exponent) = decompose(julian);
     // |julian| <= 2^28 and the mantissa has 53 bits: the product is below
     // 2^90, and when the exponent is positive it is at most 2^(28 - 52).
-    let product = i128::from(mantissa) * i128::from(USECS_PER_DAY);
+    let product = i128::from(mantissa) * i128::from(MICROS_PER_DAY);
     let product = if negative { -product } else { product };
     let from_julian_zero = if exponent >= 0 {
         product << exponent
@@ -86,7 +86,7 @@ pub(crate) fn julian_to_midnight_days(julian: f64) -> Option<i64> {
     let halves = if negative { -halves } else { halves };
     // julian = halves / 2 = (day number) - 1/2, so the day number, counted
     // as Postgres's date2j does, is (halves + 1) / 2.
-    Some((halves + 1) / 2 - ferry_model::PG_EPOCH_JULIAN_DAY)
+    Some((halves + 1) / 2 - PG_EPOCH_JULIAN_DAY)
 }
 
 #[cfg(test)]

@@ -14,13 +14,16 @@ mod text;
 
 use std::borrow::Cow;
 
-use ferry_model::{ColumnPlan, GeometryTypmod, PgType, PgValue, SourceValueRef, SridMap};
+use ferry_model::{
+    ColumnPlan, GeometryTypmod, PgType, PgValue, SourceValueRef, SridMap, END_DATE, END_TIMESTAMP,
+    MICROS_PER_DAY, MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP, PG_EPOCH_UNIX_SECONDS,
+    SECONDS_PER_DAY,
+};
 
 use crate::error::CoerceError;
 use geometry::{GeometryError, SourceSrid};
 
-pub(crate) use datetime::{format_date, format_timestamp, scan as scan_datetime, shape};
-pub(crate) use number::scan_decimal;
+pub(crate) use datetime::{scan as scan_datetime, shape};
 
 /// The hint for values that are simply wrong for the type.
 const FIX_OR_TEXT: &str = "fix the value or map the column to text in ferry.toml";
@@ -65,11 +68,7 @@ fn bad(value: SourceValueRef<'_>, reason: impl Into<String>, hint: &'static str)
 ///
 /// ```
 /// use ferry_model::{ColumnPlan, PgType, PgValue, SourceValueRef};
-/// let column = ColumnPlan {
-///     source_name: "n".into(), name: "n".into(), declared_type: "INTEGER".into(),
-///     pg_type: PgType::BigInt, not_null: false, default_sql: None, identity: false,
-///     coercion: Default::default(),
-/// };
+/// let column = ColumnPlan::new("n", "INTEGER", PgType::BigInt);
 /// assert_eq!(ferry_transformer::coerce(&column, SourceValueRef::Text(b"42")), Ok(PgValue::Int8(42)));
 /// let err = ferry_transformer::coerce(&column, SourceValueRef::Text(b"4x")).unwrap_err();
 /// assert_eq!(err.to_string(), "'4x' is not an integer; fix the value or map the column to text in ferry.toml");
@@ -316,14 +315,14 @@ fn to_date(value: SourceValueRef<'_>) -> Result<i32, CoerceError> {
             parsed.days
         }
         SourceValueRef::Integer(seconds) => {
-            if seconds % 86_400 != 0 {
+            if seconds % SECONDS_PER_DAY != 0 {
                 return Err(bad(
                     value,
                     "is not midnight UTC as unix epoch seconds (it has a time of day)",
                     TIMESTAMPTZ,
                 ));
             }
-            seconds / 86_400 + datetime::UNIX_EPOCH_DAYS
+            seconds / SECONDS_PER_DAY + datetime::UNIX_EPOCH_DAYS
         }
         SourceValueRef::Real(julian) => {
             julian::julian_to_midnight_days(julian).ok_or_else(|| {
@@ -338,7 +337,7 @@ fn to_date(value: SourceValueRef<'_>) -> Result<i32, CoerceError> {
             return Err(not_a(value, "a date", FIX_OR_TEXT))
         }
     };
-    if !(datetime::MIN_DATE..datetime::END_DATE).contains(&days) {
+    if !(MIN_DATE..END_DATE).contains(&days) {
         return Err(out_of_range(value, "date"));
     }
     Ok(days as i32)
@@ -363,12 +362,12 @@ fn to_timestamp(
             let parsed = datetime::validate(&fields).map_err(|e| datetime_error(value, e))?;
             let offset = parsed.offset_seconds.unwrap_or(naive_offset_seconds);
             // Years 0001-9999 and offsets under a day stay far inside i64.
-            parsed.days * datetime::USECS_PER_DAY + parsed.micros_of_day
-                - i64::from(offset) * 1_000_000
+            parsed.days * MICROS_PER_DAY + parsed.micros_of_day
+                - i64::from(offset) * MICROS_PER_SECOND
         }
         SourceValueRef::Integer(seconds) => seconds
-            .checked_sub(-datetime::UNIX_EPOCH_DAYS * 86_400)
-            .and_then(|s| s.checked_mul(1_000_000))
+            .checked_sub(PG_EPOCH_UNIX_SECONDS)
+            .and_then(|s| s.checked_mul(MICROS_PER_SECOND))
             .ok_or_else(|| out_of_range(value, type_name))?,
         SourceValueRef::Real(julian) => {
             julian::julian_to_micros(julian).ok_or_else(|| out_of_range(value, type_name))?
@@ -377,7 +376,7 @@ fn to_timestamp(
             return Err(not_a(value, "a timestamp", FIX_OR_TEXT))
         }
     };
-    if !(datetime::MIN_TIMESTAMP..datetime::END_TIMESTAMP).contains(&micros) {
+    if !(MIN_TIMESTAMP..END_TIMESTAMP).contains(&micros) {
         return Err(out_of_range(value, type_name));
     }
     Ok(micros)

@@ -345,16 +345,7 @@ const CASES: &[(PgType, Coercion, SourceValueRef<'static>, Expect)] = &[
 ];
 
 fn column(pg_type: PgType, coercion: Coercion) -> ColumnPlan {
-    ColumnPlan {
-        source_name: "c".into(),
-        name: "c".into(),
-        declared_type: String::new(),
-        pg_type,
-        not_null: false,
-        default_sql: None,
-        identity: false,
-        coercion,
-    }
+    ColumnPlan::new("c", "", pg_type).with_coercion(coercion)
 }
 
 #[test]
@@ -457,15 +448,14 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
-        for pg_type in [T::BigInt, T::Real, T::Numeric(Some((5, 2))), T::Text, T::Boolean,
-                        T::Date, T::Timestamptz, T::Jsonb, T::Uuid] {
+        for pg_type in T::ALL {
             let _ = coerce(&column(pg_type, STRICT), S::Text(&bytes));
         }
     }
 
     #[test]
     fn datetime_text_round_trips(micros in -63_082_281_600_000_000i64..252_455_615_999_999_999) {
-        let text = super::format_timestamp(micros);
+        let text = ferry_model::format_timestamp(micros);
         let got = coerce(&column(T::Timestamptz, STRICT), S::Text(text.as_bytes())).unwrap();
         prop_assert_eq!(got, PgValue::Timestamptz(micros));
     }

@@ -4,44 +4,16 @@
 use std::collections::BTreeMap;
 
 use ferry_model::{
-    Affinity, ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, PgType, SourceColumn,
-    SourceSchema, TablePlan, TableSchema,
+    ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, PgType, SourceColumn, SourceSchema,
+    TablePlan, TableSchema,
 };
 
 use super::plan_tables;
 use crate::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride, TransformError};
 
-fn col(name: &str, declared: &str) -> SourceColumn {
-    SourceColumn {
-        name: name.into(),
-        declared_type: declared.into(),
-        affinity: Affinity::of_declared_type(declared),
-        not_null: false,
-        default_sql: None,
-        primary_key_position: 0,
-        generated: false,
-    }
-}
-
 fn with_default(mut c: SourceColumn, default: &str) -> SourceColumn {
     c.default_sql = Some(default.into());
     c
-}
-
-fn table(name: &str, columns: Vec<SourceColumn>) -> TableSchema {
-    TableSchema {
-        name: name.into(),
-        columns,
-        primary_key: Vec::new(),
-        without_rowid: false,
-        rowid_alias: None,
-        autoincrement: None,
-        indexes: Vec::new(),
-        foreign_keys: Vec::new(),
-        sql: String::new(),
-        custom_collations: Vec::new(),
-        checks: Vec::new(),
-    }
 }
 
 fn index(name: &str, origin: IndexOrigin, columns: &[&str]) -> IndexSchema {
@@ -76,31 +48,40 @@ fn fk(columns: &[&str], table: &str, referenced: &[&str]) -> ForeignKeySchema {
 }
 
 fn folders() -> TableSchema {
-    let mut t = table("Folders", vec![col("Id", "INTEGER"), col("Name", "TEXT")]);
+    let mut t = TableSchema::new(
+        "Folders",
+        vec![
+            SourceColumn::new("Id", "INTEGER"),
+            SourceColumn::new("Name", "TEXT"),
+        ],
+    );
     t.primary_key = vec!["Id".into()];
     t.rowid_alias = Some("Id".into());
     t
 }
 
 fn emails() -> TableSchema {
-    let mut id = col("ID", "INTEGER");
+    let mut id = SourceColumn::new("ID", "INTEGER");
     id.primary_key_position = 1;
-    let mut email = with_default(col("Email", "VARCHAR(255)"), "''");
+    let mut email = with_default(SourceColumn::new("Email", "VARCHAR(255)"), "''");
     email.not_null = true;
-    let mut total = col("Total", "");
+    let mut total = SourceColumn::new("Total", "");
     total.generated = true;
-    let mut t = table(
+    let mut t = TableSchema::new(
         "Emails",
         vec![
             id,
             email,
-            with_default(col("created_at", "DATETIME"), "CURRENT_TIMESTAMP"),
-            with_default(col("Flagged", "BOOLEAN"), "0"),
-            with_default(col("weird", "STRING"), "(random())"),
-            col("folder_id", "INTEGER"),
-            col("other_id", "INTEGER"),
+            with_default(
+                SourceColumn::new("created_at", "DATETIME"),
+                "CURRENT_TIMESTAMP",
+            ),
+            with_default(SourceColumn::new("Flagged", "BOOLEAN"), "0"),
+            with_default(SourceColumn::new("weird", "STRING"), "(random())"),
+            SourceColumn::new("folder_id", "INTEGER"),
+            SourceColumn::new("other_id", "INTEGER"),
             total,
-            with_default(col("price", "DECIMAL(10,2)"), "(0.5)"),
+            with_default(SourceColumn::new("price", "DECIMAL(10,2)"), "(0.5)"),
         ],
     );
     t.primary_key = vec!["ID".into()];
@@ -377,8 +358,8 @@ fn unknown_names_in_overrides_are_errors() {
 fn collisions_are_errors_naming_both_sources() {
     let s = SourceSchema {
         tables: vec![
-            table("Ünits", vec![col("a", "TEXT")]),
-            table("ünits", vec![col("a", "TEXT")]),
+            TableSchema::new("Ünits", vec![SourceColumn::new("a", "TEXT")]),
+            TableSchema::new("ünits", vec![SourceColumn::new("a", "TEXT")]),
         ],
         skipped: Vec::new(),
         spatial: Default::default(),
@@ -400,11 +381,11 @@ fn collisions_are_errors_naming_both_sources() {
 
     let long = "x".repeat(70);
     let s = SourceSchema {
-        tables: vec![table(
+        tables: vec![TableSchema::new(
             "t",
             vec![
-                col(&format!("{long}1"), "TEXT"),
-                col(&format!("{long}2"), "TEXT"),
+                SourceColumn::new(&format!("{long}1"), "TEXT"),
+                SourceColumn::new(&format!("{long}2"), "TEXT"),
             ],
         )],
         skipped: Vec::new(),
@@ -413,7 +394,7 @@ fn collisions_are_errors_naming_both_sources() {
     let err = plan_tables(&s, &options(&["t"])).unwrap_err();
     assert!(err.to_string().contains("in table t"), "{err}");
 
-    let mut t = table("t", vec![col("a", "TEXT")]);
+    let mut t = TableSchema::new("t", vec![SourceColumn::new("a", "TEXT")]);
     t.indexes = vec![index("T", IndexOrigin::CreateIndex, &["a"])];
     let s = SourceSchema {
         tables: vec![t],
@@ -430,7 +411,7 @@ fn collisions_are_errors_naming_both_sources() {
 
 #[test]
 fn generated_names_step_around_taken_ones() {
-    let mut t = table("t", vec![col("a", "TEXT")]);
+    let mut t = TableSchema::new("t", vec![SourceColumn::new("a", "TEXT")]);
     t.indexes = vec![
         index("t_a_key", IndexOrigin::CreateIndex, &["a"]),
         index(
@@ -452,13 +433,13 @@ fn generated_names_step_around_taken_ones() {
 #[test]
 fn system_column_names_and_empty_names_are_renamed_with_a_warning() {
     let schema = SourceSchema {
-        tables: vec![table(
+        tables: vec![TableSchema::new(
             "t",
             vec![
-                col("XMIN", "INTEGER"),
-                col("ctid", "TEXT"),
-                col("", "TEXT"),
-                col("xmin_ish", "TEXT"),
+                SourceColumn::new("XMIN", "INTEGER"),
+                SourceColumn::new("ctid", "TEXT"),
+                SourceColumn::new("", "TEXT"),
+                SourceColumn::new("xmin_ish", "TEXT"),
             ],
         )],
         skipped: Vec::new(),
@@ -480,14 +461,14 @@ fn check_constraints_are_translated_or_reported() {
         column: column.map(str::to_owned),
         expr: expr.to_owned(),
     };
-    let mut log = table(
+    let mut log = TableSchema::new(
         "Log",
         vec![
-            col("Flag", "smallint unsigned"),
-            col("status", "TEXT"),
-            col("active", "BOOLEAN"),
-            col("xmin", "INTEGER"),
-            col("data", "TEXT"),
+            SourceColumn::new("Flag", "smallint unsigned"),
+            SourceColumn::new("status", "TEXT"),
+            SourceColumn::new("active", "BOOLEAN"),
+            SourceColumn::new("xmin", "INTEGER"),
+            SourceColumn::new("data", "TEXT"),
         ],
     );
     log.checks = vec![

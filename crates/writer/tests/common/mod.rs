@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ferry_model::{Coercion, ColumnPlan, PgType, TablePlan};
+use ferry_model::{ColumnPlan, PgType, TablePlan};
 use ferry_writer::connect;
 use tokio_postgres::Client;
 
@@ -96,31 +96,13 @@ pub fn with_dbname(url: &str, dbname: &str) -> String {
 }
 
 pub fn column(name: &str, pg_type: PgType) -> ColumnPlan {
-    ColumnPlan {
-        source_name: name.to_owned(),
-        name: name.to_owned(),
-        declared_type: String::new(),
-        pg_type,
-        not_null: false,
-        default_sql: None,
-        identity: false,
-        coercion: Coercion::default(),
-    }
+    ColumnPlan::new(name, "", pg_type)
 }
 
+/// A plain table in "Target Schema", copied from `src_<name>`.
 pub fn plan(name: &str, columns: Vec<ColumnPlan>) -> TablePlan {
     TablePlan {
         source_name: format!("src_{name}"),
-        schema: "Target Schema".to_owned(),
-        name: name.to_owned(),
-        columns,
-        primary_key: Vec::new(),
-        uniques: Vec::new(),
-        indexes: Vec::new(),
-        foreign_keys: Vec::new(),
-        warnings: Vec::new(),
-        partition: None,
-        identity_floor: 0,
-        checks: Vec::new(),
+        ..TablePlan::new("Target Schema", name, columns)
     }
 }
