@@ -14,7 +14,7 @@ mod spill;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -25,6 +25,7 @@ use ferry_verifier::{
     VerifyReport,
 };
 use ferry_writer::RowFilter;
+use rayon::prelude::*;
 use tracing::Instrument;
 
 use crate::events::{Observer, Progress};
@@ -310,40 +311,33 @@ impl TableCheck {
         RowEntry::new(&self.names, &self.key_positions, values)
     }
 
-    /// Runs `work` on every chunk of the table, over `jobs` threads.
+    /// Runs `work` on every chunk of the table, over `jobs` threads of a
+    /// rayon pool of its own (the caller is an async task on tokio's
+    /// blocking pool, not a rayon worker); each thread reads through its
+    /// own connection, opened on its first chunk.
     fn for_each_chunk(
         &self,
         jobs: usize,
         work: impl Fn(&SourceDb, ChunkRange) -> Result<()> + Sync,
     ) -> Result<()> {
-        let db = SourceDb::open(&self.source_path)?;
-        let ranges = db.chunk_ranges(&self.table, 100_000)?;
-        let queue = Mutex::new(ranges.into_iter());
-        let first_error = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..jobs.max(1) {
-                scope.spawn(|| {
-                    let result = (|| -> Result<()> {
-                        let db = SourceDb::open(&self.source_path)?;
-                        loop {
-                            let next = queue.lock().expect("queue lock poisoned").next();
-                            let Some(range) = next else { return Ok(()) };
-                            work(&db, range)?;
-                        }
-                    })();
-                    if let Err(err) = result {
-                        first_error
-                            .lock()
-                            .expect("error lock poisoned")
-                            .get_or_insert(err);
-                    }
-                });
-            }
-        });
-        match first_error.into_inner().expect("error lock poisoned") {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
+        let ranges = SourceDb::open(&self.source_path)?.chunk_ranges(&self.table, 100_000)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .thread_name(|i| format!("ferry-verify-{i}"))
+            .build()
+            .context("starting the verify threads")?;
+        pool.install(|| {
+            ranges.into_par_iter().try_for_each_init(
+                || None,
+                |db: &mut Option<SourceDb>, range| {
+                    let db = match db {
+                        Some(db) => db,
+                        None => db.insert(SourceDb::open(&self.source_path)?),
+                    };
+                    work(db, range)
+                },
+            )
+        })
     }
 
     /// Sampled mode: a reproducible sample of source keys, looked up on
