@@ -72,3 +72,46 @@ fn issue_18_plain_lines_off_a_terminal_and_quiet_means_quiet() {
     assert_eq!(quiet.code, 0, "{}", quiet.stderr);
     assert_eq!(quiet.stderr, "");
 }
+
+/// A copy blocked by another session's lock says, every few seconds, on
+/// which relation it waits and behind which session, until
+/// `--lock-timeout` ends the wait (issue 18).
+#[test]
+fn issue_18_lock_waits_name_the_relation_and_the_session_behind_them() {
+    let source =
+        TempSqlite::new("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let db = TestDb::new();
+    let mut holder = db.client();
+    holder
+        .batch_execute("CREATE TABLE t (id bigint); INSERT INTO t VALUES (9);")
+        .unwrap();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let mut transaction = holder.transaction().unwrap();
+    transaction
+        .batch_execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let run = ferry(&[
+        "copy",
+        "--source",
+        source.path.to_str().unwrap(),
+        "--target",
+        &db.url,
+        "--if-exists",
+        "truncate",
+        "--lock-timeout",
+        "8",
+    ]);
+    transaction.rollback().unwrap();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let wait = format!("for a lock on public.t behind pid {holder_pid} (user ");
+    assert!(run.stderr.contains(&wait), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("idle in transaction, query 'LOCK TABLE t"),
+        "{}",
+        run.stderr
+    );
+}

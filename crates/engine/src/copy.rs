@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::events::{Observer, Progress};
 use crate::exit::UsageError;
 use crate::left_behind::{LeftBehind, TableState};
+use crate::lock_watch::LockWatch;
 use crate::options::{CopyOptions, OnError, SnapshotMode};
 use crate::pipeline::{self, Load, Stop, TableLoad};
 use crate::prepare::prepare_at;
@@ -71,6 +72,8 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         .connect(&args.target, &progress)
         .await
         .context("connecting to the target")?;
+    let lock_watch = LockWatch::start(&args.target, (*progress).clone());
+    lock_watch.add(&client).await;
     if args.storage.unlogged && prepared.plans.iter().any(|p| p.partition.is_some()) {
         return Err(UsageError::new(
             "--unlogged cannot create partitioned tables (Postgres has no unlogged partitioned \
@@ -132,11 +135,11 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
 
         let mut clients = vec![client];
         for _ in 1..args.jobs {
-            clients.push(
-                ferry_writer::connect(&args.target)
-                    .await
-                    .context("opening another connection to the target")?,
-            );
+            let client = ferry_writer::connect(&args.target)
+                .await
+                .context("opening another connection to the target")?;
+            lock_watch.add(&client).await;
+            clients.push(client);
         }
         let signals = tokio::spawn(interrupt_on_signal(Arc::clone(&stop)));
         let load = Load {

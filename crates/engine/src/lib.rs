@@ -25,6 +25,7 @@ pub mod events;
 pub mod exit;
 pub mod interrupt;
 pub mod left_behind;
+mod lock_watch;
 pub mod locks;
 pub mod options;
 mod parallel;

@@ -110,7 +110,7 @@ pub use load::{
     table_state, trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
 };
 pub use locate::{fetch_located, stream_located_rows, TargetLocator};
-pub use locks::{blocking_sessions, BlockingSession};
+pub use locks::{blocking_sessions, lock_waits, BlockingSession, LockWait};
 pub use partition_catalog::{list_leaves, TargetLeaf};
 pub use partition_ddl::{
     attach_leaf_sql, bound_sql, comment_leaf_sql, create_detached_leaf_sql, create_leaf_sql,

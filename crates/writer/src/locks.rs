@@ -87,3 +87,98 @@ pub async fn blocking_sessions(
         })
         .collect())
 }
+
+/// One of ferry's sessions waiting for a lock right now.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LockWait {
+    /// The waiting session (one of ferry's).
+    pub pid: i32,
+    /// What it waits for: `schema.table`, or the lock type (`advisory`,
+    /// `transactionid`…).
+    pub object: String,
+    /// The sessions it waits behind (`pg_blocking_pids`).
+    pub blockers: Vec<BlockingSession>,
+    /// How long its current statement has waited, in seconds.
+    pub seconds: f64,
+}
+
+impl fmt::Display for LockWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "waiting {:.0}s for a lock on {} behind ",
+            self.seconds, self.object
+        )?;
+        if self.blockers.is_empty() {
+            return f.write_str("a session that is letting go");
+        }
+        let who: Vec<String> = self
+            .blockers
+            .iter()
+            .map(|b| {
+                format!(
+                    "pid {} (user {}, application '{}', {}, query '{}')",
+                    b.pid, b.user, b.application, b.state, b.query
+                )
+            })
+            .collect();
+        f.write_str(&who.join(", "))
+    }
+}
+
+/// The sessions among `pids` that wait for a lock, with what they wait
+/// for and behind whom.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the catalog query fails.
+pub async fn lock_waits(client: &Client, pids: &[i32]) -> Result<Vec<LockWait>, WriteError> {
+    let rows = client
+        .query(
+            "SELECT a.pid,
+                    coalesce((SELECT coalesce(n.nspname || '.' || c.relname, l.locktype)
+                                FROM pg_catalog.pg_locks l
+                                LEFT JOIN pg_catalog.pg_class c ON c.oid = l.relation
+                                LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                               WHERE l.pid = a.pid AND NOT l.granted
+                               LIMIT 1), 'a lock'),
+                    extract(epoch FROM now() - a.query_start)::float8,
+                    b.pid, coalesce(b.usename::text, ''), coalesce(b.application_name, ''),
+                    coalesce(b.state, ''),
+                    left(regexp_replace(coalesce(b.query, ''), '\\s+', ' ', 'g'), 120)
+               FROM pg_catalog.pg_stat_activity a
+               LEFT JOIN LATERAL unnest(pg_catalog.pg_blocking_pids(a.pid)) AS blocker(pid)
+                      ON true
+               LEFT JOIN pg_catalog.pg_stat_activity b ON b.pid = blocker.pid
+              WHERE a.pid = ANY($1) AND a.wait_event_type = 'Lock'
+              ORDER BY 1, 4",
+            &[&pids],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg("pg_locks", "list the lock waits", e))?;
+    let mut waits: Vec<LockWait> = Vec::new();
+    for row in rows {
+        let pid: i32 = row.get(0);
+        if !matches!(waits.last(), Some(w) if w.pid == pid) {
+            waits.push(LockWait {
+                pid,
+                object: row.get(1),
+                blockers: Vec::new(),
+                seconds: row.get::<_, Option<f64>>(2).unwrap_or(0.0),
+            });
+        }
+        if let (Some(wait), Some(blocker)) = (waits.last_mut(), row.get::<_, Option<i32>>(3)) {
+            wait.blockers.push(BlockingSession {
+                pid: blocker,
+                user: row.get(4),
+                application: row.get(5),
+                state: row.get(6),
+                query: row.get(7),
+                object: wait.object.clone(),
+                mode: String::new(),
+            });
+        }
+    }
+    Ok(waits)
+}

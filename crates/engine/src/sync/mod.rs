@@ -46,6 +46,7 @@ use crate::exit::{self, SyncInterrupted, UsageError};
 use crate::options::{
     CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
 };
+use crate::lock_watch::LockWatch;
 use crate::pipeline::Stop;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use changes::{Baseline, TableJob};
@@ -233,6 +234,8 @@ async fn sync(
         .connect(&args.target, progress)
         .await
         .context("connecting to the target")?;
+    let lock_watch = LockWatch::start(&args.target, progress.clone());
+    lock_watch.add(&client).await;
     ferry_writer::ensure_sync_state(&mut client)
         .await
         .context("creating ferry.sync_state")?;

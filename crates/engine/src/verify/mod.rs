@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use tracing::Instrument;
 
 use crate::events::{Observer, Progress};
+use crate::lock_watch::LockWatch;
 use crate::options::VerifyOptions;
 use crate::prepare::prepare;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
@@ -51,6 +52,8 @@ async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Res
         .connect(&args.target, &progress)
         .await
         .context("connecting to the target")?;
+    let lock_watch = LockWatch::start(&args.target, progress.clone());
+    lock_watch.add(&client).await;
     let mode = if args.schema_only {
         Mode::SchemaOnly
     } else if args.full {
