@@ -19,6 +19,7 @@ mod mapping;
 mod partitions;
 mod process_safety;
 mod real_world;
+mod reports;
 mod safety;
 mod snapshot;
 mod sync;

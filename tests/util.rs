@@ -273,6 +273,26 @@ pub fn postgis_db() -> Option<TestDb> {
     Some(db)
 }
 
+/// The published JSON schemas of the reports.
+pub const COPY_SCHEMA: &str = include_str!("../crates/engine/copy-report.schema.json");
+pub const SYNC_SCHEMA: &str = include_str!("../crates/engine/sync-report.schema.json");
+pub const VERIFY_SCHEMA: &str = include_str!("../crates/verifier/verify-report.schema.json");
+
+/// The report follows its published JSON schema.
+#[track_caller]
+pub fn assert_matches_schema(schema: &str, report: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(schema).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match its schema: {errors:?}\n{report}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

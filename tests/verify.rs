@@ -1,7 +1,9 @@
 //! `ferry verify`: equal copies pass, and every kind of difference is
 //! found, named and reported in each format with the documented exit code.
 
-use crate::util::{command_json, copy, ferry, fixture, table, TestDb};
+use crate::util::{
+    assert_matches_schema, command_json, copy, ferry, fixture, table, TestDb, VERIFY_SCHEMA,
+};
 
 /// `ferry verify` of the edge fixture, its bad values kept bad (`--types
 /// declared`) as in [`copied_edge`].
@@ -116,7 +118,7 @@ fn schema_only_checks_readiness_without_reading_rows() {
     let db = copied_edge();
     let run = verify(&db, &["--schema-only"]);
     run.assert_ok();
-    assert_matches_schema(&run.json());
+    assert_matches_schema(VERIFY_SCHEMA, &run.json());
     assert_eq!(table(&run.json(), "types_exact")["checked_rows"], 0);
 
     db.client()
@@ -281,7 +283,7 @@ fn issue_4_finds_exactly_the_rows_and_columns_that_were_changed() {
     let full = command_json("verify", &source, &db, &["--full"]);
     assert_eq!(full.code, 1, "{}", full.stdout);
     let report = full.json();
-    assert_matches_schema(&report);
+    assert_matches_schema(VERIFY_SCHEMA, &report);
     assert_eq!(differences(&report, "emails"), emails);
     assert_eq!(differences(&report, "accounts"), accounts);
     assert_eq!(table(&report, "events")["status"], "pass");
@@ -291,23 +293,8 @@ fn issue_4_finds_exactly_the_rows_and_columns_that_were_changed() {
     let sampled = command_json("verify", &source, &db, &["--sample", "5000", "--seed", "1"]);
     assert_eq!(sampled.code, 1, "{}", sampled.stdout);
     let report = sampled.json();
-    assert_matches_schema(&report);
+    assert_matches_schema(VERIFY_SCHEMA, &report);
     let without_extra: Vec<_> = emails.into_iter().filter(|d| d.0 != "extra").collect();
     assert_eq!(differences(&report, "emails"), without_extra);
     assert_eq!(differences(&report, "accounts"), accounts);
-}
-
-/// The report follows its published JSON schema.
-fn assert_matches_schema(report: &serde_json::Value) {
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../crates/verifier/verify-report.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not match its schema: {errors:?}\n{report}"
-    );
 }

@@ -12,7 +12,7 @@ use ferry_engine::options::{
 /// Move a SQLite database into PostgreSQL with real types, keys and
 /// indexes, and prove it arrived intact.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version = env!("FERRY_VERSION"), about, long_about = None)]
+#[command(name = "ferry", version = crate::VERSION, about, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 differences found (verify), 2 usage, config or \
 input error, 3 source or target failure, 4 another run holds the lock, 130 interrupted."

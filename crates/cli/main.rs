@@ -72,6 +72,10 @@ fn write_stdout(output: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// ferry's version and the commit it was built from (see build.rs), as
+/// `--version` and every JSON report say it.
+const VERSION: &str = env!("FERRY_VERSION");
+
 /// Runs the command; returns what to print on stdout and the exit code.
 fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
     let progress = || -> Arc<dyn Observer> { Arc::new(Progress::new(cli.quiet)) };
@@ -107,11 +111,12 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         )),
         Command::Copy(args) => {
             let options = args.options();
-            let report = runtime(args.jobs)?.block_on(async {
+            let mut report = runtime(args.jobs)?.block_on(async {
                 let copied = ferry_engine::copy::copy(&options, progress()).await;
                 ferry_engine::locks::explain(copied, &args.target, args.source.schema.as_deref())
                     .await
             })?;
+            report.ferry_version = VERSION.to_owned();
             let output = match args.format {
                 Format::Text => report.to_text(),
                 Format::Json => report.to_json() + "\n",
@@ -129,7 +134,8 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             // An interrupted run leaves source passes reading on blocking
             // threads; the process is about to exit, so do not wait for them.
             runtime.shutdown_background();
-            let synced = synced?;
+            let mut synced = synced?;
+            synced.report.ferry_version = VERSION.to_owned();
             // Quiet for cron unless asked: text on a terminal only.
             let format = args
                 .format
@@ -143,11 +149,12 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         }
         Command::Verify(args) => {
             let options = args.options();
-            let report = runtime(args.jobs)?.block_on(async {
+            let mut report = runtime(args.jobs)?.block_on(async {
                 let verified = ferry_engine::verify::verify(&options, progress()).await;
                 ferry_engine::locks::explain(verified, &args.target, args.source.schema.as_deref())
                     .await
             })?;
+            report.ferry_version = VERSION.to_owned();
             let output = match args.format {
                 ReportFormat::Text => report.to_text(),
                 ReportFormat::Json => report.to_json() + "\n",

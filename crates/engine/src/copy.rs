@@ -124,13 +124,11 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         );
         if setup.finished {
             warnings.push("this copy had already finished; nothing was done".to_owned());
-            return Ok(report(
-                &tables,
-                0.0,
-                started,
-                &prepared.schema.skipped,
-                warnings,
-            ));
+            let finished = report(&tables, 0.0, started, &prepared.schema.skipped, warnings);
+            return Ok(CopyReport {
+                status: "already done",
+                ..finished
+            });
         }
 
         let mut clients = vec![client];

@@ -15,9 +15,15 @@ pub struct TableReport {
     pub rows_per_second: f64,
 }
 
-/// The whole run.
+/// The whole run. Its JSON shape is `copy-report.schema.json` beside this
+/// crate's manifest: fields are only ever added.
 #[derive(Debug, Serialize)]
 pub struct CopyReport {
+    /// `ok`: every row landed (a copy that fails reports an error instead),
+    /// or `already done`: the recorded copy had finished, nothing was done.
+    pub status: &'static str,
+    /// The ferry that made the report.
+    pub ferry_version: String,
     pub tables: Vec<TableReport>,
     pub totals: TableReport,
     /// Seconds until every row was loaded, before keys and indexes.
@@ -49,6 +55,8 @@ impl CopyReport {
             rows_per_second: rate(rows_read, seconds),
         };
         CopyReport {
+            status: "ok",
+            ferry_version: env!("CARGO_PKG_VERSION").to_owned(),
             tables,
             totals,
             load_seconds,

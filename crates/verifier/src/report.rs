@@ -232,11 +232,16 @@ pub struct VerifyReport {
     pub tables: Vec<TableResult>,
     /// Time spent in all.
     pub seconds: f64,
+    /// The ferry that made the report.
+    pub ferry_version: String,
 }
 
-/// The JSON shape: the report with `passed` added.
+/// The JSON shape: the report with `status` and `passed` added.
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    /// `pass` or `fail`, as `passed` says.
+    status: &'static str,
+    ferry_version: &'a str,
     #[serde(flatten)]
     mode: &'a Mode,
     passed: bool,
@@ -388,6 +393,8 @@ impl VerifyReport {
     /// Never: every field serialises.
     pub fn to_json(&self) -> String {
         let report = JsonReport {
+            status: if self.passed() { "pass" } else { "fail" },
+            ferry_version: &self.ferry_version,
             mode: &self.mode,
             passed: self.passed(),
             seconds: finite_seconds(self.seconds),
@@ -653,6 +660,7 @@ mod tests {
             },
             tables: vec![pass, fail, error],
             seconds: 1.25,
+            ferry_version: "0.1.0".to_owned(),
         }
     }
 
@@ -793,6 +801,7 @@ verify: 2 of 3 tables differ"
                 mode,
                 tables: Vec::new(),
                 seconds: f64::NAN,
+                ferry_version: "0.1.0".to_owned(),
             };
             let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
             assert_eq!(json["mode"], expected["mode"]);

@@ -43,10 +43,10 @@ pub use strategy::SyncConfig;
 
 use crate::events::{Observer, Progress};
 use crate::exit::{self, SyncInterrupted, UsageError};
+use crate::lock_watch::LockWatch;
 use crate::options::{
     CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
 };
-use crate::lock_watch::LockWatch;
 use crate::pipeline::Stop;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use changes::{Baseline, TableJob};
@@ -444,6 +444,14 @@ async fn read_source(
             check: true,
             source_read: snapshot.kind(),
             ..SyncReport::new(run.schema.clone(), outcomes, run.started, run.started_unix)
+        };
+        let report = SyncReport {
+            status: match code {
+                exit::OK => "ok",
+                exit::DIFFERENCES => "differences",
+                _ => "failed",
+            },
+            ..report
         };
         return Ok(Read::Checked(report, code));
     }

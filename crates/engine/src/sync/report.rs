@@ -38,9 +38,16 @@ pub struct TableOutcome {
     pub last_success_unix: Option<f64>,
 }
 
-/// The whole run.
+/// The whole run. Its JSON shape is `sync-report.schema.json` beside this
+/// crate's manifest: fields are only ever added.
 #[derive(Debug, Serialize)]
 pub struct SyncReport {
+    /// `ok` when every table synced (a check: matched), `failed` when any
+    /// did not (a check: could not be compared), `differences` when a
+    /// check found rows that differ.
+    pub status: &'static str,
+    /// The ferry that made the report.
+    pub ferry_version: String,
     pub schema: String,
     pub tables: Vec<TableOutcome>,
     /// Partition leaves created and rows moved out of DEFAULT.
@@ -68,7 +75,10 @@ impl SyncReport {
         started: std::time::Instant,
         started_unix: f64,
     ) -> SyncReport {
+        let failed = tables.iter().any(|t| !t.success);
         SyncReport {
+            status: if failed { "failed" } else { "ok" },
+            ferry_version: env!("CARGO_PKG_VERSION").to_owned(),
             schema,
             tables,
             partitions: Vec::new(),
@@ -262,6 +272,8 @@ mod tests {
             last_success_unix: success.then_some(1_700_000_000.0),
         };
         SyncReport {
+            status: "failed",
+            ferry_version: "0.1.0".into(),
             schema: "app".into(),
             tables: vec![table("emails", true), table("we\"ird", false)],
             partitions: Vec::new(),

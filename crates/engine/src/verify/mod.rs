@@ -88,6 +88,7 @@ async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Res
         mode,
         tables,
         seconds: started.elapsed().as_secs_f64(),
+        ferry_version: env!("CARGO_PKG_VERSION").to_owned(),
     })
 }
 

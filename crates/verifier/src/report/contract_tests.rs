@@ -122,6 +122,7 @@ fn mixed_reports() -> Vec<VerifyReport> {
             mode,
             tables: vec![passing_table(), failing_table(), errored_table()],
             seconds: 1.25,
+            ferry_version: "0.1.0".to_owned(),
         })
         .collect()
 }
@@ -136,11 +137,13 @@ fn passing_reports() -> Vec<VerifyReport> {
                     mode: mode.clone(),
                     tables: vec![passing_table()],
                     seconds: 0.25,
+                    ferry_version: "0.1.0".to_owned(),
                 },
                 VerifyReport {
                     mode,
                     tables: Vec::new(),
                     seconds: 0.0,
+                    ferry_version: "0.1.0".to_owned(),
                 },
             ]
         })
