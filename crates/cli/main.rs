@@ -146,8 +146,12 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             let options = args.options();
             let report = runtime(args.jobs)?.block_on(async {
                 let verified = ferry_engine::verify::verify(&options).await;
-                ferry_engine::locks::explain(verified, &options.target, args.source.schema.as_deref())
-                    .await
+                ferry_engine::locks::explain(
+                    verified,
+                    &options.target,
+                    args.source.schema.as_deref(),
+                )
+                .await
             })?;
             let output = match args.format {
                 ReportFormat::Text => report.to_text(),
