@@ -137,6 +137,17 @@ fn assert_private(command: &str, stdout: &str, stderr: &str) {
     }
 }
 
+/// The run failed to connect (exit 3), saying `says`.
+#[track_caller]
+fn refused(run: &Run, says: &str) {
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(says),
+        "should say {says:?}: {}",
+        run.stderr
+    );
+}
+
 /// Copies and fully verifies `source` with `extra` and `env`; the rows
 /// arrived in `database`.
 #[track_caller]
@@ -180,8 +191,7 @@ fn issue_17_pg_variables_stand_in_for_the_target() {
     // Without the password the server turns ferry away: exit 3, saying so.
     let source = source();
     let run = ferry_run(&server, "copy", &source.path, &[], &env[..4]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("password"), "{}", run.stderr);
+    refused(&run, "password");
     assert!(
         run.stderr
             .contains(&format!("host=127.0.0.1 port={port} user={ROLE}")),
@@ -222,12 +232,7 @@ fn issue_17_passwords_from_a_private_pgpass_only() {
         &["--if-exists", "drop"],
         &env,
     );
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("has group or world access"),
-        "{}",
-        run.stderr
-    );
+    refused(&run, "has group or world access");
 
     // PGPASSFILE names another file; a wrong password says where it came
     // from.
@@ -241,13 +246,7 @@ fn issue_17_passwords_from_a_private_pgpass_only() {
         &["--if-exists", "drop"],
         &with_file,
     );
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains(&format!("password from password file {wrong}")),
-        "{}",
-        run.stderr
-    );
+    refused(&run, &format!("password from password file {wrong}"));
 }
 
 #[test]
@@ -286,13 +285,7 @@ fn issue_17_a_service_file_names_the_target() {
         &["--target", "service=nosuch"],
         &env[..1],
     );
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("definition of service \"nosuch\" not found"),
-        "{}",
-        run.stderr
-    );
+    refused(&run, "definition of service \"nosuch\" not found");
 }
 
 #[test]
