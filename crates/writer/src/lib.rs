@@ -89,6 +89,7 @@ mod pgpass;
 mod postgis;
 mod read_back;
 mod redact;
+mod resolved;
 mod service_file;
 mod session;
 mod storage;

@@ -24,7 +24,6 @@
 //! comes in as an [`Environment`], so tests choose it.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +33,7 @@ use tokio_postgres::config::{
 };
 
 use crate::conninfo::{self, Given, KEYWORDS};
+pub(crate) use crate::resolved::{ConnectTimeout, Endpoint, HostKind, Origin, Password, Resolved};
 use crate::service_file;
 use crate::tls::{ClientCert, SslMode, TlsSettings, TlsVersions};
 
@@ -41,7 +41,7 @@ use crate::tls::{ClientCert, SslMode, TlsSettings, TlsVersions};
 pub(crate) const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 /// Where libpq looks for `pg_service.conf` when `PGSYSCONFDIR` is unset
 /// (Debian's build).
-const SYSCONFDIR: &str = "/etc/postgresql-common";
+pub(crate) const SYSCONFDIR: &str = "/etc/postgresql-common";
 /// The port when none is given.
 const DEFAULT_PORT: u16 = 5432;
 
@@ -79,51 +79,24 @@ impl Environment {
         }
     }
 
-    fn var(&self, name: &str) -> Option<&str> {
+    /// The variable `name`, when set.
+    pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }
 
-    fn in_home(&self, relative: &str) -> Option<PathBuf> {
+    /// `relative` in the home directory, when there is one.
+    pub fn in_home(&self, relative: &str) -> Option<PathBuf> {
         self.home.as_ref().map(|home| home.join(relative))
-    }
-}
-
-/// Where a setting came from, for messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// The target itself.
-    Target,
-    /// A service file's group.
-    Service {
-        /// The service name.
-        name: String,
-        /// The file it was found in.
-        file: PathBuf,
-    },
-    /// An environment variable.
-    Env(&'static str),
-    /// A password file.
-    PassFile(PathBuf),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Target => f.write_str("in the target"),
-            Origin::Service { name, file } => {
-                write!(f, "in service {name} of {}", file.display())
-            }
-            Origin::Env(name) => write!(f, "from {name}"),
-            Origin::PassFile(file) => write!(f, "from password file {}", file.display()),
-        }
     }
 }
 
 /// One setting and where it came from.
 #[derive(Clone, Debug)]
-struct Setting {
-    value: String,
-    origin: Origin,
+pub(crate) struct Setting {
+    /// The value, as written.
+    pub value: String,
+    /// Where it came from.
+    pub origin: Origin,
 }
 
 /// What is wrong with the settings, before any connection is tried.
@@ -133,129 +106,6 @@ pub(crate) enum Problem {
     Syntax(String),
     /// A value (from wherever it came) cannot be used.
     Settings(String),
-}
-
-/// A password, never shown.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Password {
-    /// The password.
-    pub value: String,
-    /// Where it came from.
-    pub origin: Origin,
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Password(*** {})", self.origin)
-    }
-}
-
-/// Where to connect to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum HostKind {
-    /// A host name or address over TCP.
-    Tcp(String),
-    /// A directory holding the server's Unix socket.
-    Socket(PathBuf),
-    /// Only `hostaddr` was given.
-    AddressOnly,
-}
-
-/// One host of the target, with its port and password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Endpoint {
-    /// The host (name, socket directory) or none.
-    pub host: HostKind,
-    /// `hostaddr`: the address to connect to instead of looking up `host`.
-    pub hostaddr: Option<IpAddr>,
-    /// The port.
-    pub port: u16,
-    /// The port as written (the password file matches it as text).
-    pub port_text: String,
-    /// The password for this host, if any.
-    pub password: Option<Password>,
-}
-
-impl Endpoint {
-    /// The host as a connection string would name it.
-    pub fn host_text(&self) -> String {
-        match (&self.host, &self.hostaddr) {
-            (HostKind::Tcp(name), _) => name.clone(),
-            (HostKind::Socket(dir), _) => dir.display().to_string(),
-            (HostKind::AddressOnly, Some(addr)) => addr.to_string(),
-            (HostKind::AddressOnly, None) => String::new(),
-        }
-    }
-}
-
-/// How long a connection to one host may take.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ConnectTimeout {
-    /// Not set: ferry's default applies.
-    Unset,
-    /// `connect_timeout` of 0 or less: wait forever, as libpq does.
-    Never,
-    /// This long.
-    After(Duration),
-}
-
-/// Everything needed to connect, resolved.
-#[derive(Clone, Debug)]
-pub(crate) struct Resolved {
-    /// The hosts, in the order to try them.
-    pub endpoints: Vec<Endpoint>,
-    /// The user name.
-    pub user: String,
-    /// The database.
-    pub dbname: String,
-    /// `options`: command-line options for the server.
-    pub options: Option<String>,
-    /// `application_name`, else `fallback_application_name`.
-    pub application_name: Option<String>,
-    /// `connect_timeout`, per host.
-    pub connect_timeout: ConnectTimeout,
-    /// `tcp_user_timeout`.
-    pub tcp_user_timeout: Option<Duration>,
-    /// `keepalives` (on unless 0).
-    pub keepalives: bool,
-    /// `keepalives_idle`, `keepalives_interval`, `keepalives_count`.
-    pub keepalives_idle: Option<Duration>,
-    /// See `keepalives_idle`.
-    pub keepalives_interval: Option<Duration>,
-    /// See `keepalives_idle`.
-    pub keepalives_count: Option<u32>,
-    /// `target_session_attrs`.
-    pub target_session_attrs: TargetSessionAttrs,
-    /// `channel_binding`.
-    pub channel_binding: ChannelBinding,
-    /// `load_balance_hosts=random`.
-    pub load_balance: LoadBalanceHosts,
-    /// TLS.
-    pub tls: TlsSettings,
-    /// Whether host, port, user and dbname all came from the target text,
-    /// so that it says alone where ferry connects.
-    pub self_contained: bool,
-}
-
-impl Resolved {
-    /// `host=… port=… user=… dbname=…` of what was resolved, never with
-    /// a password, for messages.
-    pub fn summary(&self) -> String {
-        let join = |part: &dyn Fn(&Endpoint) -> String| {
-            self.endpoints
-                .iter()
-                .map(part)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        format!(
-            "host={} port={} user={} dbname={}",
-            join(&Endpoint::host_text),
-            join(&|e: &Endpoint| e.port.to_string()),
-            self.user,
-            self.dbname
-        )
-    }
 }
 
 /// Resolves `text` in `env` as libpq would.
@@ -288,7 +138,7 @@ impl Settings {
                 (key, Setting { value, origin })
             })
             .collect();
-        apply_service(&mut map, env)?;
+        service_file::apply_service(&mut map, env)?;
         for keyword in KEYWORDS {
             if map.contains_key(keyword.name) {
                 continue;
@@ -793,74 +643,6 @@ impl Settings {
             tls13: max >= 3,
         })
     }
-}
-
-/// Fills in, from the service the target or `PGSERVICE` names, every
-/// keyword the target left unset (libpq's `parseServiceInfo`).
-fn apply_service(
-    map: &mut HashMap<&'static str, Setting>,
-    env: &Environment,
-) -> Result<(), Problem> {
-    let service = match map.get("service") {
-        Some(setting) => setting.value.clone(),
-        None => match env.var("PGSERVICE") {
-            Some(name) => name.to_owned(),
-            None => return Ok(()),
-        },
-    };
-    let mut files = Vec::new();
-    match env.var("PGSERVICEFILE") {
-        // Named explicitly, it must exist.
-        Some(file) => {
-            let file = PathBuf::from(file);
-            if !file.exists() {
-                return Err(Problem::Settings(format!(
-                    "service file {} (from PGSERVICEFILE) not found; fix PGSERVICEFILE or unset \
-                     it",
-                    file.display()
-                )));
-            }
-            files.push(file);
-        }
-        None => files.extend(env.in_home(".pg_service.conf").filter(|f| f.exists())),
-    }
-    let sysconfdir = env.var("PGSYSCONFDIR").unwrap_or(SYSCONFDIR);
-    files.extend(Some(Path::new(sysconfdir).join("pg_service.conf")).filter(|f| f.exists()));
-    for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Problem::Settings(format!(
-                "cannot read service file {}: {e}; make it readable or set PGSERVICEFILE",
-                file.display()
-            ))
-        })?;
-        let Some(settings) =
-            service_file::find_service(&text, &service, file).map_err(Problem::Settings)?
-        else {
-            continue;
-        };
-        for (key, value) in settings {
-            map.entry(key).or_insert_with(|| Setting {
-                value,
-                origin: Origin::Service {
-                    name: service.clone(),
-                    file: file.clone(),
-                },
-            });
-        }
-        return Ok(());
-    }
-    let searched: Vec<String> = match env.var("PGSERVICEFILE") {
-        Some(file) => vec![file.to_owned()],
-        None => vec!["~/.pg_service.conf".to_owned()],
-    }
-    .into_iter()
-    .chain(Some(format!("{sysconfdir}/pg_service.conf")))
-    .collect();
-    Err(Problem::Settings(format!(
-        "definition of service \"{service}\" not found in {}; add a [{service}] group to one \
-         of them or set PGSERVICEFILE",
-        searched.join(" or ")
-    )))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Connection service files (`pg_service.conf`), read as libpq's
 //! `parseServiceFile` reads them
 //! (<https://www.postgresql.org/docs/current/libpq-pgservice.html>): INI
-//! groups named `[service]`, each a list of `keyword=value` lines.
+//! groups named `[service]`, each a list of `keyword=value` lines; and
+//! where libpq looks for them (`PGSERVICEFILE` or `~/.pg_service.conf`,
+//! then `PGSYSCONFDIR/pg_service.conf`).
 //!
 //! Leading and trailing whitespace of a line is ignored, and so are empty
 //! lines and lines starting with `#`; a value runs from the first `=` to
@@ -10,9 +12,11 @@
 //! syntax error, as in libpq). The first setting of a keyword in a group
 //! wins.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::conninfo::find_keyword;
+use crate::libpq::{Environment, Origin, Problem, Setting, SYSCONFDIR};
 
 /// The settings of group `[service]` in `text` (the file `file`), in the
 /// order written, or `None` when the file has no such group.
@@ -73,6 +77,72 @@ pub(crate) fn find_service(
         }
     }
     Ok(found)
+}
+
+/// Fills in, from the service the target or `PGSERVICE` names, every
+/// keyword the target left unset (libpq's `parseServiceInfo`).
+pub(crate) fn apply_service(
+    map: &mut HashMap<&'static str, Setting>,
+    env: &Environment,
+) -> Result<(), Problem> {
+    let service = match map.get("service") {
+        Some(setting) => setting.value.clone(),
+        None => match env.var("PGSERVICE") {
+            Some(name) => name.to_owned(),
+            None => return Ok(()),
+        },
+    };
+    let mut files = Vec::new();
+    match env.var("PGSERVICEFILE") {
+        // Named explicitly, it must exist.
+        Some(file) => {
+            let file = PathBuf::from(file);
+            if !file.exists() {
+                return Err(Problem::Settings(format!(
+                    "service file {} (from PGSERVICEFILE) not found; fix PGSERVICEFILE or unset \
+                     it",
+                    file.display()
+                )));
+            }
+            files.push(file);
+        }
+        None => files.extend(env.in_home(".pg_service.conf").filter(|f| f.exists())),
+    }
+    let sysconfdir = env.var("PGSYSCONFDIR").unwrap_or(SYSCONFDIR);
+    files.extend(Some(Path::new(sysconfdir).join("pg_service.conf")).filter(|f| f.exists()));
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Problem::Settings(format!(
+                "cannot read service file {}: {e}; make it readable or set PGSERVICEFILE",
+                file.display()
+            ))
+        })?;
+        let Some(settings) = find_service(&text, &service, file).map_err(Problem::Settings)? else {
+            continue;
+        };
+        for (key, value) in settings {
+            map.entry(key).or_insert_with(|| Setting {
+                value,
+                origin: Origin::Service {
+                    name: service.clone(),
+                    file: file.clone(),
+                },
+            });
+        }
+        return Ok(());
+    }
+    let searched: Vec<String> = match env.var("PGSERVICEFILE") {
+        Some(file) => vec![file.to_owned()],
+        None => vec!["~/.pg_service.conf".to_owned()],
+    }
+    .into_iter()
+    .chain(Some(format!("{sysconfdir}/pg_service.conf")))
+    .collect();
+    Err(Problem::Settings(format!(
+        "definition of service \"{service}\" not found in {}; add a [{service}] group to one \
+         of them or set PGSERVICEFILE",
+        searched.join(" or ")
+    )))
 }
 
 #[cfg(test)]
