@@ -23,8 +23,8 @@ pub struct ClusterOptions {
     /// Files written into the data directory, by name, readable by the
     /// server alone (as it requires of `ssl_key_file`).
     pub files: Vec<(String, Vec<u8>)>,
-    /// Replaces pg_hba.conf. A line trusting local (Unix socket)
-    /// connections is put first, for the cluster's own connections.
+    /// Replaces pg_hba.conf. A line trusting the superuser `postgres` over
+    /// the Unix socket is put first, for the cluster's own connections.
     pub hba: Option<String>,
     /// The server's `listen_addresses`.
     pub listen_addresses: String,
@@ -126,7 +126,7 @@ impl Cluster {
         if let Some(hba) = &options.hba {
             std::fs::write(
                 data.join("pg_hba.conf"),
-                format!("local all all trust\n{hba}\n"),
+                format!("local all postgres trust\n{hba}\n"),
             )
             .expect("write pg_hba.conf");
         }

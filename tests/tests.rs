@@ -13,6 +13,7 @@ mod geometry;
 mod hostile;
 mod install;
 mod julian;
+mod libpq;
 mod logging;
 mod mail;
 mod mapping;

@@ -14,7 +14,7 @@ use rcgen::{
 };
 
 use crate::cluster::{Cluster, ClusterOptions};
-use crate::util::{ferry, Run, TempSqlite};
+use crate::util::{ferry, ferry_with_env, Run, TempSqlite};
 
 const PASSWORD: &str = "tls-s3cret";
 
@@ -255,4 +255,115 @@ fn tls_refuses_an_unknown_ca_a_wrong_name_and_no_tls_with_exit_3() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 0);
+}
+
+/// A client certificate for role `user` signed by `ca`, as PEM certificate
+/// and PEM (PKCS #8) key.
+fn client_certificate(ca: &CertifiedIssuer<'_, KeyPair>, user: &str) -> (String, String) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, user);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &**ca).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn issue_17_client_certificates_from_home_and_sslmode_allow() {
+    use std::os::unix::fs::PermissionsExt;
+    let ca = certificate_authority("ferry test CA");
+    let (cert, key) = server_certificate(&ca, &["localhost", "127.0.0.1"]);
+    let (client_cert, client_key) = client_certificate(&ca, "postgres");
+    // Only TLS with a certificate naming the role gets in.
+    let Some(cluster) = Cluster::start_with(ClusterOptions {
+        settings: [
+            ("ssl", "on"),
+            ("ssl_cert_file", "server.crt"),
+            ("ssl_key_file", "server.key"),
+            ("ssl_ca_file", "ca.crt"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .to_vec(),
+        files: vec![
+            ("server.crt".to_owned(), cert.into_bytes()),
+            ("server.key".to_owned(), key.into_bytes()),
+            ("ca.crt".to_owned(), ca.pem().into_bytes()),
+        ],
+        hba: Some("hostssl all postgres 127.0.0.1/32 cert".to_owned()),
+        ..ClusterOptions::default()
+    }) else {
+        return;
+    };
+    // libpq's defaults: ~/.postgresql/postgresql.crt, .key and root.crt.
+    let home = cluster.dir().join("home");
+    let dot = home.join(".postgresql");
+    std::fs::create_dir_all(&dot).unwrap();
+    std::fs::write(dot.join("postgresql.crt"), client_cert).unwrap();
+    let key_path = dot.join("postgresql.key");
+    std::fs::write(&key_path, client_key).unwrap();
+    let chmod = |mode| {
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(0o600);
+    std::fs::write(dot.join("root.crt"), ca.pem()).unwrap();
+
+    let source = source();
+    let port = cluster.port().to_string();
+    let home = home.display().to_string();
+    let create = |name: &str| {
+        cluster
+            .admin("postgres")
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        name.to_owned()
+    };
+    let rows = |database: &str| -> i64 {
+        cluster
+            .admin(database)
+            .query_one("SELECT count(*) FROM public.notes", &[])
+            .unwrap()
+            .get(0)
+    };
+    let copy = |target: Option<&str>, env: &[(&str, &str)]| {
+        let mut args = vec!["copy", "--source", source.path.to_str().unwrap()];
+        args.extend(target.iter().flat_map(|t| ["--target", t]));
+        ferry_with_env(&args, &[&[("HOME", home.as_str())], env].concat())
+    };
+
+    // verify-full from the PG* variables alone, the certificate from home.
+    let db = create("client_cert_verify_full");
+    let env = [
+        ("PGHOST", "localhost"),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", "postgres"),
+        ("PGDATABASE", db.as_str()),
+        ("PGSSLMODE", "verify-full"),
+    ];
+    copy(None, &env).assert_ok();
+    assert_eq!(rows(&db), 3);
+
+    // allow: the plain session is turned away (hostssl only), then TLS
+    // with the certificate gets in.
+    let db = create("client_cert_allow");
+    let target = format!("postgres://postgres@127.0.0.1:{port}/{db}?sslmode=allow");
+    copy(Some(&target), &[]).assert_ok();
+    assert_eq!(rows(&db), 3);
+
+    // disable never tries TLS.
+    let target = format!("postgres://postgres@127.0.0.1:{port}/{db}?sslmode=disable");
+    let run = copy(Some(&target), &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("no encryption"), "{}", run.stderr);
+
+    // A key others may read is refused, as libpq refuses it.
+    chmod(0o644);
+    let target = format!("postgres://postgres@localhost:{port}/{db}?sslmode=verify-full");
+    let run = copy(Some(&target), &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("group or world access"),
+        "{}",
+        run.stderr
+    );
 }

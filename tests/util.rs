@@ -99,6 +99,11 @@ impl Run {
 /// Runs `ferry` with `args`, checking that it left every SQLite file it was
 /// given byte-for-byte unchanged.
 pub fn ferry(args: &[&str]) -> Run {
+    ferry_with_env(args, &[])
+}
+
+/// [`ferry`] with the environment variables `env` set.
+pub fn ferry_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let sources: Vec<PathBuf> = args
         .windows(2)
         .filter(|w| w[0] == "--source")
@@ -106,11 +111,7 @@ pub fn ferry(args: &[&str]) -> Run {
         .filter(|p| p.is_file())
         .collect();
     let before: Vec<Vec<u8>> = sources.iter().map(|p| std::fs::read(p).unwrap()).collect();
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("run ferry");
+    let output: Output = ferry_command(args, env).output().expect("run ferry");
     for (path, bytes) in sources.iter().zip(before) {
         assert!(
             std::fs::read(path).unwrap() == bytes,
@@ -123,6 +124,21 @@ pub fn ferry(args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// The `ferry` command with `args`, without the `DATABASE_URL` and `PG*`
+/// variables the tests run with (ferry reads them as libpq does), and with
+/// `env` set.
+pub fn ferry_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    command.args(args).env_remove("DATABASE_URL");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PG") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command
 }
 
 /// `ferry copy --source SOURCE --target DB --format json` plus `extra`.

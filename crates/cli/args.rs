@@ -49,6 +49,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   ferry copy --source app.db --target postgres://app@db.internal/app
   DATABASE_URL=postgres://localhost/app ferry copy --source app.db --jobs 4
+  PGHOST=db.internal PGUSER=app PGDATABASE=app ferry copy --source app.db  # password from ~/.pgpass
   ferry copy --source app.db --schema legacy --tables users,orders --if-exists truncate
   ferry copy --source app.db --config ferry.toml --on-error quarantine --format json")]
     Copy(CopyArgs),
@@ -134,9 +135,11 @@ pub struct EnsureArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
-    /// Target database (libpq URL or key=value string).
+    /// Target database (libpq URL or key=value string) [default:
+    /// DATABASE_URL, else the PG* variables, as psql; see the README's
+    /// "Connecting"].
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub target: String,
+    pub target: Option<String>,
 
     /// Intervals to create past the one holding --now.
     #[arg(long, default_value_t = 3, value_name = "N")]
@@ -152,9 +155,11 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
-    /// Target database (libpq URL or key=value string).
+    /// Target database (libpq URL or key=value string) [default:
+    /// DATABASE_URL, else the PG* variables, as psql; see the README's
+    /// "Connecting"].
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub target: String,
+    pub target: Option<String>,
 
     /// Retention: drop leaves whose rows are all older than this; 90d,
     /// 12w, 6m (calendar months) or 1y.
@@ -252,10 +257,12 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 
-    /// Target database as a libpq URL or key=value string; TLS follows
-    /// `sslmode` (disable, prefer, require, verify-ca, verify-full).
+    /// Target database as a libpq URL or key=value string [default:
+    /// DATABASE_URL, else libpq's PG* variables, service file, ~/.pgpass
+    /// and defaults, as psql]; TLS follows `sslmode` (disable, allow,
+    /// prefer, require, verify-ca, verify-full).
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub target: String,
+    pub target: Option<String>,
 
     /// Parallel chunk copies (reader threads and Postgres connections).
     #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
@@ -307,9 +314,11 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 
-    /// Target database (libpq URL or key=value string).
+    /// Target database (libpq URL or key=value string) [default:
+    /// DATABASE_URL, else the PG* variables, as psql; see the README's
+    /// "Connecting"].
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub target: String,
+    pub target: Option<String>,
 
     /// Follow columns added in the source: add them in Postgres (with
     /// their default and NOT NULL) and reconcile the table once so
@@ -370,9 +379,11 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
-    /// Target database (libpq URL or key=value string).
+    /// Target database (libpq URL or key=value string) [default:
+    /// DATABASE_URL, else the PG* variables, as psql; see the README's
+    /// "Connecting"].
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub target: String,
+    pub target: Option<String>,
 
     /// Check the target's tables, columns, types, keys and indexes against
     /// the plan; read no rows.
@@ -451,6 +462,13 @@ pub struct PlanArgs {
     pub emit_config: Option<PathBuf>,
 }
 
+/// The engine's target: `--target` or `DATABASE_URL` as given, else the
+/// empty string, which ferry-writer resolves from libpq's environment
+/// variables and defaults alone.
+fn target(given: &Option<String>) -> String {
+    given.clone().unwrap_or_default()
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
@@ -487,7 +505,7 @@ impl CopyArgs {
         CopyOptions {
             source: self.source.options(),
             storage: self.storage.options(),
-            target: self.target.clone(),
+            target: target(&self.target),
             jobs: self.jobs,
             if_exists: self.if_exists,
             on_error: self.on_error,
@@ -504,7 +522,7 @@ impl SyncArgs {
         SyncOptions {
             source: self.source.options(),
             storage: self.storage.options(),
-            target: self.target.clone(),
+            target: target(&self.target),
             allow_schema_changes: self.allow_schema_changes,
             on_error: self.on_error,
             check: self.check,
@@ -522,7 +540,7 @@ impl VerifyArgs {
     pub fn options(&self) -> VerifyOptions {
         VerifyOptions {
             source: self.source.options(),
-            target: self.target.clone(),
+            target: target(&self.target),
             schema_only: self.schema_only,
             full: self.full,
             max_listed: self.max_listed,
@@ -544,18 +562,35 @@ impl PlanArgs {
     }
 }
 
+impl Command {
+    /// What the sessions of this command are named in
+    /// `pg_stat_activity` unless the target names them.
+    pub fn application_name(&self) -> &'static str {
+        match self {
+            Command::Copy(_) => "ferry copy",
+            Command::Verify(_) => "ferry verify",
+            Command::Sync(_) => "ferry sync",
+            Command::Partitions(args) => match args.command {
+                PartitionsCommand::Ensure(_) => "ferry partitions ensure",
+                PartitionsCommand::Prune(_) => "ferry partitions prune",
+            },
+            Command::Plan(_) | Command::Completions { .. } | Command::Man => "ferry",
+        }
+    }
+}
+
 impl PartitionsArgs {
     pub fn options(&self) -> PartitionsOptions {
         match &self.command {
             PartitionsCommand::Ensure(args) => PartitionsOptions::Ensure(EnsureOptions {
                 source: args.source.options(),
-                target: args.target.clone(),
+                target: target(&args.target),
                 ahead: args.ahead,
                 now: args.now.clone(),
             }),
             PartitionsCommand::Prune(args) => PartitionsOptions::Prune(PruneOptions {
                 source: args.source.options(),
-                target: args.target.clone(),
+                target: target(&args.target),
                 older_than: args.older_than.clone(),
                 now: args.now.clone(),
                 dry_run: args.dry_run,

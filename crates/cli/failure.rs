@@ -40,9 +40,13 @@ fn next_steps(left: &LeftBehind, command: &[String]) -> String {
     ));
     let created = left.created();
     if !created.is_empty() {
+        // No target: psql reads the same PG* variables ferry did.
+        let target = match left.target.as_str() {
+            "" => String::new(),
+            target => format!(" {}", shell_word(target)),
+        };
         let drop = format!(
-            "psql {} -c {}",
-            shell_word(&left.target),
+            "psql{target} -c {}",
             shell_word(&format!("DROP TABLE {}", created.join(", ")))
         );
         out.push_str(&next_step("to remove the tables it created:", &drop));
@@ -144,6 +148,17 @@ mod tests {
              'postgres://u:***@h/db' --if-exists drop\n  \
              to remove the tables it created: psql 'postgres://u:***@h/db' -c 'DROP TABLE \
              \"app\".\"a\", \"app\".\"it'\\''s\"'"
+        );
+    }
+
+    #[test]
+    fn without_a_target_psql_reads_the_environment_too() {
+        let left = LeftBehind::new(vec![table("a", 0)], false, "").unwrap();
+        let err = anyhow::Error::from(std::io::Error::other("bad")).context(left);
+        let message = message(&err, &words("ferry copy --source app.db"));
+        assert!(
+            message.ends_with("psql -c 'DROP TABLE \"app\".\"a\"'"),
+            "{message}"
         );
     }
 

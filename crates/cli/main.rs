@@ -49,6 +49,7 @@ fn main() -> ExitCode {
     ferry_writer::set_lock_timeout(
         (cli.lock_timeout > 0).then(|| std::time::Duration::from_secs(cli.lock_timeout)),
     );
+    ferry_writer::set_default_application_name(cli.command.application_name());
     match run(&cli) {
         Ok((output, code)) => {
             write_stdout(&output);
@@ -113,7 +114,7 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             let options = args.options();
             let mut report = runtime(args.jobs)?.block_on(async {
                 let copied = ferry_engine::copy::copy(&options, progress()).await;
-                ferry_engine::locks::explain(copied, &args.target, args.source.schema.as_deref())
+                ferry_engine::locks::explain(copied, &options.target, args.source.schema.as_deref())
                     .await
             })?;
             report.ferry_version = VERSION.to_owned();
@@ -128,7 +129,7 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             let options = args.options();
             let synced = runtime.block_on(async {
                 let synced = ferry_engine::sync::run(&options, progress()).await;
-                ferry_engine::locks::explain(synced, &args.target, args.source.schema.as_deref())
+                ferry_engine::locks::explain(synced, &options.target, args.source.schema.as_deref())
                     .await
             });
             // An interrupted run leaves source passes reading on blocking
@@ -151,8 +152,12 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             let options = args.options();
             let mut report = runtime(args.jobs)?.block_on(async {
                 let verified = ferry_engine::verify::verify(&options, progress()).await;
-                ferry_engine::locks::explain(verified, &args.target, args.source.schema.as_deref())
-                    .await
+                ferry_engine::locks::explain(
+                    verified,
+                    &options.target,
+                    args.source.schema.as_deref(),
+                )
+                .await
             })?;
             report.ferry_version = VERSION.to_owned();
             let output = match args.format {

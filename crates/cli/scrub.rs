@@ -4,9 +4,9 @@
 //! [`ferry_writer::redact_url`]; this is the second line of defence, for
 //! text ferry does not control (a library's error, a log line, clap
 //! quoting a misplaced argument): every string that may be a password in
-//! a target given on the command line or in `DATABASE_URL` is replaced by
-//! `***` in stderr output, at any verbosity, even when the target could
-//! not be parsed.
+//! a target given on the command line or in `DATABASE_URL`, and
+//! `PGPASSWORD`, is replaced by `***` in stderr output, at any verbosity,
+//! even when the target could not be parsed.
 
 use std::io::{self, Write};
 use std::sync::OnceLock;
@@ -20,7 +20,8 @@ static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Collects the secrets of every target in `args` (`--target URL`,
 /// `--target=URL`; with `all`, every argument, for errors about the
-/// command line itself) and of `DATABASE_URL`. The first call wins.
+/// command line itself), of `DATABASE_URL`, and `PGPASSWORD`. The first
+/// call wins.
 pub fn install(args: &[String], all: bool) {
     let mut texts: Vec<&str> = Vec::new();
     let mut next_is_target = false;
@@ -37,6 +38,8 @@ pub fn install(args: &[String], all: bool) {
     let mut secrets: Vec<String> = texts
         .iter()
         .flat_map(|text| ferry_writer::secrets(text))
+        // PGPASSWORD is a password whole, as libpq reads it.
+        .chain(std::env::var("PGPASSWORD").ok())
         .filter(|s| s.chars().count() >= MIN_SCRUBBED)
         .collect();
     // Longest first, so a secret containing another is replaced whole.

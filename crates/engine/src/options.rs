@@ -43,7 +43,9 @@ pub struct StorageOptions {
 pub struct CopyOptions {
     pub source: SourceOptions,
     pub storage: StorageOptions,
-    /// Target database, as a libpq URL or key=value string.
+    /// Target database, as a libpq URL or key=value string; the empty
+    /// string means libpq's PG* variables, service file and defaults alone
+    /// (see `ferry_writer::connect`).
     pub target: String,
     /// Parallel chunk copies (reader threads and Postgres connections).
     pub jobs: usize,
@@ -66,7 +68,9 @@ pub struct CopyOptions {
 pub struct SyncOptions {
     pub source: SourceOptions,
     pub storage: StorageOptions,
-    /// Target database, as a libpq URL or key=value string.
+    /// Target database, as a libpq URL or key=value string; the empty
+    /// string means libpq's PG* variables, service file and defaults alone
+    /// (see `ferry_writer::connect`).
     pub target: String,
     /// Follow columns added in the source.
     pub allow_schema_changes: bool,
@@ -92,7 +96,9 @@ pub struct SyncOptions {
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub source: SourceOptions,
-    /// Target database, as a libpq URL or key=value string.
+    /// Target database, as a libpq URL or key=value string; the empty
+    /// string means libpq's PG* variables, service file and defaults alone
+    /// (see `ferry_writer::connect`).
     pub target: String,
     /// Check the catalog only; read no rows.
     pub schema_only: bool,
@@ -124,7 +130,9 @@ pub struct PlanOptions {
 #[derive(Debug, Clone)]
 pub struct EnsureOptions {
     pub source: SourceOptions,
-    /// Target database, as a libpq URL or key=value string.
+    /// Target database, as a libpq URL or key=value string; the empty
+    /// string means libpq's PG* variables, service file and defaults alone
+    /// (see `ferry_writer::connect`).
     pub target: String,
     /// Intervals to create past the one holding `now`.
     pub ahead: u32,
@@ -136,7 +144,9 @@ pub struct EnsureOptions {
 #[derive(Debug, Clone)]
 pub struct PruneOptions {
     pub source: SourceOptions,
-    /// Target database, as a libpq URL or key=value string.
+    /// Target database, as a libpq URL or key=value string; the empty
+    /// string means libpq's PG* variables, service file and defaults alone
+    /// (see `ferry_writer::connect`).
     pub target: String,
     /// Retention: 90d, 12w, 6m or 1y.
     pub older_than: String,

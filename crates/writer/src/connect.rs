@@ -1,15 +1,21 @@
-//! Opening a connection to the target, with TLS chosen by `sslmode` as
-//! libpq chooses it, and connection strings shown only with the password
-//! hidden.
+//! Opening a connection to the target: settings resolved as libpq
+//! resolves them ([`crate::libpq`]), each host tried in turn with its own
+//! password, TLS chosen by `sslmode` as libpq chooses it (`allow` included,
+//! which tokio-postgres lacks), and the target shown only with its
+//! password hidden.
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
 use std::time::Duration;
 
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{LoadBalanceHosts, SslMode as PgSslMode};
 use tokio_postgres::{Client, Config, NoTls};
 
-use crate::tls::{self, TlsMode};
+use crate::libpq::{
+    self, ConnectTimeout, Endpoint, Environment, HostKind, Origin, Problem, Resolved,
+};
+use crate::redact::redact_url;
+use crate::tls::{self, SslMode};
 use crate::WriteError;
 
 /// How long connecting may take, TLS and authentication included, when
@@ -41,117 +47,277 @@ pub fn set_lock_timeout(timeout: Option<Duration>) {
     LOCK_TIMEOUT_MS.store(ms, Ordering::Relaxed);
 }
 
-/// Connects to `url`, a libpq URL (`postgres://user:pw@host:5432/db?sslmode=require`)
-/// or key=value string (`host=localhost dbname=app`), and drives the
-/// connection on a tokio task.
-///
-/// `sslmode` works as in libpq: `disable` never uses TLS; `prefer` (the
-/// default) and `require` encrypt without checking the certificate (but
-/// `require` with `sslrootcert` checks the chain, as libpq does);
-/// `verify-ca` checks it against the CA certificates in `sslrootcert` (or
-/// the system's when none is named), and `verify-full` also checks the host
-/// name.
-///
-/// # Errors
-///
-/// [`WriteError::InvalidTarget`], [`WriteError::Tls`] or
-/// [`WriteError::Connect`]; all show the target with its password
-/// replaced by `***`.
-pub async fn connect(url: &str) -> Result<Client, WriteError> {
-    let target = redact_url(url);
-    let options = TlsOptions::extract(url).map_err(|reason| WriteError::InvalidTarget {
-        target: target.clone(),
-        reason,
-    })?;
-    let mut config =
-        Config::from_str(&options.conninfo).map_err(|err| WriteError::InvalidTarget {
-            target: target.clone(),
-            reason: err.to_string(),
-        })?;
-    let timeout = session_settings(&mut config, &options.conninfo);
-    let mode = match options.verify {
-        Some(mode) => {
-            config.ssl_mode(SslMode::Require);
-            mode
-        }
-        None => match config.get_ssl_mode() {
-            SslMode::Disable => TlsMode::Disable,
-            // As libpq does: `require` with a root certificate named
-            // verifies the chain, like `verify-ca`.
-            SslMode::Require if options.root_cert.is_some() => TlsMode::VerifyCa,
-            _ => TlsMode::NoVerify,
-        },
-    };
+/// `application_name` of every session whose target (or `PGAPPNAME`)
+/// names none; `None` is `ferry`.
+static APPLICATION_NAME: RwLock<Option<String>> = RwLock::new(None);
 
-    let handshake = async {
-        match mode {
-            TlsMode::Disable => config.connect(NoTls).await.map(|(client, connection)| {
-                spawn_connection(connection);
-                client
-            }),
-            mode => {
-                let connector =
-                    tls::connector(mode, options.root_cert.as_deref()).map_err(|reason| {
-                        WriteError::Tls {
-                            target: target.clone(),
-                            reason,
-                        }
-                    })?;
-                config.connect(connector).await.map(|(client, connection)| {
-                    spawn_connection(connection);
-                    client
-                })
-            }
-        }
-        .map_err(|source| WriteError::Connect {
-            target: target.clone(),
-            source,
-        })
-    };
-    // tokio-postgres bounds only the TCP connect by `connect_timeout`; the
-    // startup, TLS and authentication exchange is bounded here.
-    match tokio::time::timeout(timeout, handshake).await {
-        Ok(connected) => connected,
-        Err(_) => Err(WriteError::ConnectTimeout {
-            target,
-            seconds: timeout.as_secs_f64(),
-        }),
+/// The `application_name` sessions opened afterwards show in
+/// `pg_stat_activity` when neither the target nor `PGAPPNAME` sets one, as
+/// libpq's `fallback_application_name`: the binary passes its command
+/// (`ferry copy`). Process-wide, like [`set_lock_timeout`]. Postgres keeps
+/// the first 63 bytes.
+pub fn set_default_application_name(name: &str) {
+    if let Ok(mut current) = APPLICATION_NAME.write() {
+        *current = Some(name.to_owned());
     }
 }
 
-/// Applies ferry's defaults where the target says nothing: a connect
-/// timeout, TCP keepalives, and the process's `lock_timeout`. Returns how
-/// long the whole connection may take: the connect timeout for each host.
-fn session_settings(config: &mut Config, conninfo: &str) -> Duration {
-    let per_host = match config.get_connect_timeout() {
-        Some(timeout) => *timeout,
-        None => {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-            DEFAULT_CONNECT_TIMEOUT
+fn default_application_name() -> String {
+    APPLICATION_NAME
+        .read()
+        .ok()
+        .and_then(|name| name.clone())
+        .unwrap_or_else(|| "ferry".to_owned())
+}
+
+/// Connects to `target`, resolved as libpq resolves a connection string,
+/// and drives the connection on a tokio task.
+///
+/// `target` is a libpq URL (`postgres://user:pw@host:5432/db?sslmode=require`,
+/// `postgres:///db`) or key=value string (`host=/var/run/postgresql
+/// dbname=app`); what it leaves out comes from the service it names (or
+/// `PGSERVICE`), then from the `PG*` environment variables (`PGHOST`,
+/// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, …), then
+/// from libpq's defaults; a password still missing is looked up in
+/// `~/.pgpass` (or `PGPASSFILE`). The empty string takes everything from
+/// there, as `psql` with no arguments does. Hosts are tried in order, each
+/// bounded by `connect_timeout` (default [`DEFAULT_CONNECT_TIMEOUT`]).
+///
+/// `sslmode` works as in libpq: `disable` never uses TLS; `allow` tries
+/// without, then with TLS if the server refuses; `prefer` (the default)
+/// and `require` encrypt without checking the certificate (but `require`
+/// with `sslrootcert`, or `~/.postgresql/root.crt`, checks the chain, as
+/// libpq does); `verify-ca` checks it against the CA certificates in
+/// `sslrootcert` (else `~/.postgresql/root.crt`, else the system's), and
+/// `verify-full` also checks the host name. `sslcert` and `sslkey` (by
+/// default `~/.postgresql/postgresql.crt` and `.key`, when present) are
+/// presented to a server that asks for a client certificate.
+///
+/// # Errors
+///
+/// [`WriteError::InvalidTarget`], [`WriteError::Settings`],
+/// [`WriteError::Tls`], [`WriteError::Connect`] or
+/// [`WriteError::ConnectTimeout`]; none shows a password, wherever it came
+/// from.
+pub async fn connect(target: &str) -> Result<Client, WriteError> {
+    let resolved = libpq::resolve(target, &Environment::from_process()).map_err(|problem| {
+        let shown = redact_url(target);
+        match problem {
+            Problem::Syntax(reason) => WriteError::InvalidTarget {
+                target: shown,
+                reason,
+            },
+            Problem::Settings(reason) => WriteError::Settings {
+                target: if target.trim().is_empty() {
+                    "the target from the environment".to_owned()
+                } else {
+                    shown
+                },
+                reason,
+            },
+        }
+    })?;
+    let shown = shown_target(target, &resolved);
+    let tls = match resolved.tls.mode {
+        SslMode::Disable | SslMode::Allow => None,
+        _ => Some(connector(&resolved, &shown)?),
+    };
+    let mut last = None;
+    for endpoint in ordered(&resolved) {
+        match connect_endpoint(&resolved, endpoint, tls.clone(), &shown).await {
+            Ok(client) => return Ok(client),
+            Err(err @ WriteError::Tls { .. }) => return Err(err),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| WriteError::Settings {
+        target: shown,
+        reason: "no host to connect to; set host or PGHOST".to_owned(),
+    }))
+}
+
+/// The target as messages show it: as given, password hidden, followed by
+/// what the environment and defaults filled in unless the target names it
+/// all; the resolved settings alone for an empty target.
+fn shown_target(target: &str, resolved: &Resolved) -> String {
+    if target.trim().is_empty() {
+        resolved.summary()
+    } else if resolved.self_contained {
+        redact_url(target)
+    } else {
+        format!("{} ({})", redact_url(target), resolved.summary())
+    }
+}
+
+/// The hosts in the order to try them: as given, or shuffled for
+/// `load_balance_hosts=random`.
+fn ordered(resolved: &Resolved) -> Vec<&Endpoint> {
+    let mut endpoints: Vec<&Endpoint> = resolved.endpoints.iter().collect();
+    if resolved.load_balance == LoadBalanceHosts::Random {
+        use std::hash::{BuildHasher, Hasher};
+        // Fisher-Yates, seeded by the standard library's per-process
+        // random hash keys.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        for i in (1..endpoints.len()).rev() {
+            hasher.write_usize(i);
+            let j = usize::try_from(hasher.finish() % (i as u64 + 1)).unwrap_or(0);
+            endpoints.swap(i, j);
+        }
+    }
+    endpoints
+}
+
+fn connector(
+    resolved: &Resolved,
+    shown: &str,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, WriteError> {
+    tls::connector(&resolved.tls).map_err(|reason| WriteError::Tls {
+        target: shown.to_owned(),
+        reason,
+    })
+}
+
+/// Connects to one host: without TLS, with it, or (for `allow`) without
+/// and then with it when the server refused the plain session, all within
+/// the host's connect timeout.
+async fn connect_endpoint(
+    resolved: &Resolved,
+    endpoint: &Endpoint,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    shown: &str,
+) -> Result<Client, WriteError> {
+    let mut config = session_config(resolved, endpoint);
+    let timeout = match resolved.connect_timeout {
+        ConnectTimeout::Unset => Some(DEFAULT_CONNECT_TIMEOUT),
+        ConnectTimeout::Never => None,
+        ConnectTimeout::After(timeout) => Some(timeout),
+    };
+    if let Some(timeout) = timeout {
+        config.connect_timeout(timeout);
+    }
+    let attempt = async {
+        let failed = |source| connect_error(shown, endpoint, source);
+        match (resolved.tls.mode, tls) {
+            (SslMode::Allow, _) => match plain(&config).await {
+                // The server turned the plain session away (pg_hba.conf
+                // wants hostssl, say): try again with TLS, as libpq does.
+                Err(err) if err.as_db_error().is_some() => {
+                    let tls = connector(resolved, shown)?;
+                    config.ssl_mode(PgSslMode::Require);
+                    encrypted(&config, tls).await.map_err(failed)
+                }
+                other => other.map_err(failed),
+            },
+            (_, Some(tls)) => {
+                let mode = match resolved.tls.mode {
+                    SslMode::Prefer => PgSslMode::Prefer,
+                    _ => PgSslMode::Require,
+                };
+                config.ssl_mode(mode);
+                encrypted(&config, tls).await.map_err(failed)
+            }
+            (_, None) => plain(&config).await.map_err(failed),
         }
     };
-    let named = |key: &str| conninfo.contains(key);
-    config.keepalives(true);
-    if !named("keepalives_idle") {
-        config.keepalives_idle(KEEPALIVE_IDLE);
+    // tokio-postgres bounds only the TCP connect by `connect_timeout`; the
+    // startup, TLS and authentication exchange is bounded here.
+    match timeout {
+        None => attempt.await,
+        Some(timeout) => match tokio::time::timeout(timeout, attempt).await {
+            Ok(connected) => connected,
+            Err(_) => Err(WriteError::ConnectTimeout {
+                target: shown.to_owned(),
+                seconds: timeout.as_secs_f64(),
+            }),
+        },
     }
-    if !named("keepalives_interval") {
-        config.keepalives_interval(KEEPALIVE_INTERVAL);
+}
+
+async fn plain(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let mut config = config.clone();
+    config.ssl_mode(PgSslMode::Disable);
+    let (client, connection) = config.connect(NoTls).await?;
+    spawn_connection(connection);
+    Ok(client)
+}
+
+async fn encrypted(
+    config: &Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(tls).await?;
+    spawn_connection(connection);
+    Ok(client)
+}
+
+/// A failed connection, saying where a rejected password came from (as
+/// libpq's "password retrieved from file").
+fn connect_error(shown: &str, endpoint: &Endpoint, source: tokio_postgres::Error) -> WriteError {
+    let rejected = source
+        .as_db_error()
+        .is_some_and(|db| db.code().code() == "28P01");
+    let target = match (&endpoint.password, rejected) {
+        (Some(password), true) if password.origin != Origin::Target => {
+            format!("{shown} (password {})", password.origin)
+        }
+        _ => shown.to_owned(),
+    };
+    WriteError::Connect { target, source }
+}
+
+/// The tokio-postgres configuration of one host, with ferry's defaults
+/// where the target says nothing: TCP keepalives, the process's
+/// `lock_timeout` and its default `application_name`.
+fn session_config(resolved: &Resolved, endpoint: &Endpoint) -> Config {
+    let mut config = Config::new();
+    match &endpoint.host {
+        HostKind::Tcp(name) => {
+            config.host(name);
+        }
+        HostKind::Socket(dir) => {
+            config.host_path(dir);
+        }
+        HostKind::AddressOnly => {}
     }
-    if !named("keepalives_retries") {
-        config.keepalives_retries(KEEPALIVE_RETRIES);
+    if let Some(addr) = endpoint.hostaddr {
+        config.hostaddr(addr);
+    }
+    config
+        .port(endpoint.port)
+        .user(&resolved.user)
+        .dbname(&resolved.dbname)
+        .application_name(
+            resolved
+                .application_name
+                .clone()
+                .unwrap_or_else(default_application_name),
+        )
+        .target_session_attrs(resolved.target_session_attrs)
+        .channel_binding(resolved.channel_binding)
+        .load_balance_hosts(resolved.load_balance)
+        .ssl_negotiation(resolved.tls.negotiation)
+        .keepalives(resolved.keepalives)
+        .keepalives_idle(resolved.keepalives_idle.unwrap_or(KEEPALIVE_IDLE))
+        .keepalives_interval(resolved.keepalives_interval.unwrap_or(KEEPALIVE_INTERVAL))
+        .keepalives_retries(resolved.keepalives_count.unwrap_or(KEEPALIVE_RETRIES));
+    if let Some(password) = &endpoint.password {
+        config.password(password.value.as_bytes());
+    }
+    if let Some(timeout) = resolved.tcp_user_timeout {
+        config.tcp_user_timeout(timeout);
     }
     let lock_ms = LOCK_TIMEOUT_MS.load(Ordering::Relaxed);
-    if lock_ms > 0 {
-        let setting = format!("-c lock_timeout={lock_ms}");
-        let options = match config.get_options() {
-            Some(given) if !given.is_empty() => format!("{given} {setting}"),
-            _ => setting,
-        };
-        config.options(&options);
+    let lock = (lock_ms > 0).then(|| format!("-c lock_timeout={lock_ms}"));
+    let options: Vec<&str> = resolved
+        .options
+        .as_deref()
+        .into_iter()
+        .chain(lock.as_deref())
+        .collect();
+    if !options.is_empty() {
+        config.options(options.join(" "));
     }
-    let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
-    per_host.saturating_mul(hosts)
+    config
 }
 
 /// The connection future does the socket I/O; when it ends with an error,
@@ -166,419 +332,9 @@ where
     });
 }
 
-/// The TLS settings tokio-postgres does not parse, taken out of the
-/// connection string so the rest can be parsed as usual.
-#[derive(Debug, PartialEq)]
-struct TlsOptions {
-    /// The connection string without them.
-    conninfo: String,
-    /// `verify-ca` or `verify-full`, if asked for.
-    verify: Option<TlsMode>,
-    /// `sslrootcert`.
-    root_cert: Option<String>,
-}
-
-impl TlsOptions {
-    fn extract(url: &str) -> Result<TlsOptions, String> {
-        let mut verify = None;
-        let mut root_cert = None;
-        let mut take = |key: &str, value: &str| -> Result<bool, String> {
-            match key {
-                "sslmode" => match value {
-                    "verify-ca" => verify = Some(TlsMode::VerifyCa),
-                    "verify-full" => verify = Some(TlsMode::VerifyFull),
-                    "allow" => {
-                        return Err("sslmode=allow is not supported; use prefer or disable".into())
-                    }
-                    _ => return Ok(false),
-                },
-                "sslrootcert" => root_cert = Some(value.to_owned()),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        };
-        let conninfo = if let Some((head, query)) = url_query(url) {
-            let mut kept = Vec::new();
-            for pair in query.split('&').filter(|p| !p.is_empty()) {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                if !take(&percent_decode(key), &percent_decode(value))? {
-                    kept.push(pair);
-                }
-            }
-            if kept.is_empty() {
-                head.to_owned()
-            } else {
-                format!("{head}?{}", kept.join("&"))
-            }
-        } else if is_url(url) {
-            url.to_owned()
-        } else {
-            let mut kept = Vec::new();
-            for pair in key_values(url) {
-                if !take(pair.key, &pair.value)? {
-                    kept.push(pair.raw);
-                }
-            }
-            kept.join(" ")
-        };
-        Ok(TlsOptions {
-            conninfo,
-            verify,
-            root_cert,
-        })
-    }
-}
-
-fn is_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// `(everything before '?', query)` of a URL that has a query.
-fn url_query(url: &str) -> Option<(&str, &str)> {
-    if !is_url(url) {
-        return None;
-    }
-    url.split_once('?')
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let high = char::from(bytes[i + 1]).to_digit(16);
-            let low = char::from(bytes[i + 2]).to_digit(16);
-            if let (Some(high), Some(low)) = (high, low) {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// One `key=value` of a libpq key=value string.
-struct KeyValue<'a> {
-    key: &'a str,
-    /// Unquoted and unescaped.
-    value: String,
-    /// As written, for rebuilding the string.
-    raw: &'a str,
-}
-
-/// Splits a key=value string the way libpq does: spaces around `=` are
-/// allowed, values may be single-quoted, and `\` escapes the next character.
-/// A malformed tail is returned as far as it can be read.
-fn key_values(text: &str) -> Vec<KeyValue<'_>> {
-    let bytes = text.as_bytes();
-    let mut pairs = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            break;
-        }
-        let start = i;
-        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let key = &text[start..i];
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= bytes.len() || bytes[i] != b'=' {
-            // A key without a value: keep it for the parser to complain about.
-            pairs.push(KeyValue {
-                key,
-                value: String::new(),
-                raw: &text[start..i],
-            });
-            continue;
-        }
-        i += 1;
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = Vec::new();
-        if i < bytes.len() && bytes[i] == b'\'' {
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'\'' {
-                if bytes[i] == b'\\' && i + 1 < bytes.len() {
-                    i += 1;
-                }
-                value.push(bytes[i]);
-                i += 1;
-            }
-            i = (i + 1).min(bytes.len());
-        } else {
-            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-                if bytes[i] == b'\\' && i + 1 < bytes.len() {
-                    i += 1;
-                }
-                value.push(bytes[i]);
-                i += 1;
-            }
-        }
-        pairs.push(KeyValue {
-            key,
-            value: String::from_utf8_lossy(&value).into_owned(),
-            raw: &text[start..i],
-        });
-    }
-    pairs
-}
-
-/// The target text with everything that may be a password replaced by
-/// `***`, for messages and logs.
-///
-/// It does not depend on the text being a valid connection string: a
-/// mistyped scheme (`postgress://`, `POSTGRES://`, `mysql://`), a URL
-/// without a scheme (`u:pw@host/db`), leading spaces, an unencoded `?`,
-/// `/` or `@` in the password, and `password=` in any case, in a query or
-/// in key=value pairs, are all hidden. When in doubt it hides too much (a
-/// query value holding an `@` hides the host too), never too little.
-pub fn redact_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    // Replace from the end so earlier ranges stay valid.
-    for range in secret_ranges(url).into_iter().rev() {
-        out.replace_range(range, "***");
-    }
-    out
-}
-
-/// Every substring of `text` that [`redact_url`] hides, and its
-/// percent-decoded form, for scrubbing them from text that quotes them
-/// (an error from a library, a log line).
-pub fn secrets(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for range in secret_ranges(text) {
-        let raw = &text[range];
-        let unquoted = raw.trim_matches('\'');
-        for candidate in [
-            raw.to_owned(),
-            unquoted.to_owned(),
-            percent_decode(unquoted),
-        ] {
-            if !candidate.is_empty() && !found.contains(&candidate) {
-                found.push(candidate);
-            }
-        }
-    }
-    found
-}
-
-/// Byte ranges of `text` that may hold a password, sorted and disjoint.
-fn secret_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
-    let mut ranges = Vec::new();
-    if let Some(range) = userinfo_password(text) {
-        ranges.push(range);
-    }
-    ranges.extend(password_values(text));
-    ranges.sort_by_key(|r| r.start);
-    // Merge overlaps so that replacing from the end stays valid.
-    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
-    for range in ranges {
-        match merged.last_mut() {
-            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
-            _ => merged.push(range),
-        }
-    }
-    merged
-}
-
-/// The password of `scheme://user:password@host` (any scheme, any case)
-/// or of `user:password@host`: from the first `:` of the user info to the
-/// last `@` of the text, so a password holding `/`, `?`, `#` or `@` is
-/// hidden whole.
-fn userinfo_password(text: &str) -> Option<std::ops::Range<usize>> {
-    let at = text.rfind('@')?;
-    let start = match text.find("://") {
-        Some(scheme) if scheme < at => scheme + 3,
-        Some(_) => return None,
-        None => {
-            // Without a scheme, only `user:password@…` with nothing that
-            // looks like key=value pairs before the `@`.
-            let lead = text.len() - text.trim_start().len();
-            let userinfo = &text[lead..at];
-            if userinfo.contains('=') || userinfo.contains(char::is_whitespace) {
-                return None;
-            }
-            lead
-        }
-    };
-    let colon = start + text[start..at].find(':')?;
-    Some(colon + 1..at)
-}
-
-/// The values of every `password=` (any case, spaces around `=`, quoted or
-/// not), in a URL query or in key=value pairs. An unquoted value ends at
-/// whitespace, or at an `&` that starts another `key=`.
-fn password_values(text: &str) -> Vec<std::ops::Range<usize>> {
-    let lower = text.to_ascii_lowercase();
-    let bytes = text.as_bytes();
-    let mut ranges = Vec::new();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find("password") {
-        let mut i = from + found + "password".len();
-        from = i;
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= bytes.len() || bytes[i] != b'=' {
-            continue;
-        }
-        i += 1;
-        while i < bytes.len() && bytes[i] == b' ' {
-            i += 1;
-        }
-        let start = i;
-        if i < bytes.len() && bytes[i] == b'\'' {
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'\'' {
-                if bytes[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i = (i + 1).min(bytes.len());
-        } else {
-            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-                if bytes[i] == b'&' && starts_key(&bytes[i + 1..]) {
-                    break;
-                }
-                i += 1;
-            }
-        }
-        let end = i.min(bytes.len());
-        ranges.push(start..end);
-        from = end.max(from);
-    }
-    ranges
-}
-
-/// Whether `bytes` starts with `name=`.
-fn starts_key(bytes: &[u8]) -> bool {
-    let name = bytes
-        .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-        .count();
-    name > 0 && bytes.get(name) == Some(&b'=')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_url_passwords() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db.example:5432/prod"),
-            "postgres://app:***@db.example:5432/prod"
-        );
-        assert_eq!(
-            redact_url("postgresql://app:p@ss/w0rd@db/prod?sslmode=require"),
-            "postgresql://app:***@db/prod?sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://db/prod?user=app&password=s3cret&sslmode=disable"),
-            "postgres://db/prod?user=app&password=***&sslmode=disable"
-        );
-        assert_eq!(
-            redact_url("postgres://app@db/prod"),
-            "postgres://app@db/prod"
-        );
-        assert_eq!(redact_url("postgres://db/prod"), "postgres://db/prod");
-    }
-
-    #[test]
-    fn redacts_key_value_passwords() {
-        assert_eq!(
-            redact_url("host=db password=s3cret user=app"),
-            "host=db password=*** user=app"
-        );
-        assert_eq!(
-            redact_url("host=db password = 'a b\\' c' user=app"),
-            "host=db password = *** user=app"
-        );
-        assert_eq!(redact_url("password="), "password=***");
-        assert_eq!(redact_url("host=db"), "host=db");
-    }
-
-    #[test]
-    fn redacts_passwords_of_malformed_targets() {
-        let cases = [
-            "postgress://u:hunter22@db/app",
-            "POSTGRES://u:hunter22@db/app",
-            "u:hunter22@db/app",
-            " postgres://u:hunter22@db/app",
-            "postgres://u:hun?ter22@db/app?sslmode=disable",
-            "postgres://u:hun#ter22@db/app",
-            "mysql://u:hunter22@db/app",
-            "host=db PASSWORD=hunter22 user=u",
-            "host=db Password = 'hunter ter22' user=u",
-            "postgres://db/app?PassWord=hunter22&sslmode=disable",
-            "postgres://db/app?password=hunter22&x",
-        ];
-        for case in cases {
-            let shown = redact_url(case);
-            assert!(!shown.contains("hunter"), "{case} -> {shown}");
-            assert!(!shown.contains("ter22"), "{case} -> {shown}");
-            assert!(shown.contains("***"), "{case} -> {shown}");
-            assert!(
-                secrets(case).iter().any(|s| s.contains("ter22")),
-                "{case}: {:?}",
-                secrets(case)
-            );
-        }
-        assert_eq!(redact_url("u:pw@db/app"), "u:***@db/app");
-        assert_eq!(
-            redact_url("postgres://db/app?password=a%20b&sslmode=disable"),
-            "postgres://db/app?password=***&sslmode=disable"
-        );
-        assert!(secrets("postgres://db/app?password=a%20b").contains(&"a b".to_owned()));
-        assert!(secrets("postgres://u@db/app").is_empty());
-        assert!(secrets("host=db user=a@b").is_empty());
-    }
-
-    #[test]
-    fn takes_out_what_tokio_postgres_does_not_parse() {
-        let options = TlsOptions::extract(
-            "postgres://u@h/d?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&application_name=x",
-        )
-        .unwrap();
-        assert_eq!(options.conninfo, "postgres://u@h/d?application_name=x");
-        assert_eq!(options.verify, Some(TlsMode::VerifyFull));
-        assert_eq!(options.root_cert.as_deref(), Some("/tmp/ca.pem"));
-
-        let options = TlsOptions::extract("postgres://u@h/d?sslmode=verify-ca").unwrap();
-        assert_eq!(options.conninfo, "postgres://u@h/d");
-        assert_eq!(options.verify, Some(TlsMode::VerifyCa));
-
-        let options =
-            TlsOptions::extract("host=h sslmode=verify-ca sslrootcert='/a b/ca.pem' dbname=d")
-                .unwrap();
-        assert_eq!(options.conninfo, "host=h dbname=d");
-        assert_eq!(options.root_cert.as_deref(), Some("/a b/ca.pem"));
-
-        let options = TlsOptions::extract("host=h sslmode=require").unwrap();
-        assert_eq!(options.conninfo, "host=h sslmode=require");
-        assert_eq!(options.verify, None);
-
-        assert!(TlsOptions::extract("host=h sslmode=allow").is_err());
-    }
-
-    #[test]
-    fn decodes_percent_escapes() {
-        assert_eq!(percent_decode("a%20b%2"), "a b%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%41"), "A");
-    }
 
     #[tokio::test]
     async fn connect_errors_hide_the_password() {
@@ -595,5 +351,61 @@ mod tests {
         assert!(matches!(err, WriteError::InvalidTarget { .. }));
         assert!(!err.to_string().contains("s3cret"));
         assert!(!err.is_connection_error());
+
+        let err = connect("host=h password=s3cret sslmode=sometimes")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WriteError::Settings { .. }), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    fn resolved(text: &str) -> Resolved {
+        let env = Environment {
+            os_user: Some("me".to_owned()),
+            ..Environment::default()
+        };
+        libpq::resolve(text, &env).unwrap()
+    }
+
+    #[test]
+    fn the_target_is_shown_with_what_the_environment_added() {
+        let text = "postgres://u:pw@h:1/d";
+        assert_eq!(
+            shown_target(text, &resolved(text)),
+            "postgres://u:***@h:1/d"
+        );
+        let text = "dbname=d password=pw";
+        assert_eq!(
+            shown_target(text, &resolved(text)),
+            "dbname=d password=*** (host=localhost port=5432 user=me dbname=d)"
+        );
+        assert_eq!(
+            shown_target("", &resolved("")),
+            "host=localhost port=5432 user=me dbname=me"
+        );
+    }
+
+    #[test]
+    fn sessions_carry_ferrys_defaults_unless_the_target_sets_them() {
+        let config = session_config(
+            &resolved("host=/tmp/s port=6 options='-c x=1'"),
+            &resolved("host=/tmp/s port=6").endpoints[0],
+        );
+        assert_eq!(config.get_application_name(), Some("ferry"));
+        assert_eq!(config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(config.get_ports(), &[6]);
+        assert!(config.get_options().unwrap().starts_with("-c x=1"));
+        let target = resolved("application_name=mine keepalives_idle=99");
+        let config = session_config(&target, &target.endpoints[0]);
+        assert_eq!(config.get_application_name(), Some("mine"));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(99));
+    }
+
+    #[test]
+    fn load_balancing_keeps_every_host() {
+        let target = resolved("host=a,b,c,d load_balance_hosts=random");
+        let mut hosts: Vec<String> = ordered(&target).iter().map(|e| e.host_text()).collect();
+        hosts.sort();
+        assert_eq!(hosts, ["a", "b", "c", "d"]);
     }
 }

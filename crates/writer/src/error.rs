@@ -21,8 +21,21 @@ pub enum WriteError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The connection settings, resolved as libpq resolves them from the
+    /// target, a service file and the `PG*` environment variables, cannot
+    /// be used (a service not found, a value out of range, an option
+    /// ferry cannot honour).
+    #[error("cannot use the connection settings of {target}: {reason}")]
+    Settings {
+        /// The target, password redacted.
+        target: String,
+        /// What is wrong, where the value came from and what to do.
+        reason: String,
+    },
     /// TLS could not be set up (certificate files, settings).
-    #[error("cannot set up TLS for {target}: {reason}; check sslmode and sslrootcert")]
+    #[error(
+        "cannot set up TLS for {target}: {reason}; check sslmode, sslrootcert, sslcert and sslkey"
+    )]
     Tls {
         /// The target, password redacted.
         target: String,

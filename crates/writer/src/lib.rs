@@ -1,8 +1,13 @@
 //! ferry-writer: everything ferry does to the PostgreSQL target.
 //!
-//! - [`connect`] opens a connection from a libpq URL or key=value string,
-//!   with TLS chosen by `sslmode`; [`redact_url`] hides its password in
-//!   every message.
+//! - [`connect`] opens a connection from a libpq URL or key=value string
+//!   resolved exactly as libpq resolves it (a service file, the `PG*`
+//!   environment variables, `~/.pgpass`, the Unix socket by default; the
+//!   empty string takes everything from there), with TLS chosen by
+//!   `sslmode` (`allow` included) and client certificates;
+//!   [`redact_url`] hides its password in every message, and no password
+//!   from the environment or a file is ever shown.
+//!   [`set_default_application_name`] names the sessions.
 //! - [`create_table_sql`], [`post_load_steps`], [`constraint_steps`] and
 //!   [`plan_script`] turn a [`TablePlan`](ferry_model::TablePlan) into SQL,
 //!   with the [`Storage`] (TOAST compression) chosen for the run.
@@ -69,17 +74,23 @@
 #![forbid(unsafe_code)]
 
 mod connect;
+mod conninfo;
 mod ddl;
 mod error;
 mod inspect;
 mod ledger;
+mod libpq;
 mod load;
 mod locate;
 mod locks;
 mod partition_catalog;
 mod partition_ddl;
+mod pgpass;
 mod postgis;
 mod read_back;
+mod redact;
+mod resolved;
+mod service_file;
 mod session;
 mod storage;
 mod sync_apply;
@@ -89,7 +100,9 @@ mod trust;
 
 pub use ferry_copy_codec::{decode_value, CodecError, CopyEncoder};
 
-pub use connect::{connect, redact_url, secrets, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT};
+pub use connect::{
+    connect, set_default_application_name, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use ddl::{
     constraint_steps, create_schema_sql, create_table_sql, drop_table_sql, plan_script,
     post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Leaves, Step,
@@ -121,6 +134,7 @@ pub use postgis::{postgis_status, PostgisStatus};
 pub use read_back::{
     count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
 };
+pub use redact::{redact_url, secrets};
 pub use session::{
     advisory_lock, advisory_lock_holder, advisory_unlock, backend_pid, end_orphans, end_session,
     set_application_name, try_advisory_lock, LockHolder,
