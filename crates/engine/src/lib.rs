@@ -36,6 +36,7 @@ pub mod plan;
 mod post_load;
 mod postgis;
 mod prepare;
+mod reading;
 pub mod report;
 mod row_key;
 mod setup;

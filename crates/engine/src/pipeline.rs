@@ -13,7 +13,6 @@
 //! backoff and claims again; the reader abandons the chunk as soon as its
 //! channel closes.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,13 +21,14 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use ferry_model::{ChunkRange, Reject, SourceValueRef, TablePlan, TableSchema};
-use ferry_reader::SourceDb;
+use ferry_reader::{ReadOrRow, SourceDb};
 use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
 use crate::events::Progress;
 use crate::exit::{BadValue, Interrupted, RefusedValue};
 use crate::options::OnError;
+use crate::prepare::PlannedTable;
 use crate::row_key::KeyColumns;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
@@ -40,22 +40,26 @@ const ROW_SLACK: usize = 64 << 10;
 /// pair can hold is about this many MiB.
 const CHANNEL_BUFFERS: usize = 4;
 
-/// One table being loaded: its source, its plan, and counters.
+/// One table being loaded: its source, its plan, the rows it holds, and
+/// counters.
 pub struct TableLoad {
     pub source: TableSchema,
     pub plan: TablePlan,
+    /// Rows the source held when the copy started.
+    pub expected_rows: u64,
     pub stats: TableStats,
     key: KeyColumns,
 }
 
 impl TableLoad {
-    pub fn new(source: TableSchema, plan: TablePlan) -> TableLoad {
-        let key = KeyColumns::of(&source);
+    pub fn new(table: PlannedTable, expected_rows: u64) -> TableLoad {
+        let PlannedTable { source, plan } = table;
         TableLoad {
+            key: KeyColumns::of(&source),
             source,
             plan,
+            expected_rows,
             stats: TableStats::default(),
-            key,
         }
     }
 }
@@ -311,10 +315,8 @@ impl ReaderJob {
             bytes: 0,
         };
         let mut rejects = Vec::new();
-        let mut failure: Option<anyhow::Error> = None;
-        let mut halted = false;
 
-        db.read_chunk(&table.source, range, &mut |rowid, row| {
+        let read = db.read_chunk(&table.source, range, &mut |rowid, row| {
             done.rows_read += 1;
             let row_start = encoder.len();
             encoder.begin_row(fields);
@@ -330,16 +332,12 @@ impl ReaderJob {
                     Err(error) => error,
                 };
                 if self.on_error == OnError::Abort {
-                    failure = Some(
-                        BadValue {
-                            table: table.source.name.clone(),
-                            key: table.key.key(rowid, row),
-                            column: column.source_name.clone(),
-                            error,
-                        }
-                        .into(),
-                    );
-                    return ControlFlow::Break(());
+                    return Err(Halt::Bad(Box::new(BadValue {
+                        table: table.source.name.clone(),
+                        key: table.key.key(rowid, row),
+                        column: column.source_name.clone(),
+                        error,
+                    })));
                 }
                 if !bad_row {
                     // Drop the half-encoded row, but keep checking so every
@@ -369,31 +367,37 @@ impl ReaderJob {
                     values: row.iter().map(|v| v.to_owned_value()).collect(),
                 };
                 if tx.blocking_send(Message::Row(row_data)).is_err() || self.stop.is_stopped() {
-                    halted = true;
-                    return ControlFlow::Break(());
+                    return Err(Halt::Abandoned);
                 }
-                return ControlFlow::Continue(());
+                return Ok(());
             }
             if encoder.len() >= FLUSH_BYTES {
                 done.bytes += encoder.len() as u64;
                 if tx.blocking_send(Message::Data(encoder.take())).is_err() {
-                    halted = true;
-                    return ControlFlow::Break(());
+                    return Err(Halt::Abandoned);
                 }
                 if self.stop.is_stopped() {
-                    halted = true;
-                    return ControlFlow::Break(());
+                    return Err(Halt::Abandoned);
                 }
             }
-            ControlFlow::Continue(())
-        })
-        .with_context(|| format!("reading table {}", table.source.name))?;
-
-        if let Some(err) = failure {
-            encoder.take();
-            return Err(err);
+            Ok(())
+        });
+        match read {
+            Ok(_) => {}
+            Err(ReadOrRow::Read(err)) => {
+                return Err(
+                    anyhow::Error::new(err).context(format!("reading table {}", table.source.name))
+                )
+            }
+            Err(ReadOrRow::Row(halt)) => {
+                encoder.take();
+                return match halt {
+                    Halt::Bad(err) => Err((*err).into()),
+                    Halt::Abandoned => Ok(None),
+                };
+            }
         }
-        if halted || self.stop.is_stopped() {
+        if self.stop.is_stopped() {
             encoder.take();
             return Ok(None);
         }
@@ -405,6 +409,15 @@ impl ReaderJob {
         }
         Ok(Some((done, rejects)))
     }
+}
+
+/// Why a reader stops reading a chunk before its end.
+enum Halt {
+    /// A value that cannot be coerced, under `--on-error abort`.
+    Bad(Box<BadValue>),
+    /// The writer gave the chunk up, or the run is stopping: the chunk
+    /// rolls back and stays pending.
+    Abandoned,
 }
 
 fn reject(
@@ -509,7 +522,7 @@ async fn reconnect(
                 // The first writer back after a crash requeues what the
                 // crash emptied, before any new chunk commits.
                 if let Err(err) =
-                    crate::setup::requeue_lost_unlogged(&client, &shared.copy_id, &shared.plans)
+                    crate::setup::requeue_lost_unlogged(&client, &shared.copy_id, &shared.tables)
                         .await
                 {
                     shared.stop.fail(err);

@@ -29,6 +29,8 @@ use super::cursor;
 use super::strategy::{Mode, Strategy};
 use crate::exit::BadValue;
 use crate::options::OnError;
+use crate::prepare::PlannedTable;
+use crate::reading::ReadResult;
 use crate::row_key::KeyColumns;
 
 /// Rows per bucket of a comparison: a differing bucket costs reading its
@@ -197,12 +199,15 @@ impl TableJob {
     pub fn new(
         source_path: PathBuf,
         shown: PathBuf,
-        table: TableSchema,
-        plan: TablePlan,
+        planned: PlannedTable,
         strategy: Strategy,
         on_error: OnError,
         jobs: usize,
     ) -> Result<TableJob> {
+        let PlannedTable {
+            source: table,
+            plan,
+        } = planned;
         if table.columns.len() != plan.columns.len() {
             return Err(anyhow!(
                 "{}: the plan has {} columns for {} source columns",
@@ -431,36 +436,24 @@ impl TableJob {
         };
         let mut max = None;
         let mut read = 0;
-        let mut failure = None;
         db.read_selected(&self.table, selection, None, &mut |rowid, row| {
             read += 1;
-            let values = match self.convert(rowid, row) {
-                Ok(Some(values)) => values,
-                Ok(None) => return ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    return ControlFlow::Break(());
-                }
+            let Some(values) = self.convert(rowid, row)? else {
+                return Ok(());
             };
             let at = cursor::ordinal(&values[column]);
             if let (Some(at), Some(threshold)) = (at, threshold) {
                 if at < threshold {
-                    return ControlFlow::Continue(());
+                    return Ok(());
                 }
             }
             self.track_cursor(&mut max, at);
             seen.insert(self.key_of(&values));
-            if let Err(err) = changes.upsert(&values) {
-                failure = Some(err.into());
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
+            changes.upsert(&values)?;
+            Ok(())
         })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok((read, max)),
-        }
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok((read, max))
     }
 
     /// Append mode: every row whose rowid (its `INTEGER PRIMARY KEY`) is
@@ -475,30 +468,18 @@ impl TableJob {
         let selection = after.map_or(RowSelection::All, RowSelection::RowidAbove);
         let mut max = after;
         let mut read = 0;
-        let mut failure = None;
         db.read_selected(&self.table, selection, None, &mut |rowid, row| {
             read += 1;
             max = max.max(rowid);
-            let result = self.convert(rowid, row).and_then(|values| {
-                let Some(values) = values else {
-                    return Ok(());
-                };
-                seen.insert(self.key_of(&values));
-                changes.upsert(&values).map_err(anyhow::Error::from)
-            });
-            match result {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    ControlFlow::Break(())
-                }
-            }
+            let Some(values) = self.convert(rowid, row)? else {
+                return Ok(());
+            };
+            seen.insert(self.key_of(&values));
+            changes.upsert(&values)?;
+            Ok(())
         })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok((read, max)),
-        }
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok((read, max))
     }
 
     /// The largest cursor value of the source, reading that column only.
@@ -509,7 +490,6 @@ impl TableJob {
         let db = self.open()?;
         let plan_column = &self.plan.columns[column];
         let mut max = None;
-        let mut failure = None;
         db.read_selected(
             &self.table,
             RowSelection::All,
@@ -520,21 +500,18 @@ impl TableJob {
                     // The copy lists the row in ferry.rejects.
                     Err(_) if self.on_error == OnError::Quarantine => {}
                     Err(error) => {
-                        failure = Some(anyhow!(
+                        return Err(anyhow!(
                             "{}, column {}: {error}",
                             self.table.name,
                             plan_column.source_name
-                        ));
-                        return ControlFlow::Break(());
+                        ))
                     }
                 }
-                ControlFlow::Continue(())
+                Ok(())
             },
-        )?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok(max),
-        }
+        )
+        .read_result()?;
+        Ok(max)
     }
 
     /// How this table's rows go into buckets for a fresh comparison:
@@ -902,22 +879,16 @@ impl TableJob {
         range: ChunkRange,
         on_row: &mut OnConverted<'_>,
     ) -> Result<()> {
-        let mut failure = None;
-        db.read_chunk(&self.table, range, &mut |rowid, row| {
-            let result = self.convert(rowid, row).and_then(|values| match values {
+        db.read_chunk(
+            &self.table,
+            range,
+            &mut |rowid, row| match self.convert(rowid, row)? {
                 Some(values) => on_row(rowid, values),
                 None => Ok(()),
-            });
-            match result {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    ControlFlow::Break(())
-                }
-            }
-        })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        failure.map_or(Ok(()), Err)
+            },
+        )
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok(())
     }
 
     /// Hands every source row whose key passes `keep` to `on_row`.
@@ -927,27 +898,17 @@ impl TableJob {
         on_row: &mut dyn FnMut(Vec<PgValue<'_>>) -> Result<()>,
     ) -> Result<()> {
         let db = self.open()?;
-        let mut failure = None;
         db.read_selected(&self.table, RowSelection::All, None, &mut |rowid, row| {
-            let result = self.convert(rowid, row).and_then(|values| {
-                let Some(values) = values else {
-                    return Ok(());
-                };
-                if keep(&self.key_of(&values)) {
-                    on_row(values)?;
-                }
-                Ok(())
-            });
-            match result {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    ControlFlow::Break(())
-                }
+            let Some(values) = self.convert(rowid, row)? else {
+                return Ok(());
+            };
+            if keep(&self.key_of(&values)) {
+                on_row(values)?;
             }
+            Ok(())
         })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        failure.map_or(Ok(()), Err)
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok(())
     }
 
     /// The plan of the key columns alone.
@@ -1060,7 +1021,6 @@ impl TableJob {
         let db = self.open()?;
         let mut digests = BucketDigests::new(Bucketing::Hash { count: buckets });
         let mut keys = HashSet::new();
-        let failure = Mutex::new(None);
         let columns: Vec<&ferry_model::ColumnPlan> = self
             .key_positions
             .iter()
@@ -1077,15 +1037,14 @@ impl TableJob {
                         Ok(pg) => key.push(pg),
                         // The full row pass lists the row in ferry.rejects.
                         Err(_) if self.on_error == OnError::Quarantine => {
-                            return ControlFlow::Continue(());
+                            return Ok(());
                         }
                         Err(error) => {
-                            *failure.lock().expect("not poisoned") = Some(anyhow!(
+                            return Err(anyhow!(
                                 "{}, key column {}: {error}",
                                 self.table.name,
                                 column.source_name
-                            ));
-                            return ControlFlow::Break(());
+                            ))
                         }
                     }
                 }
@@ -1099,13 +1058,10 @@ impl TableJob {
                     }
                     None => digests.add_key(bucket, &bytes),
                 }
-                ControlFlow::Continue(())
+                Ok(())
             },
         )
-        .with_context(|| format!("reading the keys of table {}", self.table.name))?;
-        match failure.into_inner().expect("not poisoned") {
-            Some(err) => Err(err),
-            None => Ok((digests, keys)),
-        }
+        .read_context(|| format!("reading the keys of table {}", self.table.name))?;
+        Ok((digests, keys))
     }
 }

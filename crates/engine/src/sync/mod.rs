@@ -46,6 +46,7 @@ use crate::options::{
     CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
 };
 use crate::pipeline::Stop;
+use crate::prepare::PlannedTable;
 use changes::{Baseline, TableJob};
 use report::TableOutcome;
 use strategy::{Deletes, Mode, Strategy};
@@ -133,12 +134,8 @@ async fn end_session(target: &str, pid: i32) {
 /// Every table's strategy, as `ferry plan` shows them.
 pub fn plan_comments(prepared: &crate::prepare::Prepared) -> Result<String> {
     let mut out = String::from("\n-- ferry sync strategies ([tables.NAME.sync] in ferry.toml)\n");
-    for plan in &prepared.plans {
-        let table = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables");
-        let strategy = strategy::strategy(table, plan, sync_config(prepared, &table.name))?;
+    for PlannedTable { source, plan } in &prepared.tables {
+        let strategy = strategy::strategy(source, plan, sync_config(prepared, &source.name))?;
         out.push_str(&format!("-- {}: {strategy}\n", plan.name));
         if let Some(note) = blind_note(&strategy) {
             out.push_str(&format!("--   {note}\n"));
@@ -264,8 +261,7 @@ async fn sync(
     // Everything is read: a backup goes now rather than after the apply.
     let source_read = snapshot.kind();
     drop(snapshot);
-    let (applied, apply_code) =
-        apply::apply_run(&mut client, &planned, pending, &prepared.plans, &identity).await;
+    let (applied, apply_code) = apply::apply_run(&mut client, &planned, pending, &identity).await;
     outcomes.extend(applied);
     code = code.max(apply_code);
     if let Err(err) = link_copied(&client, &planned, &mut outcomes, progress).await {
@@ -280,9 +276,9 @@ async fn sync(
     // Rows for a range that has no leaf yet landed in DEFAULT: give them
     // their leaf, as `ferry partitions ensure` would.
     let mut partitions = Vec::new();
-    if prepared.plans.iter().any(|p| p.partition.is_some()) {
+    if prepared.tables.iter().any(|t| t.plan.partition.is_some()) {
         let today = crate::partitions::today(None)?;
-        match crate::partitions::ensure_leaves(&mut client, &prepared.plans, today, 0).await {
+        match crate::partitions::ensure_leaves(&mut client, &prepared.tables, today, 0).await {
             Ok(lines) => partitions = lines,
             Err(err) => {
                 progress.error(&format!("ensuring partitions: {err:#}"));
@@ -361,8 +357,9 @@ async fn read_source(
 
     for name in &args.reset {
         let plan = prepared
-            .plans
+            .tables
             .iter()
+            .map(|t| &t.plan)
             .find(|p| p.source_name.eq_ignore_ascii_case(name) || p.name == *name)
             .ok_or_else(|| {
                 UsageError::new(format!(
@@ -377,25 +374,23 @@ async fn read_source(
 
     let mut planned = Vec::new();
     let mut drift = Vec::new();
-    for plan in &prepared.plans {
-        let table = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables")
-            .clone();
-        let strategy = strategy::strategy(&table, plan, sync_config(&prepared, &table.name))?;
+    for table in &prepared.tables {
+        let strategy = strategy::strategy(
+            &table.source,
+            &table.plan,
+            sync_config(&prepared, &table.source.name),
+        )?;
         let job = TableJob::new(
             snapshot.path().to_owned(),
             args.source.source.clone(),
-            table,
-            plan.clone(),
+            table.clone(),
             strategy,
             on_error,
             args.jobs,
         )?;
         let (action, added, tighten, last_success_unix) = decide(
             client,
-            plan,
+            &table.plan,
             &job.strategy,
             // A check changes nothing, columns included.
             args.allow_schema_changes && !args.check,
@@ -769,15 +764,9 @@ async fn link_copied(
         .map(|p| p.job.plan.clone())
         .collect();
     let mut warnings = Vec::new();
-    crate::post_load::add_constraints(
-        client,
-        &copied,
-        &vec![true; copied.len()],
-        true,
-        &mut warnings,
-    )
-    .await
-    .context("adding the CHECK constraints and foreign keys of the tables copied")?;
+    crate::post_load::add_constraints(client, &copied, true, &mut warnings)
+        .await
+        .context("adding the CHECK constraints and foreign keys of the tables copied")?;
     for warning in warnings {
         progress.warning(&warning);
         let table = copied.iter().find(|p| warning.starts_with(&p.name));
