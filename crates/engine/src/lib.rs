@@ -44,4 +44,6 @@ mod snapshot;
 mod storage;
 pub mod stored_types;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 pub mod verify;
