@@ -4,7 +4,7 @@
 // Each bench binary uses a different part of these inputs.
 #![allow(dead_code)]
 
-use std::ops::ControlFlow;
+use std::convert::Infallible;
 use std::path::PathBuf;
 
 use ferry_model::{SourceValue, TablePlan};
@@ -42,7 +42,7 @@ pub fn emails() -> Emails {
         db.read_chunk(&source, range, &mut |_, row| {
             bytes += row.iter().map(value_bytes).sum::<u64>();
             rows.push(row.iter().map(|v| v.to_owned_value()).collect());
-            ControlFlow::Continue(())
+            Ok::<_, Infallible>(())
         })
         .expect("read");
     }

@@ -1,6 +1,6 @@
 //! Stage 1: reading a SQLite chunk, values borrowed from the statement.
 
-use std::ops::ControlFlow;
+use std::convert::Infallible;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferry_reader::SourceDb;
@@ -21,7 +21,7 @@ fn read_chunk(c: &mut Criterion) {
             for range in &ranges {
                 db.read_chunk(source, *range, &mut |_, row| {
                     seen += row.len() as u64;
-                    ControlFlow::Continue(())
+                    Ok::<_, Infallible>(())
                 })
                 .unwrap();
             }
@@ -32,7 +32,7 @@ fn read_chunk(c: &mut Criterion) {
     group.bench_function("emails_bytes", |b| {
         b.iter(|| {
             for range in &ranges {
-                db.read_chunk(source, *range, &mut |_, _| ControlFlow::Continue(()))
+                db.read_chunk(source, *range, &mut |_, _| Ok::<_, Infallible>(()))
                     .unwrap();
             }
         })

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ferry_model::{TablePlan, TableSchema};
 use tracing::Instrument;
 
 use crate::events::{Observer, Progress};
@@ -16,7 +15,7 @@ use crate::left_behind::{LeftBehind, TableState};
 use crate::lock_watch::LockWatch;
 use crate::options::{CopyOptions, OnError, SnapshotMode};
 use crate::pipeline::{self, Load, Stop, TableLoad};
-use crate::prepare::prepare_at;
+use crate::prepare::{prepare_at, Prepared};
 use crate::report::{rate, CopyReport, TableReport};
 use crate::retry::RetryPolicy;
 use crate::setup::{self, copy_id};
@@ -40,32 +39,30 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         mode => mode,
     };
     let snapshot = crate::snapshot::take(&args.source.source, mode)?;
-    let mut prepared = prepare_at(&args.source, snapshot.path())?;
-    crate::partitioning::add_leaves(&prepared.source, &prepared.schema, &mut prepared.plans)?;
-    let on_error = args
-        .on_error
-        .or(prepared.config.on_error)
-        .unwrap_or(OnError::Abort);
-    let mut warnings: Vec<String> = prepared
-        .plans
+    let Prepared {
+        source,
+        tables: mut planned,
+        skipped,
+        config,
+        ..
+    } = prepare_at(&args.source, snapshot.path())?;
+    crate::partitioning::add_leaves(&source, &mut planned)?;
+    let on_error = args.on_error.or(config.on_error).unwrap_or(OnError::Abort);
+    let mut warnings: Vec<String> = planned
         .iter()
-        .flat_map(|p| p.warnings.iter().map(move |w| format!("{}: {w}", p.name)))
-        .collect();
-
-    let sources: Vec<&TableSchema> = prepared
-        .plans
-        .iter()
-        .map(|plan| {
-            prepared
-                .schema
-                .table(&plan.source_name)
-                .expect("plans are made from the source's tables")
+        .flat_map(|t| {
+            t.plan
+                .warnings
+                .iter()
+                .map(move |w| format!("{}: {w}", t.plan.name))
         })
         .collect();
-    let mut expected_rows = Vec::new();
-    for table in &sources {
-        expected_rows.push(prepared.source.row_count(table)?);
+    let mut tables = Vec::with_capacity(planned.len());
+    for table in planned {
+        let rows = source.row_count(&table.source)?;
+        tables.push(TableLoad::new(table, rows));
     }
+    let tables = Arc::new(tables);
 
     let progress = Arc::new(Progress::new(observer));
     let mut client = RetryPolicy::new(args.retries)
@@ -74,57 +71,44 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         .context("connecting to the target")?;
     let lock_watch = LockWatch::start(&args.target, (*progress).clone());
     lock_watch.add(&client).await;
-    if args.storage.unlogged && prepared.plans.iter().any(|p| p.partition.is_some()) {
+    if args.storage.unlogged && tables.iter().any(|t| t.plan.partition.is_some()) {
         return Err(UsageError::new(
             "--unlogged cannot create partitioned tables (Postgres has no unlogged partitioned \
              tables); drop --unlogged or the partitioning",
         )
         .into());
     }
-    crate::postgis::require_postgis(&client, &prepared.plans).await?;
+    crate::postgis::require_postgis(&client, tables.iter().map(|t| &t.plan)).await?;
     let (storage, storage_warning) =
-        crate::storage::for_target(&client, &args.storage, &prepared.config).await?;
+        crate::storage::for_target(&client, &args.storage, &config).await?;
     warnings.extend(storage_warning);
-    let copy_id = copy_id(&prepared.plans);
+    let copy_id = copy_id(&tables);
     let mut session = setup::Session::open(
         &args.target,
         &copy_id,
         args.if_exists == Some(crate::options::IfExists::Resume),
     )
     .await?;
-    let sized: Vec<(&TableSchema, u64)> = sources
-        .iter()
-        .copied()
-        .zip(expected_rows.iter().copied())
-        .collect();
     let setup = setup::start(
         &mut client,
         args,
-        &prepared.plans,
-        &sized,
-        &prepared.source,
+        &tables,
+        &source,
         &setup::Choices { on_error, storage },
     )
     .await?;
 
     let outcome: Result<CopyReport> = async {
-        let tables: Vec<TableLoad> = sources
-            .iter()
-            .zip(&prepared.plans)
-            .map(|(source, plan)| TableLoad::new((*source).clone(), plan.clone()))
-            .collect();
-        let tables = Arc::new(tables);
         let stop = Arc::new(Stop::default());
         progress.load_started(
             &tables
                 .iter()
-                .zip(&expected_rows)
-                .map(|(t, rows)| (t.plan.name.clone(), *rows))
+                .map(|t| (t.plan.name.clone(), t.expected_rows))
                 .collect::<Vec<_>>(),
         );
         if setup.finished {
             warnings.push("this copy had already finished; nothing was done".to_owned());
-            let finished = report(&tables, 0.0, started, &prepared.schema.skipped, warnings);
+            let finished = report(&tables, 0.0, started, &skipped, warnings);
             return Ok(CopyReport {
                 status: "already done",
                 ..finished
@@ -141,7 +125,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         }
         let signals = tokio::spawn(interrupt_on_signal(Arc::clone(&stop)));
         let load = Load {
-            source_path: prepared.source.path(),
+            source_path: source.path(),
             source_shown: &args.source.source,
             tables: Arc::clone(&tables),
             on_error,
@@ -183,14 +167,13 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         let finisher = ferry_writer::advance_copy(lead, &copy_id, "loading", "indexing").await?
             || setup.was_indexing;
         if finisher {
-            check_counts(lead, &copy_id, &tables, &expected_rows, &mut warnings).await?;
+            check_counts(lead, &copy_id, &tables, &mut warnings).await?;
             progress.step("building keys and indexes");
             crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
             crate::post_load::build(
                 &clients,
-                &prepared.plans,
+                &tables,
                 &setup.created,
-                &expected_rows,
                 setup.resumed,
                 &stop,
                 &mut warnings,
@@ -201,23 +184,16 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         signals.abort();
         progress.finish();
         drop(session);
-        Ok(report(
-            &tables,
-            load_seconds,
-            started,
-            &prepared.schema.skipped,
-            warnings,
-        ))
+        Ok(report(&tables, load_seconds, started, &skipped, warnings))
     }
     .await;
     match outcome {
         Err(err) if !err.chain().any(|c| c.is::<crate::exit::Interrupted>()) => {
             let resumable = crate::exit::exit_code(&err) == crate::exit::FAILURE;
             let stopped = Stopped {
-                plans: &prepared.plans,
+                tables: &tables,
                 created: &setup.created,
                 copy_id: &copy_id,
-                expected_rows: &expected_rows,
                 resumable,
             };
             let note = left_behind(args, stopped).await;
@@ -232,10 +208,9 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
 
 /// A copy that stopped with an error, as far as the target goes.
 struct Stopped<'a> {
-    plans: &'a [TablePlan],
+    tables: &'a [TableLoad],
     created: &'a [bool],
     copy_id: &'a str,
-    expected_rows: &'a [u64],
     resumable: bool,
 }
 
@@ -243,30 +218,28 @@ struct Stopped<'a> {
 /// connection of its own (the copy's may be what failed).
 async fn left_behind(args: &CopyOptions, stopped: Stopped<'_>) -> Option<LeftBehind> {
     let Stopped {
-        plans,
+        tables,
         created,
         copy_id,
-        expected_rows,
         resumable,
     } = stopped;
     let committed = match ferry_writer::connect(&args.target).await {
         Ok(client) => ferry_writer::committed_rows(&client, copy_id).await.ok(),
         Err(_) => None,
     };
-    let tables: Vec<TableState> = plans
+    let tables: Vec<TableState> = tables
         .iter()
         .zip(created)
-        .zip(expected_rows)
-        .map(|((plan, created), expected)| TableState {
-            schema: plan.schema.clone(),
-            name: plan.name.clone(),
+        .map(|(table, created)| TableState {
+            schema: table.plan.schema.clone(),
+            name: table.plan.name.clone(),
             created: *created,
             committed: committed.as_ref().map(|rows| {
                 rows.iter()
-                    .find(|(name, ..)| *name == plan.name)
+                    .find(|(name, ..)| *name == table.plan.name)
                     .map_or(0, |(_, _, written, _)| *written)
             }),
-            expected: *expected,
+            expected: table.expected_rows,
         })
         .collect();
     LeftBehind::new(tables, resumable, &args.target)
@@ -278,11 +251,11 @@ async fn check_counts(
     client: &tokio_postgres::Client,
     copy_id: &str,
     tables: &[TableLoad],
-    expected_rows: &[u64],
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let committed = ferry_writer::committed_rows(client, copy_id).await?;
-    for (table, expected) in tables.iter().zip(expected_rows) {
+    for table in tables {
+        let expected = table.expected_rows;
         let (read, written, rejected) = committed
             .iter()
             .find(|(name, ..)| *name == table.plan.name)
@@ -294,7 +267,7 @@ async fn check_counts(
                 table.source.name
             );
         }
-        if read != *expected {
+        if read != expected {
             warnings.push(format!(
                 "{}: the source holds {expected} rows but the copy read {read}; it changed \
                  during the copy, rerun when no one writes to it",

@@ -37,6 +37,7 @@ pub mod plan;
 mod post_load;
 mod postgis;
 mod prepare;
+mod reading;
 pub mod report;
 pub mod retry;
 mod row_key;
@@ -45,4 +46,6 @@ mod snapshot;
 mod storage;
 pub mod stored_types;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 pub mod verify;

@@ -24,17 +24,18 @@
 //! Values that cannot be coerced are skipped here: the copy rejects them.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ferry_model::{
     civil_from_days, days_from_civil, format_date, format_timestamp, quote_literal, Leaf,
-    LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, SourceSchema, TablePlan,
+    LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, TablePlan, TableSchema,
     TimeInterval, MICROS_PER_DAY, PG_EPOCH_UNIX_DAYS,
 };
 use ferry_reader::SourceDb;
 
 use crate::exit::UsageError;
+use crate::prepare::PlannedTable;
+use crate::reading::ReadResult;
 
 /// Most leaves ferry creates for one table; Postgres plans and locks slow
 /// down with thousands of partitions.
@@ -44,8 +45,12 @@ const MAX_NAME_BYTES: usize = 63;
 
 /// Fills the leaves of every partitioned plan that has none yet, reading
 /// each partition column once.
-pub fn add_leaves(source: &SourceDb, schema: &SourceSchema, plans: &mut [TablePlan]) -> Result<()> {
-    for plan in plans.iter_mut() {
+pub fn add_leaves(source: &SourceDb, tables: &mut [PlannedTable]) -> Result<()> {
+    for PlannedTable {
+        source: table,
+        plan,
+    } in tables.iter_mut()
+    {
         let Some(partition) = &plan.partition else {
             continue;
         };
@@ -55,7 +60,7 @@ pub fn add_leaves(source: &SourceDb, schema: &SourceSchema, plans: &mut [TablePl
         let leaves = match partition.scheme {
             PartitionScheme::Hash { modulus } => hash_leaves(&plan.name, modulus),
             _ => {
-                let keys = scan_keys(source, schema, plan, partition)?;
+                let keys = scan_keys(source, table, plan, partition)?;
                 leaves_for(plan, partition, &keys)?
             }
         };
@@ -63,18 +68,19 @@ pub fn add_leaves(source: &SourceDb, schema: &SourceSchema, plans: &mut [TablePl
             partition.leaves = leaves;
         }
     }
-    check_leaf_names(plans)
+    check_leaf_names(tables.iter().map(|t| &t.plan))
 }
 
 /// A leaf must not take the name of another table ferry creates.
-fn check_leaf_names(plans: &[TablePlan]) -> Result<()> {
-    for plan in plans {
+fn check_leaf_names<'a>(plans: impl IntoIterator<Item = &'a TablePlan> + Clone) -> Result<()> {
+    for plan in plans.clone() {
         let Some(partition) = &plan.partition else {
             continue;
         };
         for leaf in &partition.leaves {
             let clash = plans
-                .iter()
+                .clone()
+                .into_iter()
                 .find(|other| other.schema == plan.schema && other.name == leaf.name);
             if let Some(other) = clash {
                 return Err(UsageError::new(format!(
@@ -103,13 +109,10 @@ pub struct Keys {
 
 fn scan_keys(
     source: &SourceDb,
-    schema: &SourceSchema,
+    table: &TableSchema,
     plan: &TablePlan,
     partition: &PartitionPlan,
 ) -> Result<Keys> {
-    let table = schema
-        .table(&plan.source_name)
-        .expect("plans are made from the source's tables");
     let index = plan
         .columns
         .iter()
@@ -121,12 +124,11 @@ fn scan_keys(
     narrow.columns = vec![table.columns[index].clone()];
     let list = partition.scheme == PartitionScheme::List;
     let mut keys = Keys::default();
-    let mut too_many = false;
     for range in source.chunk_ranges(&narrow, u64::MAX)? {
         source
             .read_chunk(&narrow, range, &mut |_, row| {
                 let Ok(value) = ferry_transformer::coerce(column, row[0]) else {
-                    return ControlFlow::Continue(());
+                    return Ok(());
                 };
                 if value == PgValue::Null {
                     keys.has_null = true;
@@ -134,8 +136,13 @@ fn scan_keys(
                     if let Some((literal, text)) = list_value(&value) {
                         if !keys.values.contains_key(&literal) {
                             if keys.values.len() == MAX_LEAVES {
-                                too_many = true;
-                                return ControlFlow::Break(());
+                                return Err(UsageError::new(format!(
+                                    "{}.{} holds more than {MAX_LEAVES} distinct values, too \
+                                     many for one leaf each; partition it by hash instead (by = \
+                                     \"hash\", modulus = N)",
+                                    table.name, column.source_name
+                                ))
+                                .into());
                             }
                             keys.values.insert(literal, text);
                         }
@@ -146,17 +153,9 @@ fn scan_keys(
                         None => (key, key),
                     });
                 }
-                ControlFlow::Continue(())
+                Ok(())
             })
-            .with_context(|| format!("reading {}.{}", table.name, column.source_name))?;
-    }
-    if too_many {
-        return Err(UsageError::new(format!(
-            "{}.{} holds more than {MAX_LEAVES} distinct values, too many for one leaf each; \
-             partition it by hash instead (by = \"hash\", modulus = N)",
-            table.name, column.source_name
-        ))
-        .into());
+            .read_context(|| format!("reading {}.{}", table.name, column.source_name))?;
     }
     Ok(keys)
 }

@@ -26,7 +26,7 @@ use tokio_postgres::Client;
 use crate::exit::UsageError;
 use crate::options::{EnsureOptions, PartitionsOptions, PruneOptions};
 use crate::partitioning::{interval_start, next_start, time_leaf, width_leaf};
-use crate::prepare::prepare;
+use crate::prepare::{prepare, PlannedTable};
 
 /// Runs the subcommand; returns one line per action.
 pub async fn partitions(args: &PartitionsOptions) -> Result<String> {
@@ -38,18 +38,20 @@ pub async fn partitions(args: &PartitionsOptions) -> Result<String> {
 }
 
 /// The plans ferry maintains: range-partitioned ones.
-fn range_plans(plans: &[TablePlan]) -> Result<Vec<&TablePlan>> {
-    let found: Vec<&TablePlan> = plans
-        .iter()
-        .filter(|p| {
-            p.partition.as_ref().is_some_and(|p| {
-                matches!(
-                    p.scheme,
-                    PartitionScheme::Range { .. } | PartitionScheme::RangeWidth { .. }
-                )
-            })
+fn ranged(tables: &[PlannedTable]) -> impl Iterator<Item = &TablePlan> {
+    tables.iter().map(|t| &t.plan).filter(|p| {
+        p.partition.as_ref().is_some_and(|p| {
+            matches!(
+                p.scheme,
+                PartitionScheme::Range { .. } | PartitionScheme::RangeWidth { .. }
+            )
         })
-        .collect();
+    })
+}
+
+/// [`ranged`], which must find one.
+fn range_plans(tables: &[PlannedTable]) -> Result<Vec<&TablePlan>> {
+    let found: Vec<&TablePlan> = ranged(tables).collect();
     if found.is_empty() {
         return Err(UsageError::new(
             "no table is range-partitioned: give the same --config or --partition as the copy",
@@ -89,30 +91,22 @@ async fn ensure(args: &EnsureOptions) -> Result<Vec<String>> {
     let today = today(args.now.as_deref())?;
     let prepared = prepare(&args.source)?;
     let mut client = connect(&args.target).await?;
-    range_plans(&prepared.plans)?;
-    ensure_leaves(&mut client, &prepared.plans, today, args.ahead).await
+    range_plans(&prepared.tables)?;
+    ensure_leaves(&mut client, &prepared.tables, today, args.ahead).await
 }
 
-/// Creates the range leaves the range-partitioned `plans` need as of
+/// Creates the range leaves the range-partitioned `tables` need as of
 /// `today` (unix days) and `ahead` intervals after, and moves rows out of
 /// DEFAULT into the leaves that now exist for them; `ferry sync` calls it
 /// after applying its changes. One line per action.
-pub async fn ensure_leaves(
+pub(crate) async fn ensure_leaves(
     client: &mut Client,
-    plans: &[TablePlan],
+    tables: &[PlannedTable],
     today: i64,
     ahead: u32,
 ) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    let ranged = plans.iter().filter(|p| {
-        p.partition.as_ref().is_some_and(|p| {
-            matches!(
-                p.scheme,
-                PartitionScheme::Range { .. } | PartitionScheme::RangeWidth { .. }
-            )
-        })
-    });
-    for plan in ranged {
+    for plan in ranged(tables) {
         let partition = plan
             .partition
             .as_ref()
@@ -310,7 +304,7 @@ async fn prune(args: &PruneOptions) -> Result<Vec<String>> {
     let prepared = prepare(&args.source)?;
     let mut client = connect(&args.target).await?;
     let mut lines = Vec::new();
-    for plan in range_plans(&prepared.plans)? {
+    for plan in range_plans(&prepared.tables)? {
         let partition = plan
             .partition
             .as_ref()

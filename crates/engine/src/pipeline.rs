@@ -13,7 +13,6 @@
 //! backoff and claims again; the reader abandons the chunk as soon as its
 //! channel closes.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,14 +20,15 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
-use ferry_model::{ChunkRange, Reject, SourceValueRef, TablePlan, TableSchema};
-use ferry_reader::SourceDb;
+use ferry_model::{ChunkRange, ColumnPlan, Reject, SourceValueRef, TablePlan, TableSchema};
+use ferry_reader::{ReadOrRow, SourceDb};
 use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
 use crate::events::Progress;
 use crate::exit::{BadValue, Interrupted, RefusedValue};
 use crate::options::OnError;
+use crate::prepare::PlannedTable;
 use crate::retry::{is_transient, RetryPolicy};
 use crate::row_key::KeyColumns;
 
@@ -41,22 +41,26 @@ const ROW_SLACK: usize = 64 << 10;
 /// pair can hold is about this many MiB.
 const CHANNEL_BUFFERS: usize = 4;
 
-/// One table being loaded: its source, its plan, and counters.
+/// One table being loaded: its source, its plan, the rows it holds, and
+/// counters.
 pub struct TableLoad {
     pub source: TableSchema,
     pub plan: TablePlan,
+    /// Rows the source held when the copy started.
+    pub expected_rows: u64,
     pub stats: TableStats,
     key: KeyColumns,
 }
 
 impl TableLoad {
-    pub fn new(source: TableSchema, plan: TablePlan) -> TableLoad {
-        let key = KeyColumns::of(&source);
+    pub fn new(table: PlannedTable, expected_rows: u64) -> TableLoad {
+        let PlannedTable { source, plan } = table;
         TableLoad {
+            key: KeyColumns::of(&source),
             source,
             plan,
+            expected_rows,
             stats: TableStats::default(),
-            key,
         }
     }
 }
@@ -312,10 +316,8 @@ impl ReaderJob {
             bytes: 0,
         };
         let mut rejects = Vec::new();
-        let mut failure: Option<anyhow::Error> = None;
-        let mut halted = false;
 
-        db.read_chunk(&table.source, range, &mut |rowid, row| {
+        let read = db.read_chunk(&table.source, range, &mut |rowid, row| {
             done.rows_read += 1;
             let row_start = encoder.len();
             encoder.begin_row(fields);
@@ -331,16 +333,12 @@ impl ReaderJob {
                     Err(error) => error,
                 };
                 if self.on_error == OnError::Abort {
-                    failure = Some(
-                        BadValue {
-                            table: table.source.name.clone(),
-                            key: table.key.key(rowid, row),
-                            column: column.source_name.clone(),
-                            error,
-                        }
-                        .into(),
-                    );
-                    return ControlFlow::Break(());
+                    return Err(Halt::Bad(Box::new(BadValue {
+                        table: table.source.name.clone(),
+                        key: table.key.key(rowid, row),
+                        column: column.source_name.clone(),
+                        error,
+                    })));
                 }
                 if !bad_row {
                     // Drop the half-encoded row, but keep checking so every
@@ -370,31 +368,37 @@ impl ReaderJob {
                     values: row.iter().map(|v| v.to_owned_value()).collect(),
                 };
                 if tx.blocking_send(Message::Row(row_data)).is_err() || self.stop.is_stopped() {
-                    halted = true;
-                    return ControlFlow::Break(());
+                    return Err(Halt::Abandoned);
                 }
-                return ControlFlow::Continue(());
+                return Ok(());
             }
             if encoder.len() >= FLUSH_BYTES {
                 done.bytes += encoder.len() as u64;
                 if tx.blocking_send(Message::Data(encoder.take())).is_err() {
-                    halted = true;
-                    return ControlFlow::Break(());
+                    return Err(Halt::Abandoned);
                 }
                 if self.stop.is_stopped() {
-                    halted = true;
-                    return ControlFlow::Break(());
+                    return Err(Halt::Abandoned);
                 }
             }
-            ControlFlow::Continue(())
-        })
-        .with_context(|| format!("reading table {}", table.source.name))?;
-
-        if let Some(err) = failure {
-            encoder.take();
-            return Err(err);
+            Ok(())
+        });
+        match read {
+            Ok(_) => {}
+            Err(ReadOrRow::Read(err)) => {
+                return Err(
+                    anyhow::Error::new(err).context(format!("reading table {}", table.source.name))
+                )
+            }
+            Err(ReadOrRow::Row(halt)) => {
+                encoder.take();
+                return match halt {
+                    Halt::Bad(err) => Err((*err).into()),
+                    Halt::Abandoned => Ok(None),
+                };
+            }
         }
-        if halted || self.stop.is_stopped() {
+        if self.stop.is_stopped() {
             encoder.take();
             return Ok(None);
         }
@@ -406,6 +410,15 @@ impl ReaderJob {
         }
         Ok(Some((done, rejects)))
     }
+}
+
+/// Why a reader stops reading a chunk before its end.
+enum Halt {
+    /// A value that cannot be coerced, under `--on-error abort`.
+    Bad(Box<BadValue>),
+    /// The writer gave the chunk up, or the run is stopping: the chunk
+    /// rolls back and stays pending.
+    Abandoned,
 }
 
 fn reject(
@@ -505,7 +518,7 @@ async fn reconnect(
                 // The first writer back after a crash requeues what the
                 // crash emptied, before any new chunk commits.
                 if let Err(err) =
-                    crate::setup::requeue_lost_unlogged(&client, &shared.copy_id, &shared.plans)
+                    crate::setup::requeue_lost_unlogged(&client, &shared.copy_id, &shared.tables)
                         .await
                 {
                     shared.stop.fail(err);
@@ -704,29 +717,39 @@ async fn copy_finding_refusals(
     Ok(())
 }
 
-/// The source column (and its value) of a refused row: the one the server
-/// names, in its error fields or in its CONTEXT (`COPY t, line 1, column
-/// doc: …`); failing that, the row's biggest value, the usual culprit of a
-/// limit.
+/// The source column (and its value) of a refused row, as
+/// [`named_column`] finds it in the server's error.
 fn refused_column(
     table: &TableLoad,
     row: &RowData,
     err: &WriteError,
 ) -> (String, ferry_model::SourceValue) {
-    let columns = &table.plan.columns;
     let (named, context) = match err {
-        WriteError::Server(server) => (server.server_column.clone(), server.server_where.clone()),
+        WriteError::Server(server) => (
+            server.server_column.as_deref(),
+            server.server_where.as_deref(),
+        ),
         _ => (None, None),
     };
+    named_column(&table.plan.columns, &row.values, named, context)
+}
+
+/// The source column (and its value) the server names, in its error
+/// fields (`named`) or in its CONTEXT (`COPY t, line 1, column doc: …`);
+/// failing that, the row's biggest value, the usual culprit of a limit.
+fn named_column(
+    columns: &[ColumnPlan],
+    values: &[ferry_model::SourceValue],
+    named: Option<&str>,
+    context: Option<&str>,
+) -> (String, ferry_model::SourceValue) {
     let found = columns.iter().position(|c| {
-        named.as_deref() == Some(c.name.as_str())
-            || context
-                .as_deref()
-                .is_some_and(|w| w.contains(&format!("column {}:", c.name)))
+        named == Some(c.name.as_str())
+            || context.is_some_and(|w| w.contains(&format!("column {}:", c.name)))
     });
     let index = found.unwrap_or_else(|| {
-        (0..row.values.len())
-            .max_by_key(|&i| match &row.values[i] {
+        (0..values.len())
+            .max_by_key(|&i| match &values[i] {
                 ferry_model::SourceValue::Text(bytes) | ferry_model::SourceValue::Blob(bytes) => {
                     bytes.len()
                 }
@@ -734,7 +757,7 @@ fn refused_column(
             })
             .unwrap_or(0)
     });
-    match (columns.get(index), row.values.get(index)) {
+    match (columns.get(index), values.get(index)) {
         (Some(column), Some(value)) => (column.source_name.clone(), value.clone()),
         _ => (String::new(), ferry_model::SourceValue::Null),
     }
@@ -769,4 +792,259 @@ fn chunk_task(tables: &[TableLoad], chunk: &ClaimedChunk) -> Result<ChunkTask> {
         range,
         one_by_one: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_model::SourceValue;
+
+    use super::*;
+    use crate::testing::TestSource;
+
+    /// Row 2 holds two values its declared types cannot take.
+    const SOURCE: &str = "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, at DATE);
+         INSERT INTO t VALUES (1, 10, '2024-01-01'), (2, 'ten', 'soon'), (3, 30, '2024-01-03');
+         CREATE TABLE u(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;";
+
+    fn reader(source: &TestSource, on_error: OnError) -> ReaderJob {
+        let path = source.prepared.source.path().to_owned();
+        ReaderJob {
+            source_shown: path.clone(),
+            source_path: path,
+            tables: Arc::new(vec![TableLoad::new(source.table("t"), 3)]),
+            on_error,
+            stop: Arc::new(Stop::default()),
+        }
+    }
+
+    fn task(start: i64, end: i64, one_by_one: bool) -> ChunkTask {
+        ChunkTask {
+            table: 0,
+            range: ChunkRange::Rowid { start, end },
+            one_by_one,
+        }
+    }
+
+    /// What [`ReaderJob::read_chunk`] returns.
+    type ChunkRead = Result<Option<(ChunkDone, Vec<Reject>)>>;
+
+    /// Reads `task` through `job`, with room for every message it sends.
+    fn read_task(
+        source: &TestSource,
+        job: &ReaderJob,
+        task: ChunkTask,
+    ) -> (ChunkRead, Vec<Message>) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut encoder = CopyEncoder::with_capacity(0);
+        let read = job.read_chunk(
+            &source.prepared.source,
+            &job.tables[0],
+            task,
+            &mut encoder,
+            &tx,
+        );
+        assert!(encoder.is_empty(), "the chunk left bytes in the encoder");
+        drop(tx);
+        let mut messages = Vec::new();
+        while let Ok(message) = rx.try_recv() {
+            messages.push(message);
+        }
+        (read, messages)
+    }
+
+    fn data(messages: &[Message]) -> Vec<u8> {
+        messages
+            .iter()
+            .flat_map(|m| match m {
+                Message::Data(data) => data.to_vec(),
+                _ => panic!("only buffers of rows expected"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quarantine_leaves_bad_rows_out_and_lists_each_bad_value() {
+        let source = TestSource::new(SOURCE);
+        let job = reader(&source, OnError::Quarantine);
+        let (read, messages) = read_task(&source, &job, task(1, 3, false));
+        let (done, rejects) = read.unwrap().unwrap();
+        assert_eq!(
+            (done.rows_read, done.rows_written, done.rejected_rows),
+            (3, 2, 1)
+        );
+        let listed: Vec<(String, &str, &SourceValue)> = rejects
+            .iter()
+            .map(|r| (r.key.to_string(), r.column.as_str(), &r.value))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("id=2".to_owned(), "n", &SourceValue::Text(b"ten".to_vec())),
+                (
+                    "id=2".to_owned(),
+                    "at",
+                    &SourceValue::Text(b"soon".to_vec())
+                ),
+            ]
+        );
+        // The bad row's half-encoded values are gone: the chunk's bytes are
+        // exactly those of its good rows read alone.
+        let sent = data(&messages);
+        assert_eq!(done.bytes, sent.len() as u64);
+        let mut alone = data(&read_task(&source, &job, task(1, 1, false)).1);
+        alone.extend(data(&read_task(&source, &job, task(3, 3, false)).1));
+        assert_eq!(sent, alone);
+    }
+
+    #[test]
+    fn abort_stops_at_the_first_bad_value() {
+        let source = TestSource::new(SOURCE);
+        let job = reader(&source, OnError::Abort);
+        let (read, messages) = read_task(&source, &job, task(1, 3, false));
+        let err = read.err().expect("a bad value under abort");
+        let bad = err.downcast_ref::<BadValue>().expect("a BadValue");
+        assert_eq!(
+            (bad.table.as_str(), bad.key.to_string(), bad.column.as_str()),
+            ("t", "id=2".to_owned(), "n")
+        );
+        assert!(messages.is_empty(), "nothing of the chunk is sent");
+    }
+
+    #[test]
+    fn one_by_one_sends_each_good_row_with_its_key_and_values() {
+        let source = TestSource::new(SOURCE);
+        let job = reader(&source, OnError::Quarantine);
+        let (read, messages) = read_task(&source, &job, task(1, 3, true));
+        let (done, rejects) = read.unwrap().unwrap();
+        assert_eq!((done.rows_written, done.rejected_rows), (2, 1));
+        assert_eq!(rejects.len(), 2);
+        let rows: Vec<&RowData> = messages
+            .iter()
+            .map(|m| match m {
+                Message::Row(row) => row,
+                _ => panic!("only single rows expected"),
+            })
+            .collect();
+        let keys: Vec<String> = rows.iter().map(|r| r.key.to_string()).collect();
+        assert_eq!(keys, ["id=1", "id=3"]);
+        assert_eq!(
+            rows[1].values,
+            [
+                SourceValue::Integer(3),
+                SourceValue::Integer(30),
+                SourceValue::Text(b"2024-01-03".to_vec())
+            ]
+        );
+        let bytes: usize = rows.iter().map(|r| r.data.len()).sum();
+        assert_eq!(done.bytes, bytes as u64);
+        // Each row is the bytes it has in a buffer of rows.
+        assert_eq!(
+            rows[0].data.to_vec(),
+            data(&read_task(&source, &job, task(1, 1, false)).1)
+        );
+    }
+
+    #[test]
+    fn a_writer_gone_or_a_stop_abandons_the_chunk() {
+        let source = TestSource::new(SOURCE);
+        let job = reader(&source, OnError::Quarantine);
+        for one_by_one in [false, true] {
+            let (tx, rx) = mpsc::channel(64);
+            drop(rx);
+            let mut encoder = CopyEncoder::with_capacity(0);
+            let read = job.read_chunk(
+                &source.prepared.source,
+                &job.tables[0],
+                task(1, 3, one_by_one),
+                &mut encoder,
+                &tx,
+            );
+            assert!(read.unwrap().is_none(), "one by one: {one_by_one}");
+            assert!(encoder.is_empty());
+        }
+        job.stop.interrupt();
+        let (read, messages) = read_task(&source, &job, task(1, 3, false));
+        assert!(read.unwrap().is_none());
+        assert!(messages.is_empty());
+    }
+
+    #[test]
+    fn ledger_chunks_become_reader_tasks() {
+        let source = TestSource::new(SOURCE);
+        let tables = [
+            TableLoad::new(source.table("t"), 3),
+            TableLoad::new(source.table("u"), 0),
+        ];
+        let claimed = |table: &str, rowids| ClaimedChunk {
+            table: table.to_owned(),
+            index: 0,
+            rowids,
+        };
+        let task = chunk_task(&tables, &claimed("t", Some((5, 9)))).unwrap();
+        assert_eq!(
+            (task.table, task.range, task.one_by_one),
+            (0, ChunkRange::Rowid { start: 5, end: 9 }, false)
+        );
+        let task = chunk_task(&tables, &claimed("u", None)).unwrap();
+        assert_eq!((task.table, task.range), (1, ChunkRange::Whole));
+        let err = chunk_task(&tables, &claimed("gone", None)).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "the ledger names table gone, which this run does not copy"
+        );
+    }
+
+    #[test]
+    fn a_refused_row_is_blamed_on_the_column_the_server_names() {
+        let source = TestSource::new(
+            r#"CREATE TABLE "Docs"("Id" INTEGER PRIMARY KEY, "Title" TEXT, "Body" BLOB);"#,
+        );
+        let columns = source.table("Docs").plan.columns;
+        let values = [
+            SourceValue::Integer(1),
+            SourceValue::Text(b"short".to_vec()),
+            SourceValue::Blob(vec![0; 100]),
+        ];
+        // Named by its target name, reported by its source name.
+        let named = |named, context| named_column(&columns, &values, named, context).0;
+        assert_eq!(named(Some("title"), None), "Title");
+        assert_eq!(
+            named(None, Some("COPY docs, line 1, column title: \"short\"")),
+            "Title"
+        );
+        // Nothing usable: the biggest value.
+        assert_eq!(named(None, Some("COPY docs, line 1")), "Body");
+        assert_eq!(
+            named_column(&columns, &values, Some("id"), None),
+            ("Id".to_owned(), SourceValue::Integer(1))
+        );
+    }
+
+    #[test]
+    fn a_stop_keeps_the_first_cause() {
+        let stop = Stop::default();
+        assert!(!stop.is_stopped());
+        stop.fail(anyhow!("first"));
+        stop.interrupt();
+        assert!(stop.is_stopped());
+        assert_eq!(stop.take_error().unwrap().to_string(), "first");
+        assert!(stop.take_error().is_none());
+    }
+
+    #[test]
+    fn only_lost_connections_are_retried() {
+        let lost = WriteError::ConnectTimeout {
+            target: "postgres://db".to_owned(),
+            seconds: 10.0,
+        };
+        assert!(is_transient(
+            &anyhow::Error::new(lost).context("claiming a chunk")
+        ));
+        assert!(!is_transient(&anyhow!("a chunk of t: refused")));
+        let invalid = WriteError::InvalidTarget {
+            target: "nope".to_owned(),
+            reason: "not a URL".to_owned(),
+        };
+        assert!(!is_transient(&invalid.into()));
+    }
 }

@@ -1,13 +1,13 @@
 //! `ferry plan`: the DDL a copy would run and, with `--profile`, what each
 //! column really holds. Touches no database.
 
-use std::ops::ControlFlow;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
+use ferry_model::TablePlan;
 use ferry_transformer::TableProfiler;
 
 use crate::options::PlanOptions;
-use crate::prepare::prepare;
+use crate::prepare::{prepare, PlannedTable};
+use crate::reading::ReadResult;
 use crate::row_key::KeyColumns;
 use crate::stored_types::Widening;
 
@@ -24,16 +24,17 @@ pub struct Plan {
 /// Plans the copy of the source, touching no database.
 pub fn plan(args: &PlanOptions) -> Result<Plan> {
     let mut prepared = prepare(&args.source)?;
-    crate::partitioning::add_leaves(&prepared.source, &prepared.schema, &mut prepared.plans)?;
+    crate::partitioning::add_leaves(&prepared.source, &mut prepared.tables)?;
     let mut out = String::new();
-    for skipped in &prepared.schema.skipped {
+    for skipped in &prepared.skipped {
         out.push_str(&format!(
             "-- skipped {} {}: {}\n",
             skipped.kind, skipped.name, skipped.reason
         ));
     }
     let storage = crate::storage::planned(&args.storage, &prepared.config);
-    out.push_str(&ferry_writer::plan_script(&prepared.plans, &storage));
+    let plans: Vec<TablePlan> = prepared.tables.iter().map(|t| t.plan.clone()).collect();
+    out.push_str(&ferry_writer::plan_script(&plans, &storage));
     out.push_str(&crate::sync::plan_comments(&prepared)?);
     let widenings = if args.stored_types {
         match prepared.widened.take() {
@@ -42,8 +43,7 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
             None => {
                 crate::stored_types::findings(
                     &prepared.source,
-                    &prepared.schema,
-                    &prepared.plans,
+                    &prepared.tables,
                     &prepared.config.overrides,
                 )?
                 .widenings
@@ -58,11 +58,11 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
             widenings,
         });
     }
-    for plan in &prepared.plans {
-        let table = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables");
+    for PlannedTable {
+        source: table,
+        plan,
+    } in &prepared.tables
+    {
         let mut profiler = TableProfiler::new(plan);
         let key_columns = KeyColumns::of(table);
         for range in prepared.source.chunk_ranges(table, u64::MAX)? {
@@ -71,9 +71,9 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
                 .read_chunk(table, range, &mut |rowid, row| {
                     let key = || key_columns.key(rowid, row);
                     profiler.observe(key, row);
-                    ControlFlow::Continue(())
+                    Ok(())
                 })
-                .with_context(|| format!("profiling {}", table.name))?;
+                .read_context(|| format!("profiling {}", table.name))?;
         }
         out.push('\n');
         out.push_str(&profiler.finish().to_string());

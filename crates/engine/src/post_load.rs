@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use ferry_model::TablePlan;
 use ferry_writer::{Step, StepKind, WriteError};
 
-use crate::pipeline::Stop;
+use crate::pipeline::{Stop, TableLoad};
 
 /// SQLSTATEs of "already exists": a resumed copy may find the indexes and
 /// constraints a stopped run had built.
@@ -41,22 +41,22 @@ pub async fn take_over(
     Ok(())
 }
 
-/// Builds what the plans ask for. `resumed`: some of it may exist already.
+/// Builds what the tables' plans ask for; `created` says, per table,
+/// whether the copy created it. `resumed`: some of it may exist already.
 /// Every step is safe to run again: it first looks for what it would
 /// create ([`ferry_writer::step_done`]).
 pub async fn build(
     clients: &[tokio_postgres::Client],
-    plans: &[TablePlan],
+    tables: &[TableLoad],
     created: &[bool],
-    rows: &[u64],
     resumed: bool,
     stop: &Stop,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let (builds, finishing) = post_load_waves(plans, created, rows);
+    let (builds, finishing) = post_load_waves(tables, created);
     run_in_parallel(
         clients,
-        set_logged(&clients[0], plans, created).await?,
+        set_logged(&clients[0], tables, created).await?,
         resumed,
         stop,
     )
@@ -70,7 +70,12 @@ pub async fn build(
     }
     run_in_parallel(clients, builds, resumed, stop).await?;
     run_in_parallel(clients, finishing, resumed, stop).await?;
-    add_constraints(&clients[0], plans, created, resumed, warnings).await
+    let created_plans = tables
+        .iter()
+        .zip(created)
+        .filter(|(_, created)| **created)
+        .map(|(t, _)| &t.plan);
+    add_constraints(&clients[0], created_plans, resumed, warnings).await
 }
 
 /// `SET LOGGED` for every created table still `UNLOGGED` (an `--unlogged`
@@ -78,17 +83,17 @@ pub async fn build(
 /// rewrite does not rebuild them too.
 async fn set_logged(
     client: &tokio_postgres::Client,
-    plans: &[TablePlan],
+    tables: &[TableLoad],
     created: &[bool],
 ) -> Result<Vec<Vec<Step>>> {
-    let Some(schema) = plans.first().map(|p| p.schema.as_str()) else {
+    let Some(schema) = tables.first().map(|t| t.plan.schema.as_str()) else {
         return Ok(Vec::new());
     };
-    let names: Vec<String> = plans
+    let names: Vec<String> = tables
         .iter()
         .zip(created)
         .filter(|(_, created)| **created)
-        .map(|(p, _)| p.name.clone())
+        .map(|(t, _)| t.plan.name.clone())
         .collect();
     let unlogged = ferry_writer::unlogged_tables(client, schema, &names)
         .await
@@ -126,20 +131,19 @@ fn already_exists(err: &WriteError) -> bool {
 /// keys to their indexes, resetting sequences and `ANALYZE`. Tables that
 /// already existed only get their sequences reset and statistics updated:
 /// their structure is the user's.
-fn post_load_waves(
-    plans: &[TablePlan],
-    created: &[bool],
-    rows: &[u64],
-) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
-    let mut order: Vec<usize> = (0..plans.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(rows[i]));
+fn post_load_waves(tables: &[TableLoad], created: &[bool]) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
+    let mut order: Vec<usize> = (0..tables.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(tables[i].expected_rows));
     let mut builds = Vec::new();
     let mut finishing = Vec::new();
     for i in order {
-        let (index_builds, rest): (Vec<Step>, Vec<Step>) = ferry_writer::post_load_steps(&plans[i])
-            .into_iter()
-            .filter(|s| created[i] || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze))
-            .partition(|s| s.kind == StepKind::Index);
+        let (index_builds, rest): (Vec<Step>, Vec<Step>) =
+            ferry_writer::post_load_steps(&tables[i].plan)
+                .into_iter()
+                .filter(|s| {
+                    created[i] || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze)
+                })
+                .partition(|s| s.kind == StepKind::Index);
         builds.extend(index_builds.into_iter().map(|step| vec![step]));
         finishing.push(rest);
     }
@@ -189,15 +193,15 @@ async fn run_in_parallel(
 /// violate its own constraints. Each constraint is added `NOT VALID`
 /// (enforced for new rows) and then validated; a failed validation is a
 /// warning naming the constraint, not a failed copy, and so is a CHECK
-/// that Postgres refuses to add.
-pub async fn add_constraints(
+/// that Postgres refuses to add. `plans` are those of the tables the copy
+/// created; the others' constraints are the user's.
+pub async fn add_constraints<'a>(
     client: &tokio_postgres::Client,
-    plans: &[TablePlan],
-    created: &[bool],
+    plans: impl IntoIterator<Item = &'a TablePlan>,
     resumed: bool,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    for (plan, _) in plans.iter().zip(created).filter(|(_, c)| **c) {
+    for plan in plans {
         for step in ferry_writer::constraint_steps(plan) {
             if ferry_writer::step_done(client, &step)
                 .await

@@ -9,9 +9,12 @@ use crate::exit::UsageError;
 
 /// Fails, naming the geometry columns and what to run, when the plan has
 /// a PostGIS `geometry` column and the target cannot create one.
-pub async fn require_postgis(client: &tokio_postgres::Client, plans: &[TablePlan]) -> Result<()> {
+pub async fn require_postgis<'a>(
+    client: &tokio_postgres::Client,
+    plans: impl IntoIterator<Item = &'a TablePlan>,
+) -> Result<()> {
     let columns: Vec<String> = plans
-        .iter()
+        .into_iter()
         .flat_map(|p| {
             p.columns
                 .iter()

@@ -1,8 +1,8 @@
 //! The steps `plan` and `copy` share: open the source, choose the tables,
 //! plan the target.
 
-use anyhow::{Context, Result};
-use ferry_model::{SourceSchema, TablePlan};
+use anyhow::{anyhow, Context, Result};
+use ferry_model::{SkippedObject, SourceSchema, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
 use ferry_transformer::{GeometryMode, IdentifierCase, PlanOptions};
 
@@ -18,12 +18,40 @@ const RESERVED_SCHEMA: &str = "ferry";
 /// A source opened and planned, ready to print or to copy.
 pub struct Prepared {
     pub source: SourceDb,
-    pub schema: SourceSchema,
-    pub plans: Vec<TablePlan>,
+    /// The chosen tables, each with its plan, in the order planned.
+    pub tables: Vec<PlannedTable>,
+    /// What the source holds that is not copied.
+    pub skipped: Vec<SkippedObject>,
     pub config: Config,
     /// The columns stored values widened; `None` under `--types declared`,
     /// which does not look.
     pub widened: Option<Vec<Widening>>,
+}
+
+/// A source table and the plan made from it, paired once here so that no
+/// step has to find one by the other's name.
+#[derive(Clone)]
+pub struct PlannedTable {
+    pub source: TableSchema,
+    pub plan: TablePlan,
+}
+
+impl PlannedTable {
+    /// Pairs each plan with the table it was made from.
+    fn pair(schema: &SourceSchema, plans: Vec<TablePlan>) -> Result<Vec<PlannedTable>> {
+        plans
+            .into_iter()
+            .map(|plan| {
+                let source = schema.table(&plan.source_name).cloned().ok_or_else(|| {
+                    anyhow!(
+                        "the plan of {} names no source table; this is a bug",
+                        plan.source_name
+                    )
+                })?;
+                Ok(PlannedTable { source, plan })
+            })
+            .collect()
+    }
 }
 
 pub fn prepare(args: &SourceOptions) -> Result<Prepared> {
@@ -77,11 +105,15 @@ pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepar
         overrides,
         geometry,
     };
-    let mut plans =
-        ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+    let plan = |options: &PlanOptions| {
+        let plans =
+            ferry_transformer::plan_tables(&schema, options).context("planning the target")?;
+        PlannedTable::pair(&schema, plans)
+    };
+    let mut tables = plan(&options)?;
     let mut widened = None;
     if args.types.or(config.types).unwrap_or(TypesFrom::Stored) == TypesFrom::Stored {
-        let found = crate::stored_types::findings(&source, &schema, &plans, &options.overrides)?;
+        let found = crate::stored_types::findings(&source, &tables, &options.overrides)?;
         let widenings = found.widenings;
         for (table, rows) in found.null_keys {
             options.overrides.entry(table).or_default().key_with_nulls = Some(rows);
@@ -104,11 +136,10 @@ pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepar
                     .or_default();
                 column.pg_type = Some(w.pg_type);
             }
-            plans =
-                ferry_transformer::plan_tables(&schema, &options).context("planning the target")?;
+            tables = plan(&options)?;
             for w in &widenings {
-                if let Some(plan) = plans.iter_mut().find(|p| p.source_name == w.table) {
-                    plan.warnings.push(w.warning.clone());
+                if let Some(table) = tables.iter_mut().find(|t| t.plan.source_name == w.table) {
+                    table.plan.warnings.push(w.warning.clone());
                 }
             }
         }
@@ -116,8 +147,8 @@ pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepar
     }
     Ok(Prepared {
         source,
-        schema,
-        plans,
+        tables,
+        skipped: schema.skipped,
         config,
         widened,
     })

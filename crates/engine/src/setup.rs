@@ -9,12 +9,13 @@
 use std::fmt;
 
 use anyhow::{Context, Result};
-use ferry_model::{quote_qualified, TablePlan, TableSchema};
+use ferry_model::{quote_qualified, TablePlan};
 use ferry_reader::SourceDb;
 use ferry_writer::{LockHolder, NewCopy, PlannedChunk, Storage, TableState};
 
 use crate::exit::UsageError;
 use crate::options::{CopyOptions, IfExists, OnError};
+use crate::pipeline::TableLoad;
 
 /// What the run found and decided.
 pub struct Setup {
@@ -32,12 +33,16 @@ pub struct Setup {
 
 /// Names a copy by its target: the schema and the set of tables. Two runs
 /// copying the same tables into the same schema share a ledger entry.
-pub fn copy_id(plans: &[TablePlan]) -> String {
-    let mut names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+pub fn copy_id(tables: &[TableLoad]) -> String {
+    let mut names: Vec<&str> = tables.iter().map(|t| t.plan.name.as_str()).collect();
     names.sort_unstable();
     let hash = blake3::hash(names.join("\0").as_bytes());
-    let schema = plans.first().map_or("public", |p| p.schema.as_str());
-    format!("{schema}/{}", &hash.to_hex()[..16])
+    format!("{}/{}", target_schema(tables), &hash.to_hex()[..16])
+}
+
+/// The schema the copy's tables go to.
+fn target_schema(tables: &[TableLoad]) -> &str {
+    tables.first().map_or("public", |t| t.plan.schema.as_str())
 }
 
 /// What the target is planned to look like, as far as the rows already
@@ -47,9 +52,9 @@ pub fn copy_id(plans: &[TablePlan]) -> String {
 /// its committed chunks were encoded for the old one. The chunk size is
 /// not part of it: a resume takes its chunks from the ledger, whatever
 /// `--chunk-rows` says.
-pub fn plan_fingerprint(plans: &[TablePlan]) -> String {
+pub fn plan_fingerprint(tables: &[TableLoad]) -> String {
     let mut hasher = blake3::Hasher::new();
-    for plan in plans {
+    for TableLoad { plan, .. } in tables {
         hasher.update(
             format!(
                 "{:?}\0{:?}\0{:?}\0",
@@ -183,7 +188,7 @@ async fn acquire(client: &tokio_postgres::Client, copy_id: &str, resume: bool) -
 /// rowid span, and a digest of its bytes (so an in-place update that
 /// keeps counts and rowids is seen too, issue 14). A resumed copy refuses
 /// a source whose fingerprint changed.
-pub fn fingerprint(source: &SourceDb, tables: &[TableSchema], rows: &[u64]) -> Result<String> {
+pub fn fingerprint(source: &SourceDb, tables: &[TableLoad]) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(
         source
@@ -191,10 +196,10 @@ pub fn fingerprint(source: &SourceDb, tables: &[TableSchema], rows: &[u64]) -> R
             .context("reading the source to fingerprint it")?
             .as_bytes(),
     );
-    for (table, rows) in tables.iter().zip(rows) {
-        hasher.update(table.sql.as_bytes());
-        hasher.update(&rows.to_le_bytes());
-        for range in source.chunk_ranges(table, u64::MAX)? {
+    for table in tables {
+        hasher.update(table.source.sql.as_bytes());
+        hasher.update(&table.expected_rows.to_le_bytes());
+        for range in source.chunk_ranges(&table.source, u64::MAX)? {
             hasher.update(format!("{range:?}").as_bytes());
         }
     }
@@ -211,17 +216,16 @@ pub struct Choices {
 pub async fn start(
     client: &mut tokio_postgres::Client,
     args: &CopyOptions,
-    plans: &[TablePlan],
-    sources: &[(&TableSchema, u64)],
+    tables: &[TableLoad],
     source: &SourceDb,
     choices: &Choices,
 ) -> Result<Setup> {
-    let copy_id = copy_id(plans);
+    let copy_id = copy_id(tables);
     ferry_writer::ensure_ledger(client)
         .await
         .context("creating the ledger in schema ferry")?;
     ferry_writer::lock_copy(client, &copy_id).await?;
-    let setup = decide(client, args, plans, sources, source, choices, &copy_id).await;
+    let setup = decide(client, args, tables, source, choices, &copy_id).await;
     ferry_writer::unlock_copy(client, &copy_id).await?;
     setup
 }
@@ -229,18 +233,15 @@ pub async fn start(
 async fn decide(
     client: &mut tokio_postgres::Client,
     args: &CopyOptions,
-    plans: &[TablePlan],
-    sources: &[(&TableSchema, u64)],
+    tables: &[TableLoad],
     source: &SourceDb,
     choices: &Choices,
     copy_id: &str,
 ) -> Result<Setup> {
-    let tables: Vec<TableSchema> = sources.iter().map(|(t, _)| (*t).clone()).collect();
-    let rows: Vec<u64> = sources.iter().map(|(_, r)| *r).collect();
-    let fingerprint = fingerprint(source, &tables, &rows)?;
+    let fingerprint = fingerprint(source, tables)?;
     let resume = args.if_exists == Some(IfExists::Resume);
     if resume {
-        requeue_lost_unlogged(client, copy_id, plans).await?;
+        requeue_lost_unlogged(client, copy_id, tables).await?;
         if let Some(record) = ferry_writer::copy_record(client, copy_id).await? {
             if record.source_fingerprint != fingerprint && !args.allow_changed_source {
                 return Err(UsageError::new(
@@ -254,7 +255,7 @@ async fn decide(
             if record
                 .plan_fingerprint
                 .as_ref()
-                .is_some_and(|recorded| *recorded != plan_fingerprint(plans))
+                .is_some_and(|recorded| *recorded != plan_fingerprint(tables))
             {
                 return Err(UsageError::new(
                     "the plan changed since this copy started (a column type, a type override or \
@@ -264,16 +265,16 @@ async fn decide(
                 )
                 .into());
             }
-            for plan in plans {
-                ferry_writer::check_columns_match(client, plan).await?;
+            for table in tables {
+                ferry_writer::check_columns_match(client, &table.plan).await?;
             }
             if choices.on_error == OnError::Quarantine {
                 ferry_writer::ensure_rejects_table(client).await?;
             }
             return Ok(Setup {
-                created: plans
+                created: tables
                     .iter()
-                    .map(|p| record.created_tables.contains(&p.name))
+                    .map(|t| record.created_tables.contains(&t.plan.name))
                     .collect(),
                 resumed: true,
                 finished: record.status == "done",
@@ -284,24 +285,24 @@ async fn decide(
     // A fresh copy. With --if-exists resume and nothing recorded, it
     // refuses non-empty tables like a plain copy does.
     let if_exists = args.if_exists.filter(|mode| *mode != IfExists::Resume);
-    let created = prepare_target(client, plans, if_exists, &choices.storage).await?;
+    let created = prepare_target(client, tables, if_exists, &choices.storage).await?;
     if choices.on_error == OnError::Quarantine {
         ferry_writer::ensure_rejects_table(client)
             .await
             .context("creating ferry.rejects")?;
     }
     // Biggest tables first, so the small ones fill the gaps at the end.
-    let mut order: Vec<usize> = (0..plans.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(rows[i]));
+    let mut order: Vec<&TableLoad> = tables.iter().collect();
+    order.sort_by_key(|t| std::cmp::Reverse(t.expected_rows));
     let mut chunks = Vec::new();
-    for i in order {
+    for table in order {
         for (index, range) in source
-            .chunk_ranges(&tables[i], args.chunk_rows)?
+            .chunk_ranges(&table.source, args.chunk_rows)?
             .into_iter()
             .enumerate()
         {
             chunks.push(PlannedChunk {
-                table: plans[i].name.clone(),
+                table: table.plan.name.clone(),
                 index: i32::try_from(index)
                     .context("a table has more than 2^31 chunks; raise --chunk-rows")?,
                 rowids: match range {
@@ -311,20 +312,19 @@ async fn decide(
             });
         }
     }
-    let created_tables: Vec<String> = plans
+    let created_tables: Vec<String> = tables
         .iter()
         .zip(&created)
         .filter(|(_, c)| **c)
-        .map(|(p, _)| p.name.clone())
+        .map(|(t, _)| t.plan.name.clone())
         .collect();
-    let schema = plans.first().map_or("public", |p| p.schema.as_str());
     ferry_writer::register_copy(
         client,
         &NewCopy {
             copy_id,
-            target_schema: schema,
+            target_schema: target_schema(tables),
             source_fingerprint: &fingerprint,
-            plan_fingerprint: &plan_fingerprint(plans),
+            plan_fingerprint: &plan_fingerprint(tables),
             chunk_rows: args.chunk_rows,
             created_tables: &created_tables,
         },
@@ -340,16 +340,17 @@ async fn decide(
     })
 }
 
-/// Applies `--if-exists` and creates what is missing. Returns, per plan,
-/// whether ferry created the table (and so owns its keys and indexes).
+/// Applies `--if-exists` and creates what is missing. Returns, per table,
+/// whether ferry created it (and so owns its keys and indexes).
 async fn prepare_target(
     client: &tokio_postgres::Client,
-    plans: &[TablePlan],
+    tables: &[TableLoad],
     if_exists: Option<IfExists>,
     storage: &Storage,
 ) -> Result<Vec<bool>> {
+    let plans: Vec<&TablePlan> = tables.iter().map(|t| &t.plan).collect();
     let mut states = Vec::new();
-    for plan in plans {
+    for plan in &plans {
         let state = ferry_writer::table_state(client, &plan.schema, &plan.name)
             .await
             .with_context(|| format!("inspecting {}.{}", plan.schema, plan.name))?;
@@ -443,13 +444,13 @@ async fn run_sql(client: &tokio_postgres::Client, sql: &str, what: &str) -> Resu
 pub async fn requeue_lost_unlogged(
     client: &tokio_postgres::Client,
     copy_id: &str,
-    plans: &[TablePlan],
+    tables: &[TableLoad],
 ) -> Result<()> {
-    let Some(schema) = plans.first().map(|p| p.schema.as_str()) else {
+    let Some(schema) = tables.first().map(|t| t.plan.schema.as_str()) else {
         return Ok(());
     };
-    let tables: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
-    let requeued = ferry_writer::requeue_lost_unlogged(client, copy_id, schema, &tables)
+    let names: Vec<String> = tables.iter().map(|t| t.plan.name.clone()).collect();
+    let requeued = ferry_writer::requeue_lost_unlogged(client, copy_id, schema, &names)
         .await
         .context("checking unlogged tables after a lost connection")?;
     if !requeued.is_empty() {

@@ -5,13 +5,14 @@
 //! hold NULLs, which the plan makes UNIQUE constraints.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
-use ferry_model::{ChunkRange, PgType, SourceSchema, SourceValueRef, TablePlan, TableSchema};
+use ferry_model::{ChunkRange, PgType, SourceValueRef, TableSchema};
 use ferry_reader::{quote_sqlite_ident, RowSelection, SourceDb};
 use ferry_transformer::{certainly_fits_sql, StoredValues, TableOverride};
 
+use crate::prepare::PlannedTable;
+use crate::reading::ReadResult;
 use crate::row_key::KeyColumns;
 
 /// Rows per chunk of the scan, which reads chunks in parallel.
@@ -52,19 +53,19 @@ pub struct Findings {
     pub null_keys: Vec<(String, String)>,
 }
 
-/// What the source's stored values call for, in the plans' order.
+/// What the source's stored values call for, in the tables' order.
 /// Columns whose type ferry.toml sets are left as set.
-pub fn findings(
+pub(crate) fn findings(
     source: &SourceDb,
-    schema: &SourceSchema,
-    plans: &[TablePlan],
+    tables: &[PlannedTable],
     overrides: &BTreeMap<String, TableOverride>,
 ) -> Result<Findings> {
     let mut out = Findings::default();
-    for plan in plans {
-        let table = schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables");
+    for PlannedTable {
+        source: table,
+        plan,
+    } in tables
+    {
         let typed_by_hand = |column: &str| {
             overrides
                 .get(&plan.source_name)
@@ -179,8 +180,9 @@ fn scan(
                             .get_or_insert_with(|| keys.key(rowid, row).to_string());
                     }
                 }
-                ControlFlow::Continue(())
-            })?;
+                Ok(())
+            })
+            .read_result()?;
             Ok(found)
         },
         |mut earlier, later| {

@@ -1,18 +1,18 @@
 //! Splitting tables into rowid ranges and streaming the rows of one range.
 
-use std::ops::ControlFlow;
-
 use ferry_model::{ChunkRange, SourceValueRef, TableSchema};
 use rusqlite::types::ValueRef;
 
 use crate::db::SourceDb;
-use crate::error::ReadError;
+use crate::error::{ReadError, ReadOrRow};
 use crate::ident::quote_sqlite_ident;
 
 /// The callback [`SourceDb::read_chunk`] hands each row to: the rowid (`None`
 /// for a `WITHOUT ROWID` table) and the row's values, borrowed for the call
-/// only. Returning [`ControlFlow::Break`] stops the read.
-pub type OnRow<'a> = dyn FnMut(Option<i64>, &[SourceValueRef<'_>]) -> ControlFlow<()> + 'a;
+/// only. An error of the caller's type `E` stops the read, which returns it
+/// as [`ReadOrRow::Row`]; a callback that cannot fail names
+/// [`Infallible`](std::convert::Infallible).
+pub type OnRow<'a, E> = dyn FnMut(Option<i64>, &[SourceValueRef<'_>]) -> Result<(), E> + 'a;
 
 impl SourceDb {
     /// Splits a table into chunks of about `rows_per_chunk` rows.
@@ -61,18 +61,24 @@ impl SourceDb {
     /// in [`TableSchema::columns`] order, borrowed from SQLite's row buffer:
     /// each value keeps the storage class it has in the file, whatever the
     /// column's declared type, and text is passed as the exact bytes stored
-    /// (SQLite does not enforce UTF-8). Returning [`ControlFlow::Break`]
-    /// stops the read. Returns the number of rows handed to `on_row`,
-    /// counting the one that stopped it.
+    /// (SQLite does not enforce UTF-8). Returns the number of rows handed
+    /// to `on_row`.
     ///
     /// The statement is prepared once per table and range kind and reused
     /// for every later chunk.
-    pub fn read_chunk(
+    ///
+    /// # Errors
+    ///
+    /// [`ReadOrRow::Read`] when SQLite fails (a [`ReadError`] naming the
+    /// table), [`ReadError::NoRowid`] among them for a rowid range of a
+    /// `WITHOUT ROWID` table; [`ReadOrRow::Row`] with the first error
+    /// `on_row` returns, which ends the read there.
+    pub fn read_chunk<E>(
         &self,
         table: &TableSchema,
         range: ChunkRange,
-        on_row: &mut OnRow<'_>,
-    ) -> Result<u64, ReadError> {
+        on_row: &mut OnRow<'_, E>,
+    ) -> Result<u64, ReadOrRow<E>> {
         let rowid = if table.without_rowid {
             None
         } else {
@@ -93,7 +99,8 @@ impl SourceDb {
             (ChunkRange::Rowid { .. }, None) => {
                 return Err(ReadError::NoRowid {
                     table: table.name.clone(),
-                })
+                }
+                .into())
             }
             (ChunkRange::Whole, Some(rowid)) => (format!("SELECT {from} ORDER BY {rowid}"), None),
             // Ordering by the key keeps the planner on the table's own
@@ -131,11 +138,9 @@ impl SourceDb {
                 values.push(source_value(row.get_ref(first_value + i).map_err(fail)?));
             }
             visited += 1;
-            let flow = on_row(rowid, &values);
+            let done = on_row(rowid, &values);
             buffer = recycle(values);
-            if flow.is_break() {
-                break;
-            }
+            done.map_err(ReadOrRow::Row)?;
         }
         Ok(visited)
     }
@@ -211,6 +216,8 @@ fn div_ceil(dividend: i128, divisor: i128) -> i128 {
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
     use super::*;
     use crate::testing::TempDb;
     use ferry_model::SourceValue;
@@ -277,7 +284,7 @@ mod tests {
                     rowid,
                     values.iter().map(SourceValueRef::to_owned_value).collect(),
                 ));
-                ControlFlow::Continue(())
+                Ok::<_, Infallible>(())
             })
             .unwrap();
         assert_eq!(n as usize, rows.len());
@@ -438,10 +445,13 @@ mod tests {
         );
         let err = source
             .read_chunk(w, ChunkRange::Rowid { start: 1, end: 2 }, &mut |_, _| {
-                ControlFlow::Continue(())
+                Ok::<_, Infallible>(())
             })
             .unwrap_err();
-        assert!(matches!(err, ReadError::NoRowid { .. }), "{err:?}");
+        assert!(
+            matches!(err, ReadOrRow::Read(ReadError::NoRowid { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -467,7 +477,7 @@ mod tests {
     }
 
     #[test]
-    fn stops_when_asked() {
+    fn stops_at_the_callbacks_error() {
         let db = TempDb::new(
             "CREATE TABLE t(v);
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) INSERT INTO t SELECT i FROM n;",
@@ -475,17 +485,21 @@ mod tests {
         let source = SourceDb::open(db.path()).unwrap();
         let t = &source.schema().unwrap().tables[0];
         let mut seen = 0;
-        let visited = source
-            .read_chunk(t, ChunkRange::Whole, &mut |_, _| {
+        let err = source
+            .read_chunk(t, ChunkRange::Whole, &mut |rowid, _| {
                 seen += 1;
-                if seen == 3 {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
+                match rowid {
+                    Some(3) => Err(format!("stopped at {rowid:?}")),
+                    _ => Ok(()),
                 }
             })
-            .unwrap();
-        assert_eq!(visited, 3);
+            .unwrap_err();
+        // The callback's own error, untouched, and no row after it.
+        assert!(
+            matches!(&err, ReadOrRow::Row(message) if message == "stopped at Some(3)"),
+            "{err:?}"
+        );
+        assert_eq!(seen, 3);
         // The cached statement is reset and reusable after an early stop.
         assert_eq!(
             collect(&source, t, ChunkRange::Rowid { start: 1, end: 100 }).len(),

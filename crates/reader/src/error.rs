@@ -1,5 +1,6 @@
 //! Everything that can go wrong reading a SQLite file, each with what to do.
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use rusqlite::ErrorCode;
@@ -172,6 +173,33 @@ pub enum ReadError {
         /// The table.
         table: String,
     },
+}
+
+/// Why streaming rows ([`SourceDb::read_chunk`],
+/// [`SourceDb::read_selected`]) ended before the last row: reading failed,
+/// or the caller's callback returned an error of its own type `E`, handed
+/// back as it was.
+///
+/// [`SourceDb::read_chunk`]: crate::SourceDb::read_chunk
+/// [`SourceDb::read_selected`]: crate::SourceDb::read_selected
+#[derive(Debug, thiserror::Error)]
+pub enum ReadOrRow<E> {
+    /// Reading the source failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The callback failed on a row.
+    #[error(transparent)]
+    Row(E),
+}
+
+/// A read whose callback cannot fail can only fail reading.
+impl From<ReadOrRow<Infallible>> for ReadError {
+    fn from(stopped: ReadOrRow<Infallible>) -> ReadError {
+        match stopped {
+            ReadOrRow::Read(err) => err,
+            ReadOrRow::Row(never) => match never {},
+        }
+    }
 }
 
 impl ReadError {

@@ -11,8 +11,9 @@
 //! Rows flow out chunk by chunk: [`SourceDb::chunk_ranges`] cuts a table into
 //! rowid ranges, and [`SourceDb::read_chunk`] streams one range to a
 //! callback as borrowed [`ferry_model::SourceValueRef`]s, each in the storage
-//! class SQLite actually holds, text as its raw bytes.
-//! [`SourceDb::read_selected`] reads only the rows a [`RowSelection`] picks
+//! class SQLite actually holds, text as its raw bytes; an error the callback
+//! returns ends the read and comes back as [`ReadOrRow::Row`], in the
+//! caller's own type. [`SourceDb::read_selected`] reads only the rows a [`RowSelection`] picks
 //! (past a rowid, or at or above a cursor value, filtered by SQLite) and
 //! only some columns; [`SourceDb::column_shape`] says whether a column's
 //! stored values sort in SQL the way their meaning does ([`ColumnShape`]). One `SourceDb` is one
@@ -27,8 +28,9 @@
 //! later run can tell whether it changed.
 //!
 //! ```
-//! use std::ops::ControlFlow;
-//! use ferry_reader::SourceDb;
+//! use std::convert::Infallible;
+//! use ferry_model::ChunkRange;
+//! use ferry_reader::{ReadOrRow, SourceDb};
 //!
 //! # let path = std::env::temp_dir().join(format!("ferry-reader-doc-{}.db", std::process::id()));
 //! # rusqlite::Connection::open(&path).unwrap().execute_batch(
@@ -43,10 +45,17 @@
 //! for range in db.chunk_ranges(notes, 1000)? {
 //!     db.read_chunk(notes, range, &mut |_rowid, values| {
 //!         bodies.push(values[1].to_owned_value());
-//!         ControlFlow::Continue(())
+//!         Ok::<_, Infallible>(())
 //!     })?;
 //! }
 //! assert_eq!(bodies.len(), 2);
+//!
+//! // The callback's error ends the read and comes back as it was.
+//! let stopped = db.read_chunk(notes, ChunkRange::Whole, &mut |rowid, _| match rowid {
+//!     Some(2) => Err("no row 2 wanted"),
+//!     _ => Ok(()),
+//! });
+//! assert!(matches!(stopped, Err(ReadOrRow::Row("no row 2 wanted"))));
 //! # drop(db);
 //! # std::fs::remove_file(&path).unwrap();
 //! # Ok::<(), ferry_reader::ReadError>(())
@@ -71,7 +80,7 @@ mod testing;
 
 pub use chunk::OnRow;
 pub use db::SourceDb;
-pub use error::ReadError;
+pub use error::{ReadError, ReadOrRow};
 pub use ident::quote_sqlite_ident;
 pub use select::{ColumnShape, RowSelection};
 pub use snapshot::{JournalMode, ReadGuard, SourceIdentity};

@@ -11,7 +11,7 @@
 //! other than [`ColumnShape::Mixed`], and re-check each returned row in
 //! their own terms, since the SQL filter is only ever a superset.
 
-use std::ops::ControlFlow;
+use std::convert::Infallible;
 
 use ferry_model::{SourceValueRef, TableSchema};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
@@ -19,7 +19,7 @@ use rusqlite::ToSql;
 
 use crate::chunk::{recycle, rowid_expr, source_value};
 use crate::db::SourceDb;
-use crate::error::ReadError;
+use crate::error::{ReadError, ReadOrRow};
 use crate::ident::quote_sqlite_ident;
 
 /// Which rows [`SourceDb::read_selected`] returns.
@@ -79,16 +79,18 @@ impl SourceDb {
     ///
     /// # Errors
     ///
-    /// A [`ReadError`] naming the table, [`ReadError::NoRowid`] for
-    /// [`RowSelection::RowidAbove`] on a table without a rowid, or
-    /// [`ReadError::Query`] for a column that is not in the table.
-    pub fn read_selected(
+    /// [`ReadOrRow::Read`] with a [`ReadError`] naming the table:
+    /// [`ReadError::NoRowid`] for [`RowSelection::RowidAbove`] on a table
+    /// without a rowid, [`ReadError::Query`] for a column that is not in
+    /// the table. [`ReadOrRow::Row`] with the first error `on_row` returns,
+    /// which ends the read there.
+    pub fn read_selected<E>(
         &self,
         table: &TableSchema,
         selection: RowSelection<'_>,
         columns: Option<&[usize]>,
-        on_row: &mut crate::OnRow<'_>,
-    ) -> Result<u64, ReadError> {
+        on_row: &mut crate::OnRow<'_, E>,
+    ) -> Result<u64, ReadOrRow<E>> {
         let rowid = if table.without_rowid {
             None
         } else {
@@ -149,7 +151,8 @@ impl SourceDb {
                 (Some(_), None) => {
                     return Err(ReadError::NoRowid {
                         table: table.name.clone(),
-                    })
+                    }
+                    .into())
                 }
             },
             RowSelection::AtLeast { column, bound } => {
@@ -157,7 +160,8 @@ impl SourceDb {
                     return Err(ReadError::Query {
                         table: table.name.clone(),
                         source: rusqlite::Error::InvalidColumnName(column.to_owned()),
-                    });
+                    }
+                    .into());
                 }
                 let column = quote_sqlite_ident(column);
                 (
@@ -187,11 +191,9 @@ impl SourceDb {
                 values.push(source_value(row.get_ref(first_value + i).map_err(fail)?));
             }
             visited += 1;
-            let flow = on_row(rowid, &values);
+            let done = on_row(rowid, &values);
             buffer = recycle(values);
-            if flow.is_break() {
-                break;
-            }
+            done.map_err(ReadOrRow::Row)?;
         }
         Ok(visited)
     }
@@ -237,9 +239,11 @@ impl SourceDb {
         table: &TableSchema,
         selection: RowSelection<'_>,
     ) -> Result<u64, ReadError> {
-        self.read_selected(table, selection, Some(&[]), &mut |_, _| {
-            ControlFlow::Continue(())
-        })
+        Ok(
+            self.read_selected(table, selection, Some(&[]), &mut |_, _| {
+                Ok::<_, Infallible>(())
+            })?,
+        )
     }
 }
 
@@ -343,7 +347,7 @@ mod tests {
             if let SourceValueRef::Integer(i) = row[0] {
                 out.push(i);
             }
-            ControlFlow::Continue(())
+            Ok::<_, Infallible>(())
         })
         .unwrap();
         out
@@ -382,7 +386,7 @@ mod tests {
                     rowid,
                     row.iter().map(|v| v.to_owned_value()).collect::<Vec<_>>(),
                 ));
-                ControlFlow::Continue(())
+                Ok::<_, Infallible>(())
             },
         )
         .unwrap();
@@ -404,10 +408,13 @@ mod tests {
                     bound,
                 },
                 None,
-                &mut |_, _| ControlFlow::Continue(()),
+                &mut |_, _| Ok::<_, Infallible>(()),
             )
             .unwrap_err();
-        assert!(matches!(err, ReadError::Query { .. }), "{err:?}");
+        assert!(
+            matches!(err, ReadOrRow::Read(ReadError::Query { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -467,9 +474,12 @@ mod tests {
         assert_eq!(db.count_selected(k, RowSelection::All).unwrap(), 2);
         let err = db
             .read_selected(k, RowSelection::RowidAbove(0), None, &mut |_, _| {
-                ControlFlow::Continue(())
+                Ok::<_, Infallible>(())
             })
             .unwrap_err();
-        assert!(matches!(err, ReadError::NoRowid { .. }), "{err:?}");
+        assert!(
+            matches!(err, ReadOrRow::Read(ReadError::NoRowid { .. })),
+            "{err:?}"
+        );
     }
 }

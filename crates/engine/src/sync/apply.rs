@@ -32,7 +32,6 @@ pub async fn apply_run(
     client: &mut tokio_postgres::Client,
     planned: &[Planned],
     pending: Vec<Pending>,
-    plans: &[TablePlan],
     identity: &str,
 ) -> (Vec<TableOutcome>, u8) {
     let texts: Vec<Option<String>> = pending
@@ -99,7 +98,7 @@ pub async fn apply_run(
         code = exit::FAILURE;
         let blamed = failure
             .table
-            .or_else(|| blame(&tables, plans, &failure.error))
+            .or_else(|| blame(&tables, planned, &failure.error))
             .filter(|_| !failure.error.is_connection_error());
         let Some(i) = blamed else {
             // Nothing to leave out: every table of the run failed with it.
@@ -129,8 +128,9 @@ pub async fn apply_run(
 
 /// The table at fault for a violation found at the end of the apply: the
 /// table the server names, else (when that table is not part of the
-/// run's changes) the table its foreign key references.
-fn blame(tables: &[TableChanges<'_>], plans: &[TablePlan], error: &WriteError) -> Option<usize> {
+/// run's changes) the table its foreign key references, among the run's
+/// `planned` tables.
+fn blame(tables: &[TableChanges<'_>], planned: &[Planned], error: &WriteError) -> Option<usize> {
     let WriteError::Server(server) = error else {
         return None;
     };
@@ -139,9 +139,9 @@ fn blame(tables: &[TableChanges<'_>], plans: &[TablePlan], error: &WriteError) -
         return Some(i);
     }
     let constraint = server.server_constraint.as_deref()?;
-    let fk = plans
+    let fk = planned
         .iter()
-        .flat_map(|p| &p.foreign_keys)
+        .flat_map(|p| &p.job.plan.foreign_keys)
         .find(|fk| fk.name == constraint)?;
     position(&fk.referenced_table)
 }

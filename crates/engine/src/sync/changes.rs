@@ -29,6 +29,8 @@ use super::cursor;
 use super::strategy::{Mode, Strategy};
 use crate::exit::BadValue;
 use crate::options::OnError;
+use crate::prepare::PlannedTable;
+use crate::reading::ReadResult;
 use crate::row_key::KeyColumns;
 
 /// Rows per bucket of a comparison: a differing bucket costs reading its
@@ -190,6 +192,56 @@ type Keys = HashMap<Vec<u8>, Vec<PgValue<'static>>>;
 /// Source rows by their key's canonical bytes: digest and rowid.
 type SourceRecords = HashMap<Vec<u8>, (RowDigest, Option<i64>)>;
 
+/// Target rows by their key's canonical bytes: digest and key values.
+type TargetRecords = HashMap<Vec<u8>, (RowDigest, Vec<PgValue<'static>>)>;
+
+/// How the rows of the buckets that differ compare, key by key.
+struct Compared<'a> {
+    drift: Drift,
+    /// The rowids of the source rows missing or changed in the target…
+    rowids: Vec<i64>,
+    /// …and the keys of those without a rowid: they are read again whole.
+    keys: HashSet<Vec<u8>>,
+    /// The key values of the target rows gone from the source, to delete.
+    gone: Vec<&'a [PgValue<'static>]>,
+}
+
+/// Compares the source's and the target's rows by key. A target row whose
+/// key is `quarantined` (its source row holds a bad value) is not gone:
+/// it is left as it is.
+fn compare_rows<'a>(
+    mine: &SourceRecords,
+    theirs: &'a TargetRecords,
+    quarantined: impl Fn(&[u8]) -> bool,
+) -> Compared<'a> {
+    let mut compared = Compared {
+        drift: Drift::default(),
+        rowids: Vec::new(),
+        keys: HashSet::new(),
+        gone: Vec::new(),
+    };
+    for (key, (digest, rowid)) in mine {
+        match theirs.get(key) {
+            Some((theirs, _)) if theirs == digest => continue,
+            Some(_) => compared.drift.changed += 1,
+            None => compared.drift.missing += 1,
+        }
+        match rowid {
+            Some(rowid) => compared.rowids.push(*rowid),
+            None => {
+                compared.keys.insert(key.clone());
+            }
+        }
+    }
+    for (key, (_, key_values)) in theirs {
+        if !mine.contains_key(key) && !quarantined(key) {
+            compared.drift.extra += 1;
+            compared.gone.push(key_values);
+        }
+    }
+    compared
+}
+
 /// Receives a source row's rowid and its values in the target's terms.
 type OnConverted<'a> = dyn FnMut(Option<i64>, Vec<PgValue<'_>>) -> Result<()> + 'a;
 
@@ -197,12 +249,15 @@ impl TableJob {
     pub fn new(
         source_path: PathBuf,
         shown: PathBuf,
-        table: TableSchema,
-        plan: TablePlan,
+        planned: PlannedTable,
         strategy: Strategy,
         on_error: OnError,
         jobs: usize,
     ) -> Result<TableJob> {
+        let PlannedTable {
+            source: table,
+            plan,
+        } = planned;
         if table.columns.len() != plan.columns.len() {
             return Err(anyhow!(
                 "{}: the plan has {} columns for {} source columns",
@@ -431,36 +486,24 @@ impl TableJob {
         };
         let mut max = None;
         let mut read = 0;
-        let mut failure = None;
         db.read_selected(&self.table, selection, None, &mut |rowid, row| {
             read += 1;
-            let values = match self.convert(rowid, row) {
-                Ok(Some(values)) => values,
-                Ok(None) => return ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    return ControlFlow::Break(());
-                }
+            let Some(values) = self.convert(rowid, row)? else {
+                return Ok(());
             };
             let at = cursor::ordinal(&values[column]);
             if let (Some(at), Some(threshold)) = (at, threshold) {
                 if at < threshold {
-                    return ControlFlow::Continue(());
+                    return Ok(());
                 }
             }
             self.track_cursor(&mut max, at);
             seen.insert(self.key_of(&values));
-            if let Err(err) = changes.upsert(&values) {
-                failure = Some(err.into());
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
+            changes.upsert(&values)?;
+            Ok(())
         })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok((read, max)),
-        }
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok((read, max))
     }
 
     /// Append mode: every row whose rowid (its `INTEGER PRIMARY KEY`) is
@@ -475,30 +518,18 @@ impl TableJob {
         let selection = after.map_or(RowSelection::All, RowSelection::RowidAbove);
         let mut max = after;
         let mut read = 0;
-        let mut failure = None;
         db.read_selected(&self.table, selection, None, &mut |rowid, row| {
             read += 1;
             max = max.max(rowid);
-            let result = self.convert(rowid, row).and_then(|values| {
-                let Some(values) = values else {
-                    return Ok(());
-                };
-                seen.insert(self.key_of(&values));
-                changes.upsert(&values).map_err(anyhow::Error::from)
-            });
-            match result {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    ControlFlow::Break(())
-                }
-            }
+            let Some(values) = self.convert(rowid, row)? else {
+                return Ok(());
+            };
+            seen.insert(self.key_of(&values));
+            changes.upsert(&values)?;
+            Ok(())
         })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok((read, max)),
-        }
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok((read, max))
     }
 
     /// The largest cursor value of the source, reading that column only.
@@ -509,7 +540,6 @@ impl TableJob {
         let db = self.open()?;
         let plan_column = &self.plan.columns[column];
         let mut max = None;
-        let mut failure = None;
         db.read_selected(
             &self.table,
             RowSelection::All,
@@ -520,21 +550,18 @@ impl TableJob {
                     // The copy lists the row in ferry.rejects.
                     Err(_) if self.on_error == OnError::Quarantine => {}
                     Err(error) => {
-                        failure = Some(anyhow!(
+                        return Err(anyhow!(
                             "{}, column {}: {error}",
                             self.table.name,
                             plan_column.source_name
-                        ));
-                        return ControlFlow::Break(());
+                        ))
                     }
                 }
-                ControlFlow::Continue(())
+                Ok(())
             },
-        )?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok(max),
-        }
+        )
+        .read_result()?;
+        Ok(max)
     }
 
     /// How this table's rows go into buckets for a fresh comparison:
@@ -684,29 +711,17 @@ impl TableJob {
         let theirs = self.target_rows_in(client, bucketing, &bad).await;
         let mine = source.await.context("source pass panicked")??;
         let theirs = theirs?;
-        let mut drift = Drift::default();
+        let compared = compare_rows(&mine, &theirs, |key| self.is_quarantined(key));
         let mut owned = std::mem::take(changes);
-        let mut rowids = Vec::new();
-        let mut keys = HashSet::new();
-        for (key, (digest, rowid)) in &mine {
-            match theirs.get(key) {
-                Some((theirs, _)) if theirs == digest => continue,
-                Some(_) => drift.changed += 1,
-                None => drift.missing += 1,
-            }
-            match rowid {
-                Some(rowid) => rowids.push(*rowid),
-                None => {
-                    keys.insert(key.clone());
-                }
-            }
+        for key_values in &compared.gone {
+            owned.delete(key_values)?;
         }
-        for (key, (_, key_values)) in &theirs {
-            if !mine.contains_key(key) && !self.is_quarantined(key) {
-                drift.extra += 1;
-                owned.delete(key_values)?;
-            }
-        }
+        let Compared {
+            drift,
+            rowids,
+            keys,
+            ..
+        } = compared;
         let job = Arc::clone(self);
         let pass = tokio::task::spawn_blocking(move || {
             job.source_rows_by(rowids, &keys, &mut |values| {
@@ -743,7 +758,7 @@ impl TableJob {
         client: &tokio_postgres::Client,
         bucketing: Bucketing,
         bad: &[i64],
-    ) -> Result<HashMap<Vec<u8>, (RowDigest, Vec<PgValue<'static>>)>> {
+    ) -> Result<TargetRecords> {
         let ranges = key_ranges(bucketing, bad);
         let filter = match (self.range_key(), &ranges) {
             (Some(column), Some(ranges)) => RowFilter::KeyRanges { column, ranges },
@@ -902,22 +917,16 @@ impl TableJob {
         range: ChunkRange,
         on_row: &mut OnConverted<'_>,
     ) -> Result<()> {
-        let mut failure = None;
-        db.read_chunk(&self.table, range, &mut |rowid, row| {
-            let result = self.convert(rowid, row).and_then(|values| match values {
+        db.read_chunk(
+            &self.table,
+            range,
+            &mut |rowid, row| match self.convert(rowid, row)? {
                 Some(values) => on_row(rowid, values),
                 None => Ok(()),
-            });
-            match result {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    ControlFlow::Break(())
-                }
-            }
-        })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        failure.map_or(Ok(()), Err)
+            },
+        )
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok(())
     }
 
     /// Hands every source row whose key passes `keep` to `on_row`.
@@ -927,27 +936,17 @@ impl TableJob {
         on_row: &mut dyn FnMut(Vec<PgValue<'_>>) -> Result<()>,
     ) -> Result<()> {
         let db = self.open()?;
-        let mut failure = None;
         db.read_selected(&self.table, RowSelection::All, None, &mut |rowid, row| {
-            let result = self.convert(rowid, row).and_then(|values| {
-                let Some(values) = values else {
-                    return Ok(());
-                };
-                if keep(&self.key_of(&values)) {
-                    on_row(values)?;
-                }
-                Ok(())
-            });
-            match result {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(err) => {
-                    failure = Some(err);
-                    ControlFlow::Break(())
-                }
+            let Some(values) = self.convert(rowid, row)? else {
+                return Ok(());
+            };
+            if keep(&self.key_of(&values)) {
+                on_row(values)?;
             }
+            Ok(())
         })
-        .with_context(|| format!("reading table {}", self.table.name))?;
-        failure.map_or(Ok(()), Err)
+        .read_context(|| format!("reading table {}", self.table.name))?;
+        Ok(())
     }
 
     /// The plan of the key columns alone.
@@ -1060,7 +1059,6 @@ impl TableJob {
         let db = self.open()?;
         let mut digests = BucketDigests::new(Bucketing::Hash { count: buckets });
         let mut keys = HashSet::new();
-        let failure = Mutex::new(None);
         let columns: Vec<&ferry_model::ColumnPlan> = self
             .key_positions
             .iter()
@@ -1077,15 +1075,14 @@ impl TableJob {
                         Ok(pg) => key.push(pg),
                         // The full row pass lists the row in ferry.rejects.
                         Err(_) if self.on_error == OnError::Quarantine => {
-                            return ControlFlow::Continue(());
+                            return Ok(());
                         }
                         Err(error) => {
-                            *failure.lock().expect("not poisoned") = Some(anyhow!(
+                            return Err(anyhow!(
                                 "{}, key column {}: {error}",
                                 self.table.name,
                                 column.source_name
-                            ));
-                            return ControlFlow::Break(());
+                            ))
                         }
                     }
                 }
@@ -1099,13 +1096,294 @@ impl TableJob {
                     }
                     None => digests.add_key(bucket, &bytes),
                 }
-                ControlFlow::Continue(())
+                Ok(())
             },
         )
-        .with_context(|| format!("reading the keys of table {}", self.table.name))?;
-        match failure.into_inner().expect("not poisoned") {
-            Some(err) => Err(err),
-            None => Ok((digests, keys)),
+        .read_context(|| format!("reading the keys of table {}", self.table.name))?;
+        Ok((digests, keys))
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use ferry_model::SourceValue;
+    use ferry_verifier::RowDigest;
+
+    use super::*;
+    use crate::sync::strategy::{strategy, SyncConfig};
+    use crate::testing::TestSource;
+
+    /// `t` is keyed by its rowid, `u` by text; `t`'s row 2 holds two bad
+    /// values, `k`'s row holds a bad key.
+    pub(in crate::sync) const SOURCE: &str =
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, d DATE);
+         INSERT INTO t VALUES (1, 10, '2024-01-01'), (2, 'ten', 'soon');
+         CREATE TABLE u(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+         CREATE TABLE k(code INTEGER NOT NULL PRIMARY KEY, v INTEGER) WITHOUT ROWID;
+         INSERT INTO k VALUES ('x', 'y');";
+
+    /// The job syncing `table` of `source`, under `config` (ferry.toml's
+    /// `[tables.NAME.sync]`, if any).
+    pub(in crate::sync) fn job(
+        source: &TestSource,
+        table: &str,
+        config: Option<&str>,
+        on_error: OnError,
+    ) -> TableJob {
+        let planned = source.table(table);
+        let config: Option<SyncConfig> = config.map(|c| toml::from_str(c).unwrap());
+        let strategy = strategy(&planned.source, &planned.plan, config.as_ref()).unwrap();
+        let path = source.prepared.source.path().to_owned();
+        TableJob::new(path.clone(), path, planned, strategy, on_error, 1).unwrap()
+    }
+
+    /// The job syncing `t` of [`SOURCE`] by its date column `d`.
+    pub(in crate::sync) fn date_cursor(source: &TestSource) -> TableJob {
+        job(
+            source,
+            "t",
+            Some("mode = 'cursor'\ncursor = 'd'"),
+            OnError::Abort,
+        )
+    }
+
+    fn row<'a>(values: &'a [SourceValue]) -> Vec<SourceValueRef<'a>> {
+        values.iter().map(SourceValue::as_ref).collect()
+    }
+
+    #[test]
+    fn rows_compare_by_key_into_drift_rereads_and_deletes() {
+        let digest = |b: u8| RowDigest([b; 32]);
+        let key_values = |k: i64| vec![PgValue::Int8(k)];
+        let mine: SourceRecords = [
+            (b"same".to_vec(), (digest(1), Some(1))),
+            (b"changed".to_vec(), (digest(2), Some(2))),
+            (b"missing".to_vec(), (digest(3), None)),
+        ]
+        .into();
+        let theirs: TargetRecords = [
+            (b"same".to_vec(), (digest(1), key_values(1))),
+            (b"changed".to_vec(), (digest(9), key_values(2))),
+            (b"extra".to_vec(), (digest(4), key_values(4))),
+            (b"quarantined".to_vec(), (digest(5), key_values(5))),
+        ]
+        .into();
+        let compared = compare_rows(&mine, &theirs, |key| key == b"quarantined");
+        assert_eq!(
+            compared.drift,
+            Drift {
+                missing: 1,
+                changed: 1,
+                extra: 1
+            }
+        );
+        // Changed and missing rows are read again whole: by rowid where
+        // they have one, else by key.
+        assert_eq!(compared.rowids, [2]);
+        assert_eq!(compared.keys, [b"missing".to_vec()].into());
+        assert_eq!(compared.gone, [&key_values(4)[..]]);
+
+        let empty = TargetRecords::new();
+        let nothing = compare_rows(&mine, &empty, |_| false);
+        assert_eq!(nothing.drift.missing, 3);
+        assert!(nothing.gone.is_empty());
+    }
+
+    #[test]
+    fn buckets_hold_about_eight_rows_within_bounds() {
+        assert_eq!(hashed_buckets(0), 1);
+        assert_eq!(hashed_buckets(80), 10);
+        assert_eq!(hashed_buckets(u64::MAX), MAX_BUCKETS as u32);
+
+        let hashed = |count, rows: u64| {
+            let mut digests = BucketDigests::new(Bucketing::Hash { count });
+            for row in 0..rows {
+                digests.add(0, &RowDigest([row as u8; 32]));
+            }
+            well_sized(&digests)
+        };
+        assert!(hashed(10, 80));
+        assert!(hashed(40, 80), "four times too many buckets still do");
+        assert!(!hashed(41, 80));
+        assert!(!hashed(2, 80), "too coarse: a change costs reading 40 rows");
+        let mut ranged = BucketDigests::new(Bucketing::Range { width: 100 });
+        for row in 0..32 {
+            ranged.add(0, &RowDigest([row; 32]));
         }
+        assert!(well_sized(&ranged));
+        ranged.add(0, &RowDigest([99; 32]));
+        assert!(!well_sized(&ranged));
+    }
+
+    #[test]
+    fn touching_ranges_join() {
+        assert_eq!(
+            join_touching([(1, 3), (4, 6), (8, 9), (10, 10)]),
+            [(1, 6), (8, 10)]
+        );
+        assert_eq!(
+            join_touching([(0, i64::MAX), (i64::MIN, 0)]),
+            [(0, i64::MAX), (i64::MIN, 0)],
+            "no overflow past i64::MAX"
+        );
+        assert_eq!(key_ranges(Bucketing::Hash { count: 4 }, &[1, 2]), None);
+        assert_eq!(
+            key_ranges(Bucketing::Range { width: 10 }, &[0, 1, 3]),
+            Some(vec![(0, 19), (30, 39)])
+        );
+    }
+
+    #[test]
+    fn a_job_needs_a_plan_that_fits_its_table() {
+        let source = TestSource::new(SOURCE);
+        let strategy = || strategy(&source.table("t").source, &source.table("t").plan, None);
+        let path = std::path::PathBuf::from("unused.db");
+        let new = |planned| {
+            TableJob::new(
+                path.clone(),
+                path.clone(),
+                planned,
+                strategy().unwrap(),
+                OnError::Abort,
+                1,
+            )
+        };
+        let mut short = source.table("t");
+        short.plan.columns.pop();
+        let err = new(short).err().unwrap().to_string();
+        assert_eq!(err, "t: the plan has 2 columns for 3 source columns");
+        let mut unkeyed = source.table("t");
+        unkeyed.plan.primary_key = vec!["nope".to_owned()];
+        let err = new(unkeyed).err().unwrap().to_string();
+        assert_eq!(err, "t: key column nope is not planned");
+    }
+
+    #[test]
+    fn quarantine_lists_each_bad_value_once_and_keeps_good_keys() {
+        let source = TestSource::new(SOURCE);
+        let t = job(&source, "t", None, OnError::Quarantine);
+        let good = [
+            SourceValue::Integer(1),
+            SourceValue::Integer(10),
+            SourceValue::Text(b"2024-01-01".to_vec()),
+        ];
+        assert_eq!(t.convert(Some(1), &row(&good)).unwrap().unwrap().len(), 3);
+        let bad = [
+            SourceValue::Integer(2),
+            SourceValue::Text(b"ten".to_vec()),
+            SourceValue::Text(b"soon".to_vec()),
+        ];
+        // Read twice (a cursor pass and a key comparison), listed once.
+        for _ in 0..2 {
+            assert!(t.convert(Some(2), &row(&bad)).unwrap().is_none());
+        }
+        let quarantine = t.take_quarantine();
+        assert_eq!(quarantine.row_count(), 1);
+        let listed: Vec<(String, &str)> = quarantine
+            .rejects
+            .iter()
+            .map(|r| (r.key.to_string(), r.column.as_str()))
+            .collect();
+        assert_eq!(listed, [("id=2".to_owned(), "n"), ("id=2".to_owned(), "d")]);
+        // Its row in the target is kept, found by its key.
+        assert_eq!(quarantine.keys, [key_bytes(&[PgValue::Int8(2)])].into());
+
+        // A bad key cannot find the row in the target: no key is kept.
+        let k = job(&source, "k", None, OnError::Quarantine);
+        let bad_key = [SourceValue::Text(b"x".to_vec()), SourceValue::Integer(1)];
+        assert!(k.convert(None, &row(&bad_key)).unwrap().is_none());
+        let quarantine = k.take_quarantine();
+        assert_eq!(quarantine.row_count(), 1);
+        assert!(quarantine.keys.is_empty());
+    }
+
+    #[test]
+    fn abort_names_the_bad_value() {
+        let source = TestSource::new(SOURCE);
+        let t = job(&source, "t", None, OnError::Abort);
+        let bad = [
+            SourceValue::Integer(2),
+            SourceValue::Text(b"ten".to_vec()),
+            SourceValue::Integer(0),
+        ];
+        let err = t.convert(Some(2), &row(&bad)).err().unwrap();
+        let bad = err.downcast_ref::<BadValue>().unwrap();
+        assert_eq!(
+            (bad.key.to_string(), bad.column.as_str()),
+            ("id=2".to_owned(), "n")
+        );
+        assert!(t.take_quarantine().rejects.is_empty());
+    }
+
+    #[test]
+    fn cursor_values_past_now_do_not_move_the_watermark() {
+        let source = TestSource::new(SOURCE);
+        let t = date_cursor(&source);
+        // Days since 2000-01-01: 9999-01-01 lies past any now.
+        let future = i64::from(days_from_2000(9999));
+        let mut max = None;
+        t.track_cursor(&mut max, Some(future));
+        assert_eq!(max, None);
+        t.track_cursor(&mut max, Some(100));
+        t.track_cursor(&mut max, Some(50));
+        assert_eq!(max, Some(100));
+        assert_eq!(t.present_watermark(Some(100)), Some(100));
+        assert_eq!(t.present_watermark(Some(future)), None);
+        let note = t.future_note().unwrap();
+        assert!(
+            note.starts_with("1 rows have d values past now (up to 9999-01-01)"),
+            "{note}"
+        );
+
+        // An integer cursor has no clock: nothing is in its future.
+        let n = job(
+            &source,
+            "t",
+            Some("mode = 'cursor'\ncursor = 'n'"),
+            OnError::Abort,
+        );
+        let mut max = None;
+        n.track_cursor(&mut max, Some(i64::MAX));
+        assert_eq!(max, Some(i64::MAX));
+        assert_eq!(n.present_watermark(Some(i64::MAX)), Some(i64::MAX));
+        assert_eq!(n.future_note(), None);
+    }
+
+    fn days_from_2000(year: i64) -> i32 {
+        let days = ferry_model::days_from_civil(year, 1, 1) - ferry_model::PG_EPOCH_UNIX_DAYS;
+        i32::try_from(days).unwrap()
+    }
+
+    #[test]
+    fn only_a_rowid_key_buckets_by_range() {
+        let source = TestSource::new(SOURCE);
+        let t = job(&source, "t", None, OnError::Abort);
+        let u = job(&source, "u", None, OnError::Abort);
+        let range = BucketDigests::new(Bucketing::Range { width: 8 });
+        let hash = BucketDigests::new(Bucketing::Hash { count: 8 });
+        assert_eq!(t.range_key(), Some("id"));
+        assert!(t.fits(&range) && !t.fits(&hash));
+        assert_eq!(u.range_key(), None);
+        assert!(u.fits(&hash) && !u.fits(&range));
+
+        let row = [PgValue::Int8(17), PgValue::Null, PgValue::Null];
+        assert_eq!(
+            t.bucket_of_row(Bucketing::Range { width: 8 }, &row)
+                .unwrap(),
+            2
+        );
+        let text = [PgValue::Text("a".into()), PgValue::Null];
+        let hashed = u
+            .bucket_of_row(Bucketing::Hash { count: 8 }, &text)
+            .unwrap();
+        assert!((0..8).contains(&hashed));
+        let err = u
+            .bucket_of_row(Bucketing::Range { width: 8 }, &text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "u: key 'a' is not an integer; run ferry sync --reset u to compare it anew"
+        );
     }
 }

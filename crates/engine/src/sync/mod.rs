@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use ferry_model::{PgType, TablePlan};
 use ferry_verifier::{BucketDigests, Bucketing};
-use ferry_writer::{ChangeSet, DigestsUpdate, SyncRecord, SyncState, TableState};
+use ferry_writer::{ChangeSet, DigestsUpdate, SyncRecord, SyncState, TableState, TargetColumn};
 use tracing::Instrument;
 
 pub use report::SyncReport;
@@ -48,6 +48,7 @@ use crate::options::{
     CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
 };
 use crate::pipeline::Stop;
+use crate::prepare::PlannedTable;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use changes::{Baseline, TableJob};
 use report::TableOutcome;
@@ -141,12 +142,8 @@ async fn end_session(target: &str, pid: i32) {
 /// Every table's strategy, as `ferry plan` shows them.
 pub fn plan_comments(prepared: &crate::prepare::Prepared) -> Result<String> {
     let mut out = String::from("\n-- ferry sync strategies ([tables.NAME.sync] in ferry.toml)\n");
-    for plan in &prepared.plans {
-        let table = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables");
-        let strategy = strategy::strategy(table, plan, sync_config(prepared, &table.name))?;
+    for PlannedTable { source, plan } in &prepared.tables {
+        let strategy = strategy::strategy(source, plan, sync_config(prepared, &source.name))?;
         out.push_str(&format!("-- {}: {strategy}\n", plan.name));
         if let Some(note) = blind_note(&strategy) {
             out.push_str(&format!("--   {note}\n"));
@@ -275,8 +272,7 @@ async fn sync(
     // Everything is read: a backup goes now rather than after the apply.
     let source_read = snapshot.kind();
     drop(snapshot);
-    let (applied, apply_code) =
-        apply::apply_run(&mut client, &planned, pending, &prepared.plans, &identity).await;
+    let (applied, apply_code) = apply::apply_run(&mut client, &planned, pending, &identity).await;
     outcomes.extend(applied);
     code = code.max(apply_code);
     if let Err(err) = link_copied(&client, &planned, &mut outcomes, progress).await {
@@ -291,9 +287,9 @@ async fn sync(
     // Rows for a range that has no leaf yet landed in DEFAULT: give them
     // their leaf, as `ferry partitions ensure` would.
     let mut partitions = Vec::new();
-    if prepared.plans.iter().any(|p| p.partition.is_some()) {
+    if prepared.tables.iter().any(|t| t.plan.partition.is_some()) {
         let today = crate::partitions::today(None)?;
-        match crate::partitions::ensure_leaves(&mut client, &prepared.plans, today, 0).await {
+        match crate::partitions::ensure_leaves(&mut client, &prepared.tables, today, 0).await {
             Ok(lines) => partitions = lines,
             Err(err) => {
                 progress.error(&format!("ensuring partitions: {err:#}"));
@@ -301,13 +297,7 @@ async fn sync(
             }
         }
     }
-    // Report tables in the source's order, whatever order they ran in.
-    outcomes.sort_by_key(|o| {
-        planned
-            .iter()
-            .position(|p| p.job.table.name == o.table)
-            .unwrap_or(usize::MAX)
-    });
+    in_source_order(&mut outcomes, &planned);
     let report = SyncReport {
         partitions,
         source_read,
@@ -317,6 +307,17 @@ async fn sync(
         report::write_atomically(path, &report.to_metrics())?;
     }
     Ok((report, code))
+}
+
+/// Sorts outcomes into the source's order of `planned` tables, whatever
+/// order they ran in; outcomes of no planned table go last.
+fn in_source_order(outcomes: &mut [TableOutcome], planned: &[Planned]) {
+    outcomes.sort_by_key(|o| {
+        planned
+            .iter()
+            .position(|p| p.job.table.name == o.table)
+            .unwrap_or(usize::MAX)
+    });
 }
 
 /// What every table of a run needs, known before reading the source.
@@ -372,8 +373,9 @@ async fn read_source(
 
     for name in &args.reset {
         let plan = prepared
-            .plans
+            .tables
             .iter()
+            .map(|t| &t.plan)
             .find(|p| p.source_name.eq_ignore_ascii_case(name) || p.name == *name)
             .ok_or_else(|| {
                 UsageError::new(format!(
@@ -388,25 +390,23 @@ async fn read_source(
 
     let mut planned = Vec::new();
     let mut drift = Vec::new();
-    for plan in &prepared.plans {
-        let table = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables")
-            .clone();
-        let strategy = strategy::strategy(&table, plan, sync_config(&prepared, &table.name))?;
+    for table in &prepared.tables {
+        let strategy = strategy::strategy(
+            &table.source,
+            &table.plan,
+            sync_config(&prepared, &table.source.name),
+        )?;
         let job = TableJob::new(
             snapshot.path().to_owned(),
             args.source.source.clone(),
-            table,
-            plan.clone(),
+            table.clone(),
             strategy,
             on_error,
             args.jobs,
         )?;
         let (action, added, tighten, last_success_unix) = decide(
             client,
-            plan,
+            &table.plan,
             &job.strategy,
             // A check changes nothing, columns included.
             args.allow_schema_changes && !args.check,
@@ -591,10 +591,40 @@ async fn decide(
     let Some(actual) = actual else {
         return Ok((Action::Copy, Vec::new(), Vec::new(), None));
     };
+    let (added, tighten) = follow_columns(plan, &actual.columns, allow_schema_changes, drift);
+    let state = ferry_writer::read_sync_state(client, &plan.schema, &plan.name)
+        .await
+        .with_context(|| format!("reading the sync state of {display}"))?;
+    let last_success = state.as_ref().map(|s| s.last_success_unix);
+    let Some(state) = state else {
+        let empty =
+            ferry_writer::table_state(client, &plan.schema, &plan.name).await? == TableState::Empty;
+        let action = if empty && added.is_empty() {
+            Action::Copy
+        } else {
+            Action::Reconcile
+        };
+        return Ok((action, added, tighten, None));
+    };
+    let action = incremental_or_reconcile(plan, strategy, state, !added.is_empty(), unix_now());
+    Ok((action, added, tighten, last_success))
+}
+
+/// The statements that add the source's new columns to the target table
+/// under `allow_schema_changes`, and those that make them `NOT NULL` once
+/// filled in; every other way the target's `actual` columns differ from
+/// the plan is said in `drift`.
+fn follow_columns(
+    plan: &TablePlan,
+    actual: &[TargetColumn],
+    allow_schema_changes: bool,
+    drift: &mut Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    let display = format!("{}.{}", plan.schema, plan.name);
     let mut added = Vec::new();
     let mut tighten = Vec::new();
     for column in &plan.columns {
-        match actual.columns.iter().find(|a| a.name == column.name) {
+        match actual.iter().find(|a| a.name == column.name) {
             None if allow_schema_changes => {
                 added.push(ferry_writer::add_column_sql(plan, column));
                 tighten.extend(ferry_writer::set_not_null_sql(plan, column));
@@ -616,7 +646,7 @@ async fn decide(
             }
         }
     }
-    for a in &actual.columns {
+    for a in actual {
         if !plan.columns.iter().any(|c| c.name == a.name) {
             drift.push(format!(
                 "{display}: column {} was dropped or renamed in the source; drop or rename it in \
@@ -625,39 +655,38 @@ async fn decide(
             ));
         }
     }
-    let state = ferry_writer::read_sync_state(client, &plan.schema, &plan.name)
-        .await
-        .with_context(|| format!("reading the sync state of {display}"))?;
-    let last_success = state.as_ref().map(|s| s.last_success_unix);
-    let Some(state) = state else {
-        let empty =
-            ferry_writer::table_state(client, &plan.schema, &plan.name).await? == TableState::Empty;
-        let action = if empty && added.is_empty() {
-            Action::Copy
-        } else {
-            Action::Reconcile
-        };
-        return Ok((action, added, tighten, None));
-    };
+    (added, tighten)
+}
+
+/// A table synced before, as of `now` (Unix seconds): only its changes
+/// since its last run, unless its strategy or columns changed since
+/// (`columns_added` by this run included) or it is due its full
+/// comparison; then a reconciliation.
+fn incremental_or_reconcile(
+    plan: &TablePlan,
+    strategy: &Strategy,
+    state: SyncState,
+    columns_added: bool,
+    now: f64,
+) -> Action {
     let columns: Vec<&str> = plan.columns.iter().map(|c| c.name.as_str()).collect();
     // Compared in full within `reconcile_every`: what the strategy missed
     // and what someone else changed in Postgres are repaired that often.
     let reconciled_lately = match (strategy.reconcile_every, state.reconciled_unix) {
         (None, _) => true,
-        (Some(every), Some(at)) => unix_now() - at < every as f64,
+        (Some(every), Some(at)) => now - at < every as f64,
         (Some(_), None) => false,
     };
     let same = state.mode == strategy.mode_name()
         && state.cursor_column.as_deref() == strategy.cursor_name()
         && state.columns == columns
-        && added.is_empty()
+        && !columns_added
         && reconciled_lately;
-    let action = if same {
+    if same {
         Action::Incremental(state)
     } else {
         Action::Reconcile
-    };
-    Ok((action, added, tighten, last_success))
+    }
 }
 
 /// Copies the tables that have nothing in the target yet with the copy
@@ -788,15 +817,9 @@ async fn link_copied(
         .map(|p| p.job.plan.clone())
         .collect();
     let mut warnings = Vec::new();
-    crate::post_load::add_constraints(
-        client,
-        &copied,
-        &vec![true; copied.len()],
-        true,
-        &mut warnings,
-    )
-    .await
-    .context("adding the CHECK constraints and foreign keys of the tables copied")?;
+    crate::post_load::add_constraints(client, &copied, true, &mut warnings)
+        .await
+        .context("adding the CHECK constraints and foreign keys of the tables copied")?;
     for warning in warnings {
         progress.warning(&warning);
         let table = copied.iter().find(|p| warning.starts_with(&p.name));
@@ -1140,4 +1163,269 @@ fn unix_now() -> f64 {
 /// canonical path, so `./app.db` and `/srv/app.db` are one source.
 fn identity_of(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_model::ColumnPlan;
+
+    use super::*;
+    use crate::sync::changes::tests::{date_cursor, job, SOURCE};
+    use crate::testing::TestSource;
+
+    fn planned(job: TableJob, action: Action) -> Planned {
+        Planned {
+            job: Arc::new(job),
+            action,
+            added: Vec::new(),
+            tighten: Vec::new(),
+            last_success_unix: Some(1.5),
+        }
+    }
+
+    /// The target as the last run left it: `plan`'s columns, under
+    /// `strategy`, compared in full at `reconciled_unix`.
+    fn state(plan: &TablePlan, strategy: &Strategy, reconciled_unix: Option<f64>) -> SyncState {
+        SyncState {
+            source_table: plan.source_name.clone(),
+            source: "/data/app.db".to_owned(),
+            mode: strategy.mode_name().to_owned(),
+            cursor_column: strategy.cursor_name().map(str::to_owned),
+            watermark: None,
+            watermark_text: None,
+            columns: plan.columns.iter().map(|c| c.name.clone()).collect(),
+            last_success_unix: 0.0,
+            reconciled_unix,
+        }
+    }
+
+    fn target(columns: &[ColumnPlan]) -> Vec<TargetColumn> {
+        columns
+            .iter()
+            .map(|c| TargetColumn {
+                name: c.name.clone(),
+                pg_type: c.pg_type.to_string(),
+                not_null: c.not_null,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_columns_are_added_only_when_allowed_and_other_drift_stops() {
+        let source = TestSource::new(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, added INTEGER NOT NULL DEFAULT 0);",
+        );
+        let plan = source.table("t").plan;
+        let (added_column, kept) = (&plan.columns[2], &plan.columns[..2]);
+        let mut drift = Vec::new();
+        let (added, tighten) = follow_columns(&plan, &target(kept), true, &mut drift);
+        assert_eq!(added, [ferry_writer::add_column_sql(&plan, added_column)]);
+        assert_eq!(
+            tighten,
+            ferry_writer::set_not_null_sql(&plan, added_column)
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert!(drift.is_empty());
+        let (same, _) = follow_columns(&plan, &target(&plan.columns), false, &mut drift);
+        assert!(same.is_empty() && drift.is_empty());
+
+        let (added, tighten) = follow_columns(&plan, &target(kept), false, &mut drift);
+        assert!(added.is_empty() && tighten.is_empty());
+        assert_eq!(
+            drift,
+            [
+                "public.t: column added (bigint) was added in the source; rerun with \
+              --allow-schema-changes to add it in Postgres and fill it in"
+            ]
+        );
+
+        let mut actual = target(&plan.columns);
+        actual[1].pg_type = "integer".to_owned();
+        actual.push(TargetColumn {
+            name: "gone".to_owned(),
+            pg_type: "text".to_owned(),
+            not_null: false,
+        });
+        let mut drift = Vec::new();
+        // Allowing schema changes adds columns, never changes or drops one.
+        follow_columns(&plan, &actual, true, &mut drift);
+        assert_eq!(drift.len(), 2, "{drift:?}");
+        assert!(drift[0].starts_with(
+            "public.t: column name is integer in Postgres but the source now maps it to text"
+        ));
+        assert!(drift[1].starts_with("public.t: column gone was dropped or renamed"));
+    }
+
+    #[test]
+    fn a_table_runs_incrementally_until_its_sync_changes_or_is_due() {
+        let source = TestSource::new(SOURCE);
+        let plan = source.table("t").plan;
+        let full = job(&source, "t", None, OnError::Abort).strategy;
+        let day = 86_400.0;
+        let now = 10.0 * day;
+        let decide = |state, added| incremental_or_reconcile(&plan, &full, state, added, now);
+        let incremental = |action| matches!(action, Action::Incremental(_));
+
+        assert!(incremental(decide(
+            state(&plan, &full, Some(now - 10.0)),
+            false
+        )));
+        assert!(!incremental(decide(
+            state(&plan, &full, Some(now - 10.0)),
+            true
+        )));
+        // Due its daily full comparison, or never compared in full.
+        assert!(!incremental(decide(
+            state(&plan, &full, Some(now - day)),
+            false
+        )));
+        assert!(!incremental(decide(state(&plan, &full, None), false)));
+        let mut renamed = state(&plan, &full, Some(now));
+        renamed.columns[1] = "name".to_owned();
+        assert!(!incremental(decide(renamed, false)));
+
+        let cursor = job(
+            &source,
+            "t",
+            Some("mode = 'cursor'\ncursor = 'd'\nreconcile_every = 'never'"),
+            OnError::Abort,
+        )
+        .strategy;
+        // The mode or the cursor changed since the last run.
+        assert!(!incremental(decide(
+            state(&plan, &cursor, Some(now)),
+            false
+        )));
+        let never = |state| incremental_or_reconcile(&plan, &cursor, state, false, now);
+        assert!(incremental(never(state(&plan, &cursor, None))));
+        let mut moved = state(&plan, &cursor, None);
+        moved.cursor_column = Some("n".to_owned());
+        assert!(!incremental(never(moved)));
+    }
+
+    #[test]
+    fn outcomes_follow_the_source_order_and_say_what_failed() {
+        let source = TestSource::new(SOURCE);
+        let appended = job(&source, "t", Some("mode = 'append'"), OnError::Abort);
+        let tables = [
+            planned(appended, Action::Reconcile),
+            planned(job(&source, "u", None, OnError::Abort), Action::Copy),
+        ];
+        let t = failed(&tables[0], "t: boom", 2.0);
+        assert_eq!(
+            (t.target.as_str(), t.mode.as_str(), t.action.as_str()),
+            ("public.t", "append", "reconcile")
+        );
+        assert_eq!(
+            (
+                t.success,
+                t.error.as_deref(),
+                t.seconds,
+                t.last_success_unix
+            ),
+            (false, Some("t: boom"), 2.0, Some(1.5))
+        );
+        assert_eq!(
+            t.notes,
+            [
+                "misses updates and deletes (repaired by the full comparison every 1d): run \
+                 ferry sync --check now and then to find the drift, or use mode = \"full\""
+            ]
+        );
+        let u = failed(&tables[1], "u: boom", 0.0);
+        assert_eq!((u.action.as_str(), u.notes.len()), ("copy", 0));
+
+        let mut other = failed(&tables[0], "", 0.0);
+        other.table = "not planned".to_owned();
+        let mut outcomes = vec![other, u, t];
+        in_source_order(&mut outcomes, &tables);
+        let order: Vec<&str> = outcomes.iter().map(|o| o.table.as_str()).collect();
+        assert_eq!(order, ["t", "u", "not planned"]);
+    }
+
+    #[test]
+    fn watermarks_read_in_the_cursors_type() {
+        let source = TestSource::new(SOURCE);
+        let cursor = date_cursor(&source);
+        assert_eq!(
+            watermark_text(&cursor, Some(0)).as_deref(),
+            Some("2000-01-01")
+        );
+        assert_eq!(watermark_text(&cursor, None), None);
+        let append = job(&source, "t", Some("mode = 'append'"), OnError::Abort);
+        assert_eq!(watermark_text(&append, Some(42)).as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn plans_list_each_tables_strategy() {
+        let source = TestSource::new(SOURCE);
+        let comments = plan_comments(&source.prepared).unwrap();
+        assert_eq!(
+            comments,
+            "\n-- ferry sync strategies ([tables.NAME.sync] in ferry.toml)\n\
+             -- t: full (default)\n-- u: full (default)\n-- k: full (default)\n"
+        );
+    }
+
+    #[test]
+    fn digests_are_kept_replaced_or_forgotten() {
+        assert_eq!(NewDigests::Keep.update(), DigestsUpdate::Keep);
+        assert_eq!(NewDigests::Forget.update(), DigestsUpdate::Forget);
+        let mut digests = BucketDigests::new(Bucketing::Hash { count: 2 });
+        digests.add_key(1, b"key");
+        let replace = NewDigests::replace(&digests);
+        assert_eq!(
+            replace.update(),
+            DigestsUpdate::Replace {
+                bucketing: "hash",
+                parameter: 2,
+                digests: &digests.to_bytes()
+            }
+        );
+    }
+
+    #[test]
+    fn a_locked_run_says_who_holds_the_lock_and_what_to_do() {
+        let locked = Locked {
+            source: "/data/app.db".to_owned(),
+            schema: "public".to_owned(),
+            pid: Some(4242),
+            waited: None,
+        };
+        assert_eq!(
+            locked.to_string(),
+            "another ferry sync of /data/app.db into public is running (pid 4242 on the \
+             server); this run did nothing: the next one catches up, or pass --wait SECONDS \
+             to wait for it"
+        );
+        let waited = Locked {
+            pid: None,
+            waited: Some(30),
+            ..locked
+        };
+        assert_eq!(
+            waited.to_string(),
+            "another ferry sync of /data/app.db into public is running; still running after \
+             waiting 30s"
+        );
+    }
+
+    #[test]
+    fn only_a_busy_source_is_read_again() {
+        let busy = ferry_reader::ReadError::Busy {
+            path: "/data/app.db".into(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            ),
+        };
+        assert!(is_busy(
+            &anyhow::Error::new(busy).context("reading table t")
+        ));
+        let missing = ferry_reader::ReadError::NotFound {
+            path: "/data/app.db".into(),
+        };
+        assert!(!is_busy(&missing.into()));
+    }
 }

@@ -22,12 +22,13 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use ferry_model::{ChunkRange, PgValue};
-use ferry_reader::SourceDb;
+use ferry_reader::{ReadOrRow, SourceDb};
 use ferry_verifier::{diff_rows, reconcile, Difference, DifferenceKind, Pairing, RowRecord};
 use ferry_writer::TargetLocator;
 
 use super::spill::{partitions_for, RecordSpill};
 use super::{fair_shares, kind_groups, RowsOutcome, TableCheck, Unconvertible};
+use crate::reading::ReadResult;
 
 /// Records of both sides that one partition may hold while it is sorted.
 const PARTITION_BUDGET: usize = 64 << 20;
@@ -145,11 +146,10 @@ impl TableCheck {
         let unconvertible = Mutex::new(Unconvertible::default());
         self.for_each_chunk(jobs, |db, range| {
             let mut batch = Vec::with_capacity(BATCH);
-            let mut failed = None;
             let add = |batch: &mut Vec<RowRecord>| {
                 let result = spill.lock().expect("spill lock poisoned").extend(batch);
                 batch.clear();
-                result
+                result.context("spilling row digests to a temporary file")
             };
             // A table without rowid is read whole in key order: its
             // position in that order finds the row again.
@@ -167,17 +167,12 @@ impl TableCheck {
                         .add(bad, rejected, self.max_listed),
                 }
                 if batch.len() == BATCH {
-                    if let Err(err) = add(&mut batch) {
-                        failed = Some(err);
-                        return ControlFlow::Break(());
-                    }
+                    add(&mut batch)?;
                 }
-                ControlFlow::Continue(())
-            })?;
-            if let Some(err) = failed {
-                return Err(err).context("spilling row digests to a temporary file");
-            }
-            add(&mut batch).context("spilling row digests to a temporary file")
+                Ok(())
+            })
+            .read_result()?;
+            add(&mut batch)
         })?;
         Ok((
             spill.into_inner().expect("spill lock poisoned"),
@@ -346,17 +341,20 @@ impl TableCheck {
             let wanted: HashSet<u64> = locators.iter().copied().collect();
             let last = locators.iter().copied().max().unwrap_or(0);
             let mut ordinal = 0u64;
-            db.read_chunk(&self.table, ChunkRange::Whole, &mut |rowid, row| {
+            let read = db.read_chunk(&self.table, ChunkRange::Whole, &mut |rowid, row| {
                 if wanted.contains(&ordinal) {
                     keep(ordinal, rowid, row);
                 }
                 ordinal += 1;
                 if ordinal > last {
-                    ControlFlow::Break(())
+                    Err(PastLast)
                 } else {
-                    ControlFlow::Continue(())
+                    Ok(())
                 }
-            })?;
+            });
+            if let Err(ReadOrRow::Read(err)) = read {
+                return Err(err.into());
+            }
         } else {
             for &locator in locators {
                 let rowid = locator as i64;
@@ -368,14 +366,18 @@ impl TableCheck {
                     },
                     &mut |rowid, row| {
                         keep(locator, rowid, row);
-                        ControlFlow::Continue(())
+                        Ok(())
                     },
-                )?;
+                )
+                .read_result()?;
             }
         }
         Ok(rows)
     }
 }
+
+/// Ends a read in key order once it is past the last row wanted.
+struct PastLast;
 
 /// Sorts and merges the partitions whose digests differ, one at a time.
 fn merge(mut source: RecordSpill, mut target: RecordSpill, cap: usize) -> Result<Found> {

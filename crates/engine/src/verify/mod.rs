@@ -31,7 +31,8 @@ use tracing::Instrument;
 use crate::events::{Observer, Progress};
 use crate::lock_watch::LockWatch;
 use crate::options::VerifyOptions;
-use crate::prepare::prepare;
+use crate::prepare::{prepare, PlannedTable};
+use crate::reading::ReadResult;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use crate::row_key::KeyColumns;
 
@@ -65,16 +66,10 @@ async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Res
         }
     };
     let mut tables = Vec::new();
-    for plan in &prepared.plans {
-        let source = prepared
-            .schema
-            .table(&plan.source_name)
-            .expect("plans are made from the source's tables")
-            .clone();
+    for table in prepared.tables {
         let check = Arc::new(TableCheck::new(
             prepared.source.path().to_owned(),
-            source,
-            plan.clone(),
+            table,
             args.max_listed,
         ));
         let table_started = Instant::now();
@@ -152,12 +147,11 @@ struct RowsOutcome {
 }
 
 impl TableCheck {
-    fn new(
-        source_path: PathBuf,
-        table: TableSchema,
-        plan: TablePlan,
-        max_listed: usize,
-    ) -> TableCheck {
+    fn new(source_path: PathBuf, planned: PlannedTable, max_listed: usize) -> TableCheck {
+        let PlannedTable {
+            source: table,
+            plan,
+        } = planned;
         let key_positions = plan
             .primary_key
             .iter()
@@ -387,17 +381,19 @@ impl TableCheck {
                     if !seen.insert(rowid) {
                         continue;
                     }
-                    source.read_chunk(
-                        &self.table,
-                        ChunkRange::Rowid {
-                            start: rowid,
-                            end: rowid,
-                        },
-                        &mut |id, row| {
-                            collect(id, row);
-                            ControlFlow::Continue(())
-                        },
-                    )?;
+                    source
+                        .read_chunk(
+                            &self.table,
+                            ChunkRange::Rowid {
+                                start: rowid,
+                                end: rowid,
+                            },
+                            &mut |id, row| {
+                                collect(id, row);
+                                Ok(())
+                            },
+                        )
+                        .read_result()?;
                 }
             }
             _ => {
@@ -405,19 +401,21 @@ impl TableCheck {
                 let mut reservoir: Vec<(Option<i64>, Vec<ferry_model::SourceValue>)> = Vec::new();
                 let mut index = 0u64;
                 for range in ranges {
-                    source.read_chunk(&self.table, range, &mut |id, row| {
-                        let owned = || (id, row.iter().map(|v| v.to_owned_value()).collect());
-                        if (reservoir.len() as u64) < rows {
-                            reservoir.push(owned());
-                        } else {
-                            let slot = sample_draw(seed, &self.table.name, index) % (index + 1);
-                            if slot < rows {
-                                reservoir[slot as usize] = owned();
+                    source
+                        .read_chunk(&self.table, range, &mut |id, row| {
+                            let owned = || (id, row.iter().map(|v| v.to_owned_value()).collect());
+                            if (reservoir.len() as u64) < rows {
+                                reservoir.push(owned());
+                            } else {
+                                let slot = sample_draw(seed, &self.table.name, index) % (index + 1);
+                                if slot < rows {
+                                    reservoir[slot as usize] = owned();
+                                }
                             }
-                        }
-                        index += 1;
-                        ControlFlow::Continue(())
-                    })?;
+                            index += 1;
+                            Ok(())
+                        })
+                        .read_result()?;
                 }
                 for (id, row) in &reservoir {
                     let refs: Vec<SourceValueRef<'_>> = row.iter().map(|v| v.as_ref()).collect();
