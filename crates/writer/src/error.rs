@@ -1,7 +1,7 @@
 //! The one error type of ferry-writer.
 //!
 //! Server errors keep the SQLSTATE and the server's own table, column and
-//! constraint as typed fields, so the binary can map them to exit codes and
+//! constraint as typed fields, so the engine can map them to exit codes and
 //! reports without matching on text.
 
 use std::fmt::Write as _;
