@@ -14,11 +14,12 @@ use crate::exit::UsageError;
 use crate::left_behind::{LeftBehind, TableState};
 use crate::lock_watch::LockWatch;
 use crate::options::{CopyOptions, OnError, SnapshotMode};
-use crate::pipeline::{self, Load, Stop, TableLoad};
+use crate::pipeline::{self, Load, TableLoad};
 use crate::prepare::{prepare_at, Prepared};
 use crate::report::{rate, CopyReport, TableReport};
 use crate::retry::RetryPolicy;
 use crate::setup::{self, copy_id};
+use crate::stop::Stop;
 
 /// Copies the source's tables into the target; `observer` hears of
 /// tables starting, rows committed and each phase.

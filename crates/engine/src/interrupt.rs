@@ -1,10 +1,10 @@
 //! What a signal may stop, and what it must clean up: the process-wide
 //! registry a command line's signal handler consults.
 //!
-//! While a load runs, a signal stops it gracefully (the stop flag it
-//! registered is interrupted: chunks in flight roll back, the job returns
-//! [`Interrupted`], removing its snapshot on the
-//! way out). Before that, or in jobs without a graceful stop, the snapshot
+//! While a load runs, a signal stops it gracefully (the run's stop it
+//! registered is interrupted, waking its idle readers at once: chunks in
+//! flight roll back, the job returns [`Interrupted`], removing its snapshot
+//! on the way out). Before that, or in jobs without a graceful stop, the snapshot
 //! directories still registered are removed and the process should exit at
 //! once: a run killed while it is taking its snapshot must not leave a copy
 //! of the source behind. A second signal always means "at once".
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::exit::Interrupted;
-use crate::pipeline::Stop;
+use crate::stop::Stop;
 
 static STOP: Mutex<Option<Weak<Stop>>> = Mutex::new(None);
 static STOPPING: AtomicBool = AtomicBool::new(false);

@@ -43,6 +43,7 @@ pub mod retry;
 mod row_key;
 mod setup;
 mod snapshot;
+mod stop;
 mod storage;
 pub mod stored_types;
 pub mod sync;

@@ -8,29 +8,38 @@
 //! encodes rows straight into binary COPY buffers. Bounded channels keep
 //! memory bounded whatever the database size.
 //!
+//! A reader waits for its next chunk in a crossbeam `select!` over its
+//! task channel and the run's [`Stop`], so the first failure or a signal
+//! wakes every idle reader at once. The rows travel back on a bounded tokio
+//! channel instead: the writer is an async task, which must await its
+//! rows without tying up a runtime thread, and a crossbeam channel cannot
+//! be awaited.
+//!
 //! When a connection drops or the server restarts, the chunk in flight
 //! rolls back (its ledger row stays pending), the writer reconnects with
 //! backoff and claims again; the reader abandons the chunk as soon as its
 //! channel closes.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
+use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use ferry_model::{ChunkRange, ColumnPlan, Reject, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::{ReadOrRow, SourceDb};
 use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
 use crate::events::Progress;
-use crate::exit::{BadValue, Interrupted, RefusedValue};
+use crate::exit::{BadValue, RefusedValue};
 use crate::options::OnError;
 use crate::prepare::PlannedTable;
 use crate::retry::{is_transient, RetryPolicy};
 use crate::row_key::KeyColumns;
+use crate::stop::Stop;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
 const FLUSH_BYTES: usize = 1 << 20;
@@ -138,41 +147,15 @@ const MAX_REFUSED_PER_CHUNK: usize = 1000;
 /// A chunk handed to a reader, with the channel for its rows.
 type ReadTask = (ChunkTask, mpsc::Sender<Message>);
 
+/// Tasks waiting for a reader: one at most, since a writer waits for each
+/// chunk's end before handing over the next.
+const TASKS_IN_FLIGHT: usize = 1;
+
 struct ChunkDone {
     rows_read: u64,
     rows_written: u64,
     rejected_rows: u64,
     bytes: u64,
-}
-
-/// Shared by every thread and task of one run: stop as soon as anything
-/// fails or a signal arrives, and remember the first cause.
-#[derive(Default)]
-pub struct Stop {
-    stopped: AtomicBool,
-    first_error: Mutex<Option<anyhow::Error>>,
-}
-
-impl Stop {
-    pub fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Relaxed)
-    }
-
-    pub fn fail(&self, err: anyhow::Error) {
-        let mut first = self.first_error.lock().expect("stop lock poisoned");
-        if first.is_none() {
-            *first = Some(err);
-        }
-        self.stopped.store(true, Ordering::Relaxed);
-    }
-
-    pub fn interrupt(&self) {
-        self.fail(Interrupted.into());
-    }
-
-    pub fn take_error(&self) -> Option<anyhow::Error> {
-        self.first_error.lock().expect("stop lock poisoned").take()
-    }
 }
 
 /// Everything a run needs that does not change while it runs.
@@ -228,7 +211,7 @@ pub async fn run(
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for client in clients {
-        let (task_tx, task_rx) = mpsc::channel::<ReadTask>(1);
+        let (task_tx, task_rx) = crossbeam_channel::bounded::<ReadTask>(TASKS_IN_FLIGHT);
         let reader = ReaderJob {
             source_path: load.source_path.to_owned(),
             source_shown: load.source_shown.to_owned(),
@@ -238,7 +221,7 @@ pub async fn run(
         };
         let stop = Arc::clone(&load.stop);
         readers.push(std::thread::spawn(move || {
-            if let Err(err) = reader.run(task_rx) {
+            if let Err(err) = reader.run(&task_rx) {
                 stop.fail(err);
             }
         }));
@@ -277,12 +260,22 @@ struct ReaderJob {
 }
 
 impl ReaderJob {
-    /// Reads the chunks its writer hands over until the writer is done.
-    fn run(&self, mut tasks: mpsc::Receiver<ReadTask>) -> Result<()> {
+    /// Reads the chunks its writer hands over until the writer is done or
+    /// the run stops.
+    fn run(&self, tasks: &Receiver<ReadTask>) -> Result<()> {
         let db = SourceDb::open_as(&self.source_path, &self.source_shown)
             .context("opening the source")?;
         let mut encoder = CopyEncoder::with_capacity(FLUSH_BYTES + ROW_SLACK);
-        while let Some((task, tx)) = tasks.blocking_recv() {
+        loop {
+            let (task, tx) = select! {
+                recv(tasks) -> task => match task {
+                    Ok(task) => task,
+                    // The writer is done.
+                    Err(_) => return Ok(()),
+                },
+                recv(self.stop.stopped()) -> _ => return Ok(()),
+            };
+            // Both may be ready at once, and select! picks either.
             if self.stop.is_stopped() {
                 return Ok(());
             }
@@ -293,7 +286,6 @@ impl ReaderJob {
                 let _ = tx.blocking_send(Message::End(done, rejects));
             }
         }
-        Ok(())
     }
 
     /// Reads, coerces and encodes one chunk. `None` when the run is
@@ -452,7 +444,7 @@ enum Claimed {
 /// transient failures. Returns the client when it ends cleanly.
 async fn write_chunks(
     mut client: tokio_postgres::Client,
-    tasks: mpsc::Sender<ReadTask>,
+    tasks: Sender<ReadTask>,
     shared: Arc<WriterShared>,
 ) -> Option<tokio_postgres::Client> {
     let mut failures = 0;
@@ -546,7 +538,7 @@ async fn reconnect(
 /// its ledger entry.
 async fn claim_and_copy(
     client: &mut tokio_postgres::Client,
-    tasks: &mpsc::Sender<ReadTask>,
+    tasks: &Sender<ReadTask>,
     shared: &WriterShared,
 ) -> Result<Claimed> {
     let claimed = ChunkCopy::claim(client, &shared.copy_id, &shared.plans)
@@ -559,7 +551,7 @@ async fn claim_and_copy(
     let name = &shared.tables[task.table].plan.name;
     let started = Instant::now();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BUFFERS);
-    if tasks.send((task, tx)).await.is_err() {
+    if !hand_over(tasks, (task, tx))? {
         return Ok(Claimed::Abandoned);
     }
     let mut ended = None;
@@ -612,18 +604,32 @@ async fn claim_and_copy(
     Ok(Claimed::Copied(task.table, done, started))
 }
 
+/// Hands a chunk to the writer's reader thread without blocking the
+/// async side: the writer has waited for its previous chunk's end (the
+/// reader took it off the channel before sending anything back), so the
+/// channel has room. `false` when the reader has stopped.
+fn hand_over(tasks: &Sender<ReadTask>, task: ReadTask) -> Result<bool> {
+    match tasks.try_send(task) {
+        Ok(()) => Ok(true),
+        Err(TrySendError::Disconnected(_)) => Ok(false),
+        Err(TrySendError::Full(_)) => {
+            anyhow::bail!("a reader was handed a chunk while still holding one; this is a bug")
+        }
+    }
+}
+
 /// Has the reader read `task` again row by row and COPYs the rows in
 /// batches, finding each row the server refuses: quarantined (added to
 /// the chunk's rejects) under `--on-error quarantine`, or the copy's error,
 /// naming the row, under `abort`. `None` when the run is stopping.
 async fn send_one_by_one(
     copy: &mut ChunkCopy<'_>,
-    tasks: &mpsc::Sender<ReadTask>,
+    tasks: &Sender<ReadTask>,
     task: ChunkTask,
     shared: &WriterShared,
 ) -> Result<Option<(ChunkDone, Vec<Reject>)>> {
     let (tx, mut rx) = mpsc::channel(CHANNEL_BUFFERS);
-    if tasks.send((task, tx)).await.is_err() {
+    if !hand_over(tasks, (task, tx))? {
         return Ok(None);
     }
     let table = &shared.tables[task.table];
@@ -968,6 +974,51 @@ mod tests {
         assert!(messages.is_empty());
     }
 
+    /// A reader with no chunk to read wakes at the run's first failure,
+    /// though its writer still holds the task channel open.
+    #[test]
+    fn a_stop_wakes_a_reader_waiting_for_its_next_chunk() {
+        let source = TestSource::new(SOURCE);
+        let job = reader(&source, OnError::Quarantine);
+        let stop = Arc::clone(&job.stop);
+        let (tasks, task_rx) = crossbeam_channel::bounded(TASKS_IN_FLIGHT);
+        let (ended_tx, ended) = crossbeam_channel::bounded(1);
+        let thread = std::thread::spawn(move || {
+            ended_tx.send(job.run(&task_rx).is_ok()).unwrap();
+        });
+        stop.fail(anyhow!("another writer failed"));
+        let ended = ended.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(ended, Ok(true), "the reader returns cleanly");
+        thread.join().unwrap();
+        // Its task channel is gone: the writer's next hand-over says so.
+        let (tx, _rx) = mpsc::channel(1);
+        assert!(!hand_over(&tasks, (task(1, 3, false), tx)).unwrap());
+    }
+
+    /// A reader handed a chunk reads it and reports its end; one handed a
+    /// second chunk before it took the first is a bug, reported as one.
+    #[test]
+    fn a_reader_reads_what_it_is_handed_until_its_writer_is_done() {
+        let source = TestSource::new(SOURCE);
+        let job = reader(&source, OnError::Quarantine);
+        let (tasks, task_rx) = crossbeam_channel::bounded(TASKS_IN_FLIGHT);
+        let (tx, mut rx) = mpsc::channel(CHANNEL_BUFFERS);
+        assert!(hand_over(&tasks, (task(1, 3, false), tx)).unwrap());
+        let (tx, _unread) = mpsc::channel(1);
+        let err = hand_over(&tasks, (task(1, 3, false), tx)).unwrap_err();
+        assert!(err.to_string().contains("this is a bug"), "{err}");
+        drop(tasks);
+        let thread = std::thread::spawn(move || job.run(&task_rx));
+        let mut ends = Vec::new();
+        while let Some(message) = rx.blocking_recv() {
+            if let Message::End(done, rejects) = message {
+                ends.push((done.rows_written, rejects.len()));
+            }
+        }
+        assert_eq!(ends, [(2, 2)]);
+        thread.join().unwrap().unwrap();
+    }
+
     #[test]
     fn ledger_chunks_become_reader_tasks() {
         let source = TestSource::new(SOURCE);
@@ -1018,17 +1069,6 @@ mod tests {
             named_column(&columns, &values, Some("id"), None),
             ("Id".to_owned(), SourceValue::Integer(1))
         );
-    }
-
-    #[test]
-    fn a_stop_keeps_the_first_cause() {
-        let stop = Stop::default();
-        assert!(!stop.is_stopped());
-        stop.fail(anyhow!("first"));
-        stop.interrupt();
-        assert!(stop.is_stopped());
-        assert_eq!(stop.take_error().unwrap().to_string(), "first");
-        assert!(stop.take_error().is_none());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use ferry_model::TablePlan;
 use ferry_writer::{Step, StepKind, WriteError};
 
-use crate::pipeline::{Stop, TableLoad};
+use crate::pipeline::TableLoad;
+use crate::stop::Stop;
 
 /// SQLSTATEs of "already exists": a resumed copy may find the indexes and
 /// constraints a stopped run had built.

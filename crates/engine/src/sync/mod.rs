@@ -47,9 +47,9 @@ use crate::lock_watch::LockWatch;
 use crate::options::{
     CopyOptions, OnError, SnapshotMode, SourceOptions, StorageOptions, SyncOptions,
 };
-use crate::pipeline::Stop;
 use crate::prepare::PlannedTable;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
+use crate::stop::Stop;
 use changes::{Baseline, TableJob};
 use report::TableOutcome;
 use strategy::{Deletes, Mode, Strategy};
