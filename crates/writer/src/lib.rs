@@ -38,8 +38,9 @@
 //!   [`PgValue`](ferry_model::PgValue).
 //! - [`stream_rows`] streams a table's rows (all, an integer key range, or
 //!   a list of keys, see [`RowFilter`]) decoded by the column types the
-//!   server reports; [`count_rows`] and [`fetch_rejects`] read counts and
-//!   recorded rejects. Key values travel as binary [`PgParam`]s.
+//!   server reports, handing each to a callback whose own error stops the
+//!   stream ([`WriteOrRow`]); [`count_rows`] and [`fetch_rejects`] read
+//!   counts and recorded rejects. Key values travel as binary [`PgParam`]s.
 //! - [`stream_located_rows`] streams every row with its [`TargetLocator`]
 //!   (table oid and tuple id), and [`fetch_located`] reads the few rows a
 //!   full comparison lists back by it.
@@ -122,7 +123,7 @@ pub use load::{
     create_table, ensure_rejects_table, record_sync_rejects, reject_json, run_step, step_done,
     table_state, trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
 };
-pub use locate::{fetch_located, stream_located_rows, TargetLocator};
+pub use locate::{fetch_located, stream_located_rows, OnLocatedRow, TargetLocator};
 pub use locks::{blocking_sessions, lock_waits, BlockingSession, LockWait};
 pub use partition_catalog::{list_leaves, TargetLeaf};
 pub use partition_ddl::{
@@ -132,7 +133,8 @@ pub use partition_ddl::{
 };
 pub use postgis::{postgis_status, PostgisStatus};
 pub use read_back::{
-    count_rows, fetch_rejects, param_type, stream_rows, PgParam, RawField, RowFilter, TargetRows,
+    count_rows, fetch_rejects, param_type, stream_rows, OnTargetRow, PgParam, RawField, RowFilter,
+    TargetRows, WriteOrRow,
 };
 pub use redact::{redact_url, secrets};
 pub use session::{

@@ -7,7 +7,7 @@
 //! are then fetched by tuple id (a TID scan, no index needed) rather than
 //! by key, whose values the records no longer hold.
 
-use std::ops::ControlFlow;
+use std::convert::Infallible;
 use std::pin::pin;
 
 use ferry_copy_codec::CodecError;
@@ -16,7 +16,7 @@ use futures_util::TryStreamExt;
 use tokio_postgres::Client;
 
 use crate::read_back::{select_list, RawField, RowDecoder};
-use crate::WriteError;
+use crate::{WriteError, WriteOrRow};
 
 /// Where one row sits in the target: `tableoid` and `ctid`. It stays valid
 /// while the row is not updated or moved (`VACUUM FULL`, `CLUSTER`), which
@@ -31,6 +31,11 @@ pub struct TargetLocator {
     pub offset: u16,
 }
 
+/// The callback [`stream_located_rows`] hands each target row to, with
+/// its locator; as [`OnTargetRow`](crate::OnTargetRow).
+pub type OnLocatedRow<'a, E> =
+    dyn FnMut(TargetLocator, Vec<PgValue<'static>>) -> Result<(), E> + Send + 'a;
+
 /// Streams every row of `plan`'s table with its [`TargetLocator`], columns
 /// in plan order, as [`stream_rows`](crate::stream_rows) does. Returns the
 /// rows passed to `on_row`.
@@ -38,11 +43,11 @@ pub struct TargetLocator {
 /// # Errors
 ///
 /// As [`stream_rows`](crate::stream_rows).
-pub async fn stream_located_rows(
+pub async fn stream_located_rows<E>(
     client: &Client,
     plan: &TablePlan,
-    on_row: &mut (dyn FnMut(TargetLocator, Vec<PgValue<'static>>) -> ControlFlow<()> + Send),
-) -> Result<u64, WriteError> {
+    on_row: &mut OnLocatedRow<'_, E>,
+) -> Result<u64, WriteOrRow<E>> {
     let sql = format!(
         "SELECT tableoid, ctid, {} FROM {}",
         select_list(plan),
@@ -85,21 +90,22 @@ pub async fn fetch_located(
             &mut |at| batch.contains(at),
             &mut |at, values| {
                 found.push((at, values));
-                ControlFlow::Continue(())
+                Ok::<_, Infallible>(())
             },
         )
-        .await?;
+        .await
+        .map_err(WriteError::from)?;
     }
     Ok(found)
 }
 
-async fn read_located(
+async fn read_located<E>(
     client: &Client,
     plan: &TablePlan,
     sql: &str,
     keep: &mut (dyn FnMut(&TargetLocator) -> bool + Send),
-    on_row: &mut (dyn FnMut(TargetLocator, Vec<PgValue<'static>>) -> ControlFlow<()> + Send),
-) -> Result<u64, WriteError> {
+    on_row: &mut OnLocatedRow<'_, E>,
+) -> Result<u64, WriteOrRow<E>> {
     let display = format!("{}.{}", plan.schema, plan.name);
     let fail = |e| WriteError::from_pg(&display, "read the table's rows", e);
     let stream = client
@@ -125,9 +131,7 @@ async fn read_located(
             continue;
         }
         count += 1;
-        if on_row(at, decoder.decode(&row)?).is_break() {
-            break;
-        }
+        on_row(at, decoder.decode(&row)?).map_err(WriteOrRow::Row)?;
     }
     Ok(count)
 }

@@ -6,8 +6,8 @@
 //! or time zone). Key filters travel as binary parameters written by the
 //! same field encoding as COPY: values never appear in SQL text.
 
+use std::convert::Infallible;
 use std::error::Error as StdError;
-use std::ops::ControlFlow;
 use std::pin::pin;
 
 use bytes::BytesMut;
@@ -277,10 +277,39 @@ fn keys_statement<'a>(
     (sql, params)
 }
 
+/// The callback [`stream_rows`] hands each target row to, columns in plan
+/// order. An error of the caller's type `E` stops the stream, which
+/// returns it as [`WriteOrRow::Row`]; a callback that cannot fail names
+/// [`Infallible`].
+pub type OnTargetRow<'a, E> = dyn FnMut(Vec<PgValue<'static>>) -> Result<(), E> + Send + 'a;
+
+/// Why streaming target rows ([`stream_rows`],
+/// [`stream_located_rows`](crate::stream_located_rows)) ended before the
+/// last row: reading failed, or the caller's callback returned an error of
+/// its own type `E`, handed back as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteOrRow<E> {
+    /// Reading the target failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The callback failed on a row.
+    #[error(transparent)]
+    Row(E),
+}
+
+/// A stream whose callback cannot fail can only fail reading.
+impl From<WriteOrRow<Infallible>> for WriteError {
+    fn from(stopped: WriteOrRow<Infallible>) -> WriteError {
+        match stopped {
+            WriteOrRow::Write(err) => err,
+            WriteOrRow::Row(never) => match never {},
+        }
+    }
+}
+
 /// Streams the rows of `plan`'s table matching `filter`, columns in plan
-/// order, decoded to [`PgValue`]s, calling `on_row` for each; it returns
-/// [`ControlFlow::Break`] to stop early. Returns the rows passed to
-/// `on_row`.
+/// order, decoded to [`PgValue`]s, calling `on_row` for each. Returns the
+/// rows passed to `on_row`.
 ///
 /// Rows are decoded by the column types the server reports, not the plan's,
 /// so a column whose type was changed in the target reads as what it holds
@@ -290,16 +319,17 @@ fn keys_statement<'a>(
 ///
 /// # Errors
 ///
-/// A [`WriteError`] from the server (missing table or column),
-/// [`WriteError::UnsupportedType`] for a column type ferry cannot read,
-/// [`WriteError::Decode`] naming the table and column of a bad value, or
-/// [`WriteError::InvalidFilter`].
-pub async fn stream_rows(
+/// [`WriteOrRow::Row`] with the first error `on_row` returns (the stream
+/// stops there), or [`WriteOrRow::Write`] with a [`WriteError`] from the
+/// server (missing table or column), [`WriteError::UnsupportedType`] for a
+/// column type ferry cannot read, [`WriteError::Decode`] naming the table
+/// and column of a bad value, or [`WriteError::InvalidFilter`].
+pub async fn stream_rows<E>(
     client: &Client,
     plan: &TablePlan,
     filter: RowFilter<'_>,
-    on_row: &mut (dyn FnMut(Vec<PgValue<'static>>) -> ControlFlow<()> + Send),
-) -> Result<u64, WriteError> {
+    on_row: &mut OnTargetRow<'_, E>,
+) -> Result<u64, WriteOrRow<E>> {
     let display = format!("{}.{}", plan.schema, plan.name);
     let rows = TargetRows::new(plan, filter)?;
     let mut count = 0u64;
@@ -316,9 +346,7 @@ pub async fn stream_rows(
             .map_err(|e| WriteError::from_pg(&display, "read the table's rows", e))?
         {
             count += 1;
-            if on_row(decoder.decode(&row)?).is_break() {
-                return Ok(count);
-            }
+            on_row(decoder.decode(&row)?).map_err(WriteOrRow::Row)?;
         }
     }
     Ok(count)

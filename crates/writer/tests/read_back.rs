@@ -3,7 +3,7 @@
 //! server) and drops it afterwards, so tests run in parallel.
 
 use std::borrow::Cow;
-use std::ops::ControlFlow;
+use std::convert::Infallible;
 
 use ferry_model::{
     ColumnPlan, ForeignKeyPlan, IndexPlan, PgType, PgValue, Reject, RowKey, SourceValue, TablePlan,
@@ -13,7 +13,7 @@ use ferry_writer::{
     constraint_steps, count_rows, create_table, ensure_ledger, ensure_rejects_table, fetch_located,
     fetch_rejects, inspect_table, post_load_steps, register_copy, run_step, schema_differences,
     stream_located_rows, stream_rows, ChunkCopy, CopyEncoder, NewCopy, PlannedChunk, RowFilter,
-    Storage, WriteError,
+    Storage, WriteError, WriteOrRow,
 };
 use tokio_postgres::Client;
 
@@ -60,7 +60,7 @@ async fn read_all(
     let mut rows = Vec::new();
     let count = stream_rows(client, plan, filter, &mut |row| {
         rows.push(row);
-        ControlFlow::Continue(())
+        Ok::<_, Infallible>(())
     })
     .await
     .unwrap();
@@ -327,19 +327,23 @@ async fn filters_select_ranges_and_keys() {
     .await;
     assert_eq!(found, [rows[7].clone(), rows[9].clone()]);
 
-    // Break stops the stream; the connection stays usable.
+    // The callback's error stops the stream and comes back as it was; the
+    // connection stays usable.
     let mut seen = 0;
-    let count = stream_rows(&client, &plan, RowFilter::All, &mut |_| {
+    let stopped = stream_rows(&client, &plan, RowFilter::All, &mut |_| {
         seen += 1;
         if seen == 5 {
-            ControlFlow::Break(())
+            Err(format!("enough at row {seen}"))
         } else {
-            ControlFlow::Continue(())
+            Ok(())
         }
     })
-    .await
-    .unwrap();
-    assert_eq!((count, seen), (5, 5));
+    .await;
+    match stopped {
+        Err(WriteOrRow::Row(message)) => assert_eq!(message, "enough at row 5"),
+        other => panic!("the callback's error, not {other:?}"),
+    }
+    assert_eq!(seen, 5);
     assert_eq!(
         count_rows(&client, &plan.schema, &plan.name).await.unwrap(),
         2500
@@ -355,9 +359,10 @@ async fn read_errors_name_the_table_and_column() {
 
     let missing = plan_named(&plan, "absent");
     let err = stream_rows(&client, &missing, RowFilter::All, &mut |_| {
-        ControlFlow::Continue(())
+        Ok::<_, Infallible>(())
     })
     .await
+    .map_err(WriteError::from)
     .unwrap_err();
     assert_eq!(err.sqlstate(), Some("42P01"), "{err}");
     assert!(count_rows(&client, &plan.schema, "absent").await.is_err());
@@ -369,9 +374,10 @@ async fn read_errors_name_the_table_and_column() {
         .await
         .unwrap();
     let err = stream_rows(&client, &plan, RowFilter::All, &mut |_| {
-        ControlFlow::Continue(())
+        Ok::<_, Infallible>(())
     })
     .await
+    .map_err(WriteError::from)
     .unwrap_err();
     match &err {
         WriteError::UnsupportedType {
@@ -496,7 +502,7 @@ async fn located_rows_are_read_back_by_locator_across_leaves() {
     let mut located = Vec::new();
     let count = stream_located_rows(&client, &plan, &mut |at, values| {
         located.push((at, values));
-        ControlFlow::Continue(())
+        Ok::<_, Infallible>(())
     })
     .await
     .unwrap();

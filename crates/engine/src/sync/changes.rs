@@ -15,7 +15,6 @@
 //! sync converges on what verify accepts.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -785,20 +784,12 @@ impl TableJob {
         filter: RowFilter<'_>,
         on_row: &mut (dyn FnMut(i64, Vec<PgValue<'static>>) + Send),
     ) -> Result<u64> {
-        let mut failure = None;
-        let rows = ferry_writer::stream_rows(client, &self.plan, filter, &mut |values| {
-            match self.bucket_of_row(bucketing, &values) {
-                Ok(bucket) => on_row(bucket, values),
-                Err(err) => {
-                    failure = Some(err);
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
+        ferry_writer::stream_rows(client, &self.plan, filter, &mut |values| {
+            on_row(self.bucket_of_row(bucketing, &values)?, values);
+            Ok(())
         })
         .await
-        .with_context(|| format!("reading {} from the target", self.plan.name))?;
-        failure.map_or(Ok(rows), Err)
+        .read_context(|| format!("reading {} from the target", self.plan.name))
     }
 
     /// One pass over the source, on `jobs` threads: bucket digests of
@@ -986,10 +977,10 @@ impl TableJob {
         let streamed = ferry_writer::stream_rows(client, &key_plan, RowFilter::All, &mut |key| {
             let bytes = key_bytes(&key);
             target.add_key(hashed_bucket(&bytes, buckets), &bytes);
-            ControlFlow::Continue(())
+            Ok(())
         })
         .await
-        .with_context(|| format!("reading the keys of {} from the target", self.plan.name));
+        .read_context(|| format!("reading the keys of {} from the target", self.plan.name));
         let (source, _) = source.await.context("source pass panicked")??;
         streamed?;
         let bad = source.mismatched(&target).into_iter().collect();
@@ -1019,10 +1010,10 @@ impl TableJob {
             if bad.contains(&hashed_bucket(&bytes, buckets)) {
                 theirs.insert(bytes, key);
             }
-            ControlFlow::Continue(())
+            Ok(())
         })
         .await
-        .with_context(|| format!("reading the keys of {} from the target", self.plan.name))?;
+        .read_context(|| format!("reading the keys of {} from the target", self.plan.name))?;
 
         let job = Arc::clone(self);
         let mut owned = std::mem::take(changes);

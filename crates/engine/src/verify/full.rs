@@ -17,7 +17,6 @@
 //!    columns that differ.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
@@ -190,29 +189,22 @@ impl TableCheck {
     ) -> Result<(RecordSpill, TargetTables)> {
         let mut spill = RecordSpill::new(partitions, SIDE_MEMORY);
         let mut tables = TargetTables::default();
-        let mut failed = None;
         ferry_writer::stream_located_rows(client, &self.plan, &mut |at, values| {
-            let Some(locator) = tables.pack(at) else {
-                failed = Some(anyhow::anyhow!(
+            let locator = tables.pack(at).ok_or_else(|| {
+                anyhow::anyhow!(
                     "{}.{} has more than 65536 partitions; ferry verify --full cannot locate its rows",
                     self.plan.schema,
                     self.plan.name
-                ));
-                return ControlFlow::Break(());
-            };
+                )
+            })?;
             let record = RowRecord::of_row(&values, &self.key_positions, locator);
-            if let Err(err) = spill.extend(&[record]) {
-                failed = Some(anyhow::Error::new(err).context("spilling row digests to a temporary file"));
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
+            spill
+                .extend(&[record])
+                .context("spilling row digests to a temporary file")
         })
         .await
-        .with_context(|| format!("reading {}.{} from the target", self.plan.schema, self.plan.name))?;
-        match failed {
-            Some(err) => Err(err),
-            None => Ok((spill, tables)),
-        }
+        .read_context(|| format!("reading {}.{} from the target", self.plan.schema, self.plan.name))?;
+        Ok((spill, tables))
     }
 
     /// The listed differences, with keys and changed columns read again

@@ -12,7 +12,6 @@ mod full;
 mod spill;
 
 use std::collections::HashSet;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -446,10 +445,11 @@ impl TableCheck {
                 },
                 &mut |values| {
                     target.push(self.entry(values));
-                    ControlFlow::Continue(())
+                    Ok(())
                 },
             )
-            .await?;
+            .await
+            .read_result()?;
         }
         let diff = diff_rows(&self.names, entries, target);
         Ok(RowsOutcome {
