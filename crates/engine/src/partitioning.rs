@@ -27,8 +27,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use ferry_model::{
-    civil_from_days, days_from_civil, format_date, format_timestamp, quote_literal, Leaf,
-    LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, TablePlan, TableSchema,
+    civil_from_days, days_from_civil, format_date, format_timestamp, format_uuid, quote_literal,
+    Leaf, LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, TablePlan, TableSchema,
     TimeInterval, MICROS_PER_DAY, PG_EPOCH_UNIX_DAYS,
 };
 use ferry_reader::SourceDb;
@@ -187,17 +187,7 @@ fn list_value(value: &PgValue<'_>) -> Option<(String, String)> {
         PgValue::Date(days) => format_date(i64::from(*days)),
         PgValue::Timestamp(micros) => format_timestamp(*micros),
         PgValue::Timestamptz(micros) => format!("{}+00", format_timestamp(*micros)),
-        PgValue::Uuid(bytes) => {
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            format!(
-                "{}-{}-{}-{}-{}",
-                &hex[..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..]
-            )
-        }
+        PgValue::Uuid(bytes) => format_uuid(bytes),
         _ => return None,
     };
     Some((quote_literal(&text), text))

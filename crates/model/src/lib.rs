@@ -30,6 +30,7 @@ mod key;
 mod plan;
 mod schema;
 mod types;
+mod uuid;
 mod value;
 
 pub use calendar::{
@@ -51,4 +52,5 @@ pub use schema::{
     SpatialMetadata, SpatialRefSys, TableSchema,
 };
 pub use types::{GeometryShape, GeometryTypmod, ParsePgTypeError, PgType};
+pub use uuid::format_uuid;
 pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass};

@@ -6,8 +6,8 @@
 //! Anything else is left for the user, with a warning.
 
 use ferry_model::{
-    format_date, format_timestamp, quote_literal, scan_decimal, ColumnPlan, PgType, PgValue,
-    SourceValueRef,
+    format_date, format_timestamp, format_uuid, quote_literal, scan_decimal, ColumnPlan, PgType,
+    PgValue, SourceValueRef,
 };
 
 use crate::coerce::coerce;
@@ -255,17 +255,7 @@ pub(crate) fn sql_literal(value: &PgValue<'_>) -> String {
                 None => quote_literal(&format!("{text}+00")),
             }
         }
-        PgValue::Uuid(u) => {
-            let hex = hex(u);
-            quote_literal(&format!(
-                "{}-{}-{}-{}-{}",
-                &hex[..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..]
-            ))
-        }
+        PgValue::Uuid(u) => quote_literal(&format_uuid(u)),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use ferry_model::{format_date, CivilDateTime, PgValue};
+use ferry_model::{format_date, format_uuid, CivilDateTime, PgValue};
 
 /// A human rendering of a value, cut to `max_chars` characters and marked
 /// with `…` where it was cut.
@@ -42,7 +42,7 @@ pub fn render_value(value: &PgValue<'_>, max_chars: usize) -> String {
         PgValue::Timestamp(t) => render_timestamp(*t, ""),
         PgValue::Timestamptz(t) => render_timestamp(*t, "Z"),
         PgValue::Jsonb(j) => j.to_string(),
-        PgValue::Uuid(u) => render_uuid(u),
+        PgValue::Uuid(u) => format_uuid(u),
     };
     truncate(&rendered, max_chars)
 }
@@ -128,17 +128,6 @@ fn render_timestamp(micros: i64, zone: &str) -> String {
             )
         }
     }
-}
-
-fn render_uuid(bytes: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(36);
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }
 
 #[cfg(test)]
