@@ -22,12 +22,7 @@ fn issue_16_json_logs_carry_the_command_span_and_each_build_step() {
         "json",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let logs: Vec<serde_json::Value> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let logs = json_logs(&run.stderr);
     let built: Vec<&serde_json::Value> = logs
         .iter()
         .filter(|l| l["fields"]["kind"] == "Unique")
@@ -40,6 +35,16 @@ fn issue_16_json_logs_carry_the_command_span_and_each_build_step() {
     assert!(line["fields"]["seconds"].as_f64().is_some(), "{line}");
     // The password-free target never shows, and no escape codes off a terminal.
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+}
+
+/// The log lines of `stderr` (those that open a JSON object), each of
+/// which must parse.
+fn json_logs(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 /// Off a terminal, a finished table is one line with human numbers;
@@ -114,4 +119,72 @@ fn issue_18_lock_waits_name_the_relation_and_the_session_behind_them() {
         "{}",
         run.stderr
     );
+}
+
+/// The server's NOTICEs (here a row trigger's) reach the log at debug
+/// level, `-vv`, with their severity and SQLSTATE, inside the command's
+/// span; `-v` leaves them out.
+#[test]
+fn issue_16_server_notices_are_logged_at_debug_level() {
+    let source = TempSqlite::new(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let db = TestDb::new();
+    db.client()
+        .batch_execute(
+            "CREATE TABLE t (id bigint PRIMARY KEY, v text);
+             CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 RAISE NOTICE 'row % arrived', NEW.id USING ERRCODE = '01F16';
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER shout BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION shout();",
+        )
+        .unwrap();
+    let copy = |verbosity: &str| {
+        db.client().batch_execute("TRUNCATE t").unwrap();
+        let run = ferry(&[
+            "copy",
+            "--source",
+            source.path.to_str().unwrap(),
+            "--target",
+            &db.url,
+            "--if-exists",
+            "append",
+            verbosity,
+            "--log-format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stderr
+    };
+
+    let debug = copy("-vv");
+    let logs = json_logs(&debug);
+    let arrived: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|l| l["target"] == "ferry_writer::connect" && l["fields"]["code"] == "01F16")
+        .collect();
+    for line in &arrived {
+        assert_eq!(line["level"], "DEBUG");
+        assert_eq!(line["fields"]["severity"], "NOTICE");
+        assert_eq!(line["span"]["name"], "copy", "{line}");
+    }
+    let mut messages: Vec<&str> = arrived
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    messages.sort_unstable();
+    assert_eq!(
+        messages,
+        [
+            "server notice: row 1 arrived",
+            "server notice: row 2 arrived"
+        ],
+        "{debug}"
+    );
+
+    let info = copy("-v");
+    assert!(!info.contains("arrived"), "{info}");
 }

@@ -4,12 +4,16 @@
 //! which tokio-postgres lacks), and the target shown only with its
 //! password hidden.
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::config::{LoadBalanceHosts, SslMode as PgSslMode};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::error::DbError;
+use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls};
+use tracing::Instrument;
 
 use crate::libpq::{
     self, ConnectTimeout, Endpoint, Environment, HostKind, Origin, Problem, Resolved,
@@ -320,16 +324,41 @@ fn session_config(resolved: &Resolved, endpoint: &Endpoint) -> Config {
     config
 }
 
-/// The connection future does the socket I/O; when it ends with an error,
-/// the client's next call fails with a closed-connection error, which is
-/// where ferry reports it.
-fn spawn_connection<F>(connection: F)
+/// Drives the connection (its socket I/O) on a task of its own, passing
+/// the server's NOTICEs and WARNINGs to the debug log (`-vv`). When the
+/// connection ends with an error, the client's next call fails with a
+/// closed-connection error, which is where ferry reports it.
+fn spawn_connection<S, T>(mut connection: Connection<S, T>)
 where
-    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    // In the span that opened it (the command's), so that its notices
+    // carry that span too.
+    let driven = async move {
+        while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(AsyncMessage::Notice(notice)) => log_notice(&notice),
+                // ferry LISTENs to nothing; a notification is dropped.
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    };
+    tokio::spawn(driven.in_current_span());
+}
+
+/// One server notice as a debug event: its severity, SQLSTATE and message,
+/// with the detail and hint when the server sends them.
+fn log_notice(notice: &DbError) {
+    tracing::debug!(
+        severity = notice.severity(),
+        code = notice.code().code(),
+        detail = notice.detail(),
+        hint = notice.hint(),
+        "server notice: {}",
+        notice.message()
+    );
 }
 
 #[cfg(test)]
