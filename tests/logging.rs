@@ -1,6 +1,7 @@
 //! Logs for operators (issue 16): `-v --log-format json` writes one JSON
 //! object per line on stderr, inside the command's span, with a line per
-//! key and index built naming its table and duration.
+//! phase of a copy and per key and index built, each with its duration;
+//! `-vv` adds the server's NOTICEs.
 
 use crate::util::{ferry, TempSqlite, TestDb};
 
@@ -33,6 +34,18 @@ fn issue_16_json_logs_carry_the_command_span_and_each_build_step() {
     assert_eq!(line["span"]["name"], "copy");
     assert_eq!(line["fields"]["table"], "public.t");
     assert!(line["fields"]["seconds"].as_f64().is_some(), "{line}");
+    // Each phase of the copy, in order, with its duration.
+    let phases: Vec<&str> = logs
+        .iter()
+        .filter(|l| l["target"] == "ferry_engine::copy" && l["fields"]["seconds"].is_f64())
+        .filter_map(|l| l["fields"]["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        ["snapshot", "plan", "setup", "load", "indexing", "copy"],
+        "{}",
+        run.stderr
+    );
     // The password-free target never shows, and no escape codes off a terminal.
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
 }

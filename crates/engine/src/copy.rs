@@ -40,6 +40,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         mode => mode,
     };
     let snapshot = crate::snapshot::take(&args.source.source, mode)?;
+    let phase = phase_done("snapshot", "source snapshot taken", started);
     let Prepared {
         source,
         tables: mut planned,
@@ -64,6 +65,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         tables.push(TableLoad::new(table, rows));
     }
     let tables = Arc::new(tables);
+    let phase = phase_done("plan", "schema read, tables planned and counted", phase);
 
     let progress = Arc::new(Progress::new(observer));
     let mut client = RetryPolicy::new(args.retries)
@@ -98,6 +100,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         &setup::Choices { on_error, storage },
     )
     .await?;
+    let phase = phase_done("setup", "target checked, tables and ledger set up", phase);
 
     let outcome: Result<CopyReport> = async {
         let stop = Arc::new(Stop::default());
@@ -161,6 +164,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
                 .inspect_err(|_| progress.finish())?;
         }
         let load_seconds = started.elapsed().as_secs_f64();
+        let phase = phase_done("load", "every chunk committed", phase);
 
         // Every chunk has committed; exactly one process wins the right to
         // build what comes after the rows.
@@ -181,7 +185,9 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             )
             .await?;
             ferry_writer::advance_copy(lead, &copy_id, "indexing", "done").await?;
+            phase_done("indexing", "keys, indexes and constraints built", phase);
         }
+        phase_done("copy", "copy finished", started);
         signals.abort();
         progress.finish();
         drop(session);
@@ -312,6 +318,14 @@ fn report(
         skipped.to_vec(),
         warnings,
     )
+}
+
+/// Logs the end of one phase of the copy with its duration (seen with
+/// `-v`), and returns when the next phase starts.
+fn phase_done(phase: &'static str, what: &str, since: Instant) -> Instant {
+    let now = Instant::now();
+    tracing::info!(phase, seconds = (now - since).as_secs_f64(), "{what}");
+    now
 }
 
 /// SIGINT or SIGTERM: stop handing out chunks; in-flight ones roll back.
