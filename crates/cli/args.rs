@@ -304,6 +304,50 @@ pub struct CopyArgs {
     /// Summary format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Metrics while a command runs and when it ends; shared by `copy`,
+/// `sync` and `verify`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health
+    /// check on /health while the command runs (port 0: any free port,
+    /// said on stderr).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+
+    /// /health answers 503 once the run made no progress (no chunk,
+    /// phase or table done) for this long: 90s, 5m, 1h [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub stall_after: std::time::Duration,
+
+    /// Write the run's Prometheus metrics to this file when it ends
+    /// (atomically: PATH.tmp, then rename), for node_exporter's textfile
+    /// collector. A run that ends before reaching any table leaves the
+    /// file as it was.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_textfile: Option<PathBuf>,
+}
+
+/// `90s`, `5m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; write 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("'{text}': the unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]
@@ -356,11 +400,6 @@ pub struct SyncArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Write Prometheus metrics of the run to this file (atomically), for
-    /// node_exporter's textfile collector.
-    #[arg(long, value_name = "PATH")]
-    pub metrics_textfile: Option<PathBuf>,
-
     /// How to read one state of the source: `auto` reads the file in
     /// place and, should a writer commit meanwhile, reads it again from a
     /// backup (in TMPDIR, removed afterwards); `backup` always takes one;
@@ -372,6 +411,9 @@ pub struct SyncArgs {
     /// reading the source to compare it.
     #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
     pub jobs: usize,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -420,6 +462,9 @@ pub struct VerifyArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -529,7 +574,6 @@ impl SyncArgs {
             reset: self.reset.clone(),
             wait: self.wait,
             format: self.format,
-            metrics_textfile: self.metrics_textfile.clone(),
             snapshot: self.snapshot,
             jobs: self.jobs,
         }
@@ -595,6 +639,23 @@ impl PartitionsArgs {
                 now: args.now.clone(),
                 dry_run: args.dry_run,
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_minutes_or_hours() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(parse_duration("90"), Ok(secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(secs(3600)));
+        for bad in ["", "m", "5d", "-1s", "1.5m", "5 m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }

@@ -9,6 +9,7 @@
 mod args;
 mod emit_config;
 mod failure;
+mod metrics;
 mod progress;
 mod scrub;
 mod signals;
@@ -20,11 +21,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 
-use ferry_engine::events::Observer;
+use ferry_engine::events::{Observer, Observers};
 use ferry_engine::exit;
 use ferry_engine::options::Format;
 
-use crate::args::{Cli, Command, LogFormat, ReportFormat};
+use crate::args::{Cli, Command, LogFormat, MetricsArgs, ReportFormat};
+use crate::metrics::MetricsOutput;
 use crate::progress::Progress;
 
 fn main() -> ExitCode {
@@ -79,7 +81,6 @@ const VERSION: &str = env!("FERRY_VERSION");
 
 /// Runs the command; returns what to print on stdout and the exit code.
 fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
-    let progress = || -> Arc<dyn Observer> { Arc::new(Progress::new(cli.quiet)) };
     match &cli.command {
         Command::Plan(args) => {
             let plan = ferry_engine::plan::plan(&args.options())?;
@@ -112,11 +113,14 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         )),
         Command::Copy(args) => {
             let options = args.options();
-            let mut report = runtime(args.jobs)?.block_on(async {
-                let copied = ferry_engine::copy::copy(&options, progress()).await;
+            let runtime = runtime(args.jobs)?;
+            let (observer, metrics) = observe(cli, &args.metrics, "copy", &runtime)?;
+            let copied = runtime.block_on(async {
+                let copied = ferry_engine::copy::copy(&options, observer).await;
                 ferry_engine::locks::explain(copied, &options.target, args.source.schema.as_deref())
                     .await
-            })?;
+            });
+            let mut report = finish(metrics.as_ref(), copied, |_| true)?;
             report.ferry_version = VERSION.to_owned();
             let output = match args.format {
                 Format::Text => report.to_text(),
@@ -127,15 +131,16 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         Command::Sync(args) => {
             let runtime = runtime(args.jobs)?;
             let options = args.options();
+            let (observer, metrics) = observe(cli, &args.metrics, "sync", &runtime)?;
             let synced = runtime.block_on(async {
-                let synced = ferry_engine::sync::run(&options, progress()).await;
+                let synced = ferry_engine::sync::run(&options, observer).await;
                 ferry_engine::locks::explain(synced, &options.target, args.source.schema.as_deref())
                     .await
             });
             // An interrupted run leaves source passes reading on blocking
             // threads; the process is about to exit, so do not wait for them.
             runtime.shutdown_background();
-            let mut synced = synced?;
+            let mut synced = finish(metrics.as_ref(), synced, |s| s.code == exit::OK)?;
             synced.report.ferry_version = VERSION.to_owned();
             // Quiet for cron unless asked: text on a terminal only.
             let format = args
@@ -150,15 +155,18 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
         }
         Command::Verify(args) => {
             let options = args.options();
-            let mut report = runtime(args.jobs)?.block_on(async {
-                let verified = ferry_engine::verify::verify(&options, progress()).await;
+            let runtime = runtime(args.jobs)?;
+            let (observer, metrics) = observe(cli, &args.metrics, "verify", &runtime)?;
+            let verified = runtime.block_on(async {
+                let verified = ferry_engine::verify::verify(&options, observer).await;
                 ferry_engine::locks::explain(
                     verified,
                     &options.target,
                     args.source.schema.as_deref(),
                 )
                 .await
-            })?;
+            });
+            let mut report = finish(metrics.as_ref(), verified, |_| true)?;
             report.ferry_version = VERSION.to_owned();
             let output = match args.format {
                 ReportFormat::Text => report.to_text(),
@@ -181,6 +189,55 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
                 }
                 None => Ok((output, code)),
             }
+        }
+    }
+}
+
+/// Where a command's events go: progress on stderr and, when `args` ask,
+/// metrics, served from now on `runtime` (the address said on stderr).
+fn observe(
+    cli: &Cli,
+    args: &MetricsArgs,
+    command: &'static str,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<(Arc<dyn Observer>, Option<MetricsOutput>)> {
+    let progress: Arc<dyn Observer> = Arc::new(Progress::new(cli.quiet));
+    let Some(mut metrics) = MetricsOutput::new(args, command, VERSION)? else {
+        return Ok((progress, None));
+    };
+    {
+        let _entered = runtime.enter();
+        metrics.serve()?;
+    }
+    if let (Some(addr), false) = (metrics.local_addr(), cli.quiet) {
+        scrub::say!("ferry: metrics on http://{addr}/metrics, health on http://{addr}/health");
+    }
+    let both = Observers(vec![
+        progress,
+        Arc::clone(&metrics.metrics) as Arc<dyn Observer>,
+    ]);
+    Ok((Arc::new(both), Some(metrics)))
+}
+
+/// Ends the metrics of a command with its `result` (a success when
+/// `success` says so) and writes their textfile; the command's own error
+/// comes first.
+fn finish<T>(
+    metrics: Option<&MetricsOutput>,
+    result: anyhow::Result<T>,
+    success: impl Fn(&T) -> bool,
+) -> anyhow::Result<T> {
+    let Some(metrics) = metrics else {
+        return result;
+    };
+    let written = metrics.finish(result.as_ref().is_ok_and(success));
+    match (result, written) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(err)) => Err(err),
+        (Err(err), Ok(())) => Err(err),
+        (Err(err), Err(unwritten)) => {
+            scrub::say!("ferry: error: {unwritten:#}");
+            Err(err)
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tracing::Instrument;
 
-use crate::events::{Observer, Progress};
+use crate::events::{Observer, Phase, Progress};
 use crate::exit::UsageError;
 use crate::left_behind::{LeftBehind, TableState};
 use crate::lock_watch::LockWatch;
@@ -39,7 +39,8 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         SnapshotMode::Auto => SnapshotMode::Backup,
         mode => mode,
     };
-    let snapshot = crate::snapshot::take(&args.source.source, mode)?;
+    let progress = Arc::new(Progress::new(observer));
+    let snapshot = crate::snapshot::take_shown(&args.source.source, mode, &progress).await?;
     let phase = phase_done("snapshot", "source snapshot taken", started);
     let Prepared {
         source,
@@ -67,7 +68,6 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
     let tables = Arc::new(tables);
     let phase = phase_done("plan", "schema read, tables planned and counted", phase);
 
-    let progress = Arc::new(Progress::new(observer));
     let mut client = RetryPolicy::new(args.retries)
         .connect(&args.target, &progress)
         .await
@@ -92,14 +92,21 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         args.if_exists == Some(crate::options::IfExists::Resume),
     )
     .await?;
-    let setup = setup::start(
-        &mut client,
-        args,
-        &tables,
-        &source,
-        &setup::Choices { on_error, storage },
-    )
-    .await?;
+    let setup = progress
+        .phase(Phase::Setup, None, async {
+            let setup = setup::start(
+                &mut client,
+                args,
+                &tables,
+                &source,
+                &setup::Choices { on_error, storage },
+            )
+            .await?;
+            let created = setup.created.iter().filter(|c| **c).count();
+            let outcome = format!("{created} of {} tables created", setup.created.len());
+            Ok((setup, outcome))
+        })
+        .await?;
     let phase = phase_done("setup", "target checked, tables and ledger set up", phase);
 
     let outcome: Result<CopyReport> = async {
@@ -173,7 +180,6 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             || setup.was_indexing;
         if finisher {
             check_counts(lead, &copy_id, &tables, &mut warnings).await?;
-            progress.step("building keys and indexes");
             crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
             crate::post_load::build(
                 &clients,
@@ -181,6 +187,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
                 &setup.created,
                 setup.resumed,
                 &stop,
+                &progress,
                 &mut warnings,
             )
             .await?;

@@ -27,6 +27,7 @@ pub mod interrupt;
 pub mod left_behind;
 mod lock_watch;
 pub mod locks;
+pub mod metrics;
 pub mod options;
 mod parallel;
 mod partition_config;

@@ -84,8 +84,6 @@ pub struct SyncOptions {
     pub wait: Option<u64>,
     /// Summary format; `None`: text on a terminal, nothing otherwise.
     pub format: Option<Format>,
-    /// Write Prometheus metrics of the run to this file.
-    pub metrics_textfile: Option<PathBuf>,
     /// How to read one state of the source.
     pub snapshot: SnapshotMode,
     /// Parallel connections and source reader threads.

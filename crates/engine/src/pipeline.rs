@@ -33,7 +33,7 @@ use ferry_reader::{ReadOrRow, SourceDb};
 use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
 
-use crate::events::Progress;
+use crate::events::{ChunkStats, Progress};
 use crate::exit::{BadValue, RefusedValue};
 use crate::options::OnError;
 use crate::prepare::PlannedTable;
@@ -462,7 +462,16 @@ async fn write_chunks(
                 );
                 failures = 0;
                 shared.tables[table].stats.record(&done, started);
-                shared.progress.advance(table, done.rows_read);
+                shared.progress.chunk(
+                    table,
+                    ChunkStats {
+                        rows_read: done.rows_read,
+                        rows_written: done.rows_written,
+                        rejected: done.rejected_rows,
+                        bytes: done.bytes,
+                        seconds: started.elapsed().as_secs_f64(),
+                    },
+                );
             }
             Ok(Claimed::NoneLeft | Claimed::Abandoned) => return Some(client),
             Err(err) if is_transient(&err) && failures < shared.retry.attempts => {
@@ -496,7 +505,7 @@ async fn reconnect(
     loop {
         let delay = shared.retry.delay(failures);
         tracing::info!(attempt = failures, delay_seconds = delay.as_secs_f64(), cause = %last, "reconnecting");
-        shared.progress.step(&format!(
+        shared.progress.retry(&format!(
             "connection lost ({last}); retrying in {:.1}s (attempt {failures} of {})",
             delay.as_secs_f64(),
             shared.retry.attempts

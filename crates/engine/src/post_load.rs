@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use ferry_model::TablePlan;
 use ferry_writer::{Step, StepKind, WriteError};
 
+use crate::events::{Event, Phase, Progress};
 use crate::pipeline::TableLoad;
 use crate::stop::Stop;
 
@@ -52,14 +53,19 @@ pub async fn build(
     created: &[bool],
     resumed: bool,
     stop: &Stop,
+    progress: &Progress,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let (builds, finishing) = post_load_waves(tables, created);
+    let steps = Steps {
+        resumed,
+        stop,
+        progress,
+    };
     run_in_parallel(
         clients,
         set_logged(&clients[0], tables, created).await?,
-        resumed,
-        stop,
+        &steps,
     )
     .await?;
     for client in clients {
@@ -69,14 +75,22 @@ pub async fn build(
             .await
             .context("configuring index builds")?;
     }
-    run_in_parallel(clients, builds, resumed, stop).await?;
-    run_in_parallel(clients, finishing, resumed, stop).await?;
+    run_in_parallel(clients, builds, &steps).await?;
+    run_in_parallel(clients, finishing, &steps).await?;
     let created_plans = tables
         .iter()
         .zip(created)
         .filter(|(_, created)| **created)
         .map(|(t, _)| &t.plan);
-    add_constraints(&clients[0], created_plans, resumed, warnings).await
+    add_constraints(&clients[0], created_plans, resumed, progress, warnings).await
+}
+
+/// How the steps of one build run.
+struct Steps<'a> {
+    /// Some steps may have run already.
+    resumed: bool,
+    stop: &'a Stop,
+    progress: &'a Progress,
 }
 
 /// `SET LOGGED` for every created table still `UNLOGGED` (an `--unlogged`
@@ -105,11 +119,26 @@ async fn set_logged(
         .collect())
 }
 
-/// Runs one step, logging what it built and how long it took.
-async fn run_step(client: &tokio_postgres::Client, step: &Step) -> Result<(), WriteError> {
+/// Runs one step, showing it as the indexes phase and logging what it
+/// built and how long it took.
+async fn run_step(
+    client: &tokio_postgres::Client,
+    step: &Step,
+    progress: &Progress,
+) -> Result<(), WriteError> {
     let started = std::time::Instant::now();
+    let subject = Some(step.description.as_str());
+    progress.emit(Event::PhaseStarted {
+        phase: Phase::Indexes,
+        subject,
+    });
     let result = ferry_writer::run_step(client, step).await;
     let seconds = started.elapsed().as_secs_f64();
+    progress.emit(Event::PhaseFinished {
+        phase: Phase::Indexes,
+        subject,
+        outcome: if result.is_ok() { "done" } else { "failed" },
+    });
     match &result {
         Ok(()) => {
             tracing::info!(table = %step.table, kind = ?step.kind, seconds, "{}", step.description)
@@ -156,9 +185,13 @@ fn post_load_waves(tables: &[TableLoad], created: &[bool]) -> (Vec<Vec<Step>>, V
 async fn run_in_parallel(
     clients: &[tokio_postgres::Client],
     steps: Vec<Vec<Step>>,
-    resumed: bool,
-    stop: &Stop,
+    how: &Steps<'_>,
 ) -> Result<()> {
+    let Steps {
+        resumed,
+        stop,
+        progress,
+    } = *how;
     let queue = Mutex::new(steps.into_iter().collect::<VecDeque<_>>());
     let work = clients.iter().map(|client| async {
         loop {
@@ -178,7 +211,7 @@ async fn run_in_parallel(
                 {
                     continue;
                 }
-                match run_step(client, step).await {
+                match run_step(client, step, progress).await {
                     Err(err) if resumed && already_exists(&err) => {}
                     result => result.with_context(|| step.description.clone())?,
                 }
@@ -200,6 +233,7 @@ pub async fn add_constraints<'a>(
     client: &tokio_postgres::Client,
     plans: impl IntoIterator<Item = &'a TablePlan>,
     resumed: bool,
+    progress: &Progress,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     for plan in plans {
@@ -210,7 +244,7 @@ pub async fn add_constraints<'a>(
             {
                 continue;
             }
-            let result = run_step(client, &step).await;
+            let result = run_step(client, &step, progress).await;
             match (step.kind, result) {
                 (_, Ok(())) => {}
                 (_, Err(err)) if resumed && already_exists(&err) => {}

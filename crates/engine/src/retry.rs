@@ -68,7 +68,7 @@ impl RetryPolicy {
                 Err(err) if is_busy(&err) && attempt < self.attempts => {
                     attempt += 1;
                     let delay = self.delay(attempt);
-                    progress.step(&format!(
+                    progress.retry(&format!(
                         "the target cannot take a connection now ({err}); retrying in {:.1}s \
                          (attempt {attempt} of {})",
                         delay.as_secs_f64(),

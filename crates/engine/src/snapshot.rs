@@ -114,6 +114,27 @@ impl Drop for SourceSnapshot {
 /// [`SnapshotMode::Auto`] reads the file in place: its caller must ask
 /// [`SourceSnapshot::still_current`] once it read everything, and take a
 /// [`SnapshotMode::Backup`] to read again when it is not.
+/// [`take`], shown as the snapshot phase (a backup can take a while).
+pub(crate) async fn take_shown(
+    source: &Path,
+    mode: SnapshotMode,
+    progress: &crate::events::Progress,
+) -> Result<SourceSnapshot> {
+    if mode == SnapshotMode::None {
+        return take(source, mode);
+    }
+    progress
+        .phase(crate::events::Phase::Snapshot, None, async {
+            let snapshot = take(source, mode)?;
+            let outcome = match snapshot.kind() {
+                "backup" => "backup taken".to_owned(),
+                kind => format!("reading the file {kind}"),
+            };
+            Ok((snapshot, outcome))
+        })
+        .await
+}
+
 pub fn take(source: &Path, mode: SnapshotMode) -> Result<SourceSnapshot> {
     match mode {
         SnapshotMode::None => {

@@ -38,10 +38,10 @@ use ferry_verifier::{BucketDigests, Bucketing};
 use ferry_writer::{ChangeSet, DigestsUpdate, SyncRecord, SyncState, TableState, TargetColumn};
 use tracing::Instrument;
 
-pub use report::SyncReport;
+pub use report::{SyncReport, TableOutcome};
 pub use strategy::SyncConfig;
 
-use crate::events::{Observer, Progress};
+use crate::events::{Changes, Event, Observer, Phase, Progress};
 use crate::exit::{self, SyncInterrupted, UsageError};
 use crate::lock_watch::LockWatch;
 use crate::options::{
@@ -51,7 +51,6 @@ use crate::prepare::PlannedTable;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use crate::stop::Stop;
 use changes::{Baseline, TableJob};
-use report::TableOutcome;
 use strategy::{Deletes, Mode, Strategy};
 
 /// Another sync of the same source into the same schema holds the lock.
@@ -217,7 +216,6 @@ async fn sync(
     progress: &Progress,
 ) -> Result<(SyncReport, u8)> {
     let started = Instant::now();
-    let started_unix = unix_now();
     let identity = identity_of(&args.source.source).display().to_string();
     // The lock comes first, so a run that must wait or give up does so
     // before it spends anything on a snapshot.
@@ -245,7 +243,6 @@ async fn sync(
         identity: identity.clone(),
         schema: schema.clone(),
         started,
-        started_unix,
         progress: progress.clone(),
     };
     let mut mode = args.snapshot;
@@ -272,7 +269,13 @@ async fn sync(
     // Everything is read: a backup goes now rather than after the apply.
     let source_read = snapshot.kind();
     drop(snapshot);
-    let (applied, apply_code) = apply::apply_run(&mut client, &planned, pending, &identity).await;
+    let tables = pending.len();
+    let (applied, apply_code) = progress
+        .phase(Phase::Apply, None, async {
+            let applied = apply::apply_run(&mut client, &planned, pending, &identity).await;
+            Ok((applied, format!("{tables} tables in one transaction")))
+        })
+        .await?;
     outcomes.extend(applied);
     code = code.max(apply_code);
     if let Err(err) = link_copied(&client, &planned, &mut outcomes, progress).await {
@@ -301,10 +304,13 @@ async fn sync(
     let report = SyncReport {
         partitions,
         source_read,
-        ..SyncReport::new(schema, outcomes, started, started_unix)
+        ..SyncReport::new(schema, outcomes, started)
     };
-    if let Some(path) = &args.metrics_textfile {
-        report::write_atomically(path, &report.to_metrics())?;
+    for outcome in &report.tables {
+        progress.emit(Event::TableSynced {
+            schema: &report.schema,
+            outcome,
+        });
     }
     Ok((report, code))
 }
@@ -325,7 +331,6 @@ struct RunInfo {
     identity: String,
     schema: String,
     started: Instant,
-    started_unix: f64,
     progress: Progress,
 }
 
@@ -360,7 +365,7 @@ async fn read_source(
     stop: &Arc<Stop>,
     run: &RunInfo,
 ) -> Result<Read> {
-    let snapshot = crate::snapshot::take(&args.source.source, mode)?;
+    let snapshot = crate::snapshot::take_shown(&args.source.source, mode, &run.progress).await?;
     let in_place = snapshot.in_place();
     let prepared = match crate::prepare::prepare_at(&args.source, snapshot.path()) {
         Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
@@ -388,6 +393,9 @@ async fn read_source(
             .with_context(|| format!("forgetting the sync state of {}", plan.name))?;
     }
 
+    run.progress.emit(Event::TablesStarted {
+        count: prepared.tables.len(),
+    });
     let mut planned = Vec::new();
     let mut drift = Vec::new();
     for table in &prepared.tables {
@@ -426,11 +434,12 @@ async fn read_source(
             "the source's schema changed: {}; ferry sync stopped before changing anything",
             drift.join("; ")
         );
-        if let Some(path) = &args.metrics_textfile {
-            let outcomes = planned.iter().map(|p| failed(p, &message, 0.0)).collect();
-            let report =
-                SyncReport::new(run.schema.clone(), outcomes, run.started, run.started_unix);
-            report::write_atomically(path, &report.to_metrics())?;
+        // Monitoring hears of every table failing, as of a run that ended.
+        for p in &planned {
+            run.progress.emit(Event::TableSynced {
+                schema: &run.schema,
+                outcome: &failed(p, &message, 0.0),
+            });
         }
         return Err(UsageError::new(message).into());
     }
@@ -443,7 +452,7 @@ async fn read_source(
         let report = SyncReport {
             check: true,
             source_read: snapshot.kind(),
-            ..SyncReport::new(run.schema.clone(), outcomes, run.started, run.started_unix)
+            ..SyncReport::new(run.schema.clone(), outcomes, run.started)
         };
         let report = SyncReport {
             status: match code {
@@ -496,7 +505,27 @@ async fn read_source(
             continue;
         }
         let table_started = Instant::now();
-        match find_changes(client, p).await {
+        let name = p.job.table.name.as_str();
+        let found = run
+            .progress
+            .phase(Phase::Changes, Some(name), async {
+                let found = find_changes(client, p).await?;
+                let changes = Changes {
+                    upserts: found.changes.upserts(),
+                    deletes: found.changes.deletes(),
+                };
+                run.progress.emit(Event::ChangesFound {
+                    table: name,
+                    changes,
+                });
+                let outcome = format!(
+                    "{} upserts and {} deletes found",
+                    changes.upserts, changes.deletes
+                );
+                Ok((found, outcome))
+            })
+            .await;
+        match found {
             Ok(found) => pending.push(apply::Pending {
                 index,
                 found,
@@ -817,7 +846,7 @@ async fn link_copied(
         .map(|p| p.job.plan.clone())
         .collect();
     let mut warnings = Vec::new();
-    crate::post_load::add_constraints(client, &copied, true, &mut warnings)
+    crate::post_load::add_constraints(client, &copied, true, progress, &mut warnings)
         .await
         .context("adding the CHECK constraints and foreign keys of the tables copied")?;
     for warning in warnings {

@@ -1,11 +1,6 @@
-//! What a sync tells people, scripts and monitoring: a summary per table
-//! in text or JSON, and a Prometheus text file for node_exporter's
-//! textfile collector.
+//! What a sync tells people and scripts: a summary per table in text or
+//! JSON (monitoring gets its series from [`crate::metrics`]).
 
-use std::io::Write as _;
-use std::path::Path;
-
-use anyhow::{Context, Result};
 use serde::Serialize;
 
 /// One table's run.
@@ -54,9 +49,6 @@ pub struct SyncReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<String>,
     pub seconds: f64,
-    /// When the run started, as Unix seconds.
-    #[serde(skip)]
-    pub started_unix: f64,
     /// A `--check`: the counts are the differences found, nothing was
     /// applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -73,7 +65,6 @@ impl SyncReport {
         schema: String,
         tables: Vec<TableOutcome>,
         started: std::time::Instant,
-        started_unix: f64,
     ) -> SyncReport {
         let failed = tables.iter().any(|t| !t.success);
         SyncReport {
@@ -83,7 +74,6 @@ impl SyncReport {
             tables,
             partitions: Vec::new(),
             seconds: started.elapsed().as_secs_f64(),
-            started_unix,
             check: false,
             source_read: "",
         }
@@ -153,100 +143,6 @@ impl SyncReport {
         out.push('\n');
         out
     }
-
-    /// The Prometheus text exposition of the run.
-    pub fn to_metrics(&self) -> String {
-        let mut out = String::new();
-        let labels = |t: &TableOutcome| {
-            format!(
-                "schema=\"{}\",table=\"{}\"",
-                escape_label(&self.schema),
-                escape_label(&t.table)
-            )
-        };
-        let mut family = |name: &str, help: &str, kind: &str, samples: Vec<(String, String)>| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, value) in samples {
-                out.push_str(&format!("{name}{{{labels}}} {value}\n"));
-            }
-        };
-        family(
-            "ferry_sync_last_success_timestamp_seconds",
-            "Unix time of the last successful sync of the table.",
-            "gauge",
-            self.tables
-                .iter()
-                .filter_map(|t| t.last_success_unix.map(|s| (labels(t), format!("{s:.3}"))))
-                .collect(),
-        );
-        family(
-            "ferry_sync_rows",
-            "Rows the last run inserted, updated, deleted, found unchanged or quarantined.",
-            "gauge",
-            self.tables
-                .iter()
-                .flat_map(|t| {
-                    [
-                        ("inserted", t.inserted),
-                        ("updated", t.updated),
-                        ("deleted", t.deleted),
-                        ("unchanged", t.unchanged),
-                        ("rejected", t.rejected),
-                    ]
-                    .map(|(kind, n)| (format!("{},kind=\"{kind}\"", labels(t)), n.to_string()))
-                })
-                .collect(),
-        );
-        family(
-            "ferry_sync_duration_seconds",
-            "Seconds the last run spent on the table.",
-            "gauge",
-            self.tables
-                .iter()
-                .map(|t| (labels(t), format!("{:.3}", t.seconds)))
-                .collect(),
-        );
-        family(
-            "ferry_sync_success",
-            "1 if the last run synced the table, 0 if it failed.",
-            "gauge",
-            self.tables
-                .iter()
-                .map(|t| (labels(t), u8::from(t.success).to_string()))
-                .collect(),
-        );
-        out.push_str(&format!(
-            "# HELP ferry_sync_run_timestamp_seconds Unix time the last run started.\n\
-             # TYPE ferry_sync_run_timestamp_seconds gauge\n\
-             ferry_sync_run_timestamp_seconds {:.3}\n",
-            self.started_unix
-        ));
-        out
-    }
-}
-
-/// Label values escape `\`, `"` and newlines
-/// (<https://prometheus.io/docs/instrumenting/exposition_formats/>).
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Writes `text` to `path` so that a reader sees the old file or the new
-/// one, never half of one: `PATH.tmp`, fsync, rename.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("writing the metrics file {}", path.display()))
 }
 
 #[cfg(test)]
@@ -278,32 +174,9 @@ mod tests {
             tables: vec![table("emails", true), table("we\"ird", false)],
             partitions: Vec::new(),
             seconds: 1.5,
-            started_unix: 1_700_000_000.0,
             check: false,
             source_read: "in place",
         }
-    }
-
-    #[test]
-    fn metrics_hold_every_series_and_parse() {
-        let text = report().to_metrics();
-        for line in text.lines() {
-            if line.starts_with('#') {
-                continue;
-            }
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            value.parse::<f64>().unwrap();
-            assert!(series.starts_with("ferry_sync_"), "{line}");
-        }
-        assert!(
-            text.contains("ferry_sync_rows{schema=\"app\",table=\"emails\",kind=\"inserted\"} 3\n")
-        );
-        assert!(text.contains("ferry_sync_success{schema=\"app\",table=\"we\\\"ird\"} 0\n"));
-        assert!(text.contains(
-            "ferry_sync_last_success_timestamp_seconds{schema=\"app\",table=\"emails\"} 1700000000.000\n"
-        ));
-        assert!(text.contains("# TYPE ferry_sync_duration_seconds gauge\n"));
-        assert!(text.contains("ferry_sync_run_timestamp_seconds 1700000000.000\n"));
     }
 
     #[test]
@@ -316,17 +189,5 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["tables"][0]["inserted"], 3);
         assert_eq!(json["tables"][1]["success"], false);
-    }
-
-    #[test]
-    fn files_are_replaced_whole() {
-        let path = std::env::temp_dir().join(format!("ferry-metrics-{}.prom", std::process::id()));
-        write_atomically(&path, "a 1\n").unwrap();
-        write_atomically(&path, "a 2\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 2\n");
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(".tmp");
-        assert!(!std::path::Path::new(&tmp).exists());
-        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -27,6 +27,7 @@ use ferry_writer::TargetLocator;
 
 use super::spill::{partitions_for, RecordSpill};
 use super::{fair_shares, kind_groups, RowsOutcome, TableCheck, Unconvertible};
+use crate::events::{Event, Phase, Progress};
 use crate::reading::ReadResult;
 
 /// Records of both sides that one partition may hold while it is sorted.
@@ -106,23 +107,34 @@ impl TableCheck {
         jobs: usize,
         rows: u64,
         rejected: &Arc<HashSet<String>>,
+        progress: &Progress,
     ) -> Result<RowsOutcome> {
         let partitions = partitions_for(rows, PARTITION_BUDGET);
         let check = Arc::clone(self);
         let rejected = Arc::clone(rejected);
-        let source_pass =
-            tokio::task::spawn_blocking(move || check.source_records(partitions, jobs, &rejected));
+        let source_progress = progress.clone();
+        let source_pass = tokio::task::spawn_blocking(move || {
+            check.source_records(partitions, jobs, &rejected, &source_progress)
+        });
         let target_pass = self.target_records(client, partitions).await;
         let (source, unconvertible) = source_pass.await.context("the source pass panicked")??;
         let (target, tables) = target_pass?;
 
         let checked = source.rows().max(target.rows());
         let cap = self.max_listed;
-        let found = tokio::task::spawn_blocking(move || merge(source, target, cap))
-            .await
-            .context("the merge panicked")??;
-        let differences = self
-            .listing(client, &found, &tables, unconvertible.listed)
+        let name = Some(self.table.name.as_str());
+        let (found, differences) = progress
+            .phase(Phase::DrillDown, name, async {
+                let (found, differing) =
+                    tokio::task::spawn_blocking(move || merge(source, target, cap))
+                        .await
+                        .context("the merge panicked")??;
+                let differences = self
+                    .listing(client, &found, &tables, unconvertible.listed)
+                    .await?;
+                let outcome = format!("{differing} differing buckets compared row by row");
+                Ok(((found, differences), outcome))
+            })
             .await?;
         Ok(RowsOutcome {
             missing: unconvertible.missing + found.missing.0,
@@ -140,6 +152,7 @@ impl TableCheck {
         partitions: u32,
         jobs: usize,
         rejected: &HashSet<String>,
+        progress: &Progress,
     ) -> Result<(RecordSpill, Unconvertible)> {
         let spill = Mutex::new(RecordSpill::new(partitions, SIDE_MEMORY));
         let unconvertible = Mutex::new(Unconvertible::default());
@@ -147,6 +160,10 @@ impl TableCheck {
             let mut batch = Vec::with_capacity(BATCH);
             let add = |batch: &mut Vec<RowRecord>| {
                 let result = spill.lock().expect("spill lock poisoned").extend(batch);
+                progress.emit(Event::RowsRead {
+                    table: &self.table.name,
+                    rows: batch.len() as u64,
+                });
                 batch.clear();
                 result.context("spilling row digests to a temporary file")
             };
@@ -371,9 +388,11 @@ impl TableCheck {
 /// Ends a read in key order once it is past the last row wanted.
 struct PastLast;
 
-/// Sorts and merges the partitions whose digests differ, one at a time.
-fn merge(mut source: RecordSpill, mut target: RecordSpill, cap: usize) -> Result<Found> {
+/// Sorts and merges the partitions whose digests differ, one at a time;
+/// also says how many did.
+fn merge(mut source: RecordSpill, mut target: RecordSpill, cap: usize) -> Result<(Found, u32)> {
     let mut found = Found::new(cap);
+    let mut differing = 0;
     if source.partition_count() != target.partition_count() {
         bail!("both sides must be split into the same partitions");
     }
@@ -381,6 +400,7 @@ fn merge(mut source: RecordSpill, mut target: RecordSpill, cap: usize) -> Result
         if source.digest(partition) == target.digest(partition) {
             continue;
         }
+        differing += 1;
         let mut from = source
             .take(partition)
             .context("reading spilled row digests")?;
@@ -389,5 +409,5 @@ fn merge(mut source: RecordSpill, mut target: RecordSpill, cap: usize) -> Result
             .context("reading spilled row digests")?;
         reconcile(&mut from, &mut to, &mut |pairing| found.add(pairing));
     }
-    Ok(found)
+    Ok((found, differing))
 }

@@ -20,14 +20,16 @@ use anyhow::{Context, Result};
 use ferry_model::{ChunkRange, PgValue, SourceValueRef, TablePlan, TableSchema};
 use ferry_reader::SourceDb;
 use ferry_verifier::{
-    diff_rows, Difference, DifferenceKind, Mode, RowEntry, Status, TableDiff, TableResult,
-    VerifyReport,
+    diff_rows, Difference, DifferenceKind, Mode, RowEntry, TableDiff, TableResult, VerifyReport,
 };
 use ferry_writer::RowFilter;
 use rayon::prelude::*;
 use tracing::Instrument;
 
-use crate::events::{Observer, Progress};
+/// What [`crate::events::Event::TableVerified`] carries.
+pub use ferry_verifier::{Status, TableResult as TableVerdict};
+
+use crate::events::{thousands, Event, Observer, Phase, Progress};
 use crate::lock_watch::LockWatch;
 use crate::options::VerifyOptions;
 use crate::prepare::{prepare, PlannedTable};
@@ -38,7 +40,9 @@ use crate::row_key::KeyColumns;
 /// Keys looked up in the target per query in sampled mode.
 const LOOKUP_BATCH: usize = 1_000;
 
-/// Compares the target with the source; `observer` hears of waits.
+/// Compares the target with the source; `observer` hears of each table's
+/// phases (schema, counts, digests, drill-down), its rows read and its
+/// result, and of waits.
 pub async fn verify(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Result<VerifyReport> {
     let span = tracing::info_span!("verify", source = %args.source.source.display());
     verify_traced(args, observer).instrument(span).await
@@ -65,6 +69,9 @@ async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Res
         }
     };
     let mut tables = Vec::new();
+    progress.emit(Event::TablesStarted {
+        count: prepared.tables.len(),
+    });
     for table in prepared.tables {
         let check = Arc::new(TableCheck::new(
             prepared.source.path().to_owned(),
@@ -73,9 +80,10 @@ async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Res
         ));
         let table_started = Instant::now();
         let mut result = check
-            .verify(&client, &prepared.source, &mode, args.jobs)
+            .verify(&client, &prepared.source, &mode, args.jobs, &progress)
             .await?;
         result.seconds = table_started.elapsed().as_secs_f64();
+        progress.emit(Event::TableVerified(&result));
         tables.push(result);
     }
     Ok(VerifyReport {
@@ -173,23 +181,38 @@ impl TableCheck {
         source: &SourceDb,
         mode: &Mode,
         jobs: usize,
+        progress: &Progress,
     ) -> Result<TableResult> {
         let plan = &self.plan;
+        let name = Some(self.table.name.as_str());
         let mut result = TableResult::new(
             self.table.name.clone(),
             format!("{}.{}", plan.schema, plan.name),
         );
-        let actual = ferry_writer::inspect_table(client, &plan.schema, &plan.name)
-            .await
-            .with_context(|| format!("inspecting {}.{}", plan.schema, plan.name))?;
-        let Some(actual) = actual else {
+        let actual = progress
+            .phase(Phase::Schema, name, async {
+                let actual = ferry_writer::inspect_table(client, &plan.schema, &plan.name)
+                    .await
+                    .with_context(|| format!("inspecting {}.{}", plan.schema, plan.name))?;
+                let differences = actual
+                    .as_ref()
+                    .map(|actual| ferry_writer::schema_differences(plan, actual));
+                let outcome = match &differences {
+                    None => "missing in the target".to_owned(),
+                    Some(d) if d.is_empty() => "as planned".to_owned(),
+                    Some(d) => format!("{} differences", d.len()),
+                };
+                Ok((actual.zip(differences), outcome))
+            })
+            .await?;
+        let Some((actual, differences)) = actual else {
             result
                 .schema
                 .push("table is missing in the target".to_owned());
             result.status = Status::Fail;
             return Ok(result);
         };
-        result.schema = ferry_writer::schema_differences(plan, &actual);
+        result.schema = differences;
         if matches!(mode, Mode::SchemaOnly) || self.columns_differ(&actual) {
             result.status = if result.schema.is_empty() {
                 Status::Pass
@@ -199,8 +222,19 @@ impl TableCheck {
             return Ok(result);
         }
 
-        result.source_rows = source.row_count(&self.table)?;
-        result.target_rows = ferry_writer::count_rows(client, &plan.schema, &plan.name).await?;
+        (result.source_rows, result.target_rows) = progress
+            .phase(Phase::Count, name, async {
+                let source_rows = source.row_count(&self.table)?;
+                let target_rows =
+                    ferry_writer::count_rows(client, &plan.schema, &plan.name).await?;
+                let outcome = format!(
+                    "{} rows in the source, {} in the target",
+                    thousands(source_rows),
+                    thousands(target_rows)
+                );
+                Ok(((source_rows, target_rows), outcome))
+            })
+            .await?;
         let rejected: Arc<HashSet<String>> =
             ferry_writer::fetch_rejects(client, &plan.schema, &plan.name)
                 .await?
@@ -212,16 +246,27 @@ impl TableCheck {
         // target is expected to lack exactly these.
         result.quarantined = rejected.len() as u64;
 
-        let outcome = match mode {
-            Mode::Sample { rows, seed } if !self.key_positions.is_empty() => {
-                self.sampled(client, source, *rows, *seed, &rejected)
-                    .await?
-            }
-            _ => {
-                let rows = result.source_rows.max(result.target_rows);
-                self.full(client, jobs, rows, &rejected).await?
-            }
-        };
+        let outcome = progress
+            .phase(Phase::Digest, name, async {
+                let outcome = match mode {
+                    Mode::Sample { rows, seed } if !self.key_positions.is_empty() => {
+                        self.sampled(client, source, *rows, *seed, &rejected)
+                            .await?
+                    }
+                    _ => {
+                        let rows = result.source_rows.max(result.target_rows);
+                        self.full(client, jobs, rows, &rejected, progress).await?
+                    }
+                };
+                let differ = outcome.missing + outcome.extra + outcome.changed;
+                let said = format!(
+                    "{} rows compared, {} differ",
+                    thousands(outcome.checked),
+                    thousands(differ)
+                );
+                Ok((outcome, said))
+            })
+            .await?;
         result.checked_rows = outcome.checked;
         result.missing = outcome.missing;
         result.extra = outcome.extra;
