@@ -51,7 +51,8 @@ pub enum Command {
   DATABASE_URL=postgres://localhost/app ferry copy --source app.db --jobs 4
   PGHOST=db.internal PGUSER=app PGDATABASE=app ferry copy --source app.db  # password from ~/.pgpass
   ferry copy --source app.db --schema legacy --tables users,orders --if-exists truncate
-  ferry copy --source app.db --config ferry.toml --on-error quarantine --format json")]
+  ferry copy --source app.db --config ferry.toml --on-error quarantine --format json
+  ferry copy --source app.db --metrics-addr 0.0.0.0:9187 --stall-after 15m  # /metrics, /health")]
     Copy(CopyArgs),
 
     /// Prove the target holds exactly what the source becomes through
