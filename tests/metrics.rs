@@ -373,10 +373,11 @@ fn issue_18_verify_scraped_while_running_and_its_textfile() {
     assert_eq!(sample(&text, "ferry_success"), Some(1.0));
 }
 
-/// An address that cannot be served is a usage error before any work;
-/// a run that never reached a table leaves an earlier textfile alone.
+/// An address that cannot be served, or a textfile in no directory, is a
+/// usage error before any work; a run that never reached a table leaves
+/// an earlier textfile alone.
 #[test]
-fn issue_18_a_taken_address_is_a_usage_error_and_early_failures_keep_the_textfile() {
+fn issue_18_bad_metrics_flags_are_usage_errors_and_early_failures_keep_the_textfile() {
     let source = source(3);
     let db = TestDb::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -409,6 +410,23 @@ fn issue_18_a_taken_address_is_a_usage_error_and_early_failures_keep_the_textfil
     assert_eq!(tables, 0, "nothing may be created before the bind fails");
 
     let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("missing/ferry.prom");
+    let run = ferry(&[
+        "verify",
+        "--source",
+        source_arg,
+        "--target",
+        &db.url,
+        "--metrics-textfile",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("missing is not a directory"),
+        "{}",
+        run.stderr
+    );
+
     let textfile = dir.path().join("sync.prom");
     std::fs::write(&textfile, "earlier 1\n").unwrap();
     let refused = ferry(&[

@@ -47,6 +47,21 @@ impl MetricsOutput {
         if args.metrics_addr.is_none() && args.metrics_textfile.is_none() {
             return Ok(None);
         }
+        if let Some(path) = &args.metrics_textfile {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                return Err(UsageError::new(format!(
+                    "--metrics-textfile {}: {} is not a directory; create it or write the \
+                     file elsewhere",
+                    path.display(),
+                    dir.display()
+                ))
+                .into());
+            }
+        }
         let listener = match &args.metrics_addr {
             Some(addr) => Some(bind(addr)?),
             None => None,
@@ -81,6 +96,8 @@ impl MetricsOutput {
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of file descriptors, say: let some close.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
                 let metrics = Arc::clone(&metrics);
