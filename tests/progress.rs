@@ -81,7 +81,7 @@ fn issue_18_progress_in_a_terminal() {
         &[
             "\u{1b}[",
             "all tables",
-            "ferry: apply: 1 tables in one transaction in ",
+            "ferry: apply: 1 table(s) in one transaction in ",
             "ferry: t: 0 inserted, 0 updated, 0 deleted (reconciled) in ",
         ],
     );
@@ -133,7 +133,7 @@ fn issue_18_progress_in_plain_lines() {
         &[
             "ferry: snapshot: reading the file in place in ",
             "ferry: t changes: 1 upserts and 1 deletes found in ",
-            "ferry: apply: 1 tables in one transaction in ",
+            "ferry: apply: 1 table(s) in one transaction in ",
             "ferry: t: 1 inserted, 0 updated, 1 deleted (reconciled) in ",
         ],
     );

@@ -273,7 +273,7 @@ async fn sync(
     let (applied, apply_code) = progress
         .phase(Phase::Apply, None, async {
             let applied = apply::apply_run(&mut client, &planned, pending, &identity).await;
-            Ok((applied, format!("{tables} tables in one transaction")))
+            Ok((applied, format!("{tables} table(s) in one transaction")))
         })
         .await?;
     outcomes.extend(applied);
