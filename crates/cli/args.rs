@@ -316,7 +316,7 @@ pub struct CopyArgs {
 pub struct MetricsArgs {
     /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health
     /// check on /health while the command runs (port 0: any free port,
-    /// said on stderr).
+    /// said on stderr unless --quiet).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
 
