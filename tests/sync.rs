@@ -200,8 +200,8 @@ fn a_live_application_is_followed_through_three_rounds_of_writes() {
         "ferry_sync_rows{schema=\"public\",table=\"settings\",kind=\"deleted\"} 0",
         "ferry_sync_duration_seconds{schema=\"public\",table=\"events\"}",
         "ferry_sync_success{schema=\"public\",table=\"accounts\"} 1",
-        "# TYPE ferry_sync_run_timestamp_seconds gauge",
-        "ferry_sync_run_timestamp_seconds ",
+        "# TYPE ferry_start_time_seconds gauge",
+        "ferry_start_time_seconds ",
     ] {
         assert!(text.contains(series), "{series} missing from\n{text}");
     }
