@@ -10,7 +10,8 @@
 //!   maintains range-partitioned targets.
 //!
 //! Each takes plain [`options`] and reports what happens through an
-//! [`events::Observer`]; errors carry the types [`exit::exit_code`] maps to
+//! [`events::Observer`] ([`metrics::Metrics`] is one, keeping Prometheus
+//! series of a run); errors carry the types [`exit::exit_code`] maps to
 //! the documented exit codes. A signal handler hands signals to
 //! [`interrupt::on_signal`]. This crate is where the reader, transformer,
 //! writer and verifier meet; none of them knows the others.
