@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferry_engine::config::Config;
+use ferry_engine::exit::UsageError;
 use ferry_engine::options::{
     CompressionMode, CopyOptions, EnsureOptions, Format, GeometryAs, IdentifierMode, IfExists,
     OnError, PartitionsOptions, PlanOptions, PruneOptions, SnapshotMode, SourceOptions,
@@ -95,6 +97,14 @@ synced, 2 on a usage error or a schema change it may not follow, 3 when a table 
   ferry partitions ensure --source app.db --partition emails:received_at:month --now 2024-10-05")]
     Partitions(PartitionsArgs),
 
+    /// Check a ferry.toml and print the settings a command would use.
+    #[command(after_help = "Examples:
+  ferry config check --config ferry.toml
+  ferry config check --config /etc/ferry.toml --source /data/app.db --jobs 8
+
+Exits 0 when the file is valid, 2 when it is not (naming the key).")]
+    Config(ConfigArgs),
+
     /// Print a shell completion script for bash, zsh, fish, elvish or
     /// PowerShell.
     #[command(after_help = "Examples:
@@ -111,6 +121,51 @@ synced, 2 on a usage error or a schema change it may not follow, 3 when a table 
   ferry man | man -l -
   ferry man > /usr/local/share/man/man1/ferry.1")]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the --config file (and plan the SQLite file it or --source
+    /// names, without touching any database), then print the settings
+    /// every command would use, flags and environment applied, with
+    /// passwords hidden. Exit 2 when anything is invalid.
+    Check(ConfigCheckArgs),
+}
+
+/// The settings a command takes, to show what they come to.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Target database [default: `[target]` in the config, else
+    /// DATABASE_URL, else the PG* variables].
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Parallel connections [default: the number of cores, at least 2, or
+    /// `jobs` in the config].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// What a copy does with non-empty target tables [default: refuse, or
+    /// `if_exists` in the config].
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub if_exists: Option<IfExists>,
+
+    /// What to do with a value that cannot become its column's type
+    /// [default: abort, or `on_error` in the config].
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_error: Option<OnError>,
 }
 
 #[derive(Debug, Args)]
@@ -137,9 +192,9 @@ pub struct EnsureArgs {
     pub source: SourceArgs,
 
     /// Target database (libpq URL or key=value string) [default:
-    /// DATABASE_URL, else the PG* variables, as psql; see the README's
-    /// "Connecting"].
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    /// `[target]` in the config, else DATABASE_URL, else the PG*
+    /// variables, as psql; see the README's "Connecting"].
+    #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
     /// Intervals to create past the one holding --now.
@@ -157,9 +212,9 @@ pub struct PruneArgs {
     pub source: SourceArgs,
 
     /// Target database (libpq URL or key=value string) [default:
-    /// DATABASE_URL, else the PG* variables, as psql; see the README's
-    /// "Connecting"].
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    /// `[target]` in the config, else DATABASE_URL, else the PG*
+    /// variables, as psql; see the README's "Connecting"].
+    #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
     /// Retention: drop leaves whose rows are all older than this; 90d,
@@ -180,12 +235,15 @@ pub struct PruneArgs {
 /// and `plan`.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// SQLite database file to read (opened read-only; never modified).
+    /// SQLite database file to read (opened read-only; never modified)
+    /// [default: `source` in the config; `ferry partitions` reads it only
+    /// when given here, and plans from the config and the target without].
     #[arg(long, value_name = "FILE")]
-    pub source: PathBuf,
+    pub source: Option<PathBuf>,
 
-    /// TOML file with per-table and per-column settings (types, renames,
-    /// lossy repairs). See the README's "Configuration" section.
+    /// ferry.toml: target, tables, jobs, partitioning, types, renames,
+    /// sync strategies and more, for every command; a flag wins over it.
+    /// Only read when given. See the README's "Configuration" section.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -194,11 +252,13 @@ pub struct SourceArgs {
     #[arg(long, value_name = "NAME")]
     pub schema: Option<String>,
 
-    /// Only these tables (comma-separated SQLite names).
+    /// Only these tables (comma-separated SQLite names) [default:
+    /// `include` in the config, else every table].
     #[arg(long, value_delimiter = ',', value_name = "TABLES")]
     pub tables: Vec<String>,
 
-    /// Every table except these (comma-separated SQLite names).
+    /// Every table except these (comma-separated SQLite names) [default:
+    /// `exclude` in the config].
     #[arg(long, value_delimiter = ',', value_name = "TABLES")]
     pub exclude: Vec<String>,
 
@@ -259,18 +319,21 @@ pub struct CopyArgs {
     pub storage: StorageArgs,
 
     /// Target database as a libpq URL or key=value string [default:
-    /// DATABASE_URL, else libpq's PG* variables, service file, ~/.pgpass
-    /// and defaults, as psql]; TLS follows `sslmode` (disable, allow,
-    /// prefer, require, verify-ca, verify-full).
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    /// `[target]` in the config, else DATABASE_URL, else libpq's PG*
+    /// variables, service file, ~/.pgpass and defaults, as psql]; TLS
+    /// follows `sslmode` (disable, allow, prefer, require, verify-ca,
+    /// verify-full).
+    #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
-    /// Parallel chunk copies (reader threads and Postgres connections).
-    #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
-    pub jobs: usize,
+    /// Parallel chunk copies (reader threads and Postgres connections)
+    /// [default: the number of cores, at least 2, or `jobs` in the config].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 
-    /// What to do when a target table already holds rows. Without it, ferry
-    /// refuses to touch non-empty tables. `resume` continues a stopped copy.
+    /// What to do when a target table already holds rows. Without it (or
+    /// `if_exists` in the config), ferry refuses to touch non-empty
+    /// tables. `resume` continues a stopped copy.
     #[arg(long, value_enum, value_name = "ACTION")]
     pub if_exists: Option<IfExists>,
 
@@ -281,7 +344,8 @@ pub struct CopyArgs {
 
     /// Resume even though the source changed since the copy started (rows
     /// changed meanwhile may be missing or stale; verify afterwards).
-    #[arg(long, requires = "if_exists")]
+    /// Needs --if-exists (or `if_exists` in the config).
+    #[arg(long)]
     pub allow_changed_source: bool,
 
     /// How to read one point-in-time state of a source that may be written
@@ -360,9 +424,9 @@ pub struct SyncArgs {
     pub storage: StorageArgs,
 
     /// Target database (libpq URL or key=value string) [default:
-    /// DATABASE_URL, else the PG* variables, as psql; see the README's
-    /// "Connecting"].
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    /// `[target]` in the config, else DATABASE_URL, else the PG*
+    /// variables, as psql; see the README's "Connecting"].
+    #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
     /// Follow columns added in the source: add them in Postgres (with
@@ -409,9 +473,10 @@ pub struct SyncArgs {
     pub snapshot: SnapshotMode,
 
     /// Parallel connections for the first copy of a table, and threads
-    /// reading the source to compare it.
-    #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
-    pub jobs: usize,
+    /// reading the source to compare it [default: the number of cores, at
+    /// least 2, or `jobs` in the config].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
@@ -423,9 +488,9 @@ pub struct VerifyArgs {
     pub source: SourceArgs,
 
     /// Target database (libpq URL or key=value string) [default:
-    /// DATABASE_URL, else the PG* variables, as psql; see the README's
-    /// "Connecting"].
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    /// `[target]` in the config, else DATABASE_URL, else the PG*
+    /// variables, as psql; see the README's "Connecting"].
+    #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
     /// Check the target's tables, columns, types, keys and indexes against
@@ -452,9 +517,10 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Reader threads for the source side of a full check.
-    #[arg(long, short = 'j', default_value_t = default_jobs(), value_name = "N")]
-    pub jobs: usize,
+    /// Reader threads for the source side of a full check [default: the
+    /// number of cores, at least 2, or `jobs` in the config].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
@@ -508,23 +574,71 @@ pub struct PlanArgs {
     pub emit_config: Option<PathBuf>,
 }
 
-/// The engine's target: `--target` or `DATABASE_URL` as given, else the
-/// empty string, which ferry-writer resolves from libpq's environment
-/// variables and defaults alone.
-fn target(given: &Option<String>) -> String {
-    given.clone().unwrap_or_default()
+/// Where a setting came from, for `ferry config check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Config,
+    Env,
+    Default,
 }
 
-fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+/// The flag, else the config, else the default: the one precedence of
+/// every setting.
+pub fn pick<T>(flag: Option<T>, config: Option<T>, default: impl FnOnce() -> T) -> (T, Origin) {
+    match (flag, config) {
+        (Some(value), _) => (value, Origin::Flag),
+        (None, Some(value)) => (value, Origin::Config),
+        (None, None) => (default(), Origin::Default),
+    }
 }
 
-// What the command line asked for, as the engine's options.
+/// The engine's target: `--target`, else `[target]` in the config, else
+/// `DATABASE_URL`, else the empty string, which ferry-writer resolves from
+/// libpq's environment variables and defaults alone. Whatever the chosen
+/// one leaves unset, libpq's service file, `PG*` variables and
+/// `~/.pgpass` fill in.
+pub fn target(flag: &Option<String>, config: &Config) -> (String, Origin) {
+    let (chosen, origin) = pick(flag.clone(), config.target.clone(), || {
+        std::env::var("DATABASE_URL").unwrap_or_default()
+    });
+    match origin {
+        Origin::Default if !chosen.is_empty() => (chosen, Origin::Env),
+        _ => (chosen, origin),
+    }
+}
+
+/// `--jobs`, else `jobs` in the config, else the number of cores (at
+/// least 2).
+pub fn jobs(flag: Option<usize>, config: &Config) -> (usize, Origin) {
+    pick(flag, config.jobs, || {
+        std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+    })
+}
+
+// What the command line asked for, over the config, as the engine's
+// options.
 
 impl SourceArgs {
-    pub fn options(&self) -> SourceOptions {
+    /// The options, the SQLite file from `--source` or the config.
+    pub fn options(&self, config: &Config) -> Result<SourceOptions, UsageError> {
+        let source = self.source.clone().or_else(|| config.source.clone());
+        let Some(source) = source else {
+            return Err(UsageError::new(
+                "no source: give --source FILE, or source = \"FILE\" in the --config file",
+            ));
+        };
+        Ok(SourceOptions {
+            source,
+            ..self.without_source()
+        })
+    }
+
+    /// The options with the SQLite file only when `--source` names one:
+    /// `ferry partitions` plans from the config and the target otherwise.
+    pub fn without_source(&self) -> SourceOptions {
         SourceOptions {
-            source: self.source.clone(),
+            source: self.source.clone().unwrap_or_default(),
             config: self.config.clone(),
             schema: self.schema.clone(),
             tables: self.tables.iter().map(|t| t.trim().to_owned()).collect(),
@@ -547,28 +661,34 @@ impl StorageArgs {
 }
 
 impl CopyArgs {
-    pub fn options(&self) -> CopyOptions {
-        CopyOptions {
-            source: self.source.options(),
+    pub fn options(&self, config: &Config) -> Result<CopyOptions, UsageError> {
+        let if_exists = self.if_exists.or(config.if_exists);
+        if self.allow_changed_source && if_exists.is_none() {
+            return Err(UsageError::new(
+                "--allow-changed-source needs --if-exists resume (or if_exists in the config)",
+            ));
+        }
+        Ok(CopyOptions {
+            source: self.source.options(config)?,
             storage: self.storage.options(),
-            target: target(&self.target),
-            jobs: self.jobs,
-            if_exists: self.if_exists,
+            target: target(&self.target, config).0,
+            jobs: jobs(self.jobs, config).0,
+            if_exists,
             on_error: self.on_error,
             allow_changed_source: self.allow_changed_source,
             snapshot: self.snapshot,
             retries: self.retries,
             chunk_rows: self.chunk_rows,
-        }
+        })
     }
 }
 
 impl SyncArgs {
-    pub fn options(&self) -> SyncOptions {
-        SyncOptions {
-            source: self.source.options(),
+    pub fn options(&self, config: &Config) -> Result<SyncOptions, UsageError> {
+        Ok(SyncOptions {
+            source: self.source.options(config)?,
             storage: self.storage.options(),
-            target: target(&self.target),
+            target: target(&self.target, config).0,
             allow_schema_changes: self.allow_schema_changes,
             on_error: self.on_error,
             check: self.check,
@@ -576,34 +696,34 @@ impl SyncArgs {
             wait: self.wait,
             format: self.format,
             snapshot: self.snapshot,
-            jobs: self.jobs,
-        }
+            jobs: jobs(self.jobs, config).0,
+        })
     }
 }
 
 impl VerifyArgs {
-    pub fn options(&self) -> VerifyOptions {
-        VerifyOptions {
-            source: self.source.options(),
-            target: target(&self.target),
+    pub fn options(&self, config: &Config) -> Result<VerifyOptions, UsageError> {
+        Ok(VerifyOptions {
+            source: self.source.options(config)?,
+            target: target(&self.target, config).0,
             schema_only: self.schema_only,
             full: self.full,
             max_listed: self.max_listed,
             sample: self.sample,
             seed: self.seed,
-            jobs: self.jobs,
-        }
+            jobs: jobs(self.jobs, config).0,
+        })
     }
 }
 
 impl PlanArgs {
-    pub fn options(&self) -> PlanOptions {
-        PlanOptions {
-            source: self.source.options(),
+    pub fn options(&self, config: &Config) -> Result<PlanOptions, UsageError> {
+        Ok(PlanOptions {
+            source: self.source.options(config)?,
             storage: self.storage.options(),
             profile: self.profile,
             stored_types: self.emit_config.is_some(),
-        }
+        })
     }
 }
 
@@ -619,23 +739,44 @@ impl Command {
                 PartitionsCommand::Ensure(_) => "ferry partitions ensure",
                 PartitionsCommand::Prune(_) => "ferry partitions prune",
             },
-            Command::Plan(_) | Command::Completions { .. } | Command::Man => "ferry",
+            Command::Plan(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
+                "ferry"
+            }
         }
+    }
+
+    /// The `--config` file given, if any.
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        let source = match self {
+            Command::Copy(args) => &args.source,
+            Command::Verify(args) => &args.source,
+            Command::Sync(args) => &args.source,
+            Command::Plan(args) => &args.source,
+            Command::Partitions(args) => match &args.command {
+                PartitionsCommand::Ensure(args) => &args.source,
+                PartitionsCommand::Prune(args) => &args.source,
+            },
+            Command::Config(args) => match &args.command {
+                ConfigCommand::Check(args) => &args.source,
+            },
+            Command::Completions { .. } | Command::Man => return None,
+        };
+        source.config.as_deref()
     }
 }
 
 impl PartitionsArgs {
-    pub fn options(&self) -> PartitionsOptions {
+    pub fn options(&self, config: &Config) -> PartitionsOptions {
         match &self.command {
             PartitionsCommand::Ensure(args) => PartitionsOptions::Ensure(EnsureOptions {
-                source: args.source.options(),
-                target: target(&args.target),
+                source: args.source.without_source(),
+                target: target(&args.target, config).0,
                 ahead: args.ahead,
                 now: args.now.clone(),
             }),
             PartitionsCommand::Prune(args) => PartitionsOptions::Prune(PruneOptions {
-                source: args.source.options(),
-                target: target(&args.target),
+                source: args.source.without_source(),
+                target: target(&args.target, config).0,
                 older_than: args.older_than.clone(),
                 now: args.now.clone(),
                 dry_run: args.dry_run,

@@ -7,6 +7,7 @@
 //! codes (see [`ferry_engine`] for the jobs themselves).
 
 mod args;
+mod config_check;
 mod emit_config;
 mod failure;
 mod metrics;
@@ -25,7 +26,9 @@ use ferry_engine::events::{Observer, Observers};
 use ferry_engine::exit;
 use ferry_engine::options::Format;
 
-use crate::args::{Cli, Command, LogFormat, MetricsArgs, ReportFormat};
+use ferry_engine::config::Config;
+
+use crate::args::{Cli, Command, ConfigCommand, LogFormat, MetricsArgs, ReportFormat};
 use crate::metrics::MetricsOutput;
 use crate::progress::Progress;
 
@@ -81,11 +84,16 @@ const VERSION: &str = env!("FERRY_VERSION");
 
 /// Runs the command; returns what to print on stdout and the exit code.
 fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
+    let config = Config::load(cli.command.config_path())?;
+    scrub::add(config.secrets());
+    // Where lock waits are looked for: the schema the command works in.
+    let schema = |flag: &Option<String>| flag.clone().or_else(|| config.schema.clone());
     match &cli.command {
         Command::Plan(args) => {
-            let plan = ferry_engine::plan::plan(&args.options())?;
+            let options = args.options(&config)?;
+            let plan = ferry_engine::plan::plan(&options)?;
             if let Some(path) = &args.emit_config {
-                let text = emit_config::render(&args.source.source, &plan.widenings);
+                let text = emit_config::render(&options.source.source, &plan.widenings);
                 emit_config::write(path, &text)?;
                 scrub::say!(
                     "ferry: wrote {} with the types of {}",
@@ -107,18 +115,25 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
                 .context("rendering the manual page")?;
             Ok((String::from_utf8_lossy(&page).into_owned(), exit::OK))
         }
+        Command::Config(args) => match &args.command {
+            ConfigCommand::Check(args) => Ok((config_check::check(args, &config)?, exit::OK)),
+        },
         Command::Partitions(args) => Ok((
-            runtime(1)?.block_on(ferry_engine::partitions::partitions(&args.options()))?,
+            runtime(1)?.block_on(ferry_engine::partitions::partitions(&args.options(&config)))?,
             exit::OK,
         )),
         Command::Copy(args) => {
-            let options = args.options();
-            let runtime = runtime(args.jobs)?;
+            let options = args.options(&config)?;
+            let runtime = runtime(options.jobs)?;
             let (observer, metrics) = observe(cli, &args.metrics, "copy", &runtime)?;
             let copied = runtime.block_on(async {
                 let copied = ferry_engine::copy::copy(&options, observer).await;
-                ferry_engine::locks::explain(copied, &options.target, args.source.schema.as_deref())
-                    .await
+                ferry_engine::locks::explain(
+                    copied,
+                    &options.target,
+                    schema(&args.source.schema).as_deref(),
+                )
+                .await
             });
             let mut report = finish(metrics.as_ref(), copied, |_| true)?;
             report.ferry_version = VERSION.to_owned();
@@ -129,13 +144,17 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             Ok((output, exit::OK))
         }
         Command::Sync(args) => {
-            let runtime = runtime(args.jobs)?;
-            let options = args.options();
+            let options = args.options(&config)?;
+            let runtime = runtime(options.jobs)?;
             let (observer, metrics) = observe(cli, &args.metrics, "sync", &runtime)?;
             let synced = runtime.block_on(async {
                 let synced = ferry_engine::sync::run(&options, observer).await;
-                ferry_engine::locks::explain(synced, &options.target, args.source.schema.as_deref())
-                    .await
+                ferry_engine::locks::explain(
+                    synced,
+                    &options.target,
+                    schema(&args.source.schema).as_deref(),
+                )
+                .await
             });
             // An interrupted run leaves source passes reading on blocking
             // threads; the process is about to exit, so do not wait for them.
@@ -154,15 +173,15 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
             Ok((text, synced.code))
         }
         Command::Verify(args) => {
-            let options = args.options();
-            let runtime = runtime(args.jobs)?;
+            let options = args.options(&config)?;
+            let runtime = runtime(options.jobs)?;
             let (observer, metrics) = observe(cli, &args.metrics, "verify", &runtime)?;
             let verified = runtime.block_on(async {
                 let verified = ferry_engine::verify::verify(&options, observer).await;
                 ferry_engine::locks::explain(
                     verified,
                     &options.target,
-                    args.source.schema.as_deref(),
+                    schema(&args.source.schema).as_deref(),
                 )
                 .await
             });

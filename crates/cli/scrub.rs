@@ -4,24 +4,23 @@
 //! [`ferry_writer::redact_url`]; this is the second line of defence, for
 //! text ferry does not control (a library's error, a log line, clap
 //! quoting a misplaced argument): every string that may be a password in
-//! a target given on the command line or in `DATABASE_URL`, and
-//! `PGPASSWORD`, is replaced by `***` in stderr output, at any verbosity,
-//! even when the target could not be parsed.
+//! a target given on the command line, in `DATABASE_URL` or in the
+//! config's `[target]`, and `PGPASSWORD`, is replaced by `***` in stderr
+//! output, at any verbosity, even when the target could not be parsed.
 
 use std::io::{self, Write};
-use std::sync::OnceLock;
+use std::sync::RwLock;
 
 /// Candidate passwords shorter than this are only hidden inside the
 /// target itself (by `redact_url`): scrubbing every `pw` or `a` from all
 /// output would garble messages without protecting anything real.
 const MIN_SCRUBBED: usize = 3;
 
-static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Collects the secrets of every target in `args` (`--target URL`,
 /// `--target=URL`; with `all`, every argument, for errors about the
-/// command line itself), of `DATABASE_URL`, and `PGPASSWORD`. The first
-/// call wins.
+/// command line itself), of `DATABASE_URL`, and `PGPASSWORD`.
 pub fn install(args: &[String], all: bool) {
     let mut texts: Vec<&str> = Vec::new();
     let mut next_is_target = false;
@@ -35,23 +34,33 @@ pub fn install(args: &[String], all: bool) {
     }
     let env = std::env::var("DATABASE_URL").ok();
     texts.extend(env.as_deref());
-    let mut secrets: Vec<String> = texts
+    let secrets: Vec<String> = texts
         .iter()
         .flat_map(|text| ferry_writer::secrets(text))
         // PGPASSWORD is a password whole, as libpq reads it.
         .chain(std::env::var("PGPASSWORD").ok())
-        .filter(|s| s.chars().count() >= MIN_SCRUBBED)
         .collect();
+    add(secrets);
+}
+
+/// Adds secrets found later (the config's `[target]` password).
+pub fn add(found: impl IntoIterator<Item = String>) {
+    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    secrets.extend(
+        found
+            .into_iter()
+            .filter(|s| s.chars().count() >= MIN_SCRUBBED),
+    );
     // Longest first, so a secret containing another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     secrets.dedup();
-    let _ = SECRETS.set(secrets);
 }
 
 /// `text` with every installed secret replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let mut out = text.to_owned();
-    for secret in SECRETS.get().map_or(&[][..], Vec::as_slice) {
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    for secret in secrets.iter() {
         if out.contains(secret.as_str()) {
             out = out.replace(secret.as_str(), "***");
         }

@@ -20,7 +20,7 @@
 // the only unsafe code, each allowed where it stands.
 #![deny(unsafe_code)]
 
-mod config;
+pub mod config;
 pub mod copy;
 pub mod events;
 pub mod exit;
@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod options;
 mod parallel;
 mod partition_config;
+mod partition_targets;
 mod partitioning;
 pub mod partitions;
 mod pipeline;

@@ -10,14 +10,18 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default)]
 pub struct SourceOptions {
     /// SQLite database file to read (opened read-only; never modified).
+    /// `partitions ensure` and `prune` take an empty path to plan from the
+    /// config and the target alone.
     pub source: PathBuf,
-    /// TOML file with per-table and per-column settings.
+    /// ferry.toml, whose settings apply where a field here is unset.
     pub config: Option<PathBuf>,
     /// Postgres schema [default: public, or `schema` in the config].
     pub schema: Option<String>,
-    /// Only these tables (SQLite names); empty means every table.
+    /// Only these tables (SQLite names); empty means the config's
+    /// `include`, else every table.
     pub tables: Vec<String>,
-    /// Every table except these (SQLite names).
+    /// Every table except these (SQLite names); empty means the config's
+    /// `exclude`.
     pub exclude: Vec<String>,
     /// How to name tables and columns in Postgres.
     pub identifiers: Option<IdentifierMode>,
@@ -204,8 +208,9 @@ pub enum CompressionMode {
     Default,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum IfExists {
     /// Empty the existing tables, then load.
     Truncate,

@@ -24,7 +24,8 @@ use ferry_writer::TargetLeaf;
 use tokio_postgres::Client;
 
 use crate::exit::UsageError;
-use crate::options::{EnsureOptions, PartitionsOptions, PruneOptions};
+use crate::options::{EnsureOptions, PartitionsOptions, PruneOptions, SourceOptions};
+use crate::partition_targets::plans_from_config;
 use crate::partitioning::{interval_start, next_start, time_leaf, width_leaf};
 use crate::prepare::{prepare, PlannedTable};
 
@@ -38,7 +39,7 @@ pub async fn partitions(args: &PartitionsOptions) -> Result<String> {
 }
 
 /// The plans ferry maintains: range-partitioned ones.
-fn ranged(tables: &[PlannedTable]) -> impl Iterator<Item = &TablePlan> {
+pub(crate) fn ranged(tables: &[PlannedTable]) -> impl Iterator<Item = &TablePlan> {
     tables.iter().map(|t| &t.plan).filter(|p| {
         p.partition.as_ref().is_some_and(|p| {
             matches!(
@@ -49,16 +50,26 @@ fn ranged(tables: &[PlannedTable]) -> impl Iterator<Item = &TablePlan> {
     })
 }
 
-/// [`ranged`], which must find one.
-fn range_plans(tables: &[PlannedTable]) -> Result<Vec<&TablePlan>> {
-    let found: Vec<&TablePlan> = ranged(tables).collect();
-    if found.is_empty() {
+/// The range-partitioned plans to maintain, and a line for each table
+/// skipped: planned from the SQLite file as the copy did when `--source`
+/// is given, else from the config and the target's catalog alone.
+async fn maintained(
+    client: &Client,
+    args: &SourceOptions,
+) -> Result<(Vec<TablePlan>, Vec<String>)> {
+    if args.source.as_os_str().is_empty() {
+        let found = plans_from_config(client, args).await?;
+        return Ok((found.plans, found.skipped));
+    }
+    let prepared = prepare(args)?;
+    let plans: Vec<TablePlan> = ranged(&prepared.tables).cloned().collect();
+    if plans.is_empty() {
         return Err(UsageError::new(
             "no table is range-partitioned: give the same --config or --partition as the copy",
         )
         .into());
     }
-    Ok(found)
+    Ok((plans, Vec::new()))
 }
 
 /// Bounds are compared as Postgres prints them back, which depends on
@@ -89,24 +100,24 @@ fn column_type(plan: &TablePlan, column: &str) -> PgType {
 
 async fn ensure(args: &EnsureOptions) -> Result<Vec<String>> {
     let today = today(args.now.as_deref())?;
-    let prepared = prepare(&args.source)?;
     let mut client = connect(&args.target).await?;
-    range_plans(&prepared.tables)?;
-    ensure_leaves(&mut client, &prepared.tables, today, args.ahead).await
+    let (plans, mut lines) = maintained(&client, &args.source).await?;
+    lines.extend(ensure_leaves(&mut client, plans.iter(), today, args.ahead).await?);
+    Ok(lines)
 }
 
-/// Creates the range leaves the range-partitioned `tables` need as of
+/// Creates the range leaves the range-partitioned `plans` need as of
 /// `today` (unix days) and `ahead` intervals after, and moves rows out of
 /// DEFAULT into the leaves that now exist for them; `ferry sync` calls it
 /// after applying its changes. One line per action.
-pub(crate) async fn ensure_leaves(
+pub(crate) async fn ensure_leaves<'a>(
     client: &mut Client,
-    tables: &[PlannedTable],
+    plans: impl Iterator<Item = &'a TablePlan>,
     today: i64,
     ahead: u32,
 ) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    for plan in ranged(tables) {
+    for plan in plans {
         let partition = plan
             .partition
             .as_ref()
@@ -301,10 +312,9 @@ async fn prune(args: &PruneOptions) -> Result<Vec<String>> {
     let retention = Retention::parse(&args.older_than)?;
     let today = today(args.now.as_deref())?;
     let cutoff = retention.before(today);
-    let prepared = prepare(&args.source)?;
     let mut client = connect(&args.target).await?;
-    let mut lines = Vec::new();
-    for plan in range_plans(&prepared.tables)? {
+    let (plans, mut lines) = maintained(&client, &args.source).await?;
+    for plan in &plans {
         let partition = plan
             .partition
             .as_ref()

@@ -19,6 +19,8 @@ pub struct Plan {
     /// With [`PlanOptions::stored_types`]: the columns whose stored values
     /// call for another type than the declared one's.
     pub widenings: Vec<Widening>,
+    /// Each table planned, as `source → schema.target`.
+    pub tables: Vec<String>,
 }
 
 /// Plans the copy of the source, touching no database.
@@ -34,6 +36,10 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
     }
     let storage = crate::storage::planned(&args.storage, &prepared.config);
     let plans: Vec<TablePlan> = prepared.tables.iter().map(|t| t.plan.clone()).collect();
+    let tables = plans
+        .iter()
+        .map(|p| format!("{} → {}.{}", p.source_name, p.schema, p.name))
+        .collect();
     out.push_str(&ferry_writer::plan_script(&plans, &storage));
     out.push_str(&crate::sync::plan_comments(&prepared)?);
     let widenings = if args.stored_types {
@@ -56,6 +62,7 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
         return Ok(Plan {
             text: out,
             widenings,
+            tables,
         });
     }
     for PlannedTable {
@@ -81,5 +88,6 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
     Ok(Plan {
         text: out,
         widenings,
+        tables,
     })
 }

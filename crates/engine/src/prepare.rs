@@ -74,7 +74,18 @@ pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepar
             .retain(|t| !owned.iter().any(|o| o.name == t.name));
         schema.skipped.extend(owned);
     }
-    let tables = select_tables(&schema, &args.tables, &args.exclude)?;
+    // A list on the command line replaces the config's, not adds to it.
+    let only = if args.tables.is_empty() {
+        &config.include
+    } else {
+        &args.tables
+    };
+    let exclude = if args.exclude.is_empty() {
+        &config.exclude
+    } else {
+        &args.exclude
+    };
+    let tables = select_tables(&schema, only, exclude)?;
     let mut overrides = config.overrides.clone();
     crate::partition_config::apply_partition_flags(&schema, &args.partition, &mut overrides)?;
     let identifiers = args
@@ -189,7 +200,10 @@ fn select_tables(
         .map(|t| t.name.clone())
         .collect();
     if tables.is_empty() {
-        return Err(UsageError::new("no table to copy: check --tables and --exclude").into());
+        return Err(UsageError::new(
+            "no table to copy: check --tables and --exclude (or include and exclude in the config)",
+        )
+        .into());
     }
     Ok(tables)
 }

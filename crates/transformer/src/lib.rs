@@ -103,6 +103,7 @@ mod stored;
 pub use coerce::coerce;
 pub use error::{CoerceError, TransformError};
 pub use mapping::{map_type, Mapping};
+pub use names::target_name;
 pub use options::{ColumnOverride, IdentifierCase, PlanOptions, TableOverride};
 pub use partition::{PartitionSpec, SpecOrigin, MAX_HASH_LEAVES};
 pub use plan::plan_tables;

@@ -18,6 +18,14 @@ pub(crate) fn fold(name: &str, case: IdentifierCase) -> String {
     }
 }
 
+/// The Postgres name a source table or column gets without its source at
+/// hand: `rename` as given, else the name folded; cut to 63 bytes. The
+/// planner gives the same name (and warns when it cuts).
+pub fn target_name(source: &str, rename: Option<&str>, case: IdentifierCase) -> String {
+    let name = rename.map_or_else(|| fold(source, case), str::to_owned);
+    truncate(&name, MAX_IDENTIFIER_BYTES).to_owned()
+}
+
 /// Cuts a name to at most `max` bytes at a character boundary.
 pub(crate) fn truncate(name: &str, max: usize) -> &str {
     if name.len() <= max {

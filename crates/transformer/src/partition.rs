@@ -47,7 +47,7 @@ pub enum SpecOrigin {
 
 impl PartitionSpec {
     /// The config key or flag an error about `key` should name.
-    fn location(&self, table: &str, key: &str) -> String {
+    pub fn location(&self, table: &str, key: &str) -> String {
         match &self.origin {
             SpecOrigin::Config => {
                 format!("ferry.toml: [tables.{}] partition.{key}", toml_key(table))

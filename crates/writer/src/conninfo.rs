@@ -101,6 +101,36 @@ pub(crate) fn parse(text: &str) -> Result<Given, String> {
     }
 }
 
+/// `text` (a URL or key=value string, possibly empty) with `extra`
+/// keywords set over it, as one key=value string; `text` itself when
+/// there is nothing to add. This is how ferry.toml's `[target]` becomes a
+/// target: `url` plus libpq fields, a later keyword replacing an earlier
+/// one as in libpq.
+///
+/// # Errors
+///
+/// What is wrong with `text`, or an unknown keyword in `extra`, with how
+/// to write it instead; a password is never quoted.
+pub fn target_with(text: &str, extra: &[(String, String)]) -> Result<String, String> {
+    let mut given = parse(text)?;
+    if extra.is_empty() {
+        return Ok(text.to_owned());
+    }
+    for (name, value) in extra {
+        store(&mut given, name, value.clone())?;
+    }
+    Ok(given
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{name}='{}'",
+                value.replace('\\', "\\\\").replace('\'', "\\'")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
 /// The length of the `postgresql://` or `postgres://` that starts `text`.
 fn uri_prefix(text: &str) -> Option<usize> {
     ["postgresql://", "postgres://"]
@@ -388,6 +418,42 @@ mod tests {
             .collect();
         pairs.sort();
         pairs
+    }
+
+    #[test]
+    fn fields_join_a_target_and_read_back_the_same() {
+        let extra = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let text = target_with(
+            "postgres://app@db:6432/prod?sslmode=require",
+            &extra(&[("password", "it's a \\ pw"), ("sslmode", "verify-full")]),
+        )
+        .unwrap();
+        assert_eq!(
+            parsed(&text),
+            pairs(&[
+                ("user", "app"),
+                ("host", "db"),
+                ("port", "6432"),
+                ("dbname", "prod"),
+                ("password", "it's a \\ pw"),
+                ("sslmode", "verify-full"),
+            ])
+        );
+        assert_eq!(
+            parsed(&target_with("", &extra(&[("host", "/tmp"), ("dbname", "a b")])).unwrap()),
+            pairs(&[("host", "/tmp"), ("dbname", "a b")])
+        );
+        assert_eq!(target_with("postgres:///x", &[]).unwrap(), "postgres:///x");
+        let err = target_with("", &extra(&[("hots", "db")])).unwrap_err();
+        assert!(
+            err.contains("\"hots\" is not a libpq connection option"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub use ferry_copy_codec::{decode_value, CodecError, CopyEncoder};
 pub use connect::{
     connect, set_default_application_name, set_lock_timeout, DEFAULT_CONNECT_TIMEOUT,
 };
+pub use conninfo::target_with;
 pub use ddl::{
     constraint_steps, create_schema_sql, create_table_sql, drop_table_sql, plan_script,
     post_load_steps, rejects_table_sql, set_logged_step, truncate_table_sql, Leaves, Step,
@@ -119,13 +120,14 @@ pub use ledger::{
     pending_chunks, register_copy, requeue_lost_unlogged, unlock_copy, unlogged_tables, CopyRecord,
     NewCopy, PlannedChunk,
 };
+pub use libpq::describe_target;
 pub use load::{
     create_table, ensure_rejects_table, record_sync_rejects, reject_json, run_step, step_done,
     table_state, trusted_rejects_table, ChunkCopy, ClaimedChunk, TableState,
 };
 pub use locate::{fetch_located, stream_located_rows, OnLocatedRow, TargetLocator};
 pub use locks::{blocking_sessions, lock_waits, BlockingSession, LockWait};
-pub use partition_catalog::{list_leaves, TargetLeaf};
+pub use partition_catalog::{list_leaves, partition_key, PartitionKey, TargetLeaf};
 pub use partition_ddl::{
     attach_leaf_sql, bound_sql, comment_leaf_sql, create_detached_leaf_sql, create_leaf_sql,
     detach_leaf_sql, leaf_comment, move_rows_sql, partitioned_suffix, partitions_lock_key,

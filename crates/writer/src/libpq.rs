@@ -121,6 +121,31 @@ pub(crate) fn resolve(text: &str, env: &Environment) -> Result<Resolved, Problem
     settings.derive(env)
 }
 
+/// Where `text` would connect, resolved in this process's environment as
+/// [`crate::connect`] resolves it, without connecting: `host=… port=…
+/// user=… dbname=…` and where the password comes from (never the
+/// password), for `ferry config check`.
+///
+/// # Errors
+///
+/// What is wrong with the target or the settings it gathers, as
+/// [`crate::connect`] would report it.
+pub fn describe_target(text: &str) -> Result<String, String> {
+    let resolved =
+        resolve(text, &Environment::from_process()).map_err(|problem| match problem {
+            Problem::Syntax(reason) | Problem::Settings(reason) => reason,
+        })?;
+    let password = resolved
+        .endpoints
+        .first()
+        .and_then(|e| e.password.as_ref())
+        .map_or_else(
+            || "no password".to_owned(),
+            |p| format!("password {}", p.origin),
+        );
+    Ok(format!("{}; {password}", resolved.summary()))
+}
+
 /// Keyword → setting, after the target, the service and the environment.
 struct Settings {
     map: HashMap<&'static str, Setting>,

@@ -85,6 +85,55 @@ pub async fn list_leaves(
     ))
 }
 
+/// How a partitioned table is partitioned, as the catalogs say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionKey {
+    /// `r` (range), `l` (list) or `h` (hash): `pg_partitioned_table.partstrat`.
+    pub strategy: char,
+    /// The key's columns, in order; `None` for an expression.
+    pub columns: Vec<Option<String>>,
+    /// Each key column's type name (`pg_type.typname`: `timestamptz`,
+    /// `date`, `int8`…); `None` for an expression.
+    pub types: Vec<Option<String>>,
+}
+
+/// The partition key of `schema.table`; `None` when there is no such
+/// table or it is not partitioned.
+///
+/// # Errors
+///
+/// A [`WriteError`] from the server.
+pub async fn partition_key(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Option<PartitionKey>, WriteError> {
+    let display = format!("{schema}.{table}");
+    let rows = client
+        .query(
+            "SELECT p.partstrat::text, a.attname::text, t.typname::text \
+             FROM pg_catalog.pg_partitioned_table p \
+             JOIN pg_catalog.pg_class c ON c.oid = p.partrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, i) \
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             WHERE n.nspname = $1 AND c.relname = $2 ORDER BY k.i",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(&display, "read the partition key", e))?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let strategy: String = first.get(0);
+    Ok(Some(PartitionKey {
+        strategy: strategy.chars().next().unwrap_or('?'),
+        columns: rows.iter().map(|r| r.get(1)).collect(),
+        types: rows.iter().map(|r| r.get(2)).collect(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

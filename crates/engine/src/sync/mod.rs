@@ -292,7 +292,14 @@ async fn sync(
     let mut partitions = Vec::new();
     if prepared.tables.iter().any(|t| t.plan.partition.is_some()) {
         let today = crate::partitions::today(None)?;
-        match crate::partitions::ensure_leaves(&mut client, &prepared.tables, today, 0).await {
+        match crate::partitions::ensure_leaves(
+            &mut client,
+            crate::partitions::ranged(&prepared.tables),
+            today,
+            0,
+        )
+        .await
+        {
             Ok(lines) => partitions = lines,
             Err(err) => {
                 progress.error(&format!("ensuring partitions: {err:#}"));
