@@ -14,19 +14,19 @@ use std::time::{Duration, Instant};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::util::{ferry_command, ferry_with_env, Run, TempSqlite};
 
-const PASSWORD: &str = "lib:pq\\s3cret";
-const ROLE: &str = "loader";
+pub(crate) const PASSWORD: &str = "lib:pq\\s3cret";
+pub(crate) const ROLE: &str = "loader";
 
 /// The cluster, and a home directory of the test's own (so that the
 /// runner's `~/.pgpass` and `~/.postgresql` play no part).
-struct Server {
+pub(crate) struct Server {
     cluster: Cluster,
     home: PathBuf,
 }
 
 impl Server {
     /// Starts the server, or says why it cannot and returns `None`.
-    fn start() -> Option<Server> {
+    pub(crate) fn start() -> Option<Server> {
         let hba = [
             format!("local all {ROLE} scram-sha-256"),
             format!("host all {ROLE} 127.0.0.1/32 scram-sha-256"),
@@ -50,7 +50,7 @@ impl Server {
     }
 
     /// A new database owned by the role.
-    fn database(&self, name: &str) -> String {
+    pub(crate) fn database(&self, name: &str) -> String {
         self.cluster
             .admin("postgres")
             .batch_execute(&format!("CREATE DATABASE {name} OWNER {ROLE}"))
@@ -58,7 +58,7 @@ impl Server {
         name.to_owned()
     }
 
-    fn port(&self) -> String {
+    pub(crate) fn port(&self) -> String {
         self.cluster.port().to_string()
     }
 
@@ -80,7 +80,7 @@ impl Server {
         path
     }
 
-    fn rows(&self, database: &str) -> i64 {
+    pub(crate) fn rows(&self, database: &str) -> i64 {
         self.cluster
             .admin(database)
             .query_one("SELECT count(*) FROM public.notes", &[])
@@ -89,7 +89,7 @@ impl Server {
     }
 }
 
-fn source() -> TempSqlite {
+pub(crate) fn source() -> TempSqlite {
     TempSqlite::new(
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
          INSERT INTO notes VALUES (1, 'one'), (2, 'two ✓'), (3, '');",

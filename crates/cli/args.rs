@@ -92,9 +92,12 @@ synced, 2 on a usage error or a schema change it may not follow, 3 when a table 
     /// Maintain range-partitioned targets from cron: create upcoming
     /// leaves, move rows out of DEFAULT, drop expired leaves.
     #[command(after_help = "Examples:
-  ferry partitions ensure --source app.db --config ferry.toml --ahead 3
-  ferry partitions prune --source app.db --config ferry.toml --older-than 90d --dry-run
-  ferry partitions ensure --source app.db --partition emails:received_at:month --now 2024-10-05")]
+  ferry partitions ensure --config ferry.toml --ahead 3
+  ferry partitions prune --config ferry.toml --older-than 90d --dry-run
+  ferry partitions ensure --partition emails:received_at:month --now 2024-10-05
+
+No SQLite file needed: without --source the config (or --partition) names the tables
+and the target's catalog gives their key columns.")]
     Partitions(PartitionsArgs),
 
     /// Check a ferry.toml and print the settings a command would use.
