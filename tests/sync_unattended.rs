@@ -198,7 +198,7 @@ fn issue_13_a_cursor_value_in_the_future_is_reported_and_does_not_freeze_the_wat
         );
         let notes = items["notes"].to_string();
         assert!(
-            notes.contains("1 rows have updated_at values past now (up to 2999-12-31"),
+            notes.contains("1 row has updated_at values past now (up to 2999-12-31"),
             "round {round}: {notes}"
         );
     }

@@ -19,6 +19,7 @@ mod logging;
 mod mail;
 mod mapping;
 mod metrics;
+mod overrides;
 mod partitions;
 mod process_safety;
 mod progress;

@@ -45,6 +45,12 @@ pub struct Cli {
     pub lock_timeout: u64,
 }
 
+/// `--schema` of the commands that create the schema; the others only
+/// read it.
+const CREATED_SCHEMA_HELP: &str =
+    "Postgres schema to create the tables in (created if missing) [default: public, or \
+     `schema` in the config]";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Copy every table (or those chosen) from a SQLite file into Postgres.
@@ -55,6 +61,7 @@ pub enum Command {
   ferry copy --source app.db --schema legacy --tables users,orders --if-exists truncate
   ferry copy --source app.db --config ferry.toml --on-error quarantine --format json
   ferry copy --source app.db --metrics-addr 0.0.0.0:9187 --stall-after 15m  # /metrics, /health")]
+    #[command(mut_arg("schema", |a| a.help(CREATED_SCHEMA_HELP)))]
     Copy(CopyArgs),
 
     /// Prove the target holds exactly what the source becomes through
@@ -80,6 +87,7 @@ error, 3 when the source or target fails.")]
 Quiet when stdout is not a terminal, unless --format is given. Exits 0 when every table
 synced, 2 on a usage error or a schema change it may not follow, 3 when a table failed,
 4 when another sync of the same source into the same schema is running.")]
+    #[command(mut_arg("schema", |a| a.help(CREATED_SCHEMA_HELP)))]
     Sync(SyncArgs),
 
     /// Print the DDL a copy would run, without touching any database.
@@ -182,10 +190,16 @@ pub enum PartitionsCommand {
     /// Create the range leaves of the interval holding --now and the
     /// --ahead intervals after it, and the leaf of every key sitting in
     /// DEFAULT, moving those rows into it. Idempotent.
+    #[command(after_help = "Examples:
+  ferry partitions ensure --source app.db --config ferry.toml --ahead 3
+  ferry partitions ensure --source app.db --partition emails:received_at:month --now 2024-10-05")]
     Ensure(EnsureArgs),
     /// Detach and drop ferry's time-range leaves whose upper bound is at or
     /// before --now minus --older-than. Never DEFAULT, never a partition
     /// without ferry's comment. Idempotent.
+    #[command(after_help = "Examples:
+  ferry partitions prune --source app.db --config ferry.toml --older-than 90d --dry-run
+  ferry partitions prune --source app.db --config ferry.toml --older-than 12m")]
     Prune(PruneArgs),
 }
 
@@ -250,8 +264,8 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Postgres schema to create the tables in (created if missing)
-    /// [default: public, or `schema` in the config].
+    /// Postgres schema of the tables [default: public, or `schema` in the
+    /// config].
     #[arg(long, value_name = "NAME")]
     pub schema: Option<String>,
 

@@ -12,7 +12,7 @@
 //! jobs = 4                        # parallel connections (--jobs wins)
 //! if_exists = "truncate"          # copy: truncate | append | drop | resume (--if-exists wins)
 //! identifiers = "lower"           # lower | preserve
-//! naive_timezone = "UTC"          # offset of datetimes written without one: UTC or ±HH:MM
+//! naive_timezone = "UTC"          # zone of datetimes written without an offset: UTC, ±HH:MM or Europe/Berlin
 //! on_error = "abort"              # abort | quarantine
 //! compression = "lz4"             # lz4 | pglz | default (TOAST compression of created tables)
 //! types = "stored"                # stored | declared
@@ -33,9 +33,9 @@
 //! cursor = "updated_at"
 //!
 //! [tables.emails.columns.received_at]
-//! type = "timestamptz"            # any type of the mapping table
+//! type = "timestamptz(0)"         # a type of the mapping table, varchar(n), char(n), timestamptz(p)…
 //! rename = "received"
-//! naive_timezone = "+02:00"
+//! naive_timezone = "America/New_York"
 //!
 //! [tables.emails.columns.body]
 //! strip_nul = true                # lossy: remove NUL bytes
@@ -49,7 +49,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ferry_model::{InvalidUtf8, PgType};
+use ferry_model::{ColumnType, InvalidUtf8, NaiveZone, Typmod};
 use ferry_transformer::{ColumnOverride, TableOverride};
 use serde::Deserialize;
 
@@ -129,7 +129,7 @@ pub struct Config {
     pub identifiers: Option<IdentifierMode>,
     /// `naive_timezone` as written, for `ferry config check`.
     pub naive_timezone: Option<String>,
-    pub naive_utc_offset_seconds: i32,
+    pub naive_zone: NaiveZone,
     pub on_error: Option<OnError>,
     pub compression: Option<CompressionMode>,
     pub types: Option<TypesFrom>,
@@ -188,9 +188,9 @@ impl Config {
     }
 
     fn validate(raw: ConfigFile) -> Result<Config> {
-        let naive_utc_offset_seconds = match &raw.naive_timezone {
-            Some(tz) => parse_utc_offset(tz, "naive_timezone")?,
-            None => 0,
+        let naive_zone = match &raw.naive_timezone {
+            Some(tz) => parse_naive_timezone(tz, "naive_timezone")?,
+            None => NaiveZone::default(),
         };
         let include = raw.include.unwrap_or_default();
         let exclude = raw.exclude.unwrap_or_default();
@@ -211,24 +211,25 @@ impl Config {
             let mut columns = BTreeMap::new();
             for (column, c) in table_config.columns {
                 let key = format!("tables.{table}.columns.{column}");
-                let pg_type = c
+                let column_type = c
                     .pg_type
-                    .map(|t| t.parse::<PgType>())
+                    .map(|t| t.parse::<ColumnType>())
                     .transpose()
                     .map_err(|e| UsageError::new(format!("[{key}] type: {e}")))?;
-                let naive_utc_offset_seconds = c
+                let naive_timezone = c
                     .naive_timezone
-                    .map(|tz| parse_utc_offset(&tz, &format!("[{key}] naive_timezone")))
+                    .map(|tz| parse_naive_timezone(&tz, &format!("[{key}] naive_timezone")))
                     .transpose()?;
                 let override_ = ColumnOverride {
-                    pg_type,
+                    pg_type: column_type.map(|t| t.pg_type),
+                    typmod: column_type.map_or(Typmod::None, |t| t.typmod),
                     rename: c.rename,
                     strip_nul: c.strip_nul,
                     invalid_utf8: c.invalid_utf8.map(|m| match m {
                         Utf8Mode::Reject => InvalidUtf8::Reject,
                         Utf8Mode::Replace => InvalidUtf8::Replace,
                     }),
-                    naive_utc_offset_seconds,
+                    naive_timezone,
                 };
                 columns.insert(column, override_);
             }
@@ -255,7 +256,7 @@ impl Config {
             if_exists: raw.if_exists,
             identifiers: raw.identifiers,
             naive_timezone: raw.naive_timezone,
-            naive_utc_offset_seconds,
+            naive_zone,
             on_error: raw.on_error,
             compression: raw.compression,
             types: raw.types,
@@ -321,28 +322,10 @@ fn syntax_error(text: &str, error: &toml::de::Error) -> UsageError {
     }
 }
 
-/// `UTC`, `Z` or `±HH:MM` to seconds east of UTC.
-fn parse_utc_offset(text: &str, key: &str) -> Result<i32> {
-    let bad = || {
-        UsageError::new(format!(
-            "{key}: '{text}' is not a UTC offset; write UTC or ±HH:MM (e.g. +02:00)"
-        ))
-    };
-    if text.eq_ignore_ascii_case("utc") || text == "Z" {
-        return Ok(0);
-    }
-    let (sign, rest) = match text.as_bytes().first() {
-        Some(b'+') => (1, &text[1..]),
-        Some(b'-') => (-1, &text[1..]),
-        _ => return Err(bad().into()),
-    };
-    let (hours, minutes) = rest.split_once(':').ok_or_else(bad)?;
-    let hours: i32 = hours.parse().map_err(|_| bad())?;
-    let minutes: i32 = minutes.parse().map_err(|_| bad())?;
-    if !(0..=15).contains(&hours) || !(0..60).contains(&minutes) {
-        return Err(bad().into());
-    }
-    Ok(sign * (hours * 3600 + minutes * 60))
+/// `UTC`, `±HH:MM` or an IANA zone name, as [`NaiveZone`] reads them.
+fn parse_naive_timezone(text: &str, key: &str) -> Result<NaiveZone> {
+    text.parse()
+        .map_err(|e| UsageError::new(format!("{key}: {e}")).into())
 }
 
 #[cfg(test)]
@@ -350,12 +333,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_offsets() {
-        assert_eq!(parse_utc_offset("UTC", "k").unwrap(), 0);
-        assert_eq!(parse_utc_offset("+02:00", "k").unwrap(), 7200);
-        assert_eq!(parse_utc_offset("-05:30", "k").unwrap(), -19800);
-        let err = parse_utc_offset("Europe/Paris", "naive_timezone").unwrap_err();
-        assert!(err.to_string().contains("not a UTC offset"), "{err}");
+    fn parses_offsets_and_zone_names() {
+        let zone = |text| parse_naive_timezone(text, "k").map(|z| z.to_string());
+        assert_eq!(zone("UTC").unwrap(), "UTC");
+        assert_eq!(zone("+02:00").unwrap(), "+02:00");
+        assert_eq!(zone("-05:30").unwrap(), "-05:30");
+        assert_eq!(zone("Europe/Paris").unwrap(), "Europe/Paris");
+        let err = parse_naive_timezone("Europe/Pariss", "naive_timezone").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "naive_timezone: 'Europe/Pariss' is neither a UTC offset nor a time zone name; \
+             write UTC, ±HH:MM (e.g. +02:00) or an IANA name (e.g. Europe/Berlin)"
+        );
+        assert!(err.downcast_ref::<UsageError>().is_some());
     }
 
     #[test]
@@ -375,9 +365,9 @@ mod tests {
         .unwrap();
         let config = Config::validate(raw).unwrap();
         assert_eq!(config.schema.as_deref(), Some("app"));
-        assert_eq!(config.naive_utc_offset_seconds, 3600);
+        assert_eq!(config.naive_zone, NaiveZone::Offset(3600));
         let body = &config.overrides["emails"].columns["body"];
-        assert_eq!(body.pg_type, Some(PgType::Text));
+        assert_eq!(body.pg_type, Some(ferry_model::PgType::Text));
         assert_eq!(body.invalid_utf8, Some(InvalidUtf8::Replace));
     }
 
@@ -489,9 +479,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_typmods() {
+        let raw: ConfigFile = toml::from_str(
+            "[tables.t.columns.code]\ntype = 'varchar(5)'\n\
+             [tables.t.columns.at]\ntype = 'timestamp(0) with time zone'\n\
+             [tables.t.columns.price]\ntype = 'numeric(6,2)'\n",
+        )
+        .unwrap();
+        let config = Config::validate(raw).unwrap();
+        let columns = &config.overrides["t"].columns;
+        let typed = |c: &str| ColumnType {
+            pg_type: columns[c].pg_type.unwrap(),
+            typmod: columns[c].typmod,
+        };
+        assert_eq!(typed("code").to_string(), "character varying(5)");
+        assert_eq!(typed("at").to_string(), "timestamp(0) with time zone");
+        assert_eq!(typed("price").to_string(), "numeric(6,2)");
+    }
+
+    #[test]
     fn rejects_unknown_keys_and_types() {
         assert!(toml::from_str::<ConfigFile>("shema = 'x'").is_err());
-        let raw: ConfigFile = toml::from_str("[tables.t.columns.c]\ntype = 'varchar(3)'").unwrap();
+        let raw: ConfigFile = toml::from_str("[tables.t.columns.c]\ntype = 'citext'").unwrap();
         let err = Config::validate(raw).unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown Postgres type"),

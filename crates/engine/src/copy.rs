@@ -82,6 +82,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         .into());
     }
     crate::postgis::require_postgis(&client, tables.iter().map(|t| &t.plan)).await?;
+    crate::override_types::check(&client, &config).await?;
     let (storage, storage_warning) =
         crate::storage::for_target(&client, &args.storage, &config).await?;
     warnings.extend(storage_warning);
@@ -161,7 +162,8 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             }
             if !waited {
                 progress.step(&format!(
-                    "waiting for {pending} chunks that other sessions are copying"
+                    "waiting for {} that other sessions are copying",
+                    ferry_model::plural(pending, "chunk", "chunks")
                 ));
                 waited = true;
             }
@@ -276,16 +278,18 @@ async fn check_counts(
             .map_or((0, 0, 0), |(_, r, w, j)| (*r, *w, *j));
         if read != written + rejected {
             anyhow::bail!(
-                "{}: {read} rows read but {written} written and {rejected} rejected; the \
-                 target is incomplete, rerun with --if-exists truncate",
-                table.source.name
+                "{}: {} read but {written} written and {rejected} rejected; the target is \
+                 incomplete, rerun with --if-exists truncate",
+                table.source.name,
+                ferry_model::plural(read, "row", "rows")
             );
         }
         if read != expected {
             warnings.push(format!(
-                "{}: the source holds {expected} rows but the copy read {read}; it changed \
-                 during the copy, rerun when no one writes to it",
-                table.source.name
+                "{}: the source holds {} but the copy read {read}; it changed during the \
+                 copy, rerun when no one writes to it",
+                table.source.name,
+                ferry_model::plural(expected, "row", "rows")
             ));
         }
     }

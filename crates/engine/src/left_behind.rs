@@ -68,7 +68,8 @@ impl fmt::Display for LeftBehind {
             .map(|t| {
                 let committed = t.committed.map_or("?".to_owned(), |n| n.to_string());
                 let origin = if t.created { "" } else { ", existed before" };
-                format!("{} ({committed} of {} rows{origin})", t.name, t.expected)
+                let expected = ferry_model::plural(t.expected, "row", "rows");
+                format!("{} ({committed} of {expected}{origin})", t.name)
             })
             .collect();
         write!(

@@ -30,6 +30,7 @@ mod lock_watch;
 pub mod locks;
 pub mod metrics;
 pub mod options;
+mod override_types;
 mod parallel;
 mod partition_config;
 mod partition_targets;

@@ -112,7 +112,7 @@ pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepar
             IdentifierMode::Preserve => IdentifierCase::Preserve,
         },
         tables,
-        naive_utc_offset_seconds: config.naive_utc_offset_seconds,
+        naive_timezone: config.naive_zone.clone(),
         overrides,
         geometry,
     };

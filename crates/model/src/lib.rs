@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod calendar;
+mod column_type;
 mod decimal;
 mod ident;
 mod key;
@@ -32,12 +33,15 @@ mod schema;
 mod types;
 mod uuid;
 mod value;
+mod words;
+mod zone;
 
 pub use calendar::{
     civil_from_days, days_from_civil, format_date, format_timestamp, CivilDateTime, END_DATE,
     END_TIMESTAMP, MICROS_PER_DAY, MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP, PG_EPOCH_JULIAN_DAY,
     PG_EPOCH_UNIX_DAYS, PG_EPOCH_UNIX_SECONDS, SECONDS_PER_DAY,
 };
+pub use column_type::{ColumnType, Typmod};
 pub use decimal::{scan_decimal, Decimal};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
@@ -54,3 +58,5 @@ pub use schema::{
 pub use types::{GeometryShape, GeometryTypmod, ParsePgTypeError, PgType};
 pub use uuid::format_uuid;
 pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass};
+pub use words::plural;
+pub use zone::{NaiveZone, ParseNaiveZoneError, SkippedTime};

@@ -1,6 +1,8 @@
 //! What the transformer decides the Postgres side looks like.
 
+use crate::column_type::{ColumnType, Typmod};
 use crate::types::PgType;
+use crate::zone::NaiveZone;
 
 /// What to do with text that is not valid UTF-8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -33,11 +35,14 @@ pub struct Coercion {
     pub strip_nul: bool,
     /// How to treat invalid UTF-8 in text.
     pub invalid_utf8: InvalidUtf8,
-    /// Offset from UTC, in seconds, of datetimes written without one
-    /// (0: naive values are UTC).
-    pub naive_utc_offset_seconds: i32,
+    /// Where datetimes written without an offset are local time (UTC by
+    /// default).
+    pub naive_timezone: NaiveZone,
     /// SRIDs of a PostGIS `geometry` column's values.
     pub srids: SridMap,
+    /// The column's typmod, from a ferry.toml `type` (`varchar(5)`):
+    /// values it would change are refused.
+    pub typmod: Typmod,
 }
 
 /// One column of the Postgres table.
@@ -76,6 +81,22 @@ impl ColumnPlan {
             identity: false,
             coercion: Coercion::default(),
         }
+    }
+
+    /// The type the column is created as, as Postgres's `format_type`
+    /// prints it when a typmod narrows it (`character varying(5)`).
+    pub fn column_type(&self) -> ColumnType {
+        ColumnType {
+            pg_type: self.pg_type,
+            typmod: self.coercion.typmod,
+        }
+    }
+
+    /// Whether a column Postgres reports as `found` (`format_type`'s text)
+    /// has this column's type: by [`PgType`] (so `timestamp with time
+    /// zone` is `timestamptz`), typmod included.
+    pub fn has_type(&self, found: &str) -> bool {
+        found.parse::<ColumnType>() == Ok(self.column_type())
     }
 
     /// The same column, `NOT NULL`.

@@ -260,8 +260,10 @@ impl fmt::Display for ParsePgTypeError {
         write!(
             f,
             "unknown Postgres type '{}'; use one of boolean, smallint, integer, bigint, real, \
-             double precision, numeric, numeric(p,s), text, bytea, date, timestamp, timestamptz, \
-             jsonb, uuid, geometry, geometry(Type[Z][M][,SRID]) (PostGIS)",
+             double precision, numeric, numeric(p,s), text, varchar, varchar(n), char(n), bytea, \
+             date, timestamp, timestamp(p), timestamptz, timestamptz(p), jsonb, uuid, geometry, \
+             geometry(Type[Z][M][,SRID]) (PostGIS): ferry sends these in their binary COPY \
+             format exactly",
             self.0
         )
     }

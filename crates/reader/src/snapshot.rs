@@ -304,8 +304,12 @@ impl SourceDb {
                                 source: rusqlite::Error::SqliteFailure(
                                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                                     Some(format!(
-                                        "a writer held the lock for more than {} seconds",
-                                        BACKUP_BUSY_TIMEOUT.as_secs()
+                                        "a writer held the lock for more than {}",
+                                        ferry_model::plural(
+                                            BACKUP_BUSY_TIMEOUT.as_secs(),
+                                            "second",
+                                            "seconds"
+                                        )
                                     )),
                                 ),
                             });

@@ -416,8 +416,8 @@ fn plan_foreign_key(
     }
     if ref_sources.len() != fk.columns.len() {
         return Err(skip(format!(
-            "{} columns reference {}",
-            fk.columns.len(),
+            "{} reference {}",
+            ferry_model::plural(fk.columns.len(), "column", "columns"),
             ref_sources.len()
         )));
     }

@@ -47,6 +47,17 @@
 //! nearest float4), `timestamp` (as `timestamptz`, with offsets
 //! converted to UTC and naive values kept as written), and `geometry`,
 //! `geometry(Type[Z][M][,SRID])` (as under [`GeometryMode::Postgis`]).
+//! Typmods ([`ferry_model::Typmod`]) narrow a type whose binary format
+//! they leave alone; a value Postgres would change for them is refused:
+//! `varchar(n)` more than n characters, `char(n)` more than n characters
+//! or shorter and ending in a space (shorter values are padded, as
+//! Postgres stores them), `timestamp(p)`/`timestamptz(p)` more than p
+//! fractional digits.
+//!
+//! A naive datetime's `naive_timezone` ([`ferry_model::NaiveZone`]) is a
+//! fixed offset or an IANA zone: the offset in force at that local time,
+//! the later instant of a local time that occurs twice (as Postgres's
+//! `AT TIME ZONE`), refused in the hour clocks skip.
 //!
 //! # Example
 //!

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_model::{InvalidUtf8, PgType};
+use ferry_model::{InvalidUtf8, NaiveZone, PgType, Typmod};
 
 use crate::partition::PartitionSpec;
 use crate::spatial::GeometryMode;
@@ -28,8 +28,8 @@ pub struct PlanOptions {
     pub identifiers: IdentifierCase,
     /// Source table names to plan, in order (filters already applied).
     pub tables: Vec<String>,
-    /// Offset from UTC, in seconds, of datetimes written without one.
-    pub naive_utc_offset_seconds: i32,
+    /// Where datetimes written without an offset are local time.
+    pub naive_timezone: NaiveZone,
     /// ferry.toml's `[tables.NAME]` sections, keyed by source table name.
     pub overrides: BTreeMap<String, TableOverride>,
     /// What geometry columns become.
@@ -57,12 +57,15 @@ pub struct TableOverride {
 pub struct ColumnOverride {
     /// Postgres type instead of the mapped one.
     pub pg_type: Option<PgType>,
+    /// The typmod `pg_type` is declared with (`varchar(5)`: text, at most
+    /// 5 characters); ignored without `pg_type`.
+    pub typmod: Typmod,
     /// Target column name, taken as given (no case folding).
     pub rename: Option<String>,
     /// Remove NUL bytes from text (lossy).
     pub strip_nul: Option<bool>,
     /// What to do with invalid UTF-8 in text.
     pub invalid_utf8: Option<InvalidUtf8>,
-    /// UTC offset of naive datetimes in this column, overriding the default.
-    pub naive_utc_offset_seconds: Option<i32>,
+    /// Zone of naive datetimes in this column, overriding the default.
+    pub naive_timezone: Option<NaiveZone>,
 }

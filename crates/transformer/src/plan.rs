@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use ferry_model::{
-    Coercion, ColumnPlan, PgType, SourceSchema, SpatialMetadata, SridMap, TablePlan, TableSchema,
+    Coercion, ColumnPlan, NaiveZone, PgType, SourceSchema, SpatialMetadata, SridMap, TablePlan,
+    TableSchema, Typmod,
 };
 
 use crate::constraints;
@@ -32,10 +33,7 @@ pub fn plan_tables(
     schema: &SourceSchema,
     options: &PlanOptions,
 ) -> Result<Vec<TablePlan>, TransformError> {
-    check_offset(
-        options.naive_utc_offset_seconds,
-        "ferry.toml: naive_timezone",
-    )?;
+    check_offset(&options.naive_timezone, "ferry.toml: naive_timezone")?;
     check_overrides(schema, options)?;
     let tables = select_tables(schema, options)?;
     let mut relations = Namespace::new(format!("schema {}", options.schema));
@@ -65,7 +63,12 @@ pub fn plan_tables(
     Ok(plans)
 }
 
-fn check_offset(seconds: i32, location: &str) -> Result<(), TransformError> {
+/// A fixed offset must be one Postgres can hold; a named zone's offsets
+/// come from the database and always are.
+fn check_offset(zone: &NaiveZone, location: &str) -> Result<(), TransformError> {
+    let NaiveZone::Offset(seconds) = *zone else {
+        return Ok(());
+    };
     if seconds.abs() > MAX_OFFSET_SECONDS {
         return Err(TransformError::InvalidOffset {
             location: location.to_owned(),
@@ -117,8 +120,8 @@ fn check_overrides(schema: &SourceSchema, options: &PlanOptions) -> Result<(), T
                     available: table.columns.iter().map(|c| c.name.clone()).collect(),
                 });
             }
-            if let Some(offset) = column_override.naive_utc_offset_seconds {
-                check_offset(offset, &format!("{location} naive_timezone"))?;
+            if let Some(zone) = &column_override.naive_timezone {
+                check_offset(zone, &format!("{location} naive_timezone"))?;
             }
         }
     }
@@ -299,10 +302,13 @@ fn plan_columns(
             invalid_utf8: column_override
                 .and_then(|o| o.invalid_utf8)
                 .unwrap_or_default(),
-            naive_utc_offset_seconds: column_override
-                .and_then(|o| o.naive_utc_offset_seconds)
-                .unwrap_or(options.naive_utc_offset_seconds),
+            naive_timezone: column_override
+                .and_then(|o| o.naive_timezone.clone())
+                .unwrap_or_else(|| options.naive_timezone.clone()),
             srids,
+            typmod: column_override
+                .filter(|o| o.pg_type.is_some())
+                .map_or(Typmod::None, |o| o.typmod),
         };
         let mut column = ColumnPlan {
             source_name: source.name.clone(),

@@ -188,7 +188,8 @@ impl fmt::Display for TableProfile {
     /// A compact table: one line per column with its counts, then the
     /// formats and refused examples of the columns that have any.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} → {}: {} rows", self.table, self.target, self.rows)?;
+        let rows = ferry_model::plural(self.rows, "row", "rows");
+        writeln!(f, "{} → {}: {rows}", self.table, self.target)?;
         let header = [
             "column", "declared", "type", "null", "integer", "real", "text", "blob", "bad",
         ];

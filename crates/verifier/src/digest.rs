@@ -140,7 +140,7 @@ impl fmt::Display for SetDigest {
     /// The lane sums in hex, then the row count: `9f…e2 (1500 rows)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_hex(&self.sum_bytes(), f)?;
-        write!(f, " ({} rows)", self.rows)
+        write!(f, " ({})", ferry_model::plural(self.rows, "row", "rows"))
     }
 }
 

@@ -575,7 +575,10 @@ fn failure_details(table: &TableResult) -> String {
 fn mode_text(mode: &Mode) -> String {
     match mode {
         Mode::SchemaOnly => "schema only".to_owned(),
-        Mode::Sample { rows, seed } => format!("sample of {rows} rows per table, seed {seed}"),
+        Mode::Sample { rows, seed } => format!(
+            "sample of {} per table, seed {seed}",
+            ferry_model::plural(*rows, "row", "rows")
+        ),
         Mode::Full => "full".to_owned(),
     }
 }

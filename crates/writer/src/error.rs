@@ -53,7 +53,7 @@ pub enum WriteError {
     },
     /// The server did not finish the connection handshake in time (it
     /// accepted TCP and then said nothing, or TLS or authentication hung).
-    #[error("cannot connect to {target}: no answer within {seconds} seconds; check that the address is a Postgres server and that it is not overloaded, or raise connect_timeout in the target")]
+    #[error("cannot connect to {target}: no answer within {}; check that the address is a Postgres server and that it is not overloaded, or raise connect_timeout in the target", ferry_model::plural(*.seconds, "second", "seconds"))]
     ConnectTimeout {
         /// The target, password redacted.
         target: String,
@@ -97,7 +97,7 @@ pub enum WriteError {
     },
     /// COPY wrote a different number of rows than were sent; the chunk was
     /// rolled back.
-    #[error("{table}: sent {sent} rows but COPY wrote {written}; the chunk was rolled back, run ferry again and report this if it repeats")]
+    #[error("{table}: sent {} but COPY wrote {written}; the chunk was rolled back, run ferry again and report this if it repeats", ferry_model::plural(*.sent, "row", "rows"))]
     RowCountMismatch {
         /// The ferry table being written (`schema.table`).
         table: String,
@@ -355,7 +355,7 @@ fn advice(code: &str) -> &'static str {
         return "the table or schema does not exist in the target; check the target schema and whether the table was created";
     }
     match code.get(..2) {
-        Some("23") => "the data violates the constraint: fix the rows in SQLite, or drop the constraint or index from ferry.toml",
+        Some("23") => "the data violates the constraint: fix the rows in SQLite, or copy with --on-error quarantine to set them aside",
         Some("22") => "a value does not fit its target type: map the column to another type in ferry.toml or fix the value",
         Some("42") => "the generated SQL was refused: check names and types in ferry.toml, and report it if the plan looks right",
         Some("53") => "the server ran out of a resource: free disk or memory, or lower the chunk size and parallelism",

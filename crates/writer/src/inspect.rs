@@ -5,7 +5,7 @@
 //! holds the right rows but lost its primary key, an index or a column type
 //! on the way is still reported.
 
-use ferry_model::{PgType, TablePlan};
+use ferry_model::TablePlan;
 use tokio_postgres::Client;
 
 use crate::WriteError;
@@ -165,8 +165,9 @@ pub async fn inspect_table(
 /// How `actual` differs from what `plan` would create, one sentence per
 /// difference; empty when they agree.
 ///
-/// Types are compared as [`PgType`]s, so `timestamp with time zone` equals
-/// `timestamptz` and `numeric(10,2)` differs from `numeric`. Names are
+/// Types are compared as [`ColumnType`](ferry_model::ColumnType)s, so
+/// `timestamp with time zone` equals `timestamptz` and `numeric(10,2)`
+/// differs from `numeric`, `character varying(5)` from `text`. Names are
 /// compared as Postgres stores them (cut to 63 bytes). Extra indexes and
 /// constraints in the target are not differences; extra columns are, since
 /// they hold data the source does not have.
@@ -180,10 +181,12 @@ pub fn schema_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
             ));
             continue;
         };
-        if found.pg_type.parse::<PgType>() != Ok(column.pg_type) {
+        if !column.has_type(&found.pg_type) {
             out.push(format!(
                 "column {}: type differs: expected {} found {}",
-                column.name, column.pg_type, found.pg_type
+                column.name,
+                column.column_type(),
+                found.pg_type
             ));
         }
         if column.not_null && !found.not_null {
@@ -300,10 +303,12 @@ pub fn column_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
             ));
             continue;
         }
-        if found.pg_type.parse::<PgType>() != Ok(column.pg_type) {
+        if !column.has_type(&found.pg_type) {
             out.push(format!(
                 "column {} is {} in the table but {} in the plan",
-                column.name, found.pg_type, column.pg_type
+                column.name,
+                found.pg_type,
+                column.column_type()
             ));
         }
         if column.not_null != found.not_null {
@@ -371,7 +376,7 @@ fn stored_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ferry_model::{ColumnPlan, ForeignKeyPlan, IndexPlan, UniquePlan};
+    use ferry_model::{ColumnPlan, ForeignKeyPlan, IndexPlan, PgType, UniquePlan};
 
     use super::*;
 

@@ -154,9 +154,9 @@ impl<'a> TargetRows<'a> {
                 }
                 if let Some(key) = keys.iter().find(|k| k.len() != columns.len()) {
                     return Err(invalid(format!(
-                        "a key has {} values for {} key columns ({})",
-                        key.len(),
-                        columns.len(),
+                        "a key has {} for {} ({})",
+                        ferry_model::plural(key.len(), "value", "values"),
+                        ferry_model::plural(columns.len(), "key column", "key columns"),
                         columns.join(", ")
                     )));
                 }
@@ -658,7 +658,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "s.order: cannot filter rows: a key has 1 values for 2 key columns (id, Name); \
+            "s.order: cannot filter rows: a key has 1 value for 2 key columns (id, Name); \
              this is a ferry bug, please report it"
         );
     }

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use ferry_model::{ChunkRange, PgType, PgValue, Reject, SourceValueRef, TablePlan, TableSchema};
+use ferry_model::{
+    plural, ChunkRange, PgType, PgValue, Reject, SourceValueRef, TablePlan, TableSchema,
+};
 use ferry_reader::{RowSelection, SourceDb};
 use ferry_verifier::{bucket_of, key_bytes, row_digest, BucketDigests, Bucketing, RowDigest};
 use ferry_writer::{ChangeSet, RowFilter};
@@ -259,10 +261,10 @@ impl TableJob {
         } = planned;
         if table.columns.len() != plan.columns.len() {
             return Err(anyhow!(
-                "{}: the plan has {} columns for {} source columns",
+                "{}: the plan has {} for {}",
                 table.name,
-                plan.columns.len(),
-                table.columns.len()
+                plural(plan.columns.len(), "column", "columns"),
+                plural(table.columns.len(), "source column", "source columns")
             ));
         }
         let cursor_ceiling = match strategy.mode {
@@ -439,9 +441,10 @@ impl TableJob {
         let latest =
             ferry_verifier::render_value(&cursor::value_of(&self.plan.columns[column], latest), 64);
         Some(format!(
-            "{rows} rows have {} values past now (up to {latest}): they are synced by every \
-             run, and the watermark stays at the latest value that is not in the future; \
-             correct them in SQLite if they are wrong",
+            "{} {} values past now (up to {latest}): they are synced by every run, and the \
+             watermark stays at the latest value that is not in the future; correct them in \
+             SQLite if they are wrong",
+            plural(rows, "row has", "rows have"),
             self.table.columns[column].name
         ))
     }
@@ -1322,7 +1325,7 @@ pub(super) mod tests {
         assert_eq!(t.present_watermark(Some(future)), None);
         let note = t.future_note().unwrap();
         assert!(
-            note.starts_with("1 rows have d values past now (up to 9999-01-01)"),
+            note.starts_with("1 row has d values past now (up to 9999-01-01)"),
             "{note}"
         );
 

@@ -10,7 +10,7 @@
 //! superset, and each returned row is checked again here.
 
 use ferry_model::{
-    ColumnPlan, PgType, PgValue, SourceValue, MICROS_PER_SECOND, PG_EPOCH_UNIX_SECONDS,
+    ColumnPlan, NaiveZone, PgType, PgValue, SourceValue, MICROS_PER_SECOND, PG_EPOCH_UNIX_SECONDS,
     SECONDS_PER_DAY,
 };
 use ferry_reader::ColumnShape;
@@ -89,10 +89,12 @@ pub fn sql_bound(column: &ColumnPlan, shape: ColumnShape, threshold: i64) -> Opt
             threshold as f64 / (SECONDS_PER_DAY * MICROS_PER_SECOND) as f64 + PG_EPOCH_JULIAN - 1.0,
         )),
         (_, ColumnShape::SortableText { separator }) if time => {
-            // Naive text means local time at the column's offset for a
-            // timestamptz; a timestamp keeps it as written.
-            let offset = match column.pg_type {
-                PgType::Timestamptz => i64::from(column.coercion.naive_utc_offset_seconds),
+            // Naive text means local time in the column's zone for a
+            // timestamptz; a timestamp keeps it as written. A named zone's
+            // offset varies, so the bound takes the lowest any zone has.
+            let offset = match (column.pg_type, &column.coercion.naive_timezone) {
+                (PgType::Timestamptz, NaiveZone::Offset(seconds)) => i64::from(*seconds),
+                (PgType::Timestamptz, NaiveZone::Named(_)) => LOWEST_OFFSET_SECONDS,
                 _ => 0,
             };
             let local = threshold.div_euclid(MICROS_PER_SECOND) + offset;
@@ -101,6 +103,10 @@ pub fn sql_bound(column: &ColumnPlan, shape: ColumnShape, threshold: i64) -> Opt
         _ => None,
     }
 }
+
+/// Below every offset a time zone has had (Pacific/Honolulu's -10:30 and
+/// LMT's down to about -15:56; Postgres's own limit is -15:59).
+const LOWEST_OFFSET_SECONDS: i64 = -16 * 3600;
 
 /// `YYYY-MM-DD?HH:MM:SS` for seconds since 2000-01-01 (whole seconds: a
 /// stored fraction sorts after it, as it should).
@@ -123,8 +129,12 @@ mod tests {
     use ferry_model::{Coercion, SourceValueRef};
 
     fn column(pg_type: PgType, offset: i32) -> ColumnPlan {
+        zoned(pg_type, NaiveZone::Offset(offset))
+    }
+
+    fn zoned(pg_type: PgType, naive_timezone: NaiveZone) -> ColumnPlan {
         ColumnPlan::new("at", "DATETIME", pg_type).with_coercion(Coercion {
-            naive_utc_offset_seconds: offset,
+            naive_timezone,
             ..Coercion::default()
         })
     }
@@ -138,8 +148,15 @@ mod tests {
             b"2024-03-01 10:00:00.000001",
             b"2024-03-01 09:59:59.999999",
         ];
-        for offset in [0, 7200, -3600] {
-            let at = column(PgType::Timestamptz, offset);
+        let zones = [
+            "UTC",
+            "+02:00",
+            "-01:00",
+            "Europe/Berlin",
+            "Pacific/Kiritimati",
+        ];
+        for zone in zones {
+            let at = zoned(PgType::Timestamptz, zone.parse().unwrap());
             for text in stored {
                 let value = ferry_transformer::coerce(&at, SourceValueRef::Text(text)).unwrap();
                 let threshold = ordinal(&value).unwrap();
@@ -152,7 +169,7 @@ mod tests {
                 let SourceValue::Text(bound) = bound else {
                     panic!()
                 };
-                assert!(text >= bound.as_slice(), "{offset} {text:?} {bound:?}");
+                assert!(text >= bound.as_slice(), "{zone} {text:?} {bound:?}");
             }
         }
         let at = column(PgType::Timestamptz, 0);

@@ -913,9 +913,9 @@ async fn record_rejects(
         outcome.rejected = quarantine.row_count();
         if outcome.rejected > 0 {
             outcome.notes.push(format!(
-                "{} rows left out for values that cannot become their column's type; listed in \
+                "{} left out for values that cannot become their column's type; listed in \
                  ferry.rejects",
-                outcome.rejected
+                ferry_model::plural(outcome.rejected, "row", "rows")
             ));
         }
     }

@@ -119,8 +119,8 @@ impl SyncReport {
                 .filter(|t| !t.success || t.inserted + t.updated + t.deleted > 0)
                 .count();
             out.push_str(&format!(
-                "checked {} tables in {} in {:.2}s: {}\n",
-                self.tables.len(),
+                "checked {} in {} in {:.2}s: {}\n",
+                ferry_model::plural(self.tables.len(), "table", "tables"),
                 self.schema,
                 self.seconds,
                 match differ {
@@ -131,9 +131,9 @@ impl SyncReport {
             return out;
         }
         out.push_str(&format!(
-            "synced {} of {} tables into {} in {:.2}s",
+            "synced {} of {} into {} in {:.2}s",
             self.tables.len() - failed,
-            self.tables.len(),
+            ferry_model::plural(self.tables.len(), "table", "tables"),
             self.schema,
             self.seconds
         ));

@@ -277,8 +277,10 @@ impl TableCheck {
         let expected_target = result.source_rows.saturating_sub(result.quarantined);
         if result.target_rows != expected_target && result.missing + result.extra == 0 {
             result.schema.push(format!(
-                "row counts differ: the source has {} rows ({} quarantined), the target {}",
-                result.source_rows, result.quarantined, result.target_rows
+                "row counts differ: the source has {} ({} quarantined), the target {}",
+                ferry_model::plural(result.source_rows, "row", "rows"),
+                result.quarantined,
+                result.target_rows
             ));
         }
         let differs = result.missing + result.extra + result.changed > 0;
@@ -298,7 +300,7 @@ impl TableCheck {
                 .columns
                 .iter()
                 .zip(&self.plan.columns)
-                .any(|(a, p)| a.name != p.name || a.pg_type.parse() != Ok(p.pg_type))
+                .any(|(a, p)| a.name != p.name || !p.has_type(&a.pg_type))
     }
 
     /// Reduces a source row to borrowed target values, or says why it

@@ -11,13 +11,14 @@ mod geometry;
 mod julian;
 mod number;
 mod text;
+mod typmod;
 
 use std::borrow::Cow;
 
 use ferry_model::{
-    ColumnPlan, GeometryTypmod, PgType, PgValue, SourceValueRef, SridMap, END_DATE, END_TIMESTAMP,
-    MICROS_PER_DAY, MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP, PG_EPOCH_UNIX_SECONDS,
-    SECONDS_PER_DAY,
+    ColumnPlan, GeometryTypmod, NaiveZone, PgType, PgValue, SkippedTime, SourceValueRef, SridMap,
+    Typmod, END_DATE, END_TIMESTAMP, MICROS_PER_DAY, MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP,
+    PG_EPOCH_UNIX_SECONDS, SECONDS_PER_DAY,
 };
 
 use crate::error::CoerceError;
@@ -39,6 +40,8 @@ const ANY_GEOMETRY: &str =
     "fix the value or map the column to geometry (any shape and SRID) or bytea in ferry.toml";
 /// PostGIS's largest SRID (`SRID_MAXIMUM`); it changes larger ones.
 pub(crate) const MAX_SRID: i32 = 999_999;
+/// The hint for a naive time that its zone skips.
+const NAIVE_GAP: &str = "fix the value or write it with its UTC offset (e.g. +01:00) in SQLite";
 /// The hint for integers a float column would round.
 const EXACT_NUMBER: &str = "map the column to bigint or numeric in ferry.toml";
 /// The hint for doubles a float4 column would round.
@@ -92,6 +95,19 @@ pub fn coerce<'a>(
         }
         return Ok(PgValue::Null);
     }
+    let coerced = to_pg_type(column, value)?;
+    match column.coercion.typmod {
+        Typmod::None => Ok(coerced),
+        typmod => typmod::narrow(coerced, typmod, column.column_type())
+            .map_err(|reason| bad(value, reason, typmod::WIDER)),
+    }
+}
+
+/// A non-NULL value as the column's [`PgType`], before its typmod.
+fn to_pg_type<'a>(
+    column: &ColumnPlan,
+    value: SourceValueRef<'a>,
+) -> Result<PgValue<'a>, CoerceError> {
     match column.pg_type {
         // The most common case of all, kept clear of `to_integer`'s call.
         PgType::BigInt => match value {
@@ -114,10 +130,12 @@ pub fn coerce<'a>(
         PgType::Uuid => text::to_uuid(value).map(PgValue::Uuid),
         PgType::Date => to_date(value).map(PgValue::Date),
         PgType::Timestamptz => {
-            let naive_offset = column.coercion.naive_utc_offset_seconds;
-            to_timestamp(value, "timestamptz", naive_offset).map(PgValue::Timestamptz)
+            let naive = &column.coercion.naive_timezone;
+            to_timestamp(value, "timestamptz", naive).map(PgValue::Timestamptz)
         }
-        PgType::Timestamp => to_timestamp(value, "timestamp", 0).map(PgValue::Timestamp),
+        PgType::Timestamp => {
+            to_timestamp(value, "timestamp", &NaiveZone::default()).map(PgValue::Timestamp)
+        }
         PgType::Geometry(typmod) => to_geometry(value, typmod, &column.coercion.srids)
             .map(|ewkb| PgValue::Geometry(Cow::Owned(ewkb))),
     }
@@ -288,6 +306,21 @@ fn to_numeric<'a>(
     }
 }
 
+/// A naive time its zone skips: Postgres would move it past the jump,
+/// onto an instant another value may hold.
+fn skipped_time(value: SourceValueRef<'_>, zone: &NaiveZone, skipped: SkippedTime) -> CoerceError {
+    let shown = |offset: i32| NaiveZone::Offset(offset).to_string();
+    bad(
+        value,
+        format!(
+            "does not exist in {zone}: clocks moved from {} to {} over it",
+            shown(skipped.before),
+            shown(skipped.after)
+        ),
+        NAIVE_GAP,
+    )
+}
+
 /// Text that looked like a date or timestamp but is not one.
 fn datetime_error(value: SourceValueRef<'_>, invalid: datetime::Invalid) -> CoerceError {
     match invalid {
@@ -343,10 +376,12 @@ fn to_date(value: SourceValueRef<'_>) -> Result<i32, CoerceError> {
     Ok(days as i32)
 }
 
+/// A timestamp's microseconds since 2000-01-01 (UTC for a timestamptz);
+/// text without an offset is local time in `naive`.
 fn to_timestamp(
     value: SourceValueRef<'_>,
     type_name: &str,
-    naive_offset_seconds: i32,
+    naive: &NaiveZone,
 ) -> Result<i64, CoerceError> {
     let micros = match value {
         SourceValueRef::Text(t) => {
@@ -360,10 +395,14 @@ fn to_timestamp(
                 )
             })?;
             let parsed = datetime::validate(&fields).map_err(|e| datetime_error(value, e))?;
-            let offset = parsed.offset_seconds.unwrap_or(naive_offset_seconds);
             // Years 0001-9999 and offsets under a day stay far inside i64.
-            parsed.days * MICROS_PER_DAY + parsed.micros_of_day
-                - i64::from(offset) * MICROS_PER_SECOND
+            let local = parsed.days * MICROS_PER_DAY + parsed.micros_of_day;
+            match parsed.offset_seconds {
+                Some(offset) => local - i64::from(offset) * MICROS_PER_SECOND,
+                None => naive
+                    .to_utc_micros(local)
+                    .map_err(|skipped| skipped_time(value, naive, skipped))?,
+            }
         }
         SourceValueRef::Integer(seconds) => seconds
             .checked_sub(PG_EPOCH_UNIX_SECONDS)

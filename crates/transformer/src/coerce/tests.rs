@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use ferry_model::{
-    Coercion, ColumnPlan, GeometryShape, GeometryTypmod, InvalidUtf8, PgType, PgValue,
-    SourceValueRef, SridMap,
+    Coercion, ColumnPlan, GeometryShape, GeometryTypmod, InvalidUtf8, NaiveZone, PgType, PgValue,
+    SourceValueRef, SridMap, Typmod,
 };
 use proptest::prelude::*;
 
@@ -18,26 +18,30 @@ const NO_SRIDS: SridMap = SridMap {
 const STRICT: Coercion = Coercion {
     strip_nul: false,
     invalid_utf8: InvalidUtf8::Reject,
-    naive_utc_offset_seconds: 0,
+    naive_timezone: NaiveZone::Offset(0),
     srids: NO_SRIDS,
+    typmod: Typmod::None,
 };
 const STRIP_NUL: Coercion = Coercion {
     strip_nul: true,
     invalid_utf8: InvalidUtf8::Reject,
-    naive_utc_offset_seconds: 0,
+    naive_timezone: NaiveZone::Offset(0),
     srids: NO_SRIDS,
+    typmod: Typmod::None,
 };
 const REPLACE: Coercion = Coercion {
     strip_nul: false,
     invalid_utf8: InvalidUtf8::Replace,
-    naive_utc_offset_seconds: 0,
+    naive_timezone: NaiveZone::Offset(0),
     srids: NO_SRIDS,
+    typmod: Typmod::None,
 };
 const PLUS_TWO: Coercion = Coercion {
     strip_nul: false,
     invalid_utf8: InvalidUtf8::Reject,
-    naive_utc_offset_seconds: 7200,
+    naive_timezone: NaiveZone::Offset(7200),
     srids: NO_SRIDS,
+    typmod: Typmod::None,
 };
 /// Plain PostGIS `geometry`, and `geometry(Point,4326)`.
 const ANY_GEOMETRY: PgType = PgType::Geometry(GeometryTypmod {
@@ -367,6 +371,49 @@ fn every_rule_of_the_mapping_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Naive text in an IANA zone takes the offset in force at that local
+/// time; text with its own offset ignores the zone; the hour clocks skip
+/// is refused, naming the zone, and a `timestamp` is never shifted.
+#[test]
+fn naive_text_in_a_named_zone() {
+    let berlin = Coercion {
+        naive_timezone: "Europe/Berlin".parse().unwrap(),
+        ..STRICT
+    };
+    let at = column(T::Timestamptz, berlin.clone());
+    let micros = |text: &'static str| match coerce(&at, t(text)) {
+        Ok(PgValue::Timestamptz(m)) => Ok(m),
+        other => Err(format!("{other:?}")),
+    };
+    let utc = |text: &'static str| {
+        micros(text).map(|m| {
+            m - coerce(&column(T::Timestamptz, STRICT), t(text)).map_or(0, |v| match v {
+                PgValue::Timestamptz(u) => u,
+                _ => 0,
+            })
+        })
+    };
+    const HOUR: i64 = 3_600_000_000;
+    assert_eq!(utc("2026-01-15 12:00"), Ok(-HOUR));
+    assert_eq!(utc("2026-07-15 12:00:00.000001"), Ok(-2 * HOUR));
+    assert_eq!(utc("2026-03-29 01:59:59.999999"), Ok(-HOUR));
+    assert_eq!(utc("2026-03-29 03:00"), Ok(-2 * HOUR));
+    assert_eq!(
+        utc("2026-10-25 02:30"),
+        Ok(-HOUR),
+        "the second 02:30, as Postgres"
+    );
+    assert_eq!(utc("2026-07-15 12:00+00:00"), Ok(0));
+    let err = coerce(&at, t("2026-03-29 02:30")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'2026-03-29 02:30' does not exist in Europe/Berlin: clocks moved from +01:00 to \
+         +02:00 over it; fix the value or write it with its UTC offset (e.g. +01:00) in SQLite"
+    );
+    let naive = coerce(&column(T::Timestamp, berlin), t("2026-03-29 02:30"));
+    assert!(matches!(naive, Ok(PgValue::Timestamp(_))), "{naive:?}");
 }
 
 /// Floats compare by bits so that -0.0 and 0.0 are told apart.

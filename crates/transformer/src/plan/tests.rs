@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use ferry_model::{
-    ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, PgType, SourceColumn, SourceSchema,
-    TablePlan, TableSchema,
+    ForeignKeySchema, IndexOrigin, IndexSchema, IndexedColumn, NaiveZone, PgType, SourceColumn,
+    SourceSchema, TablePlan, TableSchema,
 };
 
 use super::plan_tables;
@@ -268,7 +268,7 @@ fn overrides_rename_retype_and_configure() {
             pg_type: Some(PgType::Text),
             rename: Some("Created".into()),
             strip_nul: Some(true),
-            naive_utc_offset_seconds: Some(3600),
+            naive_timezone: Some(NaiveZone::Offset(3600)),
             ..ColumnOverride::default()
         },
     );
@@ -288,7 +288,7 @@ fn overrides_rename_retype_and_configure() {
             key_with_nulls: None,
         },
     );
-    o.naive_utc_offset_seconds = -7200;
+    o.naive_timezone = NaiveZone::Offset(-7200);
     let plans = plan(&o);
     let e = &plans[1];
     assert_eq!(e.name, "Mail");
@@ -298,8 +298,11 @@ fn overrides_rename_retype_and_configure() {
         ("Created", PgType::Text)
     );
     assert!(created.coercion.strip_nul);
-    assert_eq!(created.coercion.naive_utc_offset_seconds, 3600);
-    assert_eq!(e.columns[3].coercion.naive_utc_offset_seconds, -7200);
+    assert_eq!(created.coercion.naive_timezone, NaiveZone::Offset(3600));
+    assert_eq!(
+        e.columns[3].coercion.naive_timezone,
+        NaiveZone::Offset(-7200)
+    );
     // CURRENT_TIMESTAMP on a text column keeps SQLite's text form.
     assert_eq!(
         created.default_sql.as_deref(),
@@ -347,7 +350,7 @@ fn unknown_names_in_overrides_are_errors() {
         .starts_with("table list: no such table nope"));
 
     let mut o = options(&["emails"]);
-    o.naive_utc_offset_seconds = 16 * 3600;
+    o.naive_timezone = NaiveZone::Offset(16 * 3600);
     assert!(matches!(
         plan_tables(&schema(), &o),
         Err(TransformError::InvalidOffset { .. })

@@ -14,7 +14,7 @@ pub enum GeometryError {
     #[error("is not a GeoPackage, SpatiaLite or WKB geometry blob")]
     UnknownFormat,
     /// The blob ends in the middle of something.
-    #[error("ends after {len} bytes, inside {inside} (the blob is truncated)")]
+    #[error("ends after {}, inside {inside} (the blob is truncated)", ferry_model::plural(*.len, "byte", "bytes"))]
     Truncated {
         /// The blob's length.
         len: usize,
@@ -22,7 +22,7 @@ pub enum GeometryError {
         inside: &'static str,
     },
     /// Bytes follow the end of the geometry.
-    #[error("has {count} byte(s) after the end of its geometry")]
+    #[error("has {} after the end of its geometry", ferry_model::plural(*.count, "byte", "bytes"))]
     TrailingBytes {
         /// How many.
         count: usize,
