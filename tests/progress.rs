@@ -67,7 +67,7 @@ fn issue_18_progress_in_a_terminal() {
         &[
             "\u{1b}[",
             "ferry: snapshot: backup taken in ",
-            "ferry: setup: 1 of 1 tables created in ",
+            "ferry: setup: 1 of 1 table created in ",
             "2,000 rows loaded in ",
             "unique constraint t_email_key on public.t (email)",
             "rows/s",
@@ -81,7 +81,7 @@ fn issue_18_progress_in_a_terminal() {
         &[
             "\u{1b}[",
             "all tables",
-            "ferry: apply: 1 table(s) in one transaction in ",
+            "ferry: apply: 1 table in one transaction in ",
             "ferry: t: 0 inserted, 0 updated, 0 deleted (reconciled) in ",
         ],
     );
@@ -115,7 +115,7 @@ fn issue_18_progress_in_plain_lines() {
         &copy.stderr,
         &[
             "ferry: snapshot: backup taken in ",
-            "ferry: setup: 1 of 1 tables created in ",
+            "ferry: setup: 1 of 1 table created in ",
             "ferry: t: 2,000 rows loaded in ",
             "ferry: index of the unique constraint t_email_key on public.t (email): done in ",
         ],
@@ -133,7 +133,7 @@ fn issue_18_progress_in_plain_lines() {
         &[
             "ferry: snapshot: reading the file in place in ",
             "ferry: t changes: 1 upserts and 1 deletes found in ",
-            "ferry: apply: 1 table(s) in one transaction in ",
+            "ferry: apply: 1 table in one transaction in ",
             "ferry: t: 1 inserted, 0 updated, 1 deleted (reconciled) in ",
         ],
     );

@@ -104,7 +104,10 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             )
             .await?;
             let created = setup.created.iter().filter(|c| **c).count();
-            let outcome = format!("{created} of {} tables created", setup.created.len());
+            let outcome = format!(
+                "{created} of {} created",
+                ferry_model::plural(setup.created.len(), "table", "tables")
+            );
             Ok((setup, outcome))
         })
         .await?;

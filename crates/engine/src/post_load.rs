@@ -37,7 +37,8 @@ pub async fn take_over(
         .context("ending the sessions a stopped run left building")?;
     if ended > 0 {
         warnings.push(format!(
-            "ended {ended} session(s) a stopped run of this copy left building keys and indexes"
+            "ended {} a stopped run of this copy left building keys and indexes",
+            ferry_model::plural(ended, "session", "sessions")
         ));
     }
     Ok(())

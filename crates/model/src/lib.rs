@@ -58,5 +58,5 @@ pub use schema::{
 pub use types::{GeometryShape, GeometryTypmod, ParsePgTypeError, PgType};
 pub use uuid::format_uuid;
 pub use value::{PgValue, SourceValue, SourceValueRef, StorageClass};
-pub use words::plural;
+pub use words::{noun, plural};
 pub use zone::{NaiveZone, ParseNaiveZoneError, SkippedTime};

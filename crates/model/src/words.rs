@@ -16,8 +16,25 @@ pub fn plural<N>(n: N, one: &str, many: &str) -> String
 where
     N: fmt::Display + PartialEq + From<u8>,
 {
-    let noun = if n == N::from(1) { one } else { many };
+    let noun = noun(&n, one, many);
     format!("{n} {noun}")
+}
+
+/// `one` when `n` is 1, `many` otherwise: the noun of [`plural`] alone,
+/// for a count written another way (`1,024 rows`).
+///
+/// ```
+/// assert_eq!(ferry_model::noun(&1_u64, "row", "rows"), "row");
+/// ```
+pub fn noun<'a, N>(n: &N, one: &'a str, many: &'a str) -> &'a str
+where
+    N: PartialEq + From<u8>,
+{
+    if *n == N::from(1) {
+        one
+    } else {
+        many
+    }
 }
 
 #[cfg(test)]

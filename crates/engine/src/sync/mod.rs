@@ -273,7 +273,8 @@ async fn sync(
     let (applied, apply_code) = progress
         .phase(Phase::Apply, None, async {
             let applied = apply::apply_run(&mut client, &planned, pending, &identity).await;
-            Ok((applied, format!("{tables} table(s) in one transaction")))
+            let tables = ferry_model::plural(tables, "table", "tables");
+            Ok((applied, format!("{tables} in one transaction")))
         })
         .await?;
     outcomes.extend(applied);

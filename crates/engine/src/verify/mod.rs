@@ -228,8 +228,9 @@ impl TableCheck {
                 let target_rows =
                     ferry_writer::count_rows(client, &plan.schema, &plan.name).await?;
                 let outcome = format!(
-                    "{} rows in the source, {} in the target",
+                    "{} {} in the source, {} in the target",
                     thousands(source_rows),
+                    ferry_model::noun(&source_rows, "row", "rows"),
                     thousands(target_rows)
                 );
                 Ok(((source_rows, target_rows), outcome))
@@ -260,8 +261,9 @@ impl TableCheck {
                 };
                 let differ = outcome.missing + outcome.extra + outcome.changed;
                 let said = format!(
-                    "{} rows compared, {} differ",
+                    "{} {} compared, {} differ",
                     thousands(outcome.checked),
+                    ferry_model::noun(&outcome.checked, "row", "rows"),
                     thousands(differ)
                 );
                 Ok((outcome, said))
