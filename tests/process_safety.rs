@@ -368,6 +368,8 @@ fn issue_14_snapshots_are_private_and_never_left_behind() {
                 path.to_str().unwrap(),
                 "--target",
                 target,
+                "--snapshot",
+                "backup",
             ],
             &tmpdir,
         )

@@ -66,7 +66,7 @@ fn issue_18_progress_in_a_terminal() {
         &copy,
         &[
             "\u{1b}[",
-            "ferry: snapshot: backup taken in ",
+            "ferry: snapshot: reading the file in place in ",
             "ferry: setup: 1 of 1 table created in ",
             "2,000 rows loaded in ",
             "unique constraint t_email_key on public.t (email)",
@@ -114,7 +114,7 @@ fn issue_18_progress_in_plain_lines() {
     assert_contains(
         &copy.stderr,
         &[
-            "ferry: snapshot: backup taken in ",
+            "ferry: snapshot: reading the file in place in ",
             "ferry: setup: 1 of 1 table created in ",
             "ferry: t: 2,000 rows loaded in ",
             "ferry: index of the unique constraint t_email_key on public.t (email): done in ",

@@ -1,10 +1,12 @@
 //! A copy of a file that another process keeps writing equals one state of
 //! it: never half of one transaction and half of the next.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::process_safety::ScratchDir;
 use crate::util::{TempSqlite, TestDb};
 
 /// Every transaction of the writer adds a batch of 100 entries and its
@@ -40,12 +42,26 @@ fn write_batch(conn: &rusqlite::Connection, batch: i64) {
     .unwrap();
 }
 
-fn copy_while_writing(journal_mode: &str) {
-    let source = live_source(journal_mode);
-    let db = TestDb::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = start_writer(source.path.clone(), &stop);
-    std::thread::sleep(std::time::Duration::from_millis(100));
+/// Copies `source` with `extra` arguments, TMPDIR set to a scratch
+/// directory watched meanwhile; returns the report and the largest file
+/// seen in that directory.
+fn copy_watching_tmp(source: &TempSqlite, db: &TestDb, extra: &[&str]) -> (Output, u64) {
+    let tmp = ScratchDir::new();
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (dir, done) = (tmp.0.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut largest = 0;
+            loop {
+                let finished = done.load(Ordering::Relaxed);
+                largest = largest.max(largest_file(&dir));
+                if finished {
+                    return largest;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
     let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args([
             "copy",
@@ -55,8 +71,38 @@ fn copy_while_writing(journal_mode: &str) {
             &db.url,
         ])
         .args(["--chunk-rows", "700", "--jobs", "2", "--format", "json"])
+        .args(extra)
+        .env("TMPDIR", &tmp.0)
         .output()
         .unwrap();
+    done.store(true, Ordering::Relaxed);
+    (output, watcher.join().unwrap())
+}
+
+/// The size of the largest file under `dir`, at any depth.
+fn largest_file(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => largest_file(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Copies a file a writer commits to throughout; returns the report.
+fn copy_while_writing(journal_mode: &str, extra: &[&str]) -> serde_json::Value {
+    let source = live_source(journal_mode);
+    let db = TestDb::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = start_writer(source.path.clone(), &stop);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (output, largest_tmp) = copy_watching_tmp(&source, &db, extra);
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
     assert!(
@@ -74,6 +120,15 @@ fn copy_while_writing(journal_mode: &str) {
         0,
         "the copy mixes two states of the source ({journal_mode})"
     );
+    let mut report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["largest_tmp_file"] = largest_tmp.into();
+    report["batches"] = db
+        .client()
+        .query_one("SELECT count(*) FROM batches", &[])
+        .unwrap()
+        .get::<_, i64>(0)
+        .into();
+    report
 }
 
 /// Batches whose row in `batches` disagrees with their entries in the
@@ -164,12 +219,83 @@ fn issue_13_sync_reads_a_quiet_rollback_file_in_place_and_a_written_one_from_a_b
 
 #[test]
 fn a_live_wal_file_is_copied_from_one_backup() {
-    copy_while_writing("wal");
+    let report = copy_while_writing("wal", &["--snapshot", "backup"]);
+    assert_eq!(report["source_read"], "backup", "{report}");
 }
 
 #[test]
 fn a_live_rollback_journal_file_is_copied_from_one_backup() {
-    copy_while_writing("delete");
+    let report = copy_while_writing("delete", &["--snapshot", "backup"]);
+    assert_eq!(report["source_read"], "backup", "{report}");
+}
+
+/// By default a WAL file is read in place, every connection inside a read
+/// transaction on one state, while the writer keeps committing: the target
+/// holds exactly one state (every batch whole, its total the sum of its
+/// entries, none past the state), and nothing the size of the database
+/// lands in TMPDIR.
+#[test]
+fn issue_19_a_live_wal_file_is_copied_from_one_state_without_a_backup() {
+    let report = copy_while_writing("wal", &[]);
+    assert_eq!(report["source_read"], "wal snapshot", "{report}");
+    assert!(
+        report["largest_tmp_file"].as_u64().unwrap() <= 1 << 20,
+        "{report}"
+    );
+    assert!(report["batches"].as_i64().unwrap() >= 200, "{report}");
+}
+
+/// A rollback-journal file is read in place, checked after every chunk;
+/// the writer commits mid-copy, so the copy undoes what it loaded and
+/// starts over from a backup, landing one state and saying so.
+#[test]
+fn issue_19_a_rollback_file_written_mid_copy_is_copied_again_from_a_backup() {
+    let report = copy_while_writing("delete", &[]);
+    assert_eq!(report["source_read"], "backup", "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("while ferry read it in place"),
+        "{report}"
+    );
+    // The rows of the first attempt are gone: each batch once.
+    assert!(report["batches"].as_i64().unwrap() >= 200, "{report}");
+}
+
+/// A file nothing writes is read in place whatever its journal, with no
+/// temporary file larger than 1 MB, and the copy equals the file.
+#[test]
+fn issue_19_a_quiet_source_is_read_in_place_without_a_temporary_copy() {
+    for (mode, read) in [("wal", "wal snapshot"), ("delete", "in place")] {
+        let source = live_source(mode);
+        let db = TestDb::new();
+        let (output, largest) = copy_watching_tmp(&source, &db, &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["source_read"], read, "{report}");
+        assert!(
+            report["warnings"].as_array().unwrap().is_empty(),
+            "{report}"
+        );
+        assert!(
+            largest <= 1 << 20,
+            "{mode}: a {largest}-byte temporary file"
+        );
+        assert_eq!(broken_batches(&db), 0, "{mode}");
+        let conn = rusqlite::Connection::open(&source.path).unwrap();
+        let entries: i64 = conn
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .unwrap();
+        let copied: i64 = db
+            .client()
+            .query_one("SELECT count(*) FROM entries", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(copied, entries, "{mode}");
+    }
 }
 
 /// Runs ferry as a user who may not write the source's directory: nobody

@@ -366,11 +366,13 @@ pub struct CopyArgs {
     pub allow_changed_source: bool,
 
     /// How to read one point-in-time state of a source that may be written
-    /// during the copy: `backup` copies it first with SQLite's online
-    /// backup API (into TMPDIR; removed afterwards), `none` reads it as it
-    /// is (for a file nothing writes meanwhile: saves the copy's time and
-    /// disk); `auto` is `backup` for a copy.
-    #[arg(long, value_enum, default_value_t = SnapshotMode::Backup, value_name = "HOW")]
+    /// during the copy: `auto` reads the file in place (a WAL file through
+    /// read transactions begun on one state; any other checked after every
+    /// chunk and, should a writer commit, loaded again from a backup),
+    /// `backup` copies it first with SQLite's online backup API (into
+    /// TMPDIR; removed afterwards), `none` reads it as it is (for a file
+    /// nothing writes meanwhile).
+    #[arg(long, value_enum, default_value_t = SnapshotMode::Auto, value_name = "HOW")]
     pub snapshot: SnapshotMode,
 
     /// Consecutive reconnection attempts after a lost connection or a

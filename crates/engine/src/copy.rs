@@ -15,10 +15,11 @@ use crate::left_behind::{LeftBehind, TableState};
 use crate::lock_watch::LockWatch;
 use crate::options::{CopyOptions, OnError, SnapshotMode};
 use crate::pipeline::{self, Load, TableLoad};
-use crate::prepare::{prepare_at, Prepared};
+use crate::prepare::{prepare_with, Prepared};
 use crate::report::{rate, CopyReport, TableReport};
 use crate::retry::RetryPolicy;
 use crate::setup::{self, copy_id};
+use crate::snapshot::{moved_on, SourceSnapshot};
 use crate::stop::Stop;
 
 /// Copies the source's tables into the target; `observer` hears of
@@ -33,14 +34,51 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
     if args.jobs == 0 || args.chunk_rows == 0 {
         return Err(UsageError::new("--jobs and --chunk-rows must be at least 1").into());
     }
-    // A copy commits rows as it reads them, so it cannot read again when
-    // a writer moves the file on: auto takes a backup.
-    let mode = match args.snapshot {
-        SnapshotMode::Auto => SnapshotMode::Backup,
-        mode => mode,
-    };
+    // A file read in place that a writer changes mid-copy is loaded again
+    // from a backup, after undoing what was loaded. A copy that appends
+    // to rows it did not write cannot undo, and reads a backup of a
+    // rollback-journal file from the start; one that resumes stops, its
+    // committed chunks all of the state the copy started from.
+    let append = args.if_exists == Some(crate::options::IfExists::Append);
+    let may_restart = !append && args.if_exists != Some(crate::options::IfExists::Resume);
+    // The planning connection, one per reader thread, and one per thread
+    // of the stored-type scans.
+    let connections = args.jobs.max(rayon::current_num_threads()) + 1;
     let progress = Arc::new(Progress::new(observer));
-    let snapshot = crate::snapshot::take_shown(&args.source.source, mode, &progress).await?;
+    let source = &args.source.source;
+    let snapshot = crate::snapshot::show(args.snapshot, &progress, || {
+        crate::snapshot::take_for_copy(source, args.snapshot, connections, !append)
+    })
+    .await?;
+    let in_place = snapshot.in_place();
+    match copy_from(args, &progress, snapshot, started).await {
+        Err(err) if may_restart && moved_on(&err, in_place) => {
+            tracing::info!("{err:#}; copying it again from a backup");
+            progress.step(
+                "the source changed while it was read in place; copying it again from a backup",
+            );
+            let snapshot =
+                crate::snapshot::take_shown(source, SnapshotMode::Backup, &progress).await?;
+            let mut report = copy_from(args, &progress, snapshot, started).await?;
+            report.warnings.push(format!(
+                "another process wrote to {} while ferry read it in place; what had been \
+                 loaded was undone and the copy read a backup of the file instead",
+                source.display()
+            ));
+            Ok(report)
+        }
+        outcome => outcome,
+    }
+}
+
+/// One attempt at the copy, reading `snapshot`.
+async fn copy_from(
+    args: &CopyOptions,
+    progress: &Arc<Progress>,
+    snapshot: SourceSnapshot,
+    started: Instant,
+) -> Result<CopyReport> {
+    let snapshot = Arc::new(snapshot);
     let phase = phase_done("snapshot", "source snapshot taken", started);
     let Prepared {
         source,
@@ -48,7 +86,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         skipped,
         config,
         ..
-    } = prepare_at(&args.source, snapshot.path())?;
+    } = prepare_with(&args.source, snapshot.connections())?;
     crate::partitioning::add_leaves(&source, &mut planned)?;
     let on_error = args.on_error.or(config.on_error).unwrap_or(OnError::Abort);
     let mut warnings: Vec<String> = planned
@@ -69,10 +107,10 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
     let phase = phase_done("plan", "schema read, tables planned and counted", phase);
 
     let mut client = RetryPolicy::new(args.retries)
-        .connect(&args.target, &progress)
+        .connect(&args.target, progress)
         .await
         .context("connecting to the target")?;
-    let lock_watch = LockWatch::start(&args.target, (*progress).clone());
+    let lock_watch = LockWatch::start(&args.target, (**progress).clone());
     lock_watch.add(&client).await;
     if args.storage.unlogged && tables.iter().any(|t| t.plan.partition.is_some()) {
         return Err(UsageError::new(
@@ -93,6 +131,15 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         args.if_exists == Some(crate::options::IfExists::Resume),
     )
     .await?;
+    // Setup reads the source (to fingerprint it, to plan the chunks) after
+    // creating tables: a file read in place is held still meanwhile, so a
+    // writer's lock cannot fail the setup halfway. Writers of a rollback
+    // journal wait that long; readers of a WAL file never hold them up.
+    let held = if snapshot.in_place() {
+        Some(source.hold_read_lock().context("reading the source")?)
+    } else {
+        None
+    };
     let setup = progress
         .phase(Phase::Setup, None, async {
             let setup = setup::start(
@@ -111,6 +158,9 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             Ok((setup, outcome))
         })
         .await?;
+    if let Some(held) = held {
+        held.release().context("reading the source")?;
+    }
     let phase = phase_done("setup", "target checked, tables and ledger set up", phase);
 
     let outcome: Result<CopyReport> = async {
@@ -126,6 +176,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             let finished = report(&tables, 0.0, started, &skipped, warnings);
             return Ok(CopyReport {
                 status: "already done",
+                source_read: snapshot.kind(),
                 ..finished
             });
         }
@@ -140,7 +191,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         }
         let signals = tokio::spawn(interrupt_on_signal(Arc::clone(&stop)));
         let load = Load {
-            source_path: source.path(),
+            snapshot: Arc::clone(&snapshot),
             source_shown: &args.source.source,
             tables: Arc::clone(&tables),
             on_error,
@@ -149,7 +200,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
             target: args.target.clone(),
             retry: RetryPolicy::new(args.retries),
             stop: Arc::clone(&stop),
-            progress: Arc::clone(&progress),
+            progress: Arc::clone(progress),
         };
         let mut clients = pipeline::run(&load, clients)
             .await
@@ -175,6 +226,9 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
                 .await
                 .inspect_err(|_| progress.finish())?;
         }
+        // Every chunk was checked as it was read; this covers a copy with
+        // no chunk left to read.
+        snapshot.check_current(&args.source.source)?;
         let load_seconds = started.elapsed().as_secs_f64();
         let phase = phase_done("load", "every chunk committed", phase);
 
@@ -192,7 +246,7 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
                 &setup.created,
                 setup.resumed,
                 &stop,
-                &progress,
+                progress,
                 &mut warnings,
             )
             .await?;
@@ -203,10 +257,27 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         signals.abort();
         progress.finish();
         drop(session);
-        Ok(report(&tables, load_seconds, started, &skipped, warnings))
+        Ok(CopyReport {
+            source_read: snapshot.kind(),
+            ..report(&tables, load_seconds, started, &skipped, warnings)
+        })
     }
     .await;
     match outcome {
+        // A resume cannot undo what earlier runs loaded: it stops, like
+        // any failed copy, and says what it leaves.
+        Err(err)
+            if moved_on(&err, snapshot.in_place())
+                && args.if_exists != Some(crate::options::IfExists::Resume) =>
+        {
+            undo(args, &tables, &setup.created).await.map_err(|undo| {
+                undo.context(format!(
+                    "{err}, and undoing what the copy had loaded failed: the target may hold \
+                     rows of two states of it; rerun with --if-exists truncate"
+                ))
+            })?;
+            Err(err)
+        }
         Err(err) if !err.chain().any(|c| c.is::<crate::exit::Interrupted>()) => {
             let resumable = crate::exit::exit_code(&err) == crate::exit::FAILURE;
             let stopped = Stopped {
@@ -223,6 +294,37 @@ async fn copy_traced(args: &CopyOptions, observer: Arc<dyn Observer>) -> Result<
         }
         outcome => outcome,
     }
+}
+
+/// Puts the target back as the copy found it, after a writer changed a
+/// file read in place: drops the tables the copy created and empties the
+/// others (they were empty, or emptied by `--if-exists truncate`), in one
+/// transaction, so the copy can start over.
+async fn undo(args: &CopyOptions, tables: &[TableLoad], created: &[bool]) -> Result<()> {
+    let mut client = ferry_writer::connect(&args.target)
+        .await
+        .context("connecting to the target to undo the copy")?;
+    let name = |t: &TableLoad| ferry_model::quote_qualified(&t.plan.schema, &t.plan.name);
+    let list = |want: bool| -> Vec<String> {
+        tables
+            .iter()
+            .zip(created)
+            .filter(|(_, c)| **c == want)
+            .map(|(t, _)| name(t))
+            .collect()
+    };
+    let (drop, empty) = (list(true), list(false));
+    let transaction = client.transaction().await?;
+    if !drop.is_empty() {
+        let sql = format!("DROP TABLE IF EXISTS {}", drop.join(", "));
+        transaction.batch_execute(&sql).await.context(sql)?;
+    }
+    if !empty.is_empty() {
+        let sql = format!("TRUNCATE {}", empty.join(", "));
+        transaction.batch_execute(&sql).await.context(sql)?;
+    }
+    transaction.commit().await.context("undoing the copy")?;
+    Ok(())
 }
 
 /// A copy that stopped with an error, as far as the target goes.

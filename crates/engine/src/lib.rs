@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+mod connections;
 pub mod copy;
 pub mod events;
 pub mod exit;

@@ -226,10 +226,12 @@ pub enum IfExists {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SnapshotMode {
-    /// Read the file in place and prove that no writer committed while it
-    /// was read (SQLite's data version); when one did, read it again from
-    /// a backup. Sync's default; a copy, which writes as it reads, takes a
-    /// backup.
+    /// Read the file in place, without copying it, and prove that every
+    /// read saw one state (see `crate::snapshot`): a WAL file through read
+    /// transactions begun on one state, any other by SQLite's data version
+    /// not moving (checked after every chunk of a copy, at the end of a
+    /// sync); when a writer committed, read it again from a backup. The
+    /// default of copy and sync.
     Auto,
     /// Copy the file first with SQLite's online backup API.
     Backup,

@@ -2,19 +2,18 @@
 //! its own SQLite connection (a connection cannot be shared between
 //! threads), the results folded in chunk order.
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ferry_model::ChunkRange;
 use ferry_reader::SourceDb;
 use rayon::prelude::*;
 
-/// Runs `work` on every chunk of the file at `path` (named `shown` in
-/// errors) and folds the results with `merge`, earlier chunks first;
-/// `empty` is the result of no chunk. The first error stops the rest.
+use crate::connections::{Lease, SourceConnections};
+
+/// Runs `work` on every chunk of the source `connections` lead to and
+/// folds the results with `merge`, earlier chunks first; `empty` is the
+/// result of no chunk. The first error stops the rest.
 pub fn fold_chunks<T: Send>(
-    path: &Path,
-    shown: &Path,
+    connections: &SourceConnections,
     chunks: Vec<ChunkRange>,
     empty: impl Fn() -> T + Sync + Send,
     work: impl Fn(&SourceDb, ChunkRange) -> Result<T> + Sync + Send,
@@ -24,12 +23,10 @@ pub fn fold_chunks<T: Send>(
         .into_par_iter()
         .map_init(
             || None,
-            |db: &mut Option<SourceDb>, range| {
+            |db: &mut Option<Lease<'_>>, range| {
                 let db = match db {
                     Some(db) => db,
-                    None => {
-                        db.insert(SourceDb::open_as(path, shown).context("opening the source")?)
-                    }
+                    None => db.insert(connections.lease()?),
                 };
                 work(db, range)
             },

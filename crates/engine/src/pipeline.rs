@@ -39,6 +39,7 @@ use crate::options::OnError;
 use crate::prepare::PlannedTable;
 use crate::retry::{is_transient, RetryPolicy};
 use crate::row_key::KeyColumns;
+use crate::snapshot::SourceSnapshot;
 use crate::stop::Stop;
 
 /// Encoded bytes a reader gathers before handing them to its writer.
@@ -160,8 +161,8 @@ struct ChunkDone {
 
 /// Everything a run needs that does not change while it runs.
 pub struct Load<'a> {
-    /// The file to read (a snapshot of `source_shown`, or that file).
-    pub source_path: &'a Path,
+    /// The state of the source to read, and its readers' connections.
+    pub snapshot: Arc<SourceSnapshot>,
     /// The file the user named, for messages.
     pub source_shown: &'a Path,
     pub tables: Arc<Vec<TableLoad>>,
@@ -213,7 +214,7 @@ pub async fn run(
     for client in clients {
         let (task_tx, task_rx) = crossbeam_channel::bounded::<ReadTask>(TASKS_IN_FLIGHT);
         let reader = ReaderJob {
-            source_path: load.source_path.to_owned(),
+            snapshot: Arc::clone(&load.snapshot),
             source_shown: load.source_shown.to_owned(),
             tables: Arc::clone(&load.tables),
             on_error: load.on_error,
@@ -252,7 +253,7 @@ pub async fn run(
 }
 
 struct ReaderJob {
-    source_path: std::path::PathBuf,
+    snapshot: Arc<SourceSnapshot>,
     source_shown: std::path::PathBuf,
     tables: Arc<Vec<TableLoad>>,
     on_error: OnError,
@@ -263,8 +264,9 @@ impl ReaderJob {
     /// Reads the chunks its writer hands over until the writer is done or
     /// the run stops.
     fn run(&self, tasks: &Receiver<ReadTask>) -> Result<()> {
-        let db = SourceDb::open_as(&self.source_path, &self.source_shown)
-            .context("opening the source")?;
+        // A connection of a WAL snapshot goes back to it for the run's
+        // next pass.
+        let db = self.snapshot.connections().lease()?;
         let mut encoder = CopyEncoder::with_capacity(FLUSH_BYTES + ROW_SLACK);
         loop {
             let (task, tx) = select! {
@@ -281,6 +283,9 @@ impl ReaderJob {
             }
             let table = &self.tables[task.table];
             if let Some((done, rejects)) = self.read_chunk(&db, table, task, &mut encoder, &tx)? {
+                // Read in place: the chunk commits only if every read so
+                // far saw the state the run started from.
+                self.snapshot.check_current(&self.source_shown)?;
                 // A closed channel means the writer gave the chunk up: it
                 // stays pending in the ledger.
                 let _ = tx.blocking_send(Message::End(done, rejects));
@@ -565,7 +570,7 @@ async fn claim_and_copy(
     }
     let mut ended = None;
     let mut refused = None;
-    while let Some(message) = rx.recv().await {
+    while let Some(message) = next_message(&mut rx, &shared.stop).await {
         match message {
             Message::Data(data) => {
                 if let Err(err) = copy.send(data).await {
@@ -613,6 +618,26 @@ async fn claim_and_copy(
     Ok(Claimed::Copied(task.table, done, started))
 }
 
+/// How often a writer waiting for its reader's rows looks at the run's
+/// stop.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The reader's next message, or `None` once its channel closes or the
+/// run stops. A reader that stops before taking the chunk off its task
+/// channel leaves the chunk, and the sender of its rows, in that channel
+/// (crossbeam drops buffered messages only with the last sender), so the
+/// channel of rows alone may never close.
+async fn next_message(rx: &mut mpsc::Receiver<Message>, stop: &Stop) -> Option<Message> {
+    tokio::select! {
+        message = rx.recv() => message,
+        () = async {
+            while !stop.is_stopped() {
+                tokio::time::sleep(STOP_POLL).await;
+            }
+        } => None,
+    }
+}
+
 /// Hands a chunk to the writer's reader thread without blocking the
 /// async side: the writer has waited for its previous chunk's end (the
 /// reader took it off the channel before sending anything back), so the
@@ -645,7 +670,7 @@ async fn send_one_by_one(
     let mut batch: Vec<RowData> = Vec::new();
     let mut batch_bytes = 0;
     let mut refused = Vec::new();
-    while let Some(message) = rx.recv().await {
+    while let Some(message) = next_message(&mut rx, &shared.stop).await {
         match message {
             Message::Row(row) => {
                 batch_bytes += row.data.len();
@@ -824,8 +849,10 @@ mod tests {
     fn reader(source: &TestSource, on_error: OnError) -> ReaderJob {
         let path = source.prepared.source.path().to_owned();
         ReaderJob {
-            source_shown: path.clone(),
-            source_path: path,
+            snapshot: Arc::new(
+                crate::snapshot::take(&path, crate::options::SnapshotMode::None).unwrap(),
+            ),
+            source_shown: path,
             tables: Arc::new(vec![TableLoad::new(source.table("t"), 3)]),
             on_error,
             stop: Arc::new(Stop::default()),

@@ -49,6 +49,10 @@ pub fn plan(args: &PlanOptions) -> Result<Plan> {
             None => {
                 crate::stored_types::findings(
                     &prepared.source,
+                    &crate::connections::SourceConnections::open_each(
+                        prepared.source.path(),
+                        prepared.source.shown(),
+                    ),
                     &prepared.tables,
                     &prepared.config.overrides,
                 )?

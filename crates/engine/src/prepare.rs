@@ -7,6 +7,7 @@ use ferry_reader::SourceDb;
 use ferry_transformer::{GeometryMode, IdentifierCase, PlanOptions};
 
 use crate::config::Config;
+use crate::connections::SourceConnections;
 use crate::exit::UsageError;
 use crate::options::{GeometryAs, IdentifierMode, SourceOptions, TypesFrom};
 use crate::stored_types::Widening;
@@ -55,13 +56,18 @@ impl PlannedTable {
 }
 
 pub fn prepare(args: &SourceOptions) -> Result<Prepared> {
-    prepare_at(args, &args.source)
+    prepare_with(
+        args,
+        &SourceConnections::open_each(&args.source, &args.source),
+    )
 }
 
-/// [`prepare`], reading `path` (a snapshot of `args.source`) instead.
-pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepared> {
+/// [`prepare`], reading through `connections` (to a snapshot of
+/// `args.source`) instead: the planning connection and those of the
+/// stored-type scans see the state the copy's readers will.
+pub fn prepare_with(args: &SourceOptions, connections: &SourceConnections) -> Result<Prepared> {
     let config = Config::load(args.config.as_deref())?;
-    let source = SourceDb::open_as(path, &args.source).context("opening the source")?;
+    let source = connections.open()?;
     let mut schema = source.schema().context("reading the source schema")?;
     let geometry = match args.geometry.or(config.geometry) {
         Some(GeometryAs::Postgis) => GeometryMode::Postgis,
@@ -124,7 +130,8 @@ pub fn prepare_at(args: &SourceOptions, path: &std::path::Path) -> Result<Prepar
     let mut tables = plan(&options)?;
     let mut widened = None;
     if args.types.or(config.types).unwrap_or(TypesFrom::Stored) == TypesFrom::Stored {
-        let found = crate::stored_types::findings(&source, &tables, &options.overrides)?;
+        let found =
+            crate::stored_types::findings(&source, connections, &tables, &options.overrides)?;
         let widenings = found.widenings;
         for (table, rows) in found.null_keys {
             options.overrides.entry(table).or_default().key_with_nulls = Some(rows);

@@ -28,6 +28,11 @@ pub struct CopyReport {
     pub totals: TableReport,
     /// Seconds until every row was loaded, before keys and indexes.
     pub load_seconds: f64,
+    /// How one state of the source was read: `wal snapshot` (read
+    /// transactions on one state of a WAL-mode file), `in place` (a
+    /// rollback-journal file, proven unchanged after every chunk),
+    /// `backup` (a private copy) or `as is` (`--snapshot none`).
+    pub source_read: &'static str,
     /// Objects of the source that were not copied, and why.
     pub skipped: Vec<ferry_model::SkippedObject>,
     /// Things that could not be carried over faithfully.
@@ -60,6 +65,7 @@ impl CopyReport {
             tables,
             totals,
             load_seconds,
+            source_read: "as is",
             skipped,
             warnings,
         }
@@ -121,6 +127,7 @@ impl CopyReport {
             self.load_seconds,
             self.totals.seconds - self.load_seconds
         ));
+        out.push_str(&format!("source read: {}\n", self.source_read));
         for s in &self.skipped {
             out.push_str(&format!("skipped {} {}: {}\n", s.kind, s.name, s.reason));
         }

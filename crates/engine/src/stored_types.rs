@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use ferry_model::{ChunkRange, PgType, SourceValueRef, TableSchema};
 use ferry_reader::{quote_sqlite_ident, RowSelection, SourceDb};
+
+use crate::connections::SourceConnections;
 use ferry_transformer::{certainly_fits_sql, StoredValues, TableOverride};
 
 use crate::prepare::PlannedTable;
@@ -57,6 +59,7 @@ pub struct Findings {
 /// Columns whose type ferry.toml sets are left as set.
 pub(crate) fn findings(
     source: &SourceDb,
+    connections: &SourceConnections,
     tables: &[PlannedTable],
     overrides: &BTreeMap<String, TableOverride>,
 ) -> Result<Findings> {
@@ -114,7 +117,7 @@ pub(crate) fn findings(
                 first: None,
             }),
         };
-        let found = scan(source, table, &wanted.join(" OR "), found)
+        let found = scan(source, connections, table, &wanted.join(" OR "), found)
             .with_context(|| format!("reading what table {} stores", table.name))?;
         if let Some(NullKey {
             rows,
@@ -146,6 +149,7 @@ pub(crate) fn findings(
 /// table in parallel.
 fn scan(
     source: &SourceDb,
+    connections: &SourceConnections,
     table: &TableSchema,
     predicate: &str,
     found: TableScan,
@@ -153,8 +157,7 @@ fn scan(
     let keys = KeyColumns::of(table);
     let chunks = source.chunk_ranges(table, SCAN_CHUNK_ROWS)?;
     crate::parallel::fold_chunks(
-        source.path(),
-        source.shown(),
+        connections,
         chunks,
         || found.clone(),
         |db, range| {

@@ -133,6 +133,13 @@ impl SourceDb {
         &self.shown
     }
 
+    /// Whether the file was opened `immutable` (see [`SourceDb::open_as`]):
+    /// then SQLite takes no locks, and a read transaction does not keep a
+    /// state of it.
+    pub fn is_immutable(&self) -> bool {
+        self.immutable.is_some()
+    }
+
     /// The path the database was opened from.
     pub fn path(&self) -> &Path {
         &self.path

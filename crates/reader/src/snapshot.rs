@@ -123,13 +123,27 @@ impl SourceDb {
     /// [`ReadError::Busy`] if a writer is committing for longer than the
     /// connection's busy timeout.
     pub fn hold_read_lock(&self) -> Result<ReadGuard<'_>, ReadError> {
+        self.begin_read()?;
+        Ok(ReadGuard { db: self })
+    }
+
+    /// Starts a read transaction that lasts as long as the connection:
+    /// every later read through it sees the state of this call. Meant for
+    /// a [`JournalMode::Wal`] file, where it never holds writers up; in
+    /// rollback mode it would keep them from committing until the
+    /// connection closes.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Busy`] if a writer is committing for longer than the
+    /// connection's busy timeout.
+    pub fn begin_read(&self) -> Result<(), ReadError> {
         self.conn
             .execute_batch("BEGIN DEFERRED; SELECT count(*) FROM main.sqlite_schema;")
             .map_err(|source| {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.schema_error(source)
-            })?;
-        Ok(ReadGuard { db: self })
+            })
     }
 
     /// Reads the facts of [`SourceIdentity`] in one read transaction, so

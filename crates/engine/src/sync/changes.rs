@@ -817,8 +817,7 @@ impl TableJob {
         cursor_column: Option<usize>,
     ) -> Result<(BucketDigests, Option<i64>)> {
         crate::parallel::fold_chunks(
-            &self.source_path,
-            &self.shown,
+            &crate::connections::SourceConnections::open_each(&self.source_path, &self.shown),
             chunks,
             || (BucketDigests::new(bucketing), None),
             |db, range| {

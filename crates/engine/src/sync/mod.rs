@@ -49,6 +49,7 @@ use crate::options::{
 };
 use crate::prepare::PlannedTable;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
+use crate::snapshot::is_busy;
 use crate::stop::Stop;
 use changes::{Baseline, TableJob};
 use strategy::{Deletes, Mode, Strategy};
@@ -375,7 +376,7 @@ async fn read_source(
 ) -> Result<Read> {
     let snapshot = crate::snapshot::take_shown(&args.source.source, mode, &run.progress).await?;
     let in_place = snapshot.in_place();
-    let prepared = match crate::prepare::prepare_at(&args.source, snapshot.path()) {
+    let prepared = match crate::prepare::prepare_with(&args.source, snapshot.connections()) {
         Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
         prepared => prepared?,
     };
@@ -567,17 +568,6 @@ async fn read_source(
         outcomes,
         code,
     })))
-}
-
-/// Whether an error comes from SQLite's lock on the source (a writer
-/// committing).
-fn is_busy(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ferry_reader::ReadError>(),
-            Some(ferry_reader::ReadError::Busy { .. })
-        )
-    })
 }
 
 /// Takes the sync's advisory lock, waiting up to `wait` seconds if asked.
