@@ -98,7 +98,7 @@ fn run(cli: &Cli) -> anyhow::Result<(String, u8)> {
                 scrub::say!(
                     "ferry: wrote {} with the types of {}",
                     path.display(),
-                    count(plan.widenings.len(), "column")
+                    ferry_model::plural(plan.widenings.len(), "column", "columns")
                 );
             }
             Ok((plan.text, exit::OK))
@@ -261,14 +261,6 @@ fn finish<T>(
     }
 }
 
-/// "1 column", "2 columns".
-fn count(n: usize, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        n => format!("{n} {noun}s"),
-    }
-}
-
 fn runtime(jobs: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(jobs.clamp(1, 4))
@@ -280,9 +272,10 @@ fn runtime(jobs: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 /// more with -v; colour only on a terminal; JSON lines on request.
 fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        0 => "warn".to_owned(),
+        1 => ferry_crates_at("info"),
+        2 => ferry_crates_at("debug"),
+        _ => "debug".to_owned(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -293,4 +286,25 @@ fn init_logging(verbose: u8, format: LogFormat) {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().with_current_span(true).init(),
     }
+}
+
+/// A filter showing ferry's own crates at `level` and every other crate's
+/// warnings only, so -v and -vv are not drowned in TLS and driver detail
+/// (-vvv shows that too).
+fn ferry_crates_at(level: &str) -> String {
+    const CRATES: [&str; 8] = [
+        "ferry",
+        "ferry_engine",
+        "ferry_reader",
+        "ferry_writer",
+        "ferry_transformer",
+        "ferry_verifier",
+        "ferry_model",
+        "ferry_copy_codec",
+    ];
+    let mut filter = "warn".to_owned();
+    for name in CRATES {
+        filter.push_str(&format!(",{name}={level}"));
+    }
+    filter
 }

@@ -32,6 +32,7 @@ use ferry_model::{ChunkRange, ColumnPlan, Reject, SourceValueRef, TablePlan, Tab
 use ferry_reader::{ReadOrRow, SourceDb};
 use ferry_writer::{ChunkCopy, ClaimedChunk, CopyEncoder, WriteError};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::events::{ChunkStats, Progress};
 use crate::exit::{BadValue, RefusedValue};
@@ -226,11 +227,9 @@ pub async fn run(
                 stop.fail(err);
             }
         }));
-        writers.push(tokio::spawn(write_chunks(
-            client,
-            task_tx,
-            Arc::clone(&shared),
-        )));
+        writers.push(tokio::spawn(
+            write_chunks(client, task_tx, Arc::clone(&shared)).in_current_span(),
+        ));
     }
 
     let mut returned = Vec::new();
@@ -459,12 +458,6 @@ async fn write_chunks(
         }
         match claim_and_copy(&mut client, &tasks, &shared).await {
             Ok(Claimed::Copied(table, done, started)) => {
-                tracing::debug!(
-                    table = %shared.tables[table].plan.name,
-                    rows = done.rows_read,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "chunk committed"
-                );
                 failures = 0;
                 shared.tables[table].stats.record(&done, started);
                 shared.progress.chunk(
@@ -558,10 +551,29 @@ async fn claim_and_copy(
     let claimed = ChunkCopy::claim(client, &shared.copy_id, &shared.plans)
         .await
         .context("claiming a chunk")?;
-    let Some((mut copy, chunk)) = claimed else {
+    let Some((copy, chunk)) = claimed else {
         return Ok(Claimed::NoneLeft);
     };
     let task = chunk_task(&shared.tables, &chunk)?;
+    let span = tracing::info_span!(
+        "chunk",
+        table = %chunk.table,
+        index = chunk.index,
+        rowids = ?chunk.rowids,
+    );
+    copy_claimed(copy, task, tasks, shared)
+        .instrument(span)
+        .await
+}
+
+/// Copies a claimed chunk: hands it to the reader, streams its rows into
+/// COPY and commits them with the ledger entry.
+async fn copy_claimed(
+    mut copy: ChunkCopy<'_>,
+    task: ChunkTask,
+    tasks: &Sender<ReadTask>,
+    shared: &WriterShared,
+) -> Result<Claimed> {
     let name = &shared.tables[task.table].plan.name;
     let started = Instant::now();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BUFFERS);
@@ -615,6 +627,11 @@ async fn claim_and_copy(
         .await
         .with_context(|| format!("committing a chunk of {name}"))?;
     done.rows_written = written;
+    tracing::debug!(
+        rows = done.rows_read,
+        seconds = started.elapsed().as_secs_f64(),
+        "chunk committed"
+    );
     Ok(Claimed::Copied(task.table, done, started))
 }
 

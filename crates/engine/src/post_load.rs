@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use ferry_model::TablePlan;
 use ferry_writer::{Step, StepKind, WriteError};
+use tracing::Instrument;
 
 use crate::events::{Event, Phase, Progress};
 use crate::pipeline::TableLoad;
@@ -133,7 +134,9 @@ async fn run_step(
         phase: Phase::Indexes,
         subject,
     });
-    let result = ferry_writer::run_step(client, step).await;
+    let result = ferry_writer::run_step(client, step)
+        .instrument(tracing::info_span!("table", table = %step.table))
+        .await;
     let seconds = started.elapsed().as_secs_f64();
     progress.emit(Event::PhaseFinished {
         phase: Phase::Indexes,
