@@ -50,14 +50,73 @@ fn issue_16_json_logs_carry_the_command_span_and_each_build_step() {
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
 }
 
-/// The log lines of `stderr` (those that open a JSON object), each of
-/// which must parse.
+/// The lines of `stderr`, every one of which must be a JSON object.
 fn json_logs(stderr: &str) -> Vec<serde_json::Value> {
     stderr
         .lines()
-        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
+}
+
+/// With `--log-format json`, progress lines and errors are JSON objects
+/// too, and `-vv` puts each chunk in its own span under the command's.
+#[test]
+fn issue_16_every_stderr_line_is_json_progress_and_errors_included() {
+    let source = TempSqlite::new(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let db = TestDb::new();
+    let source_arg = source.path.to_str().unwrap();
+    let run = ferry(&[
+        "copy",
+        "--source",
+        source_arg,
+        "--target",
+        &db.url,
+        "-vv",
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let logs = json_logs(&run.stderr);
+    assert!(
+        logs.iter().any(|l| l["target"] == "ferry::say"
+            && l["level"] == "INFO"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("t: 2 rows loaded"))),
+        "{}",
+        run.stderr
+    );
+    let chunk = logs
+        .iter()
+        .find(|l| l["fields"]["message"] == "chunk committed")
+        .unwrap_or_else(|| panic!("no chunk line: {}", run.stderr));
+    assert_eq!(chunk["span"]["name"], "chunk", "{chunk}");
+    assert_eq!(chunk["span"]["table"], "t", "{chunk}");
+    assert_eq!(chunk["spans"][0]["name"], "copy", "{chunk}");
+
+    let refused = ferry(&[
+        "copy",
+        "--source",
+        source_arg,
+        "--target",
+        &db.url,
+        "--log-format",
+        "json",
+    ]);
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    let logs = json_logs(&refused.stderr);
+    let errors: Vec<_> = logs.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{}", refused.stderr);
+    assert!(
+        errors[0]["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already hold rows")),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// Off a terminal, a finished table is one line with human numbers;

@@ -269,7 +269,8 @@ fn runtime(jobs: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Log lines go to stderr, scrubbed of passwords: warnings by default,
-/// more with -v; colour only on a terminal; JSON lines on request.
+/// more with -v; colour only on a terminal; JSON lines on request (then
+/// progress and error lines too).
 fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn".to_owned(),
@@ -277,8 +278,14 @@ fn init_logging(verbose: u8, format: LogFormat) {
         2 => ferry_crates_at("debug"),
         _ => "debug".to_owned(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if format == LogFormat::Json {
+        // Progress and error lines travel as log events too, so that every
+        // line on stderr is JSON.
+        scrub::say_as_log_events();
+        filter = filter.add_directive("ferry::say=info".parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| scrub::Stderr);

@@ -9,6 +9,7 @@
 //! output, at any verbosity, even when the target could not be parsed.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 /// Candidate passwords shorter than this are only hidden inside the
@@ -74,10 +75,37 @@ pub fn to_stderr(text: &str) {
     let _ = io::stderr().lock().write_all(scrub(text).as_bytes());
 }
 
-/// `eprintln!` through [`to_stderr`].
+/// Whether [`say`] lines become log events (`--log-format json`), so
+/// that a log collector reading stderr gets JSON on every line.
+static SAY_AS_LOG_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, [`say`] lines are log events with target `ferry::say`:
+/// an error (`ferry: error: …`, with its next steps) as one ERROR event,
+/// other lines one INFO event each.
+pub fn say_as_log_events() {
+    SAY_AS_LOG_EVENTS.store(true, Ordering::Relaxed);
+}
+
+/// Writes a message line: to stderr as it is, or as a log event.
+pub fn say_line(text: &str) {
+    if !SAY_AS_LOG_EVENTS.load(Ordering::Relaxed) {
+        return to_stderr(text);
+    }
+    let text = text.trim_end_matches('\n');
+    if let Some(message) = text.strip_prefix("ferry: error: ") {
+        // An error with its next steps stays one event.
+        return tracing::error!(target: "ferry::say", "{message}");
+    }
+    for line in text.lines() {
+        let message = line.strip_prefix("ferry: ").unwrap_or(line);
+        tracing::info!(target: "ferry::say", "{message}");
+    }
+}
+
+/// `eprintln!` through [`say_line`].
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::scrub::to_stderr(&format!("{}\n", format_args!($($arg)*)))
+        $crate::scrub::say_line(&format!("{}\n", format_args!($($arg)*)))
     };
 }
 pub(crate) use say;
