@@ -31,6 +31,7 @@ mod sync;
 mod sync_digests;
 mod sync_unattended;
 mod target_safety;
+mod target_types;
 mod tls;
 mod verify;
 mod verify_exact;

@@ -93,6 +93,12 @@ pub fn check(args: &ConfigCheckArgs, config: &Config) -> Result<String> {
         tables.insert("tables".to_owned(), Value::Table(config.sections.clone()));
         out.text.push('\n');
         out.text.push_str(&toml::to_string(&tables)?);
+        for (key, name) in config.named_types() {
+            out.comment(&format!(
+                "{key} type {name}: checked against the target, which says what it is, when \
+                 a command connects, before any table is created"
+            ));
+        }
     }
 
     if let Some(source) = source {

@@ -33,7 +33,7 @@
 //! cursor = "updated_at"
 //!
 //! [tables.emails.columns.received_at]
-//! type = "timestamptz(0)"         # a type of the mapping table, varchar(n), char(n), timestamptz(p)…
+//! type = "timestamptz(0)"         # a type of the mapping table, varchar(n)…, or the target's (a domain, citext)
 //! rename = "received"
 //! naive_timezone = "America/New_York"
 //!
@@ -49,7 +49,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ferry_model::{ColumnType, InvalidUtf8, NaiveZone, Typmod};
+use ferry_model::{ColumnType, InvalidUtf8, NaiveZone, NamedType, Typmod};
 use ferry_transformer::{ColumnOverride, TableOverride};
 use serde::Deserialize;
 
@@ -187,6 +187,24 @@ impl Config {
         Ok(config)
     }
 
+    /// Each override naming a type only the target knows (a domain,
+    /// `citext`, an array), as `(key, name)`: `tables.t.columns.c`,
+    /// `app.email`.
+    pub fn named_types(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (table, table_override) in &self.overrides {
+            for (column, column_override) in &table_override.columns {
+                if let Some(named) = &column_override.named_type {
+                    out.push((
+                        format!("tables.{table}.columns.{column}"),
+                        named.name.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     fn validate(raw: ConfigFile) -> Result<Config> {
         let naive_zone = match &raw.naive_timezone {
             Some(tz) => parse_naive_timezone(tz, "naive_timezone")?,
@@ -211,11 +229,31 @@ impl Config {
             let mut columns = BTreeMap::new();
             for (column, c) in table_config.columns {
                 let key = format!("tables.{table}.columns.{column}");
-                let column_type = c
-                    .pg_type
-                    .map(|t| t.parse::<ColumnType>())
-                    .transpose()
-                    .map_err(|e| UsageError::new(format!("[{key}] type: {e}")))?;
+                // A name ferry does not read itself (a domain, `citext`,
+                // `text[]`) is the target's to say: the engine looks it up
+                // there before any DDL.
+                let (column_type, named_type) = match c.pg_type.as_deref() {
+                    None => (None, None),
+                    Some(t) => match t.parse::<ColumnType>() {
+                        Ok(column_type) => (Some(column_type), None),
+                        Err(_) if NamedType::is_plausible(t) => (
+                            None,
+                            Some(NamedType {
+                                name: t.trim().to_owned(),
+                                shown: None,
+                                compressible: false,
+                            }),
+                        ),
+                        Err(e) => {
+                            return Err(UsageError::new(format!(
+                                "[{key}] type: {e}; or name a type the target has (a domain, \
+                                 an extension's type such as citext, an array such as text[]), \
+                                 without a typmod"
+                            ))
+                            .into())
+                        }
+                    },
+                };
                 let naive_timezone = c
                     .naive_timezone
                     .map(|tz| parse_naive_timezone(&tz, &format!("[{key}] naive_timezone")))
@@ -223,6 +261,7 @@ impl Config {
                 let override_ = ColumnOverride {
                     pg_type: column_type.map(|t| t.pg_type),
                     typmod: column_type.map_or(Typmod::None, |t| t.typmod),
+                    named_type,
                     rename: c.rename,
                     strip_nul: c.strip_nul,
                     invalid_utf8: c.invalid_utf8.map(|m| match m {
@@ -500,11 +539,42 @@ mod tests {
     #[test]
     fn rejects_unknown_keys_and_types() {
         assert!(toml::from_str::<ConfigFile>("shema = 'x'").is_err());
-        let raw: ConfigFile = toml::from_str("[tables.t.columns.c]\ntype = 'citext'").unwrap();
+        let raw: ConfigFile = toml::from_str("[tables.t.columns.c]\ntype = 'email(5)'").unwrap();
         let err = Config::validate(raw).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("unknown Postgres type"),
-            "{err:#}"
-        );
+        for part in [
+            "[tables.t.columns.c] type",
+            "unknown Postgres type",
+            "a domain",
+        ] {
+            assert!(format!("{err:#}").contains(part), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn names_only_the_target_knows_are_left_to_it() {
+        let raw: ConfigFile = toml::from_str(
+            "[tables.t.columns.a]\ntype = 'citext'\n\
+             [tables.t.columns.b]\ntype = ' app.email '\n\
+             [tables.t.columns.c]\ntype = 'double precision[]'\n",
+        )
+        .unwrap();
+        let config = Config::validate(raw).unwrap();
+        let columns = &config.overrides["t"].columns;
+        for (column, name) in [
+            ("a", "citext"),
+            ("b", "app.email"),
+            ("c", "double precision[]"),
+        ] {
+            assert_eq!(columns[column].pg_type, None, "{column}");
+            assert_eq!(
+                columns[column].named_type,
+                Some(NamedType {
+                    name: name.to_owned(),
+                    shown: None,
+                    compressible: false,
+                }),
+                "{column}"
+            );
+        }
     }
 }

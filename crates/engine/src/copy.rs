@@ -15,7 +15,7 @@ use crate::left_behind::{LeftBehind, TableState};
 use crate::lock_watch::LockWatch;
 use crate::options::{CopyOptions, OnError, SnapshotMode};
 use crate::pipeline::{self, Load, TableLoad};
-use crate::prepare::{prepare_with, Prepared};
+use crate::prepare::{prepare_typed, Prepared};
 use crate::report::{rate, CopyReport, TableReport};
 use crate::retry::RetryPolicy;
 use crate::setup::{self, copy_id};
@@ -80,13 +80,14 @@ async fn copy_from(
 ) -> Result<CopyReport> {
     let snapshot = Arc::new(snapshot);
     let phase = phase_done("snapshot", "source snapshot taken", started);
+    let target_types = crate::override_types::resolve_for(&args.source, &args.target).await?;
     let Prepared {
         source,
         tables: mut planned,
         skipped,
         config,
         ..
-    } = prepare_with(&args.source, snapshot.connections())?;
+    } = prepare_typed(&args.source, snapshot.connections(), &target_types)?;
     crate::partitioning::add_leaves(&source, &mut planned)?;
     let on_error = args.on_error.or(config.on_error).unwrap_or(OnError::Abort);
     let mut warnings: Vec<String> = planned

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::connections::SourceConnections;
 use crate::exit::UsageError;
 use crate::options::{GeometryAs, IdentifierMode, SourceOptions, TypesFrom};
+use crate::override_types::TargetTypes;
 use crate::stored_types::Widening;
 
 /// The schema ferry keeps its ledger, rejects and sync state in; never a
@@ -66,7 +67,18 @@ pub fn prepare(args: &SourceOptions) -> Result<Prepared> {
 /// `args.source`) instead: the planning connection and those of the
 /// stored-type scans see the state the copy's readers will.
 pub fn prepare_with(args: &SourceOptions, connections: &SourceConnections) -> Result<Prepared> {
-    let config = Config::load(args.config.as_deref())?;
+    prepare_typed(args, connections, &TargetTypes::default())
+}
+
+/// [`prepare_with`], the config's named override types (domains,
+/// `citext`…) typed as the target resolved them in `target_types`.
+pub(crate) fn prepare_typed(
+    args: &SourceOptions,
+    connections: &SourceConnections,
+    target_types: &TargetTypes,
+) -> Result<Prepared> {
+    let mut config = Config::load(args.config.as_deref())?;
+    target_types.apply(&mut config);
     let source = connections.open()?;
     let mut schema = source.schema().context("reading the source schema")?;
     let geometry = match args.geometry.or(config.geometry) {

@@ -73,7 +73,7 @@ pub(crate) fn findings(
             overrides
                 .get(&plan.source_name)
                 .and_then(|t| t.columns.get(column))
-                .is_some_and(|c| c.pg_type.is_some())
+                .is_some_and(|c| c.pg_type.is_some() || c.named_type.is_some())
         };
         let mut checks = Vec::new();
         let mut wanted = Vec::new();

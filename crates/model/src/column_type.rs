@@ -118,6 +118,49 @@ impl FromStr for ColumnType {
     }
 }
 
+/// A type a ferry.toml `type` names that ferry does not create itself: a
+/// domain (`app.email`), an extension's type (`citext`), an array
+/// (`text[]`). Only the target knows what it is: the engine looks it up
+/// there before any DDL and decides which of its own types' binary COPY
+/// format the values travel in (the column's [`ColumnType`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NamedType {
+    /// The name as ferry.toml writes it, used as written in the DDL.
+    pub name: String,
+    /// The name as the target's `format_type` prints it (`app.email`,
+    /// `citext[]`), to compare with a column read from its catalog;
+    /// `None` until the target was asked.
+    pub shown: Option<String>,
+    /// Whether Postgres can compress its values (`typstorage` extended or
+    /// main: a text domain, `citext`, an array, not an enum); false until
+    /// the target was asked.
+    pub compressible: bool,
+}
+
+impl NamedType {
+    /// Whether `name` could be a type the target has that [`ColumnType`]
+    /// does not read: an identifier, optionally schema-qualified and
+    /// double-quoted, optionally followed by `[]`. Typmods (`(…)`) are
+    /// ferry's own types' alone: a domain carries its own.
+    pub fn is_plausible(name: &str) -> bool {
+        let name = name.trim();
+        let base = name.strip_suffix("[]").unwrap_or(name).trim_end();
+        let mut quoted = false;
+        let mut empty = true;
+        for c in base.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                _ if quoted => {}
+                '(' | ')' | '[' | ']' | ';' | '\'' | '\\' => return false,
+                _ if c.is_control() => return false,
+                _ => {}
+            }
+            empty = false;
+        }
+        !quoted && !empty
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +222,37 @@ mod tests {
         ] {
             let err = bad.parse::<ColumnType>().unwrap_err();
             assert!(err.to_string().contains("varchar(n)"), "{bad}: {err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod named_tests {
+    use super::NamedType;
+
+    #[test]
+    fn plausible_names_are_identifiers_and_arrays_of_them() {
+        for good in [
+            "citext",
+            "app.email",
+            "\"App\".\"E-mail\"",
+            "text[]",
+            "double precision[]",
+            "\"odd(name)\"",
+        ] {
+            assert!(NamedType::is_plausible(good), "{good}");
+        }
+        for bad in [
+            "",
+            "[]",
+            "text[][]",
+            "email(5)",
+            "varchar(5)[]",
+            "text; DROP TABLE x",
+            "\"unclosed",
+            "a'b",
+        ] {
+            assert!(!NamedType::is_plausible(bad), "{bad}");
         }
     }
 }

@@ -41,7 +41,7 @@ pub use calendar::{
     END_TIMESTAMP, MICROS_PER_DAY, MICROS_PER_SECOND, MIN_DATE, MIN_TIMESTAMP, PG_EPOCH_JULIAN_DAY,
     PG_EPOCH_UNIX_DAYS, PG_EPOCH_UNIX_SECONDS, SECONDS_PER_DAY,
 };
-pub use column_type::{ColumnType, Typmod};
+pub use column_type::{ColumnType, NamedType, Typmod};
 pub use decimal::{scan_decimal, Decimal};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;

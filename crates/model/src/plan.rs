@@ -1,6 +1,6 @@
 //! What the transformer decides the Postgres side looks like.
 
-use crate::column_type::{ColumnType, Typmod};
+use crate::column_type::{ColumnType, NamedType, Typmod};
 use crate::types::PgType;
 use crate::zone::NaiveZone;
 
@@ -54,8 +54,12 @@ pub struct ColumnPlan {
     pub name: String,
     /// Declared SQLite type, kept for plans and profiles.
     pub declared_type: String,
-    /// Postgres type.
+    /// Postgres type: the column's, or the one whose binary COPY format
+    /// the values of a [`named_type`](ColumnPlan::named_type) travel in.
     pub pg_type: PgType,
+    /// The type ferry.toml names when ferry does not create it itself (a
+    /// domain, `citext`, an array): the column is created as this name.
+    pub named_type: Option<NamedType>,
     /// `NOT NULL`.
     pub not_null: bool,
     /// Translated default expression, ready for DDL.
@@ -76,6 +80,7 @@ impl ColumnPlan {
             name: name.to_owned(),
             declared_type: declared_type.to_owned(),
             pg_type,
+            named_type: None,
             not_null: false,
             default_sql: None,
             identity: false,
@@ -92,11 +97,35 @@ impl ColumnPlan {
         }
     }
 
+    /// The type as the column's DDL names it: the [`NamedType`] as
+    /// ferry.toml writes it, else [`ColumnPlan::column_type`].
+    pub fn type_sql(&self) -> String {
+        match &self.named_type {
+            Some(named) => named.name.clone(),
+            None => self.column_type().to_string(),
+        }
+    }
+
+    /// The type as Postgres's `format_type` prints it: what
+    /// [`ColumnPlan::has_type`] accepts.
+    pub fn type_shown(&self) -> String {
+        match &self.named_type {
+            Some(NamedType {
+                shown: Some(shown), ..
+            }) => shown.clone(),
+            _ => self.type_sql(),
+        }
+    }
+
     /// Whether a column Postgres reports as `found` (`format_type`'s text)
     /// has this column's type: by [`PgType`] (so `timestamp with time
-    /// zone` is `timestamptz`), typmod included.
+    /// zone` is `timestamptz`), typmod included; a [`NamedType`] by the
+    /// text the target printed when it was looked up.
     pub fn has_type(&self, found: &str) -> bool {
-        found.parse::<ColumnType>() == Ok(self.column_type())
+        match &self.named_type {
+            Some(_) => found == self.type_shown(),
+            None => found.parse::<ColumnType>() == Ok(self.column_type()),
+        }
     }
 
     /// The same column, `NOT NULL`.

@@ -52,7 +52,10 @@
 //! `varchar(n)` more than n characters, `char(n)` more than n characters
 //! or shorter and ending in a space (shorter values are padded, as
 //! Postgres stores them), `timestamp(p)`/`timestamptz(p)` more than p
-//! fractional digits.
+//! fractional digits. A type only the target knows (a domain, an enum,
+//! `citext`: [`ferry_model::NamedType`]) is planned as the type its
+//! values travel in, which the engine learns from the target; until then
+//! as the column's mapped type, with a warning.
 //!
 //! A naive datetime's `naive_timezone` ([`ferry_model::NaiveZone`]) is a
 //! fixed offset or an IANA zone: the offset in force at that local time,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_model::{InvalidUtf8, NaiveZone, PgType, Typmod};
+use ferry_model::{InvalidUtf8, NaiveZone, NamedType, PgType, Typmod};
 
 use crate::partition::PartitionSpec;
 use crate::spatial::GeometryMode;
@@ -60,6 +60,12 @@ pub struct ColumnOverride {
     /// The typmod `pg_type` is declared with (`varchar(5)`: text, at most
     /// 5 characters); ignored without `pg_type`.
     pub typmod: Typmod,
+    /// A type only the target knows (a domain, `citext`, an array), which
+    /// the column is created as. Its values travel as `pg_type` and
+    /// `typmod`, which the engine sets once the target said what it is;
+    /// until then (`ferry plan`, offline) they are planned as the
+    /// column's mapped type, with a warning.
+    pub named_type: Option<NamedType>,
     /// Target column name, taken as given (no case folding).
     pub rename: Option<String>,
     /// Remove NUL bytes from text (lossy).

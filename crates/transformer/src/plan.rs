@@ -247,9 +247,18 @@ fn plan_columns(
     for source in &table.columns {
         let column_override = find_column_override(table_override, &source.name);
         let postgis = spatial::postgis_column(spatial, &table.name, source);
+        let named_type = column_override.and_then(|o| o.named_type.clone());
         let pg_type = match column_override.and_then(|o| o.pg_type) {
             Some(pg_type) => pg_type,
             None => {
+                if let Some(named) = &named_type {
+                    warnings.push(format!(
+                        "column {}: type {} is checked against the target, which says what it \
+                         is, before any table is created; planned here as the column's mapped \
+                         type",
+                        source.name, named.name
+                    ));
+                }
                 let mapping = match (&postgis, options.geometry) {
                     (Some((mapping, _)), GeometryMode::Postgis) => mapping.clone(),
                     _ => map_type(&source.declared_type),
@@ -295,7 +304,10 @@ fn plan_columns(
             .rowid_alias
             .as_deref()
             .is_some_and(|alias| alias.eq_ignore_ascii_case(&source.name));
+        // Postgres makes identities only of its own integer types, not of
+        // a domain over one.
         let identity = is_rowid_alias
+            && named_type.is_none()
             && matches!(pg_type, PgType::SmallInt | PgType::Integer | PgType::BigInt);
         let coercion = Coercion {
             strip_nul: column_override.and_then(|o| o.strip_nul).unwrap_or(false),
@@ -315,6 +327,7 @@ fn plan_columns(
             name,
             declared_type: source.declared_type.clone(),
             pg_type,
+            named_type,
             // Postgres makes every primary-key column NOT NULL; saying so in
             // the plan lets coercion catch SQLite's NULL keys as bad values.
             not_null: source.not_null

@@ -119,13 +119,12 @@ pub fn create_table_sql(plan: &TablePlan, storage: &Storage) -> String {
     );
     for (i, column) in plan.columns.iter().enumerate() {
         sql.push_str(if i == 0 { "\n    " } else { ",\n    " });
-        let _ = write!(
-            sql,
-            "{} {}",
-            quote_ident(&column.name),
-            column.column_type()
-        );
-        if let Some(clause) = storage.compression_clause(column.pg_type) {
+        let _ = write!(sql, "{} {}", quote_ident(&column.name), column.type_sql());
+        let clause = match &column.named_type {
+            Some(named) if !named.compressible => None,
+            _ => storage.compression_clause(column.pg_type),
+        };
+        if let Some(clause) = clause {
             sql.push_str(&clause);
         }
         if column.not_null {

@@ -185,7 +185,7 @@ pub fn schema_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
             out.push(format!(
                 "column {}: type differs: expected {} found {}",
                 column.name,
-                column.column_type(),
+                column.type_shown(),
                 found.pg_type
             ));
         }
@@ -308,7 +308,7 @@ pub fn column_differences(plan: &TablePlan, actual: &TargetTable) -> Vec<String>
                 "column {} is {} in the table but {} in the plan",
                 column.name,
                 found.pg_type,
-                column.column_type()
+                column.type_shown()
             ));
         }
         if column.not_null != found.not_null {

@@ -12,7 +12,9 @@ use std::pin::pin;
 
 use bytes::BytesMut;
 use ferry_copy_codec::{decode_value, encode_value, Payload};
-use ferry_model::{quote_ident, quote_qualified, GeometryTypmod, PgType, PgValue, TablePlan};
+use ferry_model::{
+    quote_ident, quote_qualified, ColumnPlan, GeometryTypmod, PgType, PgValue, TablePlan,
+};
 use futures_util::TryStreamExt;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Client;
@@ -208,7 +210,7 @@ fn ranges_statement(plan: &TablePlan, column: &str, ranges: &[(i64, i64)]) -> St
     let columns = plan
         .columns
         .iter()
-        .map(|c| format!("t.{}", quote_ident(&c.name)))
+        .map(|c| read_as(c, "t."))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
@@ -225,9 +227,24 @@ fn ranges_statement(plan: &TablePlan, column: &str, ranges: &[(i64, i64)]) -> St
 pub(crate) fn select_list(plan: &TablePlan) -> String {
     plan.columns
         .iter()
-        .map(|c| quote_ident(&c.name))
+        .map(|c| read_as(c, ""))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A column as a `SELECT` reads it, after `prefix` (`t.`): a column of a
+/// [`NamedType`](ferry_model::NamedType) (a domain, `citext`, an array)
+/// is cast to the type its values travel as, whose binary form it shares,
+/// so that it decodes as that type (a no-op on the bytes: the engine
+/// accepted the type only for that reason).
+fn read_as(column: &ColumnPlan, prefix: &str) -> String {
+    let name = quote_ident(&column.name);
+    match (&column.named_type, column.pg_type) {
+        (None, _) => format!("{prefix}{name}"),
+        // Cast without the typmod, which could change the value.
+        (Some(_), PgType::Numeric(_)) => format!("{prefix}{name}::numeric"),
+        (Some(_), pg_type) => format!("{prefix}{name}::{pg_type}"),
+    }
 }
 
 /// `WHERE "k" IN ($1::int4, …)` for one column, `WHERE ("a", "b") IN

@@ -197,7 +197,7 @@ pub fn add_column_sql(plan: &TablePlan, column: &ColumnPlan) -> String {
         "ALTER TABLE {} ADD COLUMN {} {}",
         quote_qualified(&plan.schema, &plan.name),
         quote_ident(&column.name),
-        column.pg_type
+        column.type_sql()
     );
     if let Some(default) = &column.default_sql {
         sql.push_str(&format!(" DEFAULT {default}"));

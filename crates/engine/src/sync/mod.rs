@@ -232,6 +232,11 @@ async fn sync(
         .context("connecting to the target")?;
     let lock_watch = LockWatch::start(&args.target, progress.clone());
     lock_watch.add(&client).await;
+    // ferry.toml's types are the target's to check before anything is
+    // created there, ferry's own tables included.
+    let config = crate::config::Config::load(args.source.config.as_deref())?;
+    let target_types = crate::override_types::resolve(&client, &config).await?;
+    crate::override_types::check(&client, &config).await?;
     ferry_writer::ensure_sync_state(&mut client)
         .await
         .context("creating ferry.sync_state")?;
@@ -255,7 +260,7 @@ async fn sync(
         mut outcomes,
         mut code,
     } = loop {
-        match read_source(args, &mut client, mode, stop, &run).await? {
+        match read_source(args, &mut client, &target_types, mode, stop, &run).await? {
             Read::Done(done) => break *done,
             Read::Checked(report, code) => return Ok((report, code)),
             Read::Again => {
@@ -370,16 +375,18 @@ struct ReadDone {
 async fn read_source(
     args: &SyncOptions,
     client: &mut tokio_postgres::Client,
+    target_types: &crate::override_types::TargetTypes,
     mode: SnapshotMode,
     stop: &Arc<Stop>,
     run: &RunInfo,
 ) -> Result<Read> {
     let snapshot = crate::snapshot::take_shown(&args.source.source, mode, &run.progress).await?;
     let in_place = snapshot.in_place();
-    let prepared = match crate::prepare::prepare_with(&args.source, snapshot.connections()) {
-        Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
-        prepared => prepared?,
-    };
+    let prepared =
+        match crate::prepare::prepare_typed(&args.source, snapshot.connections(), target_types) {
+            Err(err) if in_place && is_busy(&err) => return Ok(Read::Again),
+            prepared => prepared?,
+        };
     let on_error = args
         .on_error
         .or(prepared.config.on_error)
@@ -662,12 +669,18 @@ fn follow_columns(
                 column.name, column.pg_type
             )),
             Some(a) => {
-                if a.pg_type.parse::<PgType>() != Ok(column.pg_type) {
+                let differs = match column.named_type {
+                    Some(_) => !column.has_type(&a.pg_type),
+                    None => a.pg_type.parse::<PgType>() != Ok(column.pg_type),
+                };
+                if differs {
                     drift.push(format!(
                         "{display}: column {} is {} in Postgres but the source now maps it to \
                          {}; change the column in Postgres (or its type in ferry.toml), then \
                          rerun",
-                        column.name, a.pg_type, column.pg_type
+                        column.name,
+                        a.pg_type,
+                        column.type_shown()
                     ));
                 }
             }

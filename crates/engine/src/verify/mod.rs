@@ -29,10 +29,11 @@ use tracing::Instrument;
 /// What [`crate::events::Event::TableVerified`] carries.
 pub use ferry_verifier::{Status, TableResult as TableVerdict};
 
+use crate::connections::SourceConnections;
 use crate::events::{thousands, Event, Observer, Phase, Progress};
 use crate::lock_watch::LockWatch;
 use crate::options::VerifyOptions;
-use crate::prepare::{prepare, PlannedTable};
+use crate::prepare::PlannedTable;
 use crate::reading::ReadResult;
 use crate::retry::{RetryPolicy, CONNECT_RETRIES};
 use crate::row_key::KeyColumns;
@@ -50,7 +51,12 @@ pub async fn verify(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Result
 
 async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Result<VerifyReport> {
     let started = Instant::now();
-    let prepared = prepare(&args.source)?;
+    let target_types = crate::override_types::resolve_for(&args.source, &args.target).await?;
+    let prepared = crate::prepare::prepare_typed(
+        &args.source,
+        &SourceConnections::open_each(&args.source.source, &args.source.source),
+        &target_types,
+    )?;
     let progress = Progress::new(observer);
     let client = RetryPolicy::new(CONNECT_RETRIES)
         .connect(&args.target, &progress)
@@ -58,6 +64,7 @@ async fn verify_traced(args: &VerifyOptions, observer: Arc<dyn Observer>) -> Res
         .context("connecting to the target")?;
     let lock_watch = LockWatch::start(&args.target, progress.clone());
     lock_watch.add(&client).await;
+    crate::override_types::check(&client, &prepared.config).await?;
     let mode = if args.schema_only {
         Mode::SchemaOnly
     } else if args.full {
