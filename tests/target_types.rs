@@ -236,6 +236,10 @@ fn issue_17_a_type_ferry_cannot_send_is_refused_before_any_ddl() {
         ("int4range", "a range type"),
         ("hstore", "ferry cannot send its binary format"),
         ("interval", "ferry cannot send its binary format"),
+        (
+            "text[]",
+            "text[] is an array, which ferry does not send yet",
+        ),
         ("nosuchtype", "the target has no type nosuchtype"),
         ("two words here", "not a type name the target reads"),
     ] {

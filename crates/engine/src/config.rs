@@ -188,7 +188,7 @@ impl Config {
     }
 
     /// Each override naming a type only the target knows (a domain,
-    /// `citext`, an array), as `(key, name)`: `tables.t.columns.c`,
+    /// `citext`, an enum), as `(key, name)`: `tables.t.columns.c`,
     /// `app.email`.
     pub fn named_types(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -247,7 +247,7 @@ impl Config {
                         Err(e) => {
                             return Err(UsageError::new(format!(
                                 "[{key}] type: {e}; or name a type the target has (a domain, \
-                                 an extension's type such as citext, an array such as text[]), \
+                                 an extension's type such as citext, an enum), \
                                  without a typmod"
                             ))
                             .into())

@@ -19,8 +19,8 @@
 //!   (`pg_proc.prosrc` of language `internal`): `citext`'s `citextrecv` is
 //!   `textrecv`, so `citext` is text on the wire.
 //!
-//! Anything else (`tsvector`, `hstore`, a composite, a range) is refused,
-//! saying what to map the column to instead.
+//! Anything else (`tsvector`, `hstore`, a composite, a range, an array)
+//! is refused, saying what to map the column to instead.
 
 use std::collections::BTreeMap;
 
@@ -142,6 +142,8 @@ struct TypeRow {
     kind: String,
     base: u32,
     typmod: i32,
+    /// An array's element type (`typelem` of a varlena type); 0 if none.
+    element: u32,
     /// `format_type(oid, typmod)`, `typmod` from the domain above, if any.
     shown_with_typmod: String,
 }
@@ -149,7 +151,8 @@ struct TypeRow {
 async fn type_row(client: &tokio_postgres::Client, oid: u32, typmod: i32) -> Result<TypeRow> {
     let row = client
         .query_one(
-            "SELECT typtype::text, typbasetype, typtypmod, format_type(oid, $2) \
+            "SELECT typtype::text, typbasetype, typtypmod, \
+             CASE WHEN typlen = -1 THEN typelem ELSE 0 END, format_type(oid, $2) \
              FROM pg_catalog.pg_type WHERE oid = $1",
             &[&oid, &typmod],
         )
@@ -159,7 +162,8 @@ async fn type_row(client: &tokio_postgres::Client, oid: u32, typmod: i32) -> Res
         kind: row.get(0),
         base: row.get(1),
         typmod: row.get(2),
-        shown_with_typmod: row.get(3),
+        element: row.get(3),
+        shown_with_typmod: row.get(4),
     })
 }
 
@@ -227,6 +231,13 @@ async fn base_column_type(
                 oid = row.base;
             }
             "e" => return Ok(text_type()),
+            "b" if row.element != 0 => {
+                return Err(UsageError::new(format!(
+                    "ferry.toml: {key}: {name} is an array, which ferry does not send yet; map \
+                     the column to text (the stored text as it is) or jsonb (a JSON array)"
+                ))
+                .into())
+            }
             "b" => {
                 if let Ok(column_type) = row.shown_with_typmod.parse::<ColumnType>() {
                     return Ok(column_type);
@@ -300,8 +311,8 @@ fn refused(name: &str, key: &str, base: &str, what: &str) -> anyhow::Error {
     };
     UsageError::new(format!(
         "ferry.toml: {key}: {name}{base}: ferry cannot send {what} in binary COPY; it sends \
-         domains and extension types over {}, enums, and arrays of these. Map the column to \
-         text, or to a type with the same values that ferry sends",
+         domains and extension types over {}, and enums. Map the column to text, or to a \
+         type with the same values that ferry sends",
         FERRY_TYPES.join(", ")
     ))
     .into()

@@ -119,10 +119,11 @@ impl FromStr for ColumnType {
 }
 
 /// A type a ferry.toml `type` names that ferry does not create itself: a
-/// domain (`app.email`), an extension's type (`citext`), an array
-/// (`text[]`). Only the target knows what it is: the engine looks it up
-/// there before any DDL and decides which of its own types' binary COPY
-/// format the values travel in (the column's [`ColumnType`]).
+/// domain (`app.email`), an extension's type (`citext`), an enum. Only
+/// the target knows what it is: the engine looks it up there before any
+/// DDL and decides which of its own types' binary COPY format the values
+/// travel in (the column's [`ColumnType`]), or refuses it (an array,
+/// `tsvector`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NamedType {
     /// The name as ferry.toml writes it, used as written in the DDL.
@@ -132,7 +133,7 @@ pub struct NamedType {
     /// `None` until the target was asked.
     pub shown: Option<String>,
     /// Whether Postgres can compress its values (`typstorage` extended or
-    /// main: a text domain, `citext`, an array, not an enum); false until
+    /// main: a text domain, `citext`, not an enum); false until
     /// the target was asked.
     pub compressible: bool,
 }

@@ -60,7 +60,7 @@ pub struct ColumnOverride {
     /// The typmod `pg_type` is declared with (`varchar(5)`: text, at most
     /// 5 characters); ignored without `pg_type`.
     pub typmod: Typmod,
-    /// A type only the target knows (a domain, `citext`, an array), which
+    /// A type only the target knows (a domain, `citext`, an enum), which
     /// the column is created as. Its values travel as `pg_type` and
     /// `typmod`, which the engine sets once the target said what it is;
     /// until then (`ferry plan`, offline) they are planned as the

@@ -233,7 +233,7 @@ pub(crate) fn select_list(plan: &TablePlan) -> String {
 }
 
 /// A column as a `SELECT` reads it, after `prefix` (`t.`): a column of a
-/// [`NamedType`](ferry_model::NamedType) (a domain, `citext`, an array)
+/// [`NamedType`](ferry_model::NamedType) (a domain, `citext`, an enum)
 /// is cast to the type its values travel as, whose binary form it shares,
 /// so that it decodes as that type (a no-op on the bytes: the engine
 /// accepted the type only for that reason).
