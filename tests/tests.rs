@@ -21,6 +21,7 @@ mod mapping;
 mod metrics;
 mod overrides;
 mod partitions;
+mod partman;
 mod process_safety;
 mod progress;
 mod real_world;

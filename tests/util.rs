@@ -270,22 +270,34 @@ pub fn pg_texts(pg: &mut postgres::Client, sql: &str) -> Vec<String> {
 /// A fresh database with PostGIS created in it; `None`, with a line
 /// saying so, when the server has no PostGIS to create.
 pub fn postgis_db() -> Option<TestDb> {
+    extension_db(
+        "postgis",
+        "CREATE EXTENSION postgis",
+        "postgresql-15-postgis-3",
+    )
+}
+
+/// A fresh database where `create` made `extension`; `None`, with a line
+/// saying so, when the server has no such extension (Debian's `package`
+/// brings it; scripts/test installs it as root).
+pub fn extension_db(extension: &str, create: &str, package: &str) -> Option<TestDb> {
     let db = TestDb::new();
     let mut client = db.client();
     let available: bool = client
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis')",
-            &[],
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)",
+            &[&extension],
         )
         .unwrap()
         .get(0);
     if !available {
         eprintln!(
-            "skipped: PostGIS not available on this server (install postgresql-15-postgis-3)"
+            "skipped: {extension} not available on this server (install {package}; scripts/test \
+             does as root)"
         );
         return None;
     }
-    client.batch_execute("CREATE EXTENSION postgis").unwrap();
+    client.batch_execute(create).unwrap();
     Some(db)
 }
 

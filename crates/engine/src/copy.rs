@@ -162,6 +162,7 @@ async fn copy_from(
     if let Some(held) = held {
         held.release().context("reading the source")?;
     }
+    warnings.extend(setup.notes.iter().cloned());
     let phase = phase_done("setup", "target checked, tables and ledger set up", phase);
 
     let outcome: Result<CopyReport> = async {
@@ -240,6 +241,8 @@ async fn copy_from(
             || setup.was_indexing;
         if finisher {
             check_counts(lead, &copy_id, &tables, &mut warnings).await?;
+            let plans = tables.iter().map(|t| &t.plan);
+            warnings.extend(crate::partman::after_load(lead, plans).await?);
             crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
             crate::post_load::build(
                 &clients,

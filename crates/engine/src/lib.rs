@@ -37,6 +37,7 @@ mod partition_config;
 mod partition_targets;
 mod partitioning;
 pub mod partitions;
+mod partman;
 mod pipeline;
 pub mod plan;
 mod post_load;

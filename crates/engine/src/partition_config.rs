@@ -11,12 +11,16 @@
 //! partition = { by = "hash", column = "id", modulus = 8, unique = "drop" }
 //! [tables.orders]
 //! partition = { by = "list", column = "country" }
+//! [tables.logs]
+//! partition = { by = "range", column = "at", interval = "day", manager = "pg_partman", premake = 7, retention = "30 days" }
 //! ```
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use ferry_model::{PartitionScheme, SourceSchema, TimeInterval, UniquePolicy};
+use ferry_model::{
+    PartitionManager, PartitionScheme, PartmanSettings, SourceSchema, TimeInterval, UniquePolicy,
+};
 use ferry_transformer::{PartitionSpec, SpecOrigin, TableOverride};
 use serde::Deserialize;
 
@@ -32,6 +36,17 @@ pub struct PartitionConfig {
     width: Option<i64>,
     modulus: Option<i64>,
     unique: Option<UniqueMode>,
+    manager: Option<Manager>,
+    premake: Option<i64>,
+    retention: Option<String>,
+    retention_keep_table: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Manager {
+    Ferry,
+    PgPartman,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -133,9 +148,11 @@ impl PartitionConfig {
                 return Err(unexpected("width", by).into());
             }
         }
+        let manager = self.manager(table, &scheme, by)?;
         Ok(PartitionSpec {
             column: self.column,
             scheme,
+            manager,
             unique: match self.unique {
                 Some(UniqueMode::Drop) => UniquePolicy::Drop,
                 Some(UniqueMode::Widen) | None => UniquePolicy::Widen,
@@ -143,6 +160,98 @@ impl PartitionConfig {
             origin: SpecOrigin::Config,
         })
     }
+}
+
+impl PartitionConfig {
+    /// `manager`, and the pg_partman keys that only go with it.
+    fn manager(&self, table: &str, scheme: &PartitionScheme, by: &str) -> Result<PartitionManager> {
+        let key = |name: &str| format!("[tables.{table}] partition.{name}");
+        if self.manager != Some(Manager::PgPartman) {
+            let partman_only = [
+                ("premake", self.premake.is_some()),
+                ("retention", self.retention.is_some()),
+                ("retention_keep_table", self.retention_keep_table.is_some()),
+            ];
+            if let Some((name, _)) = partman_only.iter().find(|(_, set)| *set) {
+                return Err(UsageError::new(format!(
+                    "{}: only used with manager = \"pg_partman\"; ferry's own partitions are kept \
+                     with ferry partitions ensure --ahead N and prune --older-than D",
+                    key(name)
+                ))
+                .into());
+            }
+            return Ok(PartitionManager::Ferry);
+        }
+        if !matches!(
+            scheme,
+            PartitionScheme::Range { .. } | PartitionScheme::RangeWidth { .. }
+        ) {
+            return Err(UsageError::new(format!(
+                "{}: pg_partman manages range partitions only (by time with interval, or by \
+                 integer id with width), not by = \"{by}\"; partition by range, or remove manager",
+                key("manager")
+            ))
+            .into());
+        }
+        let premake = match self.premake {
+            None => PartmanSettings::default().premake,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    UsageError::new(format!(
+                        "{}: premake must be between 1 and 1000 (leaves kept ahead), not {n}",
+                        key("premake")
+                    ))
+                })?,
+        };
+        if let Some(retention) = &self.retention {
+            let fits = match scheme {
+                PartitionScheme::RangeWidth { .. } => {
+                    retention.trim().parse::<i64>().is_ok_and(|n| n > 0)
+                }
+                _ => is_interval(retention),
+            };
+            if !fits {
+                let want = match scheme {
+                    PartitionScheme::RangeWidth { .. } => {
+                        "a whole number of ids for an integer range (e.g. \"10000000\": leaves \
+                         wholly below the largest id minus it are dropped)"
+                    }
+                    _ => {
+                        "an interval for a time range, a number and a unit (e.g. \"90 days\", \
+                         \"12 weeks\", \"6 months\", \"1 year\")"
+                    }
+                };
+                return Err(UsageError::new(format!(
+                    "{}: '{retention}' is not {want}",
+                    key("retention")
+                ))
+                .into());
+            }
+        }
+        Ok(PartitionManager::PgPartman(PartmanSettings {
+            premake,
+            retention: self.retention.as_ref().map(|r| r.trim().to_owned()),
+            keep_table: self.retention_keep_table.unwrap_or(false),
+        }))
+    }
+}
+
+/// `90 days`, `1 year 6 months`: pairs of a whole number and a unit
+/// Postgres reads as an interval.
+fn is_interval(text: &str) -> bool {
+    const UNITS: [&str; 8] = [
+        "second", "minute", "hour", "day", "week", "month", "mon", "year",
+    ];
+    let words: Vec<&str> = text.split_whitespace().collect();
+    !words.is_empty()
+        && words.len() % 2 == 0
+        && words.chunks(2).all(|pair| {
+            let unit = pair[1].to_ascii_lowercase();
+            let unit = unit.strip_suffix('s').unwrap_or(&unit);
+            pair[0].parse::<u32>().is_ok() && UNITS.contains(&unit)
+        })
 }
 
 /// Parses `--partition TABLE:COLUMN:SCHEME`, SCHEME being `day`, `week`,
@@ -194,6 +303,7 @@ pub fn parse_partition_flag(text: &str) -> Result<(String, PartitionSpec)> {
             column: column.to_owned(),
             scheme,
             unique: UniquePolicy::Widen,
+            manager: PartitionManager::Ferry,
             origin: SpecOrigin::Flag(text.to_owned()),
         },
     ))
@@ -283,6 +393,95 @@ mod tests {
             .to_string()
             .starts_with("[tables.emails] partition.width: not used"));
         assert!(config("partition = { by = \"range\", column = \"c\", every = 3 }").is_err());
+    }
+
+    #[test]
+    fn reads_the_pg_partman_keys() {
+        let spec = config(
+            "partition = { by = \"range\", column = \"at\", interval = \"month\", manager = \
+             \"pg_partman\", retention = \"90 days\" }",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.manager,
+            PartitionManager::PgPartman(PartmanSettings {
+                premake: 4,
+                retention: Some("90 days".to_owned()),
+                keep_table: false,
+            })
+        );
+        let spec = config(
+            "partition = { by = \"range\", column = \"id\", width = 1000, manager = \
+             \"pg_partman\", premake = 2, retention = \"5000\", retention_keep_table = true }",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.manager,
+            PartitionManager::PgPartman(PartmanSettings {
+                premake: 2,
+                retention: Some("5000".to_owned()),
+                keep_table: true,
+            })
+        );
+        let ferry = config("partition = { by = \"range\", column = \"at\", interval = \"day\", manager = \"ferry\" }");
+        assert_eq!(ferry.unwrap().manager, PartitionManager::Ferry);
+    }
+
+    #[test]
+    fn refuses_what_pg_partman_cannot_manage() {
+        let err = config("partition = { by = \"list\", column = \"c\", manager = \"pg_partman\" }")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "[tables.emails] partition.manager: pg_partman manages range partitions only (by \
+             time with interval, or by integer id with width), not by = \"list\"; partition by \
+             range, or remove manager"
+        );
+        let hash = "partition = { by = \"hash\", column = \"c\", modulus = 4, manager = \
+                    \"pg_partman\" }";
+        assert!(config(hash)
+            .unwrap_err()
+            .to_string()
+            .contains("not by = \"hash\""));
+        let err = config(
+            "partition = { by = \"range\", column = \"at\", interval = \"day\", retention = \
+             \"30 days\" }",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with(
+            "[tables.emails] partition.retention: only used with manager = \"pg_partman\""
+        ));
+        let err = config(
+            "partition = { by = \"range\", column = \"at\", interval = \"day\", manager = \
+             \"pg_partman\", retention = \"90 dayz\" }",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("'90 dayz' is not an interval"),
+            "{err}"
+        );
+        let err = config(
+            "partition = { by = \"range\", column = \"id\", width = 10, manager = \
+             \"pg_partman\", retention = \"90 days\" }",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("is not a whole number of ids"),
+            "{err}"
+        );
+        let err = config(
+            "partition = { by = \"range\", column = \"at\", interval = \"day\", manager = \
+             \"pg_partman\", premake = 0 }",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("premake must be between 1 and 1000"),
+            "{err}"
+        );
+        assert!(config("partition = { by = \"range\", column = \"at\", interval = \"day\", manager = \"cron\" }").is_err());
+        assert!(is_interval("1 year 6 Months"));
+        assert!(!is_interval("ninety days"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub(crate) async fn plans_from_config(client: &Client, args: &SourceOptions) -> 
             scheme: spec.scheme,
             leaves: Vec::new(),
             unique: spec.unique,
+            manager: spec.manager,
         });
         found.plans.push(plan);
     }

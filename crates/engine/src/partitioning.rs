@@ -28,8 +28,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use ferry_model::{
     civil_from_days, days_from_civil, format_date, format_timestamp, format_uuid, quote_literal,
-    Leaf, LeafBound, PartitionPlan, PartitionScheme, PgType, PgValue, TablePlan, TableSchema,
-    TimeInterval, MICROS_PER_DAY, PG_EPOCH_UNIX_DAYS,
+    Leaf, LeafBound, PartitionManager, PartitionPlan, PartitionScheme, PgType, PgValue, TablePlan,
+    TableSchema, TimeInterval, MICROS_PER_DAY, PG_EPOCH_UNIX_DAYS,
 };
 use ferry_reader::SourceDb;
 
@@ -216,7 +216,71 @@ pub fn leaves_for(plan: &TablePlan, partition: &PartitionPlan, keys: &Keys) -> R
         name: leaf_name(&plan.name, "default"),
         bound: LeafBound::Default,
     });
+    if partition.manager != PartitionManager::Ferry {
+        rename_for_partman(&plan.name, partition.scheme, &mut leaves)?;
+    }
     Ok(leaves)
+}
+
+/// Gives the leaves the names pg_partman 4.7 gives them (`emails_p2024_10`,
+/// `emails_p2024w41`, `events_p3000000`, `emails_default`), since partman
+/// creates them: `to_char` of the leaf's start in its `datetime_string`, or
+/// the integer start, after `_p`, the table name cut to fit 63 characters
+/// as its `check_name_length` does.
+fn rename_for_partman(table: &str, scheme: PartitionScheme, leaves: &mut [Leaf]) -> Result<()> {
+    for leaf in leaves.iter_mut() {
+        let LeafBound::Range { from_sql, .. } = &leaf.bound else {
+            leaf.name = partman_name(table, "_default", 63);
+            continue;
+        };
+        let suffix = match scheme {
+            PartitionScheme::Range { interval } => {
+                let digits: String = from_sql.chars().filter(char::is_ascii_digit).collect();
+                let (y, m, d) = (&digits[..4], &digits[4..6], &digits[6..8]);
+                match interval {
+                    TimeInterval::Day => format!("{y}_{m}_{d}"),
+                    TimeInterval::Week => {
+                        let day = days_from_civil(
+                            y.parse().unwrap_or_default(),
+                            m.parse().unwrap_or(1),
+                            d.parse().unwrap_or(1),
+                        );
+                        let (year, week) = iso_week(day);
+                        format!("{year:04}w{week:02}")
+                    }
+                    TimeInterval::Month => format!("{y}_{m}"),
+                    TimeInterval::Year => y.to_owned(),
+                }
+            }
+            _ => {
+                let start: i64 = from_sql.parse().map_err(|_| {
+                    UsageError::new(format!(
+                        "{table}: a key falls at {from_sql}, below the smallest value pg_partman \
+                         names id partitions for; let ferry manage this table (remove manager \
+                         = \"pg_partman\")"
+                    ))
+                })?;
+                if start < 0 {
+                    return Err(UsageError::new(format!(
+                        "{table}: some keys are negative, and pg_partman partitions ids from 0 up; \
+                         let ferry manage this table (remove manager = \"pg_partman\")"
+                    ))
+                    .into());
+                }
+                start.to_string()
+            }
+        };
+        leaf.name = partman_name(table, &format!("_p{suffix}"), 63);
+    }
+    Ok(())
+}
+
+/// `table` followed by `suffix`, the table cut (in characters, as
+/// pg_partman's `check_name_length` does) so the whole fits `max`.
+fn partman_name(table: &str, suffix: &str, max: usize) -> String {
+    let room = max.saturating_sub(suffix.chars().count());
+    let cut: String = table.chars().take(room).collect();
+    format!("{cut}{suffix}")
 }
 
 fn too_many(table: &str, count: usize, fix: &str) -> anyhow::Error {
@@ -654,12 +718,73 @@ mod tests {
             scheme: PartitionScheme::Hash { modulus: 2 },
             leaves: hash_leaves("accounts", 2),
             unique: Default::default(),
+            manager: Default::default(),
         });
         assert!(check_leaf_names(&[accounts.clone(), plan("emails")]).is_ok());
         let err = check_leaf_names(&[accounts, plan("accounts_p1")]).unwrap_err();
         assert!(err.to_string().starts_with(
             "partition accounts_p1 of accounts would have the name of table accounts_p1"
         ));
+    }
+
+    #[test]
+    fn leaves_take_pg_partmans_names() {
+        let week = TimeInterval::Week;
+        let mut leaves = time_leaves(
+            "emails",
+            PgType::Date,
+            week,
+            day(2020, 12, 30),
+            day(2021, 1, 5),
+        )
+        .unwrap();
+        leaves.push(Leaf {
+            name: leaf_name("emails", "default"),
+            bound: LeafBound::Default,
+        });
+        rename_for_partman(
+            "emails",
+            PartitionScheme::Range { interval: week },
+            &mut leaves,
+        )
+        .unwrap();
+        let names: Vec<&str> = leaves.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["emails_p2020w53", "emails_p2021w01", "emails_default"]
+        );
+
+        let month = PartitionScheme::Range {
+            interval: TimeInterval::Month,
+        };
+        let long = "a".repeat(60);
+        let mut leaves = vec![time_leaf(
+            &long,
+            PgType::Timestamptz,
+            TimeInterval::Month,
+            day(2024, 10, 1),
+        )
+        .unwrap()];
+        rename_for_partman(&long, month, &mut leaves).unwrap();
+        // check_name_length: 61 characters minus the suffix, then _p and it.
+        assert_eq!(leaves[0].name, format!("{}_p2024_10", "a".repeat(54)));
+        assert_eq!(
+            partman_name(&long, "_default", 63),
+            format!("{}_default", "a".repeat(55))
+        );
+
+        let width = PartitionScheme::RangeWidth { width: 1000 };
+        let mut leaves = width_leaves("events", PgType::BigInt, 1000, 0, 2500).unwrap();
+        rename_for_partman("events", width, &mut leaves).unwrap();
+        let names: Vec<&str> = leaves.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["events_p0", "events_p1000", "events_p2000"]);
+        let mut negative = width_leaves("events", PgType::BigInt, 1000, -5, 5).unwrap();
+        let err = rename_for_partman("events", width, &mut negative).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("pg_partman partitions ids from 0 up"),
+            "{err}"
+        );
     }
 
     #[test]

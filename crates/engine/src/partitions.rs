@@ -11,6 +11,10 @@
 //! comment and ferry's name and bounds for their interval: never DEFAULT,
 //! never a partition a user made.
 //!
+//! A table pg_partman manages (registered in its `part_config`, whatever
+//! the config says) is left to partman: both commands say so, and
+//! `ensure` only has partman move rows out of its default leaf.
+//!
 //! Each change takes a transaction-level advisory lock on its parent
 //! (`hashtextextended('ferry partitions schema.table', 0)`), so concurrent
 //! runs take turns; both commands are idempotent.
@@ -117,12 +121,24 @@ pub(crate) async fn ensure_leaves<'a>(
     ahead: u32,
 ) -> Result<Vec<String>> {
     let mut lines = Vec::new();
+    let partman = crate::partman::installed_schema(client).await?;
     for plan in plans {
         let partition = plan
             .partition
             .as_ref()
             .expect("range plans are partitioned");
         let display = format!("{}.{}", plan.schema, plan.name);
+        match partman_state(client, partman.as_deref(), plan).await? {
+            Partman::Manages(partman, found) => {
+                lines.extend(crate::partman::ensure(client, &partman, plan, &found).await?);
+                continue;
+            }
+            Partman::Unregistered(line) => {
+                lines.push(line);
+                continue;
+            }
+            Partman::No => {}
+        }
         let Some(existing) = leaves_of(client, plan).await? else {
             lines.push(format!(
                 "skipped {display}: not a partitioned table in the target; create it with ferry \
@@ -179,6 +195,39 @@ pub(crate) async fn ensure_leaves<'a>(
         }
     }
     Ok(lines)
+}
+
+/// Whether pg_partman manages a parent: ferry then creates and drops none
+/// of its leaves, whatever the config says.
+enum Partman {
+    /// Registered in `part_config` (pg_partman's schema, its row).
+    Manages(String, crate::partman::Registered),
+    /// The config says `manager = "pg_partman"`, but partman has no row
+    /// for it: the line saying so.
+    Unregistered(String),
+    No,
+}
+
+async fn partman_state(
+    client: &Client,
+    partman: Option<&str>,
+    plan: &TablePlan,
+) -> Result<Partman> {
+    let found = match partman {
+        Some(partman) => {
+            crate::partman::registered(client, partman, &plan.schema, &plan.name).await?
+        }
+        None => None,
+    };
+    Ok(match (partman, found) {
+        (Some(partman), Some(found)) => Partman::Manages(partman.to_owned(), found),
+        _ if crate::partman::settings(plan).is_some() => Partman::Unregistered(format!(
+            "skipped {}.{}: manager = \"pg_partman\", but pg_partman has no part_config row for \
+             it; ferry copy registers it",
+            plan.schema, plan.name
+        )),
+        _ => Partman::No,
+    })
 }
 
 /// The distinct UTC days of the keys sitting in DEFAULT, as unix days.
@@ -314,6 +363,7 @@ async fn prune(args: &PruneOptions) -> Result<Vec<String>> {
     let cutoff = retention.before(today);
     let mut client = connect(&args.target).await?;
     let (plans, mut lines) = maintained(&client, &args.source).await?;
+    let partman = crate::partman::installed_schema(&client).await?;
     for plan in &plans {
         let partition = plan
             .partition
@@ -323,6 +373,22 @@ async fn prune(args: &PruneOptions) -> Result<Vec<String>> {
             continue;
         };
         let display = format!("{}.{}", plan.schema, plan.name);
+        match partman_state(&client, partman.as_deref(), plan).await? {
+            Partman::Manages(partman, found) => {
+                lines.push(format!(
+                    "{display}: managed by pg_partman ({}); its maintenance \
+                     ({partman}.run_maintenance, from its background worker or pg_cron) drops \
+                     the partitions past its retention, ferry drops none",
+                    found.describe()
+                ));
+                continue;
+            }
+            Partman::Unregistered(line) => {
+                lines.push(line);
+                continue;
+            }
+            Partman::No => {}
+        }
         let Some(existing) = leaves_of(&client, plan).await? else {
             lines.push(format!(
                 "skipped {display}: not a partitioned table in the target"
@@ -519,6 +585,7 @@ mod tests {
             },
             leaves: Vec::new(),
             unique: Default::default(),
+            manager: Default::default(),
         });
         plan
     }

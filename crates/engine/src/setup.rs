@@ -29,6 +29,8 @@ pub struct Setup {
     /// The recorded copy had loaded every chunk and was building indexes
     /// when it stopped.
     pub was_indexing: bool,
+    /// What registering tables with pg_partman had to say.
+    pub notes: Vec<String>,
 }
 
 /// Names a copy by its target: the schema and the set of tables. Two runs
@@ -279,13 +281,14 @@ async fn decide(
                 resumed: true,
                 finished: record.status == "done",
                 was_indexing: record.status == "indexing",
+                notes: Vec::new(),
             });
         }
     }
     // A fresh copy. With --if-exists resume and nothing recorded, it
     // refuses non-empty tables like a plain copy does.
     let if_exists = args.if_exists.filter(|mode| *mode != IfExists::Resume);
-    let created = prepare_target(client, tables, if_exists, &choices.storage).await?;
+    let (created, notes) = prepare_target(client, tables, if_exists, &choices.storage).await?;
     if choices.on_error == OnError::Quarantine {
         ferry_writer::ensure_rejects_table(client)
             .await
@@ -337,18 +340,30 @@ async fn decide(
         resumed: false,
         finished: false,
         was_indexing: false,
+        notes,
     })
 }
 
-/// Applies `--if-exists` and creates what is missing. Returns, per table,
-/// whether ferry created it (and so owns its keys and indexes).
+/// Applies `--if-exists` and creates what is missing, registering tables
+/// pg_partman manages with it. Returns, per table, whether ferry created
+/// it (and so owns its keys and indexes), and pg_partman's notes.
 async fn prepare_target(
     client: &tokio_postgres::Client,
     tables: &[TableLoad],
     if_exists: Option<IfExists>,
     storage: &Storage,
-) -> Result<Vec<bool>> {
+) -> Result<(Vec<bool>, Vec<String>)> {
     let plans: Vec<&TablePlan> = tables.iter().map(|t| &t.plan).collect();
+    let managed: Vec<&TablePlan> = plans
+        .iter()
+        .copied()
+        .filter(|p| crate::partman::settings(p).is_some())
+        .collect();
+    // Before anything is emptied or created.
+    let partman = match managed.is_empty() {
+        true => None,
+        false => Some(crate::partman::require(client, &managed).await?),
+    };
     let mut states = Vec::new();
     for plan in &plans {
         let state = ferry_writer::table_state(client, &plan.schema, &plan.name)
@@ -418,17 +433,22 @@ async fn prepare_target(
         )
         .await?;
     }
+    let mut notes = Vec::new();
     for (plan, create) in plans.iter().zip(&created) {
-        if *create {
+        let sql = ferry_writer::create_table_sql(plan, storage);
+        if let (Some(partman), Some(_)) = (&partman, crate::partman::settings(plan)) {
+            let sql = create.then_some(sql.as_str());
+            notes.extend(crate::partman::create_and_register(client, partman, plan, sql).await?);
+        } else if *create {
             run_sql(
                 client,
-                &ferry_writer::create_table_sql(plan, storage),
+                &sql,
                 &format!("creating {}.{}", plan.schema, plan.name),
             )
             .await?;
         }
     }
-    Ok(created)
+    Ok((created, notes))
 }
 
 async fn run_sql(client: &tokio_postgres::Client, sql: &str, what: &str) -> Result<()> {

@@ -47,8 +47,8 @@ pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use key::RowKey;
 pub use plan::{
     CheckPlan, Coercion, ColumnPlan, ForeignKeyPlan, IndexPlan, InvalidUtf8, Leaf, LeafBound,
-    PartitionPlan, PartitionScheme, Reject, SridMap, TablePlan, TimeInterval, UniquePlan,
-    UniquePolicy,
+    PartitionManager, PartitionPlan, PartitionScheme, PartmanSettings, Reject, SridMap, TablePlan,
+    TimeInterval, UniquePlan, UniquePolicy,
 };
 pub use schema::{
     Affinity, CheckSchema, ChunkRange, ForeignKeySchema, GeometryColumnSchema, IndexOrigin,

@@ -396,6 +396,48 @@ pub struct PartitionPlan {
     pub leaves: Vec<Leaf>,
     /// What was done with unique constraints lacking the column.
     pub unique: UniquePolicy,
+    /// Who keeps the range leaves in step with time after the copy.
+    pub manager: PartitionManager,
+}
+
+/// Who creates and drops the leaves of a range-partitioned table once it
+/// is loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum PartitionManager {
+    /// ferry: the copy creates the leaves its data needs, `ferry
+    /// partitions ensure` and `prune` (from cron) do the rest.
+    #[default]
+    Ferry,
+    /// pg_partman: the copy registers the parent with
+    /// `partman.create_parent`, and partman's maintenance (its background
+    /// worker or pg_cron) creates and drops the leaves.
+    PgPartman(PartmanSettings),
+}
+
+/// What pg_partman is told about a parent table (its `part_config` row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartmanSettings {
+    /// Leaves kept ahead of the newest data (`premake`, 1 or more).
+    pub premake: u32,
+    /// How long leaves are kept (`retention`): an interval such as
+    /// `90 days` for time ranges, a number of ids for integer ranges;
+    /// `None` keeps them all.
+    pub retention: Option<String>,
+    /// Leaves past the retention are detached and kept as tables rather
+    /// than dropped (`retention_keep_table`).
+    pub keep_table: bool,
+}
+
+impl Default for PartmanSettings {
+    /// pg_partman's own defaults: premake 4, no retention, tables dropped
+    /// once a retention is set.
+    fn default() -> PartmanSettings {
+        PartmanSettings {
+            premake: 4,
+            retention: None,
+            keep_table: false,
+        }
+    }
 }
 
 /// A source row that could not be loaded, bound for the rejects table.

@@ -11,8 +11,8 @@
 //! is dropped with a warning. Leaves are computed later, from the data.
 
 use ferry_model::{
-    quote_ident, IndexPlan, PartitionPlan, PartitionScheme, PgType, TablePlan, TableSchema,
-    UniquePolicy,
+    quote_ident, IndexPlan, PartitionManager, PartitionPlan, PartitionScheme, PgType, TablePlan,
+    TableSchema, UniquePolicy,
 };
 
 use crate::error::TransformError;
@@ -32,6 +32,8 @@ pub struct PartitionSpec {
     pub scheme: PartitionScheme,
     /// What to do with unique constraints lacking the column.
     pub unique: UniquePolicy,
+    /// Who maintains the leaves after the copy (range schemes only).
+    pub manager: PartitionManager,
     /// Where the setting was written, so an error names it.
     pub origin: SpecOrigin,
 }
@@ -102,6 +104,7 @@ fn partition_table(
         scheme: spec.scheme,
         leaves: Vec::new(),
         unique: spec.unique,
+        manager: spec.manager.clone(),
     });
     Ok(())
 }
@@ -364,6 +367,7 @@ mod tests {
             column: "Received_At".to_owned(),
             scheme,
             unique,
+            manager: PartitionManager::Ferry,
             origin: SpecOrigin::Config,
         }
     }

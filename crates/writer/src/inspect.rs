@@ -555,6 +555,7 @@ mod tests {
                 interval: ferry_model::TimeInterval::Month,
             },
             leaves: Vec::new(),
+            manager: Default::default(),
             unique: Default::default(),
         });
         assert_eq!(

@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 
 use ferry_model::{
-    quote_ident, quote_literal, quote_qualified, Leaf, LeafBound, PartitionPlan, PartitionScheme,
-    TablePlan,
+    quote_ident, quote_literal, quote_qualified, Leaf, LeafBound, PartitionManager, PartitionPlan,
+    PartitionScheme, TablePlan,
 };
 
 use crate::ddl::{column_list, display_name};
@@ -22,12 +22,17 @@ pub const LEAF_COMMENT_PREFIX: &str = "ferry partition: ";
 /// What follows the column list of a partitioned parent, then each leaf
 /// and its comment, as further `;`-separated statements:
 /// ` PARTITION BY RANGE ("received_at");\nCREATE TABLE … PARTITION OF …`.
+/// A table pg_partman manages gets the `PARTITION BY` alone: partman
+/// creates its leaves (`partman.create_parent`), named and owned its way.
 pub fn partitioned_suffix(plan: &TablePlan, partition: &PartitionPlan) -> String {
     let mut sql = format!(
         " PARTITION BY {} ({})",
         partition.scheme.strategy(),
         quote_ident(&partition.column)
     );
+    if partition.manager != PartitionManager::Ferry {
+        return sql;
+    }
     for leaf in &partition.leaves {
         let _ = write!(
             sql,
@@ -350,6 +355,7 @@ mod tests {
                     bound: LeafBound::Default,
                 },
             ],
+            manager: PartitionManager::Ferry,
             unique: Default::default(),
         });
         plan
