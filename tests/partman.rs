@@ -645,3 +645,51 @@ fn issue_18_a_killed_partman_copy_resumes_into_the_same_partitions() {
     crate::util::verified(&source.path, &db, &["--config", config_arg]);
     std::fs::remove_file(config).unwrap();
 }
+
+#[test]
+fn issue_18_null_keys_and_a_local_time_zone_are_reported() {
+    let Some(db) = partman_db() else { return };
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET TimeZone = 'Europe/Paris'",
+            db.name
+        ))
+        .unwrap();
+    // No primary key, so the key column stays nullable.
+    let source = TempSqlite::new(
+        "CREATE TABLE logs (at TIMESTAMPTZ, msg TEXT);
+         INSERT INTO logs VALUES ('2026-11-02 10:00:00+00:00', 'a'), (NULL, 'b'),
+                                 ('2026-12-01 00:00:00+00:00', 'c');",
+    );
+    let config = config(
+        "nulls",
+        "[tables.logs]\n\
+         partition = { by = \"range\", column = \"at\", interval = \"month\", manager = \
+         \"pg_partman\" }\n",
+    );
+    let config_arg = config.to_str().unwrap();
+    let run = copy(&source.path, &db, &["--config", config_arg]);
+    run.assert_ok();
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "public.logs: 1 row landed in the default partition public.logs_default (NULL keys)"
+        ),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("the database's default time zone is Europe/Paris"),
+        "{warnings}"
+    );
+    let mut pg = db.client();
+    assert_eq!(
+        count(
+            &mut pg,
+            "SELECT count(*) FROM ONLY logs_default WHERE at IS NULL"
+        ),
+        1
+    );
+    assert_eq!(count(&mut pg, "SELECT count(*) FROM logs"), 3);
+    crate::util::verified(&source.path, &db, &["--config", config_arg]);
+    std::fs::remove_file(config).unwrap();
+}
