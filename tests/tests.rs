@@ -9,6 +9,7 @@ mod config_file;
 mod corpus;
 mod edge;
 mod errors;
+mod examples;
 mod faults;
 mod geometry;
 mod hostile;
