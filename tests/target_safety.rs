@@ -399,7 +399,7 @@ impl Drop for TempConfig {
     }
 }
 
-fn constraints(db: &TestDb, table: &str) -> Vec<String> {
+pub(crate) fn constraints(db: &TestDb, table: &str) -> Vec<String> {
     db.client()
         .query(
             "SELECT conname::text FROM pg_constraint WHERE conrelid = $1::text::regclass ORDER BY 1",

@@ -5,6 +5,7 @@ mod cluster;
 mod compare;
 mod util;
 
+mod chunks;
 mod config_file;
 mod corpus;
 mod edge;

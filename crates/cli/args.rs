@@ -381,7 +381,9 @@ pub struct CopyArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub retries: u32,
 
-    /// Rows per chunk: the unit of parallelism and of one COPY transaction.
+    /// The most rows a chunk holds. Chunks, the unit of parallelism and of
+    /// one COPY transaction, are cut to about 32 MiB of data each (sampled
+    /// from the source), and never more rows than this.
     #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
     pub chunk_rows: u64,
 

@@ -1,6 +1,7 @@
 //! `ferry copy`: set the copy up (fresh, resumed or joined), run the
-//! parallel load, and let the last process to finish build keys, indexes
-//! and foreign keys.
+//! parallel load (which builds each table's keys and indexes as soon as
+//! its last chunk commits), and let one process add the foreign keys once
+//! every table is built.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -199,6 +200,8 @@ async fn copy_from(
             on_error,
             run_id: run_id(),
             copy_id: copy_id.clone(),
+            created: setup.created.clone(),
+            resumed: setup.resumed,
             target: args.target.clone(),
             retry: RetryPolicy::new(args.retries),
             stop: Arc::clone(&stop),
@@ -232,34 +235,67 @@ async fn copy_from(
         // no chunk left to read.
         snapshot.check_current(&args.source.source)?;
         let load_seconds = started.elapsed().as_secs_f64();
+        progress.finish();
         let phase = phase_done("load", "every chunk committed", phase);
 
         // Every chunk has committed; exactly one process wins the right to
-        // build what comes after the rows.
-        let lead = &clients[0];
-        let finisher = ferry_writer::advance_copy(lead, &copy_id, "loading", "indexing").await?
+        // finish: the tables' keys all built, then the foreign keys.
+        let finisher = ferry_writer::advance_copy(&clients[0], &copy_id, "loading", "indexing")
+            .await?
             || setup.was_indexing;
         if finisher {
-            check_counts(lead, &copy_id, &tables, &mut warnings).await?;
+            check_counts(&clients[0], &copy_id, &tables, &mut warnings).await?;
             let plans = tables.iter().map(|t| &t.plan);
-            warnings.extend(crate::partman::after_load(lead, plans).await?);
+            warnings.extend(crate::partman::after_load(&clients[0], plans).await?);
+            // Tables other sessions still build, or whose builder died
+            // mid-statement: wait, and build any whose claim frees up.
+            let mut waited = false;
+            let recorded = loop {
+                let (pending, recorded) =
+                    ferry_writer::pending_builds(&clients[0], &copy_id).await?;
+                if pending == 0 {
+                    break recorded;
+                }
+                if !waited {
+                    progress.step(&format!(
+                        "waiting for the keys and indexes of {} that other sessions are building",
+                        ferry_model::plural(pending, "table", "tables")
+                    ));
+                    waited = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                clients = pipeline::run(&load, clients).await?;
+            };
             crate::post_load::take_over(&mut session, &clients, &mut warnings).await?;
-            crate::post_load::build(
-                &clients,
-                &tables,
-                &setup.created,
+            let how = crate::post_load::Steps {
+                resumed: setup.resumed,
+                stop: &stop,
+                progress,
+            };
+            // A copy stopped in this phase may have lost anything built
+            // since (a key dropped by hand, an orphan's index); one an
+            // older ferry recorded built nothing yet.
+            if setup.was_indexing || !recorded {
+                crate::post_load::build(&clients, &tables, &setup.created, &how).await?;
+            }
+            let created_plans = tables
+                .iter()
+                .zip(&setup.created)
+                .filter(|(_, created)| **created)
+                .map(|(t, _)| &t.plan);
+            crate::post_load::add_constraints(
+                &clients[0],
+                created_plans,
                 setup.resumed,
-                &stop,
                 progress,
                 &mut warnings,
             )
             .await?;
-            ferry_writer::advance_copy(lead, &copy_id, "indexing", "done").await?;
+            ferry_writer::advance_copy(&clients[0], &copy_id, "indexing", "done").await?;
             phase_done("indexing", "keys, indexes and constraints built", phase);
         }
         phase_done("copy", "copy finished", started);
         signals.abort();
-        progress.finish();
         drop(session);
         Ok(CopyReport {
             source_read: snapshot.kind(),

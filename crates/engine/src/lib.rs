@@ -20,6 +20,7 @@
 // the only unsafe code, each allowed where it stands.
 #![deny(unsafe_code)]
 
+mod chunk_plan;
 pub mod config;
 mod connections;
 pub mod copy;

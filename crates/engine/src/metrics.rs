@@ -45,6 +45,9 @@ struct State {
     warnings: u64,
     errors: u64,
     phase: Option<Phase>,
+    /// A copy's rows are loading: keys built meanwhile (a finished table's)
+    /// do not end the load phase.
+    loading: bool,
     last_progress: Option<Instant>,
     /// The last note (a lock wait, a retry), for `/health`'s reason.
     last_note: Option<String>,
@@ -449,6 +452,7 @@ impl Observer for Metrics {
         match event {
             Event::LoadStarted { tables } => {
                 state.phase = Some(Phase::Load);
+                state.loading = true;
                 state.load = tables.iter().map(|(name, _)| name.clone()).collect();
                 for (name, rows) in tables {
                     state.tables.entry(name.clone()).or_default().expected = Some(*rows);
@@ -474,7 +478,19 @@ impl Observer for Metrics {
             Event::RowsRead { table, rows } => {
                 state.tables.entry(table.to_owned()).or_default().rows_read += rows;
             }
+            Event::PhaseStarted {
+                phase: Phase::Indexes,
+                ..
+            } if state.loading => {}
             Event::PhaseStarted { phase, .. } => state.phase = Some(phase),
+            // Every chunk committed: what is left of a copy is keys,
+            // indexes and constraints.
+            Event::LoadFinished => {
+                state.loading = false;
+                if state.phase == Some(Phase::Load) {
+                    state.phase = Some(Phase::Indexes);
+                }
+            }
             Event::ChangesFound { table, changes } => {
                 state.changes.insert(table.to_owned(), changes);
             }
@@ -495,7 +511,7 @@ impl Observer for Metrics {
             Event::Step(note) => state.last_note = Some(note.to_owned()),
             Event::Warning(_) => state.warnings += 1,
             Event::Error(_) => state.errors += 1,
-            Event::LoadFinished | Event::TablesStarted { .. } | Event::PhaseFinished { .. } => {}
+            Event::TablesStarted { .. } | Event::PhaseFinished { .. } => {}
         }
     }
 }
@@ -644,6 +660,11 @@ mod tests {
         metrics.event(Event::ChunkCommitted { table: 0, chunk });
         metrics.event(Event::ChunkCommitted { table: 0, chunk });
         metrics.event(Event::Retry("connection lost"));
+        // A finished table's keys, built while the others load.
+        metrics.event(Event::PhaseStarted {
+            phase: Phase::Indexes,
+            subject: Some("index of the primary key users_pkey on public.users (id)"),
+        });
         let text = metrics.render();
         assert_well_formed(&text);
         for expected in [
@@ -665,6 +686,13 @@ mod tests {
             assert!(text.contains(expected), "{expected} not in\n{text}");
         }
         assert!(!text.contains("ferry_success"), "{text}");
+        metrics.event(Event::LoadFinished);
+        let text = metrics.render();
+        assert!(text.contains("ferry_phase{phase=\"load\"} 0\n"), "{text}");
+        assert!(
+            text.contains("ferry_phase{phase=\"indexes\"} 1\n"),
+            "{text}"
+        );
         metrics.finish(true);
         let text = metrics.render();
         assert!(text.contains("ferry_success 1\n"), "{text}");

@@ -63,7 +63,9 @@ pub struct CopyOptions {
     pub snapshot: SnapshotMode,
     /// Consecutive reconnection attempts before the copy stops.
     pub retries: u32,
-    /// Rows per chunk: the unit of parallelism and of one COPY transaction.
+    /// The most rows a chunk holds. Chunks (the unit of parallelism and
+    /// of one COPY transaction) are cut to about 32 MiB of data each
+    /// (`chunk_plan::CHUNK_BYTES`), and never more rows than this.
     pub chunk_rows: u64,
 }
 

@@ -15,6 +15,13 @@
 //! rows without tying up a runtime thread, and a crossbeam channel cannot
 //! be awaited.
 //!
+//! A writer free for work first looks for a table whose chunks have all
+//! committed and whose keys and indexes nobody builds yet, and builds them
+//! ([`crate::post_load::build_table`]); only then does it claim a chunk.
+//! So a finished table's keys are built on the first free connection while
+//! other tables still load, and the run never uses more connections than
+//! `--jobs`.
+//!
 //! When a connection drops or the server restarts, the chunk in flight
 //! rolls back (its ledger row stays pending), the writer reconnects with
 //! backoff and claims again; the reader abandons the chunk as soon as its
@@ -170,6 +177,11 @@ pub struct Load<'a> {
     pub on_error: OnError,
     pub run_id: String,
     pub copy_id: String,
+    /// Per table: whether the copy created it (and so builds its keys and
+    /// indexes, not only its statistics).
+    pub created: Vec<bool>,
+    /// The run continues a copy: some keys may exist already.
+    pub resumed: bool,
     /// Where to reconnect after a lost connection.
     pub target: String,
     /// How a writer retries after a lost connection before it gives up.
@@ -185,6 +197,8 @@ struct WriterShared {
     plans: Vec<TablePlan>,
     run_id: String,
     copy_id: String,
+    created: Vec<bool>,
+    resumed: bool,
     target: String,
     retry: RetryPolicy,
     stop: Arc<Stop>,
@@ -205,6 +219,8 @@ pub async fn run(
         plans: load.tables.iter().map(|t| t.plan.clone()).collect(),
         run_id: load.run_id.clone(),
         copy_id: load.copy_id.clone(),
+        created: load.created.clone(),
+        resumed: load.resumed,
         target: load.target.clone(),
         retry: load.retry,
         stop: Arc::clone(&load.stop),
@@ -444,8 +460,9 @@ enum Claimed {
     Abandoned,
 }
 
-/// Claims and copies chunks until none is left, reconnecting after
-/// transient failures. Returns the client when it ends cleanly.
+/// Builds the keys of tables whose chunks have all committed, and claims
+/// and copies chunks, until neither is left; reconnects after transient
+/// failures. Returns the client when it ends cleanly.
 async fn write_chunks(
     mut client: tokio_postgres::Client,
     tasks: Sender<ReadTask>,
@@ -456,37 +473,91 @@ async fn write_chunks(
         if shared.stop.is_stopped() {
             return Some(client);
         }
-        match claim_and_copy(&mut client, &tasks, &shared).await {
-            Ok(Claimed::Copied(table, done, started)) => {
+        let err = match build_next(&client, &shared).await {
+            Ok(true) => {
                 failures = 0;
-                shared.tables[table].stats.record(&done, started);
-                shared.progress.chunk(
-                    table,
-                    ChunkStats {
-                        rows_read: done.rows_read,
-                        rows_written: done.rows_written,
-                        rejected: done.rejected_rows,
-                        bytes: done.bytes,
-                        seconds: started.elapsed().as_secs_f64(),
-                    },
-                );
+                continue;
             }
-            Ok(Claimed::NoneLeft | Claimed::Abandoned) => return Some(client),
-            Err(err) if is_transient(&err) && failures < shared.retry.attempts => {
-                failures += 1;
-                match reconnect(&shared, failures, &err).await {
-                    Some(fresh) => client = fresh,
-                    None => return None,
-                }
-            }
-            Err(err) => {
-                let resumable = err.context(
-                    "the copy stopped; committed chunks are kept: rerun the same command with \
-                     --if-exists resume to continue",
-                );
-                shared.stop.fail(resumable);
+            // Stopped mid-build: the build stays pending, the stop keeps
+            // its cause.
+            Err(_) if shared.stop.is_stopped() => return Some(client),
+            // A failed build is no chunk: resuming does not mend it.
+            Err(err) if !is_transient(&err) => {
+                shared.stop.fail(err);
                 return None;
             }
+            Err(err) => err,
+            Ok(false) => match claim_and_copy(&mut client, &tasks, &shared).await {
+                Ok(Claimed::Copied(table, done, started)) => {
+                    failures = 0;
+                    shared.tables[table].stats.record(&done, started);
+                    shared.progress.chunk(
+                        table,
+                        ChunkStats {
+                            rows_read: done.rows_read,
+                            rows_written: done.rows_written,
+                            rejected: done.rejected_rows,
+                            bytes: done.bytes,
+                            seconds: started.elapsed().as_secs_f64(),
+                        },
+                    );
+                    continue;
+                }
+                Ok(Claimed::NoneLeft | Claimed::Abandoned) => return Some(client),
+                Err(err) => err,
+            },
+        };
+        if is_transient(&err) && failures < shared.retry.attempts {
+            failures += 1;
+            match reconnect(&shared, failures, &err).await {
+                Some(fresh) => client = fresh,
+                None => return None,
+            }
+            continue;
+        }
+        let resumable = err.context(
+            "the copy stopped; committed chunks are kept: rerun the same command with \
+             --if-exists resume to continue",
+        );
+        shared.stop.fail(resumable);
+        return None;
+    }
+}
+
+/// Builds the keys and indexes of the next table whose chunks have all
+/// committed and that no session builds yet, if there is one; `true` when
+/// it did.
+async fn build_next(client: &tokio_postgres::Client, shared: &WriterShared) -> Result<bool> {
+    let Some(name) = ferry_writer::claim_build(client, &shared.copy_id)
+        .await
+        .context("claiming a table's keys and indexes")?
+    else {
+        return Ok(false);
+    };
+    let Some(index) = shared.tables.iter().position(|t| t.plan.name == name) else {
+        ferry_writer::release_build(client, &shared.copy_id, &name).await?;
+        anyhow::bail!("the ledger names table {name}, which this run does not copy");
+    };
+    let how = crate::post_load::Steps {
+        resumed: shared.resumed,
+        stop: &shared.stop,
+        progress: &shared.progress,
+    };
+    let table = &shared.tables[index];
+    let built = crate::post_load::build_table(client, table, shared.created[index], &how).await;
+    match built {
+        Ok(()) => {
+            ferry_writer::finish_build(client, &shared.copy_id, &name)
+                .await
+                .with_context(|| format!("recording the keys of {name} built"))?;
+            tracing::debug!(table = %name, "keys, indexes and statistics built");
+            Ok(true)
+        }
+        Err(err) => {
+            // Another session may take the build over; on a lost
+            // connection the claim went with it anyway.
+            let _ = ferry_writer::release_build(client, &shared.copy_id, &name).await;
+            Err(err)
         }
     }
 }

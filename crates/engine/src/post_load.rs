@@ -1,5 +1,14 @@
-//! After every chunk has committed: keys, indexes, sequences, statistics
-//! and foreign keys, run by exactly one process of a copy.
+//! Keys, indexes, sequences, statistics and foreign keys.
+//!
+//! A table's keys, indexes, identity reset and `ANALYZE` are built as soon
+//! as its last chunk commits, by whichever writer is free first
+//! ([`build_table`], claimed through the ledger so that exactly one
+//! session of all processes builds each table), while other tables are
+//! still loading. Foreign keys and CHECK constraints need both sides
+//! built: exactly one process adds them once every table is
+//! ([`add_constraints`]). A copy resumed from its post-load phase, or
+//! recorded by an older ferry, checks and builds everything at the end
+//! ([`build`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -45,29 +54,24 @@ pub async fn take_over(
     Ok(())
 }
 
-/// Builds what the tables' plans ask for; `created` says, per table,
-/// whether the copy created it. `resumed`: some of it may exist already.
-/// Every step is safe to run again: it first looks for what it would
-/// create ([`ferry_writer::step_done`]).
+/// Builds what the tables' plans ask for, every table at once (index
+/// builds spread over all `clients`, biggest tables first), for a copy
+/// whose tables were not built one by one as they loaded: one resumed
+/// from its post-load phase, or recorded by an older ferry. `created`
+/// says, per table, whether the copy created it. `resumed`: some of it
+/// may exist already. Every step is safe to run again: it first looks for
+/// what it would create ([`ferry_writer::step_done`]).
 pub async fn build(
     clients: &[tokio_postgres::Client],
     tables: &[TableLoad],
     created: &[bool],
-    resumed: bool,
-    stop: &Stop,
-    progress: &Progress,
-    warnings: &mut Vec<String>,
+    how: &Steps<'_>,
 ) -> Result<()> {
     let (builds, finishing) = post_load_waves(tables, created);
-    let steps = Steps {
-        resumed,
-        stop,
-        progress,
-    };
     run_in_parallel(
         clients,
         set_logged(&clients[0], tables, created).await?,
-        &steps,
+        how,
     )
     .await?;
     for client in clients {
@@ -77,22 +81,50 @@ pub async fn build(
             .await
             .context("configuring index builds")?;
     }
-    run_in_parallel(clients, builds, &steps).await?;
-    run_in_parallel(clients, finishing, &steps).await?;
-    let created_plans = tables
-        .iter()
-        .zip(created)
-        .filter(|(_, created)| **created)
-        .map(|(t, _)| &t.plan);
-    add_constraints(&clients[0], created_plans, resumed, progress, warnings).await
+    run_in_parallel(clients, builds, how).await?;
+    run_in_parallel(clients, finishing, how).await
+}
+
+/// Builds one table's keys, indexes, identity reset and statistics on
+/// `client`: `SET LOGGED` first for a table an `--unlogged` copy created,
+/// then [`ferry_writer::post_load_steps`] in order (for a table the copy
+/// did not create, only the identity reset and `ANALYZE`: its structure is
+/// the user's). Every step is safe to run again. The caller holds the
+/// table's build claim ([`ferry_writer::claim_build`]).
+pub async fn build_table(
+    client: &tokio_postgres::Client,
+    table: &TableLoad,
+    created: bool,
+    how: &Steps<'_>,
+) -> Result<()> {
+    let mut steps = Vec::new();
+    if created {
+        steps.extend(
+            set_logged(client, std::slice::from_ref(table), &[true])
+                .await?
+                .into_iter()
+                .flatten(),
+        );
+    }
+    // What pgloader does too: index builds sort in memory, not on disk.
+    client
+        .batch_execute("SET maintenance_work_mem = '128MB'")
+        .await
+        .context("configuring index builds")?;
+    steps.extend(
+        ferry_writer::post_load_steps(&table.plan)
+            .into_iter()
+            .filter(|s| created || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze)),
+    );
+    run_steps(client, &steps, how).await
 }
 
 /// How the steps of one build run.
-struct Steps<'a> {
+pub struct Steps<'a> {
     /// Some steps may have run already.
-    resumed: bool,
-    stop: &'a Stop,
-    progress: &'a Progress,
+    pub resumed: bool,
+    pub stop: &'a Stop,
+    pub progress: &'a Progress,
 }
 
 /// `SET LOGGED` for every created table still `UNLOGGED` (an `--unlogged`
@@ -191,11 +223,6 @@ async fn run_in_parallel(
     steps: Vec<Vec<Step>>,
     how: &Steps<'_>,
 ) -> Result<()> {
-    let Steps {
-        resumed,
-        stop,
-        progress,
-    } = *how;
     let queue = Mutex::new(steps.into_iter().collect::<VecDeque<_>>());
     let work = clients.iter().map(|client| async {
         loop {
@@ -203,27 +230,37 @@ async fn run_in_parallel(
             let Some(table_steps) = next else {
                 return Ok(());
             };
-            for step in &table_steps {
-                if stop.is_stopped() {
-                    return Err(stop
-                        .take_error()
-                        .unwrap_or_else(|| crate::exit::Interrupted.into()));
-                }
-                if ferry_writer::step_done(client, step)
-                    .await
-                    .with_context(|| step.description.clone())?
-                {
-                    continue;
-                }
-                match run_step(client, step, progress).await {
-                    Err(err) if resumed && already_exists(&err) => {}
-                    result => result.with_context(|| step.description.clone())?,
-                }
-            }
+            run_steps(client, &table_steps, how).await?;
         }
     });
     let results: Vec<Result<()>> = futures_util::future::join_all(work).await;
     results.into_iter().collect()
+}
+
+/// Runs `steps` in order on `client`, skipping those done already.
+async fn run_steps(client: &tokio_postgres::Client, steps: &[Step], how: &Steps<'_>) -> Result<()> {
+    let Steps {
+        resumed,
+        stop,
+        progress,
+    } = *how;
+    for step in steps {
+        // The stop's cause stays with it, for whoever ends the run.
+        if stop.is_stopped() {
+            return Err(crate::exit::Interrupted.into());
+        }
+        if ferry_writer::step_done(client, step)
+            .await
+            .with_context(|| step.description.clone())?
+        {
+            continue;
+        }
+        match run_step(client, step, progress).await {
+            Err(err) if resumed && already_exists(&err) => {}
+            result => result.with_context(|| step.description.clone())?,
+        }
+    }
+    Ok(())
 }
 
 /// SQLite does not enforce foreign keys by default, and checks a CHECK

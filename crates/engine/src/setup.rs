@@ -13,6 +13,7 @@ use ferry_model::{quote_qualified, TablePlan};
 use ferry_reader::SourceDb;
 use ferry_writer::{LockHolder, NewCopy, PlannedChunk, Storage, TableState};
 
+use crate::chunk_plan::{self, TableSize, CHUNK_BYTES};
 use crate::exit::UsageError;
 use crate::options::{CopyOptions, IfExists, OnError};
 use crate::pipeline::TableLoad;
@@ -294,27 +295,7 @@ async fn decide(
             .await
             .context("creating ferry.rejects")?;
     }
-    // Biggest tables first, so the small ones fill the gaps at the end.
-    let mut order: Vec<&TableLoad> = tables.iter().collect();
-    order.sort_by_key(|t| std::cmp::Reverse(t.expected_rows));
-    let mut chunks = Vec::new();
-    for table in order {
-        for (index, range) in source
-            .chunk_ranges(&table.source, args.chunk_rows)?
-            .into_iter()
-            .enumerate()
-        {
-            chunks.push(PlannedChunk {
-                table: table.plan.name.clone(),
-                index: i32::try_from(index)
-                    .context("a table has more than 2^31 chunks; raise --chunk-rows")?,
-                rowids: match range {
-                    ferry_model::ChunkRange::Rowid { start, end } => Some((start, end)),
-                    ferry_model::ChunkRange::Whole => None,
-                },
-            });
-        }
-    }
+    let (chunks, build_order) = plan_chunks(source, tables, args.chunk_rows)?;
     let created_tables: Vec<String> = tables
         .iter()
         .zip(&created)
@@ -330,6 +311,7 @@ async fn decide(
             plan_fingerprint: &plan_fingerprint(tables),
             chunk_rows: args.chunk_rows,
             created_tables: &created_tables,
+            tables: &build_order,
         },
         &chunks,
     )
@@ -342,6 +324,54 @@ async fn decide(
         was_indexing: false,
         notes,
     })
+}
+
+/// Cuts every table into chunks of about [`CHUNK_BYTES`] (at most
+/// `max_rows` rows each), from each table's bytes per row as sampled in the
+/// source, and lists them in the order they are to be claimed: largest
+/// first (see [`crate::chunk_plan`]). Also returns the tables, largest
+/// first: the order their keys and indexes are built in when several
+/// tables are ready at once.
+fn plan_chunks(
+    source: &SourceDb,
+    tables: &[TableLoad],
+    max_rows: u64,
+) -> Result<(Vec<PlannedChunk>, Vec<String>)> {
+    let mut sized = Vec::new();
+    for table in tables {
+        let per_row = source
+            .sample_row_bytes(&table.source)
+            .with_context(|| format!("sampling the rows of {}", table.source.name))?
+            .unwrap_or(0.0);
+        sized.push((table, TableSize::new(table.expected_rows, per_row)));
+    }
+    // Largest tables first, so that chunks of equal size go table by table.
+    sized.sort_by_key(|(table, size)| std::cmp::Reverse((size.bytes, table.expected_rows)));
+    let mut chunks = Vec::new();
+    let mut sizes = Vec::new();
+    for &(table, size) in &sized {
+        let rows = chunk_plan::rows_per_chunk(size, CHUNK_BYTES, max_rows);
+        let ranges = source.chunk_ranges(&table.source, rows)?;
+        let each = size.bytes / (ranges.len().max(1) as u64);
+        for (index, range) in ranges.into_iter().enumerate() {
+            chunks.push(PlannedChunk {
+                table: table.plan.name.clone(),
+                index: i32::try_from(index)
+                    .context("a table has more than 2^31 chunks; raise --chunk-rows")?,
+                rowids: match range {
+                    ferry_model::ChunkRange::Rowid { start, end } => Some((start, end)),
+                    ferry_model::ChunkRange::Whole => None,
+                },
+            });
+            sizes.push(each);
+        }
+    }
+    let chunks = chunk_plan::claim_order(&sizes)
+        .into_iter()
+        .map(|i| chunks[i].clone())
+        .collect();
+    let order = sized.iter().map(|(t, _)| t.plan.name.clone()).collect();
+    Ok((chunks, order))
 }
 
 /// Applies `--if-exists` and creates what is missing, registering tables

@@ -14,6 +14,11 @@ use crate::ident::quote_sqlite_ident;
 /// [`Infallible`](std::convert::Infallible).
 pub type OnRow<'a, E> = dyn FnMut(Option<i64>, &[SourceValueRef<'_>]) -> Result<(), E> + 'a;
 
+/// Places in a table [`SourceDb::sample_row_bytes`] reads rows from.
+const SAMPLE_WINDOWS: u64 = 16;
+/// Consecutive rows read at each place.
+const SAMPLE_ROWS: u64 = 64;
+
 impl SourceDb {
     /// Splits a table into chunks of about `rows_per_chunk` rows.
     ///
@@ -52,6 +57,87 @@ impl SourceDb {
             (Some(min), Some(max)) => split_rowids(min, max, count.unsigned_abs(), rows_per_chunk),
             _ => Vec::new(),
         })
+    }
+
+    /// Estimates the bytes one row of a table holds, from a sample: the
+    /// average over up to 16 × 64 rows (`SAMPLE_WINDOWS` × `SAMPLE_ROWS`), taken
+    /// as runs of consecutive rows starting at evenly spread rowids between
+    /// `min` and `max` (a `WITHOUT ROWID` table: its first rows), of the
+    /// sum of `octet_length` over the row's columns (text and blobs as
+    /// stored, numbers as their text), plus the 4-byte length word binary
+    /// COPY sends per field. `None` for an empty table.
+    ///
+    /// Cheap however large the values: SQLite answers `octet_length` from
+    /// the record header, without reading a large value's overflow pages,
+    /// and each run is found through the rowid b-tree.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReadError`] naming the table when SQLite fails.
+    pub fn sample_row_bytes(&self, table: &TableSchema) -> Result<Option<f64>, ReadError> {
+        let per_field = 4 * table.columns.len();
+        let lengths: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| format!("coalesce(octet_length({}), 0)", quote_sqlite_ident(&c.name)))
+            .collect();
+        let lengths = if lengths.is_empty() {
+            "0".to_owned()
+        } else {
+            lengths.join(" + ")
+        };
+        let name = format!("main.{}", quote_sqlite_ident(&table.name));
+        let fail = |e| self.table_error(&table.name, e);
+        // Each value is summed here, not by SQLite: wrapping the row in a
+        // subquery could make SQLite materialise the values themselves.
+        let sum = |sql: &str, start: Option<i64>| -> Result<(u64, u64), ReadError> {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(fail)?;
+            let mut rows = match start {
+                Some(start) => stmt.query([start]),
+                None => stmt.query([]),
+            }
+            .map_err(fail)?;
+            let (mut count, mut bytes) = (0u64, 0u64);
+            while let Some(row) = rows.next().map_err(fail)? {
+                count += 1;
+                bytes += row.get::<_, i64>(0).map_err(fail)?.unsigned_abs();
+            }
+            Ok((count, bytes))
+        };
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        if table.without_rowid {
+            let sql = format!(
+                "SELECT {lengths} FROM {name} LIMIT {}",
+                SAMPLE_WINDOWS * SAMPLE_ROWS
+            );
+            (rows, bytes) = sum(&sql, None)?;
+        } else {
+            let rowid = rowid_expr(table)?;
+            let bounds = format!(
+                "SELECT (SELECT min({rowid}) FROM {name}), (SELECT max({rowid}) FROM {name})"
+            );
+            let (min, max): (Option<i64>, Option<i64>) = self
+                .conn
+                .prepare_cached(&bounds)
+                .and_then(|mut stmt| stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(fail)?;
+            let (Some(min), Some(max)) = (min, max) else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "SELECT {lengths} FROM {name} WHERE {rowid} >= ?1 ORDER BY {rowid} LIMIT {SAMPLE_ROWS}"
+            );
+            let span = i128::from(max) - i128::from(min) + 1;
+            let windows = i128::from(SAMPLE_WINDOWS);
+            for window in 0..windows {
+                // Within min..=max, which came from i64: the cast is exact.
+                let start = (i128::from(min) + span * window / windows) as i64;
+                let (n, b) = sum(&sql, Some(start))?;
+                rows += n;
+                bytes += b;
+            }
+        }
+        Ok((rows > 0).then(|| (bytes as f64 / rows as f64) + per_field as f64))
     }
 
     /// Streams the rows of one chunk, in rowid order (primary-key order for
@@ -289,6 +375,32 @@ mod tests {
             .unwrap();
         assert_eq!(n as usize, rows.len());
         rows
+    }
+
+    #[test]
+    fn row_bytes_are_sampled_from_lengths() {
+        let db = TempDb::new(
+            "CREATE TABLE big(id INTEGER PRIMARY KEY, body BLOB, note TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO big SELECT i * 7, zeroblob(20000), NULL FROM n;
+             CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+             INSERT INTO kv VALUES ('ab', 'héllo'), ('cd', 'wörld');
+             CREATE TABLE empty(v);",
+        );
+        let source = SourceDb::open(db.path()).unwrap();
+        let schema = source.schema().unwrap();
+        let per_row = source
+            .sample_row_bytes(schema.table("big").unwrap())
+            .unwrap()
+            .unwrap();
+        // 20,000 bytes of blob, the id's digits (3 to 5), no note, and the
+        // length word of each of the three fields.
+        assert!((20_015.0..=20_017.0).contains(&per_row), "{per_row}");
+        // Bytes, not characters.
+        let kv = source.sample_row_bytes(schema.table("kv").unwrap());
+        assert_eq!(kv.unwrap(), Some(2.0 + 6.0 + 8.0));
+        let empty = source.sample_row_bytes(schema.table("empty").unwrap());
+        assert_eq!(empty.unwrap(), None);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! together or not at all: a crash, a kill or a lost connection leaves the
 //! chunk `pending` with none of its rows, and the next worker redoes it.
 //! That is what makes a copy resumable without duplicating a row.
+//!
+//! Every table of a copy is also a row of `ferry.builds`: its keys,
+//! indexes and statistics, built once its last chunk has committed, by the
+//! one session that holds the table's advisory lock ([`claim_build`]).
 
 use tokio_postgres::Client;
 
@@ -52,6 +56,16 @@ pub fn ledger_sql() -> String {
          rows_rejected bigint,
          committed_at timestamptz,
          PRIMARY KEY (copy_id, target_table, chunk_index)
+     );
+     CREATE TABLE IF NOT EXISTS \"ferry\".\"builds\" (
+         copy_id text NOT NULL REFERENCES \"ferry\".\"copies\" ON DELETE CASCADE,
+         target_table text NOT NULL,
+         claim_order integer NOT NULL,
+         status text NOT NULL CHECK (status IN ('pending', 'building', 'done')),
+         builder_pid integer,
+         started_at timestamptz,
+         finished_at timestamptz,
+         PRIMARY KEY (copy_id, target_table)
      );",
         crate::ddl::create_schema_sql("ferry")
     )
@@ -97,6 +111,25 @@ pub(crate) const CHUNKS: OwnTable = OwnTable {
     ],
 };
 
+/// `ferry.builds` as [`ledger_sql`] creates it.
+pub(crate) const BUILDS: OwnTable = OwnTable {
+    name: "builds",
+    columns: &[
+        ("copy_id", "text", true),
+        ("target_table", "text", true),
+        ("claim_order", "integer", true),
+        ("status", "text", true),
+        ("builder_pid", "integer", false),
+        ("started_at", "timestamp with time zone", false),
+        ("finished_at", "timestamp with time zone", false),
+    ],
+    constraints: &[
+        ("builds_pkey", "p"),
+        ("builds_copy_id_fkey", "f"),
+        ("builds_status_check", "c"),
+    ],
+};
+
 /// Creates the ledger's schema and tables if they are missing, after
 /// checking that whatever exists of them is ferry's own (see
 /// the `trust` module): ferry writes to them as whoever runs it.
@@ -115,7 +148,7 @@ pub(crate) const CHUNKS: OwnTable = OwnTable {
 pub async fn ensure_ledger(client: &mut Client) -> Result<(), WriteError> {
     crate::trust::ensure_own_tables(
         client,
-        &[&COPIES, &CHUNKS],
+        &[&COPIES, &CHUNKS, &BUILDS],
         &ledger_sql(),
         "create the ledger",
     )
@@ -187,11 +220,14 @@ pub struct NewCopy<'a> {
     pub chunk_rows: u64,
     /// Tables the copy created.
     pub created_tables: &'a [String],
+    /// Every table of the copy, in the order their keys and indexes are
+    /// to be built when several can be (see [`claim_build`]).
+    pub tables: &'a [String],
 }
 
 /// Starts a copy anew: forgets any earlier record of it and writes every
-/// chunk as pending, in one transaction. Chunks are claimed in the order
-/// given.
+/// chunk, and every table's build, as pending, in one transaction. Chunks
+/// are claimed in the order given.
 ///
 /// # Errors
 ///
@@ -208,6 +244,7 @@ pub async fn register_copy(
         plan_fingerprint,
         chunk_rows,
         created_tables,
+        tables,
     } = *copy;
     let fail = |action| move |e| WriteError::from_pg(WHERE, action, e);
     let transaction = client.transaction().await.map_err(fail("begin"))?;
@@ -258,6 +295,20 @@ pub async fn register_copy(
             .await
             .map_err(fail("record the chunks"))?;
     }
+    let insert = transaction
+        .prepare(
+            "INSERT INTO \"ferry\".\"builds\" (copy_id, target_table, claim_order, status)
+             VALUES ($1, $2, $3, 'pending')",
+        )
+        .await
+        .map_err(fail("record the builds"))?;
+    for (order, table) in tables.iter().enumerate() {
+        let order = i32::try_from(order).unwrap_or(i32::MAX);
+        transaction
+            .execute(&insert, &[&copy_id, table, &order])
+            .await
+            .map_err(fail("record the builds"))?;
+    }
     transaction.commit().await.map_err(fail("commit the plan"))
 }
 
@@ -302,6 +353,122 @@ pub async fn pending_chunks(client: &Client, copy_id: &str) -> Result<u64, Write
         .await
         .map_err(|e| WriteError::from_pg(WHERE, "count pending chunks", e))?;
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// The advisory lock a process holds while it builds `table`'s keys and
+/// indexes.
+fn build_lock(copy_id: &str, table: &str) -> String {
+    format!("ferry build {copy_id} {}", ferry_model::quote_ident(table))
+}
+
+/// Claims the build of the next table whose chunks have all committed and
+/// whose keys and indexes are not built yet, in the build order recorded
+/// with the copy, for this session: `None` when no such table is free.
+///
+/// Exactly one session of all processes of a copy builds a table: it holds
+/// the table's session advisory lock while it builds, and takes the build
+/// only when, under that lock, the ledger still says it is not done. The
+/// ledger then names the builder (`status = 'building'`, `builder_pid`).
+/// A process that dies mid-build leaves the status `building`, but its
+/// lock goes with its backend (once a statement in flight ends), so the
+/// next claim takes the build over; each step looks for what it would
+/// create first, so nothing is built twice. Release the claim with
+/// [`finish_build`] or [`release_build`].
+///
+/// # Errors
+///
+/// A [`WriteError`] if a query fails.
+pub async fn claim_build(client: &Client, copy_id: &str) -> Result<Option<String>, WriteError> {
+    let fail = |action| move |e| WriteError::from_pg(WHERE, action, e);
+    let ready: Vec<String> = client
+        .query(
+            "SELECT b.target_table FROM \"ferry\".\"builds\" b
+              WHERE b.copy_id = $1 AND b.status <> 'done'
+                AND NOT EXISTS (SELECT 1 FROM \"ferry\".\"chunks\" c
+                                 WHERE c.copy_id = b.copy_id AND c.target_table = b.target_table
+                                   AND c.status = 'pending')
+              ORDER BY b.claim_order",
+            &[&copy_id],
+        )
+        .await
+        .map_err(fail("look for tables to build"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for table in ready {
+        let lock = build_lock(copy_id, &table);
+        if !crate::try_advisory_lock(client, &lock, false).await? {
+            continue;
+        }
+        // Under the lock: another session may have built it since the
+        // list was read, or a requeued chunk made it pending again.
+        let claimed = client
+            .execute(
+                "UPDATE \"ferry\".\"builds\" b
+                    SET status = 'building', builder_pid = pg_backend_pid(), started_at = now(),
+                        finished_at = NULL
+                  WHERE b.copy_id = $1 AND b.target_table = $2 AND b.status <> 'done'
+                    AND NOT EXISTS (SELECT 1 FROM \"ferry\".\"chunks\" c
+                                     WHERE c.copy_id = b.copy_id
+                                       AND c.target_table = b.target_table
+                                       AND c.status = 'pending')",
+                &[&copy_id, &table],
+            )
+            .await
+            .map_err(fail("claim a table's build"))?;
+        if claimed == 1 {
+            return Ok(Some(table));
+        }
+        crate::advisory_unlock(client, &lock, false).await?;
+    }
+    Ok(None)
+}
+
+/// Records `table`'s build done and releases the claim of [`claim_build`].
+///
+/// # Errors
+///
+/// A [`WriteError`] if a query fails.
+pub async fn finish_build(client: &Client, copy_id: &str, table: &str) -> Result<(), WriteError> {
+    client
+        .execute(
+            "UPDATE \"ferry\".\"builds\" SET status = 'done', finished_at = now()
+              WHERE copy_id = $1 AND target_table = $2",
+            &[&copy_id, &table],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "record a table's build done", e))?;
+    release_build(client, copy_id, table).await
+}
+
+/// Releases the claim of [`claim_build`] without recording the build done
+/// (a step failed): another session may take it over.
+///
+/// # Errors
+///
+/// A [`WriteError`] if the unlock fails.
+pub async fn release_build(client: &Client, copy_id: &str, table: &str) -> Result<(), WriteError> {
+    crate::advisory_unlock(client, &build_lock(copy_id, table), false).await
+}
+
+/// Builds of the copy not done yet, and whether the copy records builds at
+/// all (a copy an older ferry started does not: its keys and indexes are
+/// all built at the end).
+///
+/// # Errors
+///
+/// A [`WriteError`] if the query fails.
+pub async fn pending_builds(client: &Client, copy_id: &str) -> Result<(u64, bool), WriteError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE status <> 'done'), count(*)
+               FROM \"ferry\".\"builds\" WHERE copy_id = $1",
+            &[&copy_id],
+        )
+        .await
+        .map_err(|e| WriteError::from_pg(WHERE, "count pending builds", e))?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok((count(row.get(0)), row.get::<_, i64>(1) > 0))
 }
 
 /// Per target table: rows read, written and rejected by every committed

@@ -116,9 +116,9 @@ pub use inspect::{
     TargetTable,
 };
 pub use ledger::{
-    advance_copy, committed_rows, copy_record, ensure_ledger, ledger_sql, lock_copy,
-    pending_chunks, register_copy, requeue_lost_unlogged, unlock_copy, unlogged_tables, CopyRecord,
-    NewCopy, PlannedChunk,
+    advance_copy, claim_build, committed_rows, copy_record, ensure_ledger, finish_build,
+    ledger_sql, lock_copy, pending_builds, pending_chunks, register_copy, release_build,
+    requeue_lost_unlogged, unlock_copy, unlogged_tables, CopyRecord, NewCopy, PlannedChunk,
 };
 pub use libpq::describe_target;
 pub use load::{

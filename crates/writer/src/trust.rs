@@ -1,10 +1,10 @@
 //! What ferry trusts in the target: only the objects of schema `ferry` it
 //! can prove are its own.
 //!
-//! ferry writes to `ferry.copies`, `ferry.chunks`, `ferry.rejects` and
-//! `ferry.sync_state` as whoever runs it, often a superuser. Anyone able to
-//! create schema `ferry` first (the loader's `CREATE ON DATABASE` is
-//! enough) could otherwise put a trigger, a rule, a row-security policy, a
+//! ferry writes to `ferry.copies`, `ferry.chunks`, `ferry.builds`,
+//! `ferry.rejects` and `ferry.sync_state` as whoever runs it, often a
+//! superuser. Anyone able to create schema `ferry` first (the loader's
+//! `CREATE ON DATABASE` is enough) could otherwise put a trigger, a rule, a row-security policy, a
 //! column default or an index expression on those tables that runs their
 //! own function with the runner's privileges (issue 14). So before ferry
 //! touches them, each must be owned by the connected role, a role it is a

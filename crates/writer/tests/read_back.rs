@@ -462,6 +462,7 @@ async fn rejects_are_read_for_the_last_copy_of_a_target_table() {
         plan_fingerprint: "plan",
         chunk_rows: 10,
         created_tables: &[],
+        tables: &[],
     };
     register_copy(
         &mut client,
