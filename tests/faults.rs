@@ -2,7 +2,8 @@
 //! connections terminated, the server restarted under it, a polite stop,
 //! several processes sharing one copy, and a source that changed before a
 //! resume. Every case ends with the target exact (`ferry verify --full`),
-//! every row present once and every ledger chunk done.
+//! every row present once, every ledger chunk done and every table recorded
+//! built.
 //!
 //! The source is a generated mail database of 20,000 emails copied in
 //! chunks of 500 rows over two connections: about 120 chunks and a second
@@ -296,6 +297,14 @@ fn assert_intact(source: &Path, url: &str) {
         "SELECT count(*) FROM ferry.chunks WHERE status <> 'done'",
     );
     assert_eq!(unfinished, Some(0), "chunks left pending in the ledger");
+    // Every table's keys recorded built, each by one builder.
+    let unbuilt = count(
+        &mut pg,
+        "SELECT count(*) FROM ferry.builds WHERE status <> 'done' OR builder_pid IS NULL",
+    );
+    assert_eq!(unbuilt, Some(0), "tables left unbuilt in the ledger");
+    let builds = count(&mut pg, "SELECT count(*) FROM ferry.builds");
+    assert_eq!(builds, Some(TABLES.len() as i64), "builds in the ledger");
     let statuses: Vec<String> = pg
         .query("SELECT status FROM ferry.copies", &[])
         .unwrap()
