@@ -107,6 +107,25 @@ fn primary_key(pg: &mut postgres::Client, table: &str) -> Vec<String> {
     .collect()
 }
 
+/// `ferry partitions ARGS[0] … ARGS[1..]` against `db` with the mail
+/// config; its standard output, after asserting success.
+fn partitions(mail: &Mail, db: &TestDb, args: &[&str]) -> String {
+    let mut all = vec![
+        "partitions",
+        args[0],
+        "--source",
+        mail.source(),
+        "--target",
+        &db.url,
+        "--config",
+        mail.config(),
+    ];
+    all.extend_from_slice(&args[1..]);
+    let run = ferry(&all);
+    run.assert_ok();
+    run.stdout
+}
+
 fn count(pg: &mut postgres::Client, sql: &str) -> i64 {
     pg.query_one(sql, &[]).unwrap().get(0)
 }
@@ -450,22 +469,7 @@ fn ensure_and_prune_follow_the_clock_and_leave_others_alone() {
     .unwrap();
     assert_eq!(count(&mut pg, "SELECT count(*) FROM emails_default"), 3);
 
-    let partitions = |args: &[&str]| {
-        let mut all = vec![
-            "partitions",
-            args[0],
-            "--source",
-            mail.source(),
-            "--target",
-            &db.url,
-            "--config",
-            mail.config(),
-        ];
-        all.extend_from_slice(&args[1..]);
-        let run = ferry(&all);
-        run.assert_ok();
-        run.stdout
-    };
+    let partitions = |args: &[&str]| partitions(&mail, &db, args);
     let out = partitions(&["ensure", "--now", "2024-07-15", "--ahead", "2"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
@@ -564,4 +568,54 @@ fn ensure_and_prune_follow_the_clock_and_leave_others_alone() {
         partitions(&["prune", "--older-than", "90d", "--now", "2024-07-15"]),
         "public.emails: nothing to do\n"
     );
+}
+
+/// A copy into a partitioned table whose old leaves `prune` dropped keeps
+/// the leaves the table has: rows of the dropped months land in DEFAULT,
+/// statistics are gathered for the leaves that exist, and nothing fails.
+#[test]
+fn issue_18_a_copy_into_a_pruned_table_keeps_its_leaves() {
+    let mail = Mail::new(MONTHLY);
+    let db = TestDb::new();
+    copy(&mail.path, &db, &["--config", mail.config()]).assert_ok();
+    partitions(
+        &mail,
+        &db,
+        &["prune", "--older-than", "90d", "--now", "2024-07-15"],
+    );
+    let mut pg = db.client();
+    let kept = leaves(&mut pg, "emails");
+    assert!(!kept.contains_key("emails_2024_01"), "{kept:?}");
+
+    copy(
+        &mail.path,
+        &db,
+        &[
+            "--config",
+            mail.config(),
+            "--if-exists",
+            "truncate",
+            "--tables",
+            "emails",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(leaves(&mut pg, "emails"), kept, "no leaf is created back");
+    let months = source_months(&mail.path);
+    let total: i64 = months.values().sum();
+    let dropped: i64 = ["emails_2024_01", "emails_2024_02", "emails_2024_03"]
+        .iter()
+        .map(|m| months[*m])
+        .sum();
+    assert_eq!(count(&mut pg, "SELECT count(*) FROM emails"), total);
+    assert_eq!(
+        count(&mut pg, "SELECT count(*) FROM emails_default"),
+        dropped
+    );
+    let analyzed = count(
+        &mut pg,
+        "SELECT count(*) FROM pg_stat_user_tables
+          WHERE relname LIKE 'emails\\_%' AND last_analyze IS NULL AND n_live_tup > 0",
+    );
+    assert_eq!(analyzed, 0, "every leaf holding rows has statistics");
 }

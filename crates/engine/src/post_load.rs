@@ -10,6 +10,7 @@
 //! recorded by an older ferry, checks and builds everything at the end
 //! ([`build`]).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -67,7 +68,11 @@ pub async fn build(
     created: &[bool],
     how: &Steps<'_>,
 ) -> Result<()> {
-    let (builds, finishing) = post_load_waves(tables, created);
+    let mut plans = Vec::with_capacity(tables.len());
+    for (table, &created) in tables.iter().zip(created) {
+        plans.push(plan_to_build(&clients[0], &table.plan, created).await?);
+    }
+    let (builds, finishing) = post_load_waves(tables, &plans, created);
     run_in_parallel(
         clients,
         set_logged(&clients[0], tables, created).await?,
@@ -111,12 +116,39 @@ pub async fn build_table(
         .batch_execute("SET maintenance_work_mem = '128MB'")
         .await
         .context("configuring index builds")?;
+    let plan = plan_to_build(client, &table.plan, created).await?;
     steps.extend(
-        ferry_writer::post_load_steps(&table.plan)
+        ferry_writer::post_load_steps(&plan)
             .into_iter()
             .filter(|s| created || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze)),
     );
     run_steps(client, &steps, how).await
+}
+
+/// What to build for a table: its plan as made when the copy created it;
+/// for a table the copy kept, the plan with only the planned leaves the
+/// target has. A kept table may lack some (`ferry partitions prune` dropped
+/// them, or the user never made them; their rows went to DEFAULT), and
+/// `ANALYZE` of a missing leaf would fail the copy after its rows
+/// committed.
+async fn plan_to_build<'a>(
+    client: &tokio_postgres::Client,
+    plan: &'a TablePlan,
+    created: bool,
+) -> Result<Cow<'a, TablePlan>> {
+    if created || plan.partition.is_none() {
+        return Ok(Cow::Borrowed(plan));
+    }
+    let mut plan = plan.clone();
+    if let Some(partition) = &mut plan.partition {
+        let existing = ferry_writer::list_leaves(client, &plan.schema, &plan.name)
+            .await?
+            .unwrap_or_default();
+        partition
+            .leaves
+            .retain(|leaf| existing.iter().any(|e| e.name == leaf.name));
+    }
+    Ok(Cow::Owned(plan))
 }
 
 /// How the steps of one build run.
@@ -197,19 +229,20 @@ fn already_exists(err: &WriteError) -> bool {
 /// keys to their indexes, resetting sequences and `ANALYZE`. Tables that
 /// already existed only get their sequences reset and statistics updated:
 /// their structure is the user's.
-fn post_load_waves(tables: &[TableLoad], created: &[bool]) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
+fn post_load_waves(
+    tables: &[TableLoad],
+    plans: &[Cow<'_, TablePlan>],
+    created: &[bool],
+) -> (Vec<Vec<Step>>, Vec<Vec<Step>>) {
     let mut order: Vec<usize> = (0..tables.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(tables[i].expected_rows));
     let mut builds = Vec::new();
     let mut finishing = Vec::new();
     for i in order {
-        let (index_builds, rest): (Vec<Step>, Vec<Step>) =
-            ferry_writer::post_load_steps(&tables[i].plan)
-                .into_iter()
-                .filter(|s| {
-                    created[i] || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze)
-                })
-                .partition(|s| s.kind == StepKind::Index);
+        let (index_builds, rest): (Vec<Step>, Vec<Step>) = ferry_writer::post_load_steps(&plans[i])
+            .into_iter()
+            .filter(|s| created[i] || matches!(s.kind, StepKind::IdentityReset | StepKind::Analyze))
+            .partition(|s| s.kind == StepKind::Index);
         builds.extend(index_builds.into_iter().map(|step| vec![step]));
         finishing.push(rest);
     }
