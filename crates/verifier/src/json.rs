@@ -10,6 +10,7 @@
 //! escapes strings.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use ferry_model::scan_decimal;
 
@@ -92,7 +93,10 @@ impl<'a> Parser<'a> {
             return None;
         }
         self.pos += 1;
-        let mut members: Vec<(Cow<'a, str>, Vec<u8>)> = Vec::new();
+        // Member values are written one after another into one buffer
+        // (one allocation per object, not per member) and sorted by range.
+        let mut members: Vec<(Cow<'a, str>, Range<usize>)> = Vec::new();
+        let mut values = Vec::new();
         self.skip_whitespace();
         if !self.eat(b'}') {
             loop {
@@ -105,9 +109,9 @@ impl<'a> Parser<'a> {
                 if !self.eat(b':') {
                     return None;
                 }
-                let mut value = Vec::new();
-                self.value(&mut value, depth)?;
-                members.push((key, value));
+                let at = values.len();
+                self.value(&mut values, depth)?;
+                members.push((key, at..values.len()));
                 self.skip_whitespace();
                 if self.eat(b'}') {
                     break;
@@ -132,7 +136,7 @@ impl<'a> Parser<'a> {
             first = false;
             write_string(key, out);
             out.push(b':');
-            out.extend_from_slice(value);
+            out.extend_from_slice(&values[value.clone()]);
         }
         out.push(b'}');
         Some(())
@@ -168,15 +172,16 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let mut end = start + 1;
         let mut escaped = false;
+        // Jumps from one quote or backslash to the next rather than
+        // matching every byte.
         loop {
-            match *self.bytes.get(end)? {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    end += 2;
-                }
-                _ => end += 1,
+            let rest = self.bytes.get(end..)?;
+            end += rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+            if self.bytes[end] == b'"' {
+                break;
             }
+            escaped = true;
+            end += 2;
         }
         self.pos = end + 1;
         if escaped {
@@ -226,6 +231,15 @@ impl<'a> Parser<'a> {
 
 /// Writes a JSON string with serde_json's escaping.
 fn write_string(text: &str, out: &mut Vec<u8>) {
+    // serde_json escapes only quotes, backslashes and control characters;
+    // most strings have none, and are copied as they are.
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Serialising a str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
@@ -270,6 +284,17 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(canonical(input), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut texts: Vec<String> = (0u8..0x80).map(|b| format!("a{}b", b as char)).collect();
+        texts.extend(["", "plain", "é ✓ 𝄞", "\u{7f}\u{80}", "\"\\\n"].map(str::to_owned));
+        for text in texts {
+            let mut out = Vec::new();
+            write_string(&text, &mut out);
+            assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
         }
     }
 

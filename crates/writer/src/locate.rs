@@ -32,9 +32,11 @@ pub struct TargetLocator {
 }
 
 /// The callback [`stream_located_rows`] hands each target row to, with
-/// its locator; as [`OnTargetRow`](crate::OnTargetRow).
+/// its locator; as [`OnTargetRow`](crate::OnTargetRow), except that the
+/// values borrow the row as received (no copy of its text), for the
+/// length of the call.
 pub type OnLocatedRow<'a, E> =
-    dyn FnMut(TargetLocator, Vec<PgValue<'static>>) -> Result<(), E> + Send + 'a;
+    dyn for<'r> FnMut(TargetLocator, &[PgValue<'r>]) -> Result<(), E> + Send + 'a;
 
 /// Streams every row of `plan`'s table with its [`TargetLocator`], columns
 /// in plan order, as [`stream_rows`](crate::stream_rows) does. Returns the
@@ -89,7 +91,10 @@ pub async fn fetch_located(
             &sql,
             &mut |at| batch.contains(at),
             &mut |at, values| {
-                found.push((at, values));
+                found.push((
+                    at,
+                    values.iter().cloned().map(PgValue::into_owned).collect(),
+                ));
                 Ok::<_, Infallible>(())
             },
         )
@@ -131,7 +136,7 @@ async fn read_located<E>(
             continue;
         }
         count += 1;
-        on_row(at, decoder.decode(&row)?).map_err(WriteOrRow::Row)?;
+        on_row(at, &decoder.decode_borrowed(&row)?).map_err(WriteOrRow::Row)?;
     }
     Ok(count)
 }

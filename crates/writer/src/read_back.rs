@@ -394,6 +394,20 @@ impl<'a> RowDecoder<'a> {
         &mut self,
         row: &tokio_postgres::Row,
     ) -> Result<Vec<PgValue<'static>>, WriteError> {
+        Ok(self
+            .decode_borrowed(row)?
+            .into_iter()
+            .map(PgValue::into_owned)
+            .collect())
+    }
+
+    /// [`decode`](Self::decode) without copying: text, bytea and the like
+    /// borrow the row's buffer, which a caller that only hashes the row
+    /// never needs to own.
+    pub(crate) fn decode_borrowed<'r>(
+        &mut self,
+        row: &'r tokio_postgres::Row,
+    ) -> Result<Vec<PgValue<'r>>, WriteError> {
         let display = self.display;
         let skip = self.skip;
         let types = match &mut self.types {
@@ -413,7 +427,7 @@ impl<'a> RowDecoder<'a> {
                     column: row.columns()[skip + i].name().to_owned(),
                     source,
                 })?;
-            values.push(value.into_owned());
+            values.push(value);
         }
         Ok(values)
     }

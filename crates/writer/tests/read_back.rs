@@ -502,7 +502,14 @@ async fn located_rows_are_read_back_by_locator_across_leaves() {
     plan.schema = "public".to_owned();
     let mut located = Vec::new();
     let count = stream_located_rows(&client, &plan, &mut |at, values| {
-        located.push((at, values));
+        located.push((
+            at,
+            values
+                .iter()
+                .cloned()
+                .map(PgValue::into_owned)
+                .collect::<Vec<_>>(),
+        ));
         Ok::<_, Infallible>(())
     })
     .await

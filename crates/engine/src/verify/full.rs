@@ -214,7 +214,7 @@ impl TableCheck {
                     self.plan.name
                 )
             })?;
-            let record = RowRecord::of_row(&values, &self.key_positions, locator);
+            let record = RowRecord::of_row(values, &self.key_positions, locator);
             spill
                 .extend(&[record])
                 .context("spilling row digests to a temporary file")
