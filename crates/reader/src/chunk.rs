@@ -84,7 +84,9 @@ impl SourceDb {
         let lengths = if lengths.is_empty() {
             "0".to_owned()
         } else {
-            lengths.join(" + ")
+            // One result column each, summed below: a `+` chain over a
+            // thousand columns is deeper than SQLite's expression limit.
+            lengths.join(", ")
         };
         let name = format!("main.{}", quote_sqlite_ident(&table.name));
         let fail = |e| self.table_error(&table.name, e);
@@ -100,7 +102,9 @@ impl SourceDb {
             let (mut count, mut bytes) = (0u64, 0u64);
             while let Some(row) = rows.next().map_err(fail)? {
                 count += 1;
-                bytes += row.get::<_, i64>(0).map_err(fail)?.unsigned_abs();
+                for i in 0..row.as_ref().column_count() {
+                    bytes += row.get::<_, i64>(i).map_err(fail)?.unsigned_abs();
+                }
             }
             Ok((count, bytes))
         };
@@ -401,6 +405,19 @@ mod tests {
         assert_eq!(kv.unwrap(), Some(2.0 + 6.0 + 8.0));
         let empty = source.sample_row_bytes(schema.table("empty").unwrap());
         assert_eq!(empty.unwrap(), None);
+    }
+
+    #[test]
+    fn row_bytes_of_a_thousand_column_table() {
+        let columns: Vec<String> = (0..1000).map(|i| format!("c{i} TEXT")).collect();
+        let db = TempDb::new(&format!(
+            "CREATE TABLE wide({}); INSERT INTO wide (c0, c999) VALUES ('abc', 'de');",
+            columns.join(", ")
+        ));
+        let source = SourceDb::open(db.path()).unwrap();
+        let schema = source.schema().unwrap();
+        let per_row = source.sample_row_bytes(schema.table("wide").unwrap());
+        assert_eq!(per_row.unwrap(), Some(5.0 + 4.0 * 1000.0));
     }
 
     #[test]
